@@ -1,0 +1,218 @@
+"""Command line: ``consent-svc serve | migrate | openapi | tenants | keys``.
+
+Output meant for scripts goes to stdout (``KEY=$(consent-svc keys create ...)``
+works); logs and messages for people go to stderr.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+from uuid import UUID
+
+import msgspec
+
+from consent_svc.config import ConfigError, Settings, load_settings
+from consent_svc.domain.errors import DomainError
+from consent_svc.log import configure
+from consent_svc.service.context import Context
+
+OPENAPI_PATH = Path(__file__).resolve().parents[1] / "openapi" / "openapi.json"
+
+
+def _say(message: str) -> None:
+    print(message, file=sys.stderr)
+
+
+def cmd_serve(settings: Settings, args: argparse.Namespace) -> int:
+    import uvicorn
+
+    from consent_svc.http.app import create_app
+    from consent_svc.runtime import run_with_database
+
+    host = args.host or settings.host
+    port = settings.port if args.port is None else args.port
+
+    async def body(ctx: Context) -> int:
+        config = uvicorn.Config(
+            create_app(ctx),
+            host=host,
+            port=port,
+            http="httptools",
+            lifespan="off",
+            access_log=False,
+            log_config=None,
+            server_header=False,
+            timeout_graceful_shutdown=10,
+        )
+        server = uvicorn.Server(config)
+        _say(f"consent-svc listening on http://{host}:{port} (Ctrl-C to stop)")
+        await server.serve()
+        return 0 if server.started else 1
+
+    return run_with_database(settings, body)
+
+
+def cmd_migrate(settings: Settings, _args: argparse.Namespace) -> int:
+    from consent_svc.runtime import run_with_database
+    from consent_svc.store import migrations
+
+    async def body(ctx: Context) -> int:
+        async with ctx.pool.acquire() as conn:
+            rows = await conn.fetch(
+                "SELECT name, applied_at FROM schema_migrations ORDER BY version"
+            )
+        for row in rows:
+            _say(f"applied  {row['name']}  {row['applied_at']:%Y-%m-%d %H:%M:%S}")
+        _say(f"database is current ({len(migrations.load())} migrations)")
+        return 0
+
+    return run_with_database(settings, body, migrate=True)
+
+
+def render_openapi() -> str:
+    from consent_svc.http.app import create_litestar
+
+    schema = create_litestar(None).openapi_schema.to_schema()
+    return json.dumps(schema, indent=2, sort_keys=True, ensure_ascii=False) + "\n"
+
+
+def cmd_openapi(_settings: Settings | None, args: argparse.Namespace) -> int:
+    rendered = render_openapi()
+    target = Path(args.output) if args.output else OPENAPI_PATH
+    if args.check:
+        current = target.read_text(encoding="utf-8") if target.exists() else ""
+        if current != rendered:
+            _say(f"{target} is out of date: run `consent-svc openapi` and commit it")
+            return 1
+        _say(f"{target} is current")
+        return 0
+    target.parent.mkdir(parents=True, exist_ok=True)
+    target.write_text(rendered, encoding="utf-8")
+    _say(f"wrote {target}")
+    return 0
+
+
+def cmd_tenants(settings: Settings, args: argparse.Namespace) -> int:
+    from consent_svc.runtime import run_with_database
+    from consent_svc.service import tenants
+
+    async def body(ctx: Context) -> int:
+        if args.tenants_cmd == "create":
+            row = await tenants.create_tenant(ctx, args.name)
+            print(row.id)
+            _say(f"created tenant {row.name}")
+        else:
+            async with ctx.pool.acquire() as conn:
+                from consent_svc.store import tenants as store
+
+                for row in await store.list_tenants(conn):
+                    print(f"{row.id}  {row.name}  {row.created_at:%Y-%m-%d}")
+        return 0
+
+    return run_with_database(settings, body)
+
+
+def cmd_keys(settings: Settings, args: argparse.Namespace) -> int:
+    from consent_svc.runtime import run_with_database
+    from consent_svc.service import tenants
+
+    async def body(ctx: Context) -> int:
+        if args.keys_cmd == "create":
+            key_id, token = await tenants.create_key(ctx, args.tenant, args.scope, args.label)
+            print(token)
+            _say(f"key id {key_id} (scope {args.scope}); the key is shown only now. "
+                 f"Revoke with: consent-svc keys revoke {key_id}")  # fmt: skip
+        elif args.keys_cmd == "revoke":
+            try:
+                key_id = UUID(args.key_id)
+            except ValueError:
+                raise DomainError(f"{args.key_id!r} is not a key id (a UUID)") from None
+            row = await tenants.revoke_key(ctx, key_id)
+            _say(f"revoked key {row.id} of tenant {row.tenant_name}")
+        else:
+            for row in await tenants.list_keys(ctx, args.tenant):
+                state = f"revoked {row.revoked_at:%Y-%m-%d}" if row.revoked_at else "active"
+                print(f"{row.id}  {row.scope:<6}  {state:<18}  {row.label or ''}")
+        return 0
+
+    return run_with_database(settings, body)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="consent-svc", description=__doc__.splitlines()[0] if __doc__ else None
+    )
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    serve = sub.add_parser("serve", help="run the HTTP service")
+    serve.add_argument("--host", help="listen address (default CONSENT_HOST or 127.0.0.1)")
+    serve.add_argument("--port", type=int, help="listen port (default CONSENT_PORT or 8000)")
+
+    sub.add_parser("migrate", help="apply database migrations")
+
+    openapi = sub.add_parser("openapi", help="write the OpenAPI document to openapi/openapi.json")
+    openapi.add_argument(
+        "--check", action="store_true", help="fail if the committed document is out of date"
+    )
+    openapi.add_argument("--output", help="write here instead")
+
+    tenants = sub.add_parser("tenants", help="manage tenants")
+    tsub = tenants.add_subparsers(dest="tenants_cmd", required=True)
+    tcreate = tsub.add_parser("create", help="create a tenant")
+    tcreate.add_argument("name")
+    tsub.add_parser("list", help="list tenants")
+
+    keys = sub.add_parser("keys", help="manage API keys")
+    ksub = keys.add_subparsers(dest="keys_cmd", required=True)
+    kcreate = ksub.add_parser("create", help="create a key; prints it once on stdout")
+    kcreate.add_argument("--tenant", required=True)
+    kcreate.add_argument("--scope", required=True, choices=["check", "record", "admin"])
+    kcreate.add_argument("--label", help="a note on what the key is for")
+    krevoke = ksub.add_parser("revoke", help="revoke a key by id")
+    krevoke.add_argument("key_id")
+    klist = ksub.add_parser("list", help="list a tenant's keys")
+    klist.add_argument("--tenant", required=True)
+    return parser
+
+
+COMMANDS = {
+    "serve": cmd_serve,
+    "migrate": cmd_migrate,
+    "openapi": cmd_openapi,
+    "tenants": cmd_tenants,
+    "keys": cmd_keys,
+}
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    if args.command == "openapi":
+        return cmd_openapi(None, args)
+    try:
+        settings = load_settings()
+    except ConfigError as exc:
+        _say(f"configuration error: {exc}")
+        return 2
+    configure(settings.log_format, settings.log_level)
+    try:
+        return COMMANDS[args.command](settings, args)
+    except (DomainError, ConfigError) as exc:
+        _say(f"error: {exc}")
+        return 1
+    except msgspec.ValidationError as exc:
+        _say(f"error: {exc}")
+        return 1
+    except Exception as exc:
+        from consent_svc.store.migrations import MigrationError
+
+        if isinstance(exc, MigrationError):
+            _say(f"migration error: {exc}")
+            return 1
+        raise
+
+
+if __name__ == "__main__":
+    sys.exit(main())

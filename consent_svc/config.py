@@ -1,0 +1,221 @@
+"""Settings: every ``CONSENT_*`` environment variable, read once into one frozen object.
+
+Secrets (the identifier pepper, the token signing keys) come from the
+environment. When they are absent, they are generated once and kept in the
+data directory with mode 0600, so the embedded default needs no set-up and a
+restart finds the same keys. They are never logged: :class:`Secret` hides its
+value from ``repr``.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+__all__ = ["ConfigError", "Secret", "Settings", "load_settings"]
+
+
+class ConfigError(ValueError):
+    """A ``CONSENT_*`` variable has a value we cannot use."""
+
+
+class Secret:
+    """A byte string that never shows itself in a repr, a log line or a traceback."""
+
+    __slots__ = ("_value",)
+
+    def __init__(self, value: bytes) -> None:
+        self._value = value
+
+    def reveal(self) -> bytes:
+        return self._value
+
+    def __repr__(self) -> str:
+        return "Secret(***)"
+
+    __str__ = __repr__
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Secret) and secrets.compare_digest(self._value, other._value)
+
+    def __hash__(self) -> int:
+        return hash(self._value)
+
+
+@dataclass(frozen=True, slots=True)
+class Settings:
+    host: str = "127.0.0.1"
+    port: int = 8000
+    database_url: str | None = None
+    data_dir: Path = field(default_factory=lambda: Path("data"))
+    pepper: Secret = field(default_factory=lambda: Secret(b""), repr=False)
+    token_keys: tuple[Secret, ...] = field(default=(), repr=False)
+    public_url: str = "http://127.0.0.1:8000"
+    log_format: str = "auto"
+    log_level: str = "info"
+    webhook_allow_private: bool = False
+    migrate_on_start: bool = True
+    pool_min: int = 2
+    pool_max: int = 10
+    default_phone_region: str = "SE"
+    max_body_bytes: int = 1_048_576
+    max_batch_body_bytes: int = 64 * 1_048_576
+    auth_cache_seconds: float = 5.0
+    workers: int = 1
+
+
+def _env_bool(env: Mapping[str, str], name: str, default: bool) -> bool:
+    raw = env.get(name)
+    if raw is None or raw == "":
+        return default
+    value = raw.strip().lower()
+    if value in {"1", "true", "yes", "on"}:
+        return True
+    if value in {"0", "false", "no", "off"}:
+        return False
+    raise ConfigError(f"{name} must be 1/0, true/false, yes/no or on/off, got {raw!r}")
+
+
+def _env_int(env: Mapping[str, str], name: str, default: int, *, low: int, high: int) -> int:
+    raw = env.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        raise ConfigError(f"{name} must be a whole number, got {raw!r}") from None
+    if not low <= value <= high:
+        raise ConfigError(f"{name} must be between {low} and {high}, got {value}")
+    return value
+
+
+def _env_float(
+    env: Mapping[str, str], name: str, default: float, *, low: float, high: float
+) -> float:
+    raw = env.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        value = float(raw)
+    except ValueError:
+        raise ConfigError(f"{name} must be a number, got {raw!r}") from None
+    if not low <= value <= high:
+        raise ConfigError(f"{name} must be between {low} and {high}, got {value}")
+    return value
+
+
+def _decode_secret(name: str, raw: str) -> bytes:
+    raw = raw.strip()
+    if len(raw) < 32:
+        raise ConfigError(
+            f"{name} must be at least 32 characters (use e.g. `openssl rand -hex 32`)"
+        )
+    return raw.encode()
+
+
+def _secret_file(data_dir: Path, name: str) -> bytes:
+    """Read a generated secret from the data directory, creating it (0600) the first time."""
+    path = data_dir / "secrets" / name
+    if path.exists():
+        value = path.read_text().strip()
+        if len(value) < 32:
+            raise ConfigError(f"{path} is damaged: expected at least 32 characters")
+        return value.encode()
+    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    value = secrets.token_hex(32)
+    # O_EXCL: two processes starting at once must not each write a different key.
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        return _secret_file(data_dir, name)
+    with os.fdopen(fd, "w") as handle:
+        handle.write(value + "\n")
+    return value.encode()
+
+
+def default_data_dir(env: Mapping[str, str]) -> Path:
+    raw = env.get("CONSENT_DATA_DIR")
+    if raw:
+        return Path(raw).expanduser().resolve()
+    return (Path.cwd() / "data").resolve()
+
+
+def load_settings(env: Mapping[str, str] | None = None) -> Settings:
+    """Read the environment once. Raises :class:`ConfigError` with the variable's name."""
+    env = os.environ if env is None else env
+    data_dir = default_data_dir(env)
+    log_format = env.get("CONSENT_LOG_FORMAT", "auto").strip().lower() or "auto"
+    if log_format not in {"auto", "json", "console"}:
+        raise ConfigError(f"CONSENT_LOG_FORMAT must be json, console or auto, got {log_format!r}")
+    log_level = env.get("CONSENT_LOG_LEVEL", "info").strip().lower() or "info"
+    if log_level not in {"debug", "info", "warning", "error"}:
+        raise ConfigError(
+            f"CONSENT_LOG_LEVEL must be debug, info, warning or error, got {log_level!r}"
+        )
+    port = _env_int(env, "CONSENT_PORT", 8000, low=0, high=65535)
+    host = env.get("CONSENT_HOST", "127.0.0.1").strip() or "127.0.0.1"
+    database_url = env.get("CONSENT_DATABASE_URL", "").strip() or None
+
+    if database_url is not None:
+        # Replicas against one database must share the secrets: generating a
+        # pepper per machine would silently split the suppression list.
+        for name in ("CONSENT_PEPPER", "CONSENT_TOKEN_KEYS"):
+            if not env.get(name):
+                raise ConfigError(
+                    f"{name} is required when CONSENT_DATABASE_URL is set "
+                    "(generated secrets are kept only for the embedded database)"
+                )
+
+    if env.get("CONSENT_PEPPER"):
+        pepper = _decode_secret("CONSENT_PEPPER", env["CONSENT_PEPPER"])
+    else:
+        pepper = _secret_file(data_dir, "pepper")
+
+    if env.get("CONSENT_TOKEN_KEYS"):
+        # Comma separated, newest first: the first signs, all verify (rotation).
+        token_keys = tuple(
+            Secret(_decode_secret("CONSENT_TOKEN_KEYS", part))
+            for part in env["CONSENT_TOKEN_KEYS"].split(",")
+            if part.strip()
+        )
+        if not token_keys:
+            raise ConfigError("CONSENT_TOKEN_KEYS is set but holds no key")
+    else:
+        token_keys = (Secret(_secret_file(data_dir, "token-key")),)
+
+    public_url = env.get("CONSENT_PUBLIC_URL", "").strip().rstrip("/")
+    if not public_url:
+        public_url = f"http://{host}:{port}"
+    if not public_url.startswith(("http://", "https://")):
+        raise ConfigError("CONSENT_PUBLIC_URL must start with http:// or https://")
+
+    pool_min = _env_int(env, "CONSENT_POOL_MIN", 2, low=1, high=100)
+    pool_max = _env_int(env, "CONSENT_POOL_MAX", 10, low=1, high=500)
+    if pool_max < pool_min:
+        raise ConfigError("CONSENT_POOL_MAX must be at least CONSENT_POOL_MIN")
+
+    return Settings(
+        host=host,
+        port=port,
+        database_url=database_url,
+        data_dir=data_dir,
+        pepper=Secret(pepper),
+        token_keys=token_keys,
+        public_url=public_url,
+        log_format=log_format,
+        log_level=log_level,
+        webhook_allow_private=_env_bool(env, "CONSENT_WEBHOOK_ALLOW_PRIVATE", False),
+        migrate_on_start=_env_bool(env, "CONSENT_MIGRATE_ON_START", True),
+        pool_min=pool_min,
+        pool_max=pool_max,
+        default_phone_region=(env.get("CONSENT_PHONE_REGION", "SE").strip().upper() or "SE"),
+        max_body_bytes=_env_int(env, "CONSENT_MAX_BODY_BYTES", 1_048_576, low=1024, high=1 << 30),
+        max_batch_body_bytes=_env_int(
+            env, "CONSENT_MAX_BATCH_BODY_BYTES", 64 * 1_048_576, low=1024, high=1 << 31
+        ),
+        auth_cache_seconds=_env_float(env, "CONSENT_AUTH_CACHE_SECONDS", 5.0, low=0.0, high=300.0),
+        workers=_env_int(env, "CONSENT_WORKERS", 1, low=1, high=64),
+    )

@@ -1,0 +1,122 @@
+"""Identifiers: normalization and keyed hashing (decision-rules.md, "Identifiers and privacy").
+
+An email is trimmed, put in Unicode NFC, lowercased as a whole and its domain
+IDNA-encoded; there is no provider-specific rewriting (dots, +tags), because
+two spellings that reach different mailboxes must stay different. A phone
+number becomes E.164. An external id (the tenant's CRM id) is trimmed and
+otherwise kept as given.
+
+The look-up key of every identifier is HMAC-SHA256(pepper, "<type>:<value>"):
+a database dump does not reveal who is in it, and the type prefix keeps an
+external id that happens to look like an email from colliding with it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import unicodedata
+from dataclasses import dataclass
+from typing import Literal
+
+import phonenumbers
+from email_validator import EmailNotValidError, validate_email
+
+from consent_svc.domain.errors import InvalidIdentifier
+
+IdentifierType = Literal["email", "phone", "external_id"]
+IDENTIFIER_TYPES: tuple[IdentifierType, ...] = ("email", "phone", "external_id")
+
+MAX_EMAIL_LENGTH = 254
+MAX_PHONE_LENGTH = 32
+MAX_EXTERNAL_ID_LENGTH = 200
+
+
+@dataclass(frozen=True, slots=True)
+class Identifier:
+    """A normalized identifier. ``value`` is personal data: never log it."""
+
+    type: IdentifierType
+    value: str
+
+    def __repr__(self) -> str:  # keeps plaintext out of tracebacks and logs
+        return f"Identifier(type={self.type!r}, value=***)"
+
+
+def normalize_email(raw: str, *, field: str = "email") -> str:
+    text = unicodedata.normalize("NFC", raw.strip()).lower()
+    text = unicodedata.normalize("NFC", text)
+    if not text:
+        raise InvalidIdentifier.field(field, "is empty")
+    if len(text) > MAX_EMAIL_LENGTH:
+        raise InvalidIdentifier.field(field, f"is longer than {MAX_EMAIL_LENGTH} characters")
+    try:
+        result = validate_email(text, check_deliverability=False)
+    except EmailNotValidError as exc:
+        # The library's messages describe the fault, never echo the address.
+        raise InvalidIdentifier.field(field, f"is not a valid email address: {exc}") from None
+    return f"{result.local_part}@{result.ascii_domain}"
+
+
+def normalize_phone(raw: str, *, region: str = "SE", field: str = "phone") -> str:
+    text = raw.strip()
+    if not text:
+        raise InvalidIdentifier.field(field, "is empty")
+    if len(text) > MAX_PHONE_LENGTH:
+        raise InvalidIdentifier.field(field, f"is longer than {MAX_PHONE_LENGTH} characters")
+    try:
+        number = phonenumbers.parse(text, region)
+    except phonenumbers.NumberParseException:
+        raise InvalidIdentifier.field(field, "is not a phone number") from None
+    if not phonenumbers.is_valid_number(number):
+        raise InvalidIdentifier.field(field, "is not a valid phone number")
+    return str(phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164))
+
+
+def normalize_external_id(raw: str, *, field: str = "external_id") -> str:
+    text = unicodedata.normalize("NFC", raw.strip())
+    if not text:
+        raise InvalidIdentifier.field(field, "is empty")
+    if len(text) > MAX_EXTERNAL_ID_LENGTH:
+        raise InvalidIdentifier.field(field, f"is longer than {MAX_EXTERNAL_ID_LENGTH} characters")
+    if any(unicodedata.category(ch) == "Cc" for ch in text):
+        raise InvalidIdentifier.field(field, "contains control characters")
+    return text
+
+
+def normalize(
+    type_: IdentifierType, raw: str, *, region: str = "SE", field: str | None = None
+) -> Identifier:
+    name = field or type_
+    if type_ == "email":
+        return Identifier("email", normalize_email(raw, field=name))
+    if type_ == "phone":
+        return Identifier("phone", normalize_phone(raw, region=region, field=name))
+    return Identifier("external_id", normalize_external_id(raw, field=name))
+
+
+class Hasher:
+    """Keyed hashing with the server's pepper. Holds the pepper; never prints it."""
+
+    __slots__ = ("_pepper",)
+
+    def __init__(self, pepper: bytes) -> None:
+        if len(pepper) < 32:
+            raise ValueError("the pepper must be at least 32 bytes")
+        self._pepper = pepper
+
+    def __repr__(self) -> str:
+        return "Hasher(***)"
+
+    def key(self, identifier: Identifier) -> bytes:
+        message = f"{identifier.type}:{identifier.value}".encode()
+        return hmac.new(self._pepper, message, hashlib.sha256).digest()
+
+    def fingerprint(self) -> bytes:
+        """A value that changes when the pepper does, to refuse a start with the wrong one."""
+        return hmac.new(self._pepper, b"consent-svc pepper fingerprint v1", hashlib.sha256).digest()
+
+
+def exchange_sha256(identifier: Identifier) -> bytes:
+    """The unkeyed SHA-256 of a normalized email: the form suppression files are exchanged in."""
+    return hashlib.sha256(identifier.value.encode()).digest()

@@ -1,0 +1,160 @@
+"""Domain values: frozen msgspec Structs and the vocabulary of decision-rules.md."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Literal
+from uuid import UUID
+
+import msgspec
+
+LegalBasis = Literal["consent", "legitimate_interest", "contract", "legal_obligation"]
+Channel = Literal["email", "sms", "phone", "post"]
+SubjectKind = Literal["consumer", "sole_trader", "business_contact"]
+EventType = Literal[
+    "consent_given",
+    "consent_withdrawn",
+    "objection",
+    "purchase",
+    "customer_started",
+    "customer_ended",
+    "event_attended",
+    "lead_activity",
+    "prospect_declined",
+    "restriction_started",
+    "restriction_lifted",
+]
+Source = Literal[
+    "web_form",
+    "preference_center",
+    "unsubscribe",
+    "banner",
+    "api",
+    "import",
+    "phone_call",
+    "paper",
+]
+SuppressionReason = Literal[
+    "unsubscribe", "objection", "complaint", "hard_bounce", "erasure", "register", "manual"
+]
+Scope = Literal["check", "record", "admin"]
+
+LEGAL_BASES: tuple[LegalBasis, ...] = (
+    "consent",
+    "legitimate_interest",
+    "contract",
+    "legal_obligation",
+)
+CHANNELS: tuple[Channel, ...] = ("email", "sms", "phone", "post")
+SUBJECT_KINDS: tuple[SubjectKind, ...] = ("consumer", "sole_trader", "business_contact")
+EVENT_TYPES: tuple[EventType, ...] = (
+    "consent_given",
+    "consent_withdrawn",
+    "objection",
+    "purchase",
+    "customer_started",
+    "customer_ended",
+    "event_attended",
+    "lead_activity",
+    "prospect_declined",
+    "restriction_started",
+    "restriction_lifted",
+)
+SOURCES: tuple[Source, ...] = (
+    "web_form",
+    "preference_center",
+    "unsubscribe",
+    "banner",
+    "api",
+    "import",
+    "phone_call",
+    "paper",
+)
+SUPPRESSION_REASONS: tuple[SuppressionReason, ...] = (
+    "unsubscribe",
+    "objection",
+    "complaint",
+    "hard_bounce",
+    "erasure",
+    "register",
+    "manual",
+)
+# Events that concern one purpose (or, without one, all purposes).
+PURPOSE_EVENTS = frozenset({"consent_given", "consent_withdrawn", "objection"})
+# Key scopes: what each may call. ``admin`` implies the others.
+KEY_SCOPES: tuple[Scope, ...] = ("check", "record", "admin")
+
+
+class PurposeConfig(msgspec.Struct, frozen=True, kw_only=True):
+    """A purpose (ändamål) as configured by a tenant; decision-rules.md, Vocabulary."""
+
+    key: str
+    legal_basis: LegalBasis
+    direct_marketing: bool
+    channels: tuple[Channel, ...]
+    notice_version: str
+    title: dict[str, str]
+    description: dict[str, str]
+    consent_ttl_days: int | None = 730
+    reconsent_required_before: datetime | None = None
+    soft_opt_in: bool = False
+    customer_after_end_days: int = 730
+    event_days: int = 1095
+    lead_inactivity_days: int = 730
+    retention_days: int = 730
+    version: int = 1
+
+
+class Ref(msgspec.Struct, frozen=True, array_like=True):
+    """A pointer to one ledger event: its id, ``occurred_at`` and recording sequence.
+
+    Events compare by ``occurred_at``; equal instants by the order they were
+    recorded in (``seq``), the later recorded one winning.
+    """
+
+    id: UUID
+    at: datetime
+    seq: int
+
+    def key(self) -> tuple[datetime, int]:
+        return (self.at, self.seq)
+
+
+def later(a: Ref | None, b: Ref | None) -> Ref | None:
+    """The later of two refs (``None`` is earlier than anything)."""
+    if a is None:
+        return b
+    if b is None:
+        return a
+    return a if a.key() >= b.key() else b
+
+
+def is_after(a: Ref | None, b: Ref | None) -> bool:
+    """True when ``a`` exists and is later than ``b`` (or ``b`` is absent)."""
+    if a is None:
+        return False
+    return b is None or a.key() > b.key()
+
+
+class SuppressionFact(msgspec.Struct, frozen=True, kw_only=True):
+    """An active suppression entry matching one of the subject's identifiers."""
+
+    id: UUID
+    scope: str  # "all" or a purpose key
+    channel: Channel | None
+    reason: SuppressionReason
+    created_at: datetime
+
+
+class Decision(msgspec.Struct, frozen=True, kw_only=True):
+    """The answer of decision-rules.md, "The answer"."""
+
+    allowed: bool
+    reason: str
+    rule: str
+    legal_basis: LegalBasis | None
+    legal_reference: str
+    expires_at: datetime | None
+    evidence: tuple[UUID, ...]
+    obligations: tuple[str, ...]
+    subject_known: bool

@@ -1,0 +1,1 @@
+"""HTTP: litestar app factory, thin controllers, API Structs separate from domain Structs."""

@@ -1,0 +1,70 @@
+"""The litestar application factory."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from litestar import Litestar
+from litestar.config.compression import CompressionConfig
+from litestar.openapi import OpenAPIConfig
+from litestar.openapi.plugins import JsonRenderPlugin, ScalarRenderPlugin
+from litestar.openapi.spec import Components, SecurityScheme
+
+from consent_svc import __version__
+from consent_svc.http import controllers, ops
+from consent_svc.http.auth import require_scope
+from consent_svc.http.middleware import RequestLogMiddleware
+from consent_svc.http.problems import EXCEPTION_HANDLERS
+from consent_svc.service.context import Context
+from consent_svc.service.tenants import Authenticator
+
+
+def openapi_config() -> OpenAPIConfig:
+    return OpenAPIConfig(
+        title="consent-svc",
+        version=__version__,
+        description=(
+            "Consent and marketing-preference service: may we contact X for purpose Y over channel Z? "
+            "Errors are application/problem+json (RFC 9457)."
+        ),
+        path="/schema",
+        render_plugins=[ScalarRenderPlugin(path="/"), JsonRenderPlugin()],
+        components=Components(
+            security_schemes={
+                "bearer": SecurityScheme(type="http", scheme="bearer", description="API key")
+            }
+        ),
+        security=[{"bearer": []}],
+        use_handler_docstrings=True,
+    )
+
+
+def create_litestar(ctx: Context | None) -> Litestar:
+    """The litestar app; ``ctx`` may be None only to render the OpenAPI document."""
+    app = Litestar(
+        route_handlers=[
+            controllers.PurposeController,
+            controllers.EventController,
+            controllers.DecisionController,
+            controllers.SuppressionController,
+            ops.healthz,
+            ops.readyz,
+            ops.metrics,
+        ],
+        guards=[require_scope],
+        exception_handlers=EXCEPTION_HANDLERS,
+        openapi_config=openapi_config(),
+        request_max_body_size=ctx.settings.max_body_bytes if ctx else 1_048_576,
+        compression_config=CompressionConfig(
+            backend="gzip", minimum_size=4096, gzip_compress_level=5
+        ),
+        logging_config=None,
+    )
+    app.state.ctx = ctx
+    app.state.authenticator = Authenticator(ctx) if ctx else None
+    return app
+
+
+def create_app(ctx: Context) -> Any:
+    """The ASGI app served: litestar inside the request-log wrapper."""
+    return RequestLogMiddleware(create_litestar(ctx))

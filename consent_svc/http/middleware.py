@@ -1,0 +1,84 @@
+"""Request ids, the canonical log line and request metrics, as one plain ASGI wrapper.
+
+It wraps the whole app, so 404s and 405s are logged too. One line per
+request: request id, tenant, route template, method, status, duration. No
+query string (it may hold an email) and no body is ever logged.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import structlog
+from prometheus_client import Counter, Histogram
+
+from consent_svc.domain.ids import uuid7
+
+Scope = dict[str, Any]
+ASGIApp = Any
+
+_log = structlog.get_logger("consent_svc.request")
+
+REQUESTS = Counter("consent_http_requests_total", "HTTP requests", ["route", "method", "status"])
+DURATION = Histogram(
+    "consent_http_request_duration_seconds",
+    "HTTP request duration",
+    ["route"],
+    buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30),
+)
+
+
+def _route(scope: Scope) -> str:
+    # Set by litestar's router on this same scope dict; absent when nothing matched.
+    template = scope.get("path_template")
+    return str(template) if template else "unmatched"
+
+
+def _safe_request_id(raw: bytes | None) -> str:
+    if raw and len(raw) <= 64 and all(c in b"0123456789abcdefABCDEF-_." for c in raw):
+        return raw.decode()
+    return str(uuid7())
+
+
+class RequestLogMiddleware:
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Any, send: Any) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = time.perf_counter()
+        headers = dict(scope.get("headers") or [])
+        request_id = _safe_request_id(headers.get(b"x-request-id"))
+        status = 500
+
+        async def send_wrapper(message: dict[str, Any]) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+                message.setdefault("headers", [])
+                message["headers"] = [*message["headers"], (b"x-request-id", request_id.encode())]
+            await send(message)
+
+        # The auth guard puts the principal here, so the log line can name the tenant.
+        scope.setdefault("state", {})
+        try:
+            await self.app(scope, receive, send_wrapper)
+        finally:
+            elapsed = time.perf_counter() - started
+            route = _route(scope)
+            method = scope.get("method", "")
+            REQUESTS.labels(route, method, str(status)).inc()
+            DURATION.labels(route).observe(elapsed)
+            principal = (scope.get("state") or {}).get("principal")
+            _log.info(
+                "request",
+                request_id=request_id,
+                tenant=getattr(principal, "tenant_name", None),
+                method=method,
+                route=route,
+                status=status,
+                duration_ms=round(elapsed * 1000, 2),
+            )

@@ -1,0 +1,116 @@
+"""One table from exceptions to RFC 9457 problem+json. A 5xx never leaks internals."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import structlog
+from litestar import MediaType, Request, Response
+from litestar.exceptions import HTTPException, ValidationException
+
+from consent_svc.domain.errors import Conflict, DomainError, InvalidInput, NotFound, Refused
+
+PROBLEM = "application/problem+json"
+_log = structlog.get_logger("consent_svc.http")
+
+_STATUS: dict[type[DomainError], int] = {
+    InvalidInput: 400,
+    NotFound: 404,
+    Conflict: 409,
+    Refused: 422,
+}
+
+_TITLES = {
+    400: "Bad request",
+    401: "Unauthorized",
+    403: "Forbidden",
+    404: "Not found",
+    405: "Method not allowed",
+    409: "Conflict",
+    413: "Request body too large",
+    415: "Unsupported media type",
+    422: "Refused by the rules",
+    429: "Too many requests",
+    500: "Internal server error",
+    503: "Service unavailable",
+}
+
+
+def problem(
+    status: int,
+    detail: str,
+    *,
+    title: str | None = None,
+    errors: list[dict[str, str]] | None = None,
+    headers: dict[str, str] | None = None,
+) -> Response[Any]:
+    body: dict[str, Any] = {
+        "type": f"https://consent-svc.dev/problems/{status}",
+        "title": title or _TITLES.get(status, "Error"),
+        "status": status,
+        "detail": detail,
+    }
+    if errors is not None:
+        body["errors"] = errors
+    return Response(content=body, status_code=status, media_type=PROBLEM, headers=headers)
+
+
+def _domain(_: Request[Any, Any, Any], exc: DomainError) -> Response[Any]:
+    status = next((code for cls, code in _STATUS.items() if isinstance(exc, cls)), 400)
+    errors = None
+    if isinstance(exc, InvalidInput):
+        errors = [{"field": e.field, "message": e.message} for e in exc.errors]
+    return problem(status, exc.detail, title=exc.title, errors=errors)
+
+
+def _field_of(key: str | None) -> str:
+    if not key or key == "data":
+        return "body"
+    return key.removeprefix("$.") if key.startswith("$.") else key
+
+
+def _validation(_: Request[Any, Any, Any], exc: ValidationException) -> Response[Any]:
+    errors: list[dict[str, str]] = []
+    extra = exc.extra if isinstance(exc.extra, list) else []
+    for item in extra:
+        if isinstance(item, dict):
+            message = str(item.get("message", "is invalid"))
+            key = item.get("key")
+            # msgspec says "... - at `$.subject.email`": lift the path into "field".
+            if " - at `" in message:
+                message, _, path = message.partition(" - at `")
+                key = path.rstrip("`")
+            errors.append({"field": _field_of(key), "message": message})
+    if not errors:
+        errors.append({"field": "body", "message": exc.detail or "is invalid"})
+    detail = "; ".join(f"{e['field']}: {e['message']}" for e in errors[:3])
+    return problem(400, detail, title="Invalid input", errors=errors)
+
+
+def _http(_: Request[Any, Any, Any], exc: HTTPException) -> Response[Any]:
+    status = exc.status_code
+    if status >= 500:
+        return problem(
+            status, "the server could not answer; the request id identifies it in the logs"
+        )
+    detail = (
+        exc.detail
+        if exc.detail and exc.detail != _TITLES.get(status)
+        else _TITLES.get(status, "error")
+    )
+    return problem(status, detail, headers=exc.headers)
+
+
+def _internal(request: Request[Any, Any, Any], exc: Exception) -> Response[Any]:
+    _log.error("unhandled error", exc_type=type(exc).__name__, path=request.url.path, exc_info=exc)
+    return problem(500, "the server could not answer; the request id identifies it in the logs")
+
+
+EXCEPTION_HANDLERS: dict[type[Exception] | int, Any] = {
+    DomainError: _domain,
+    ValidationException: _validation,
+    HTTPException: _http,
+    Exception: _internal,
+}
+
+__all__ = ["EXCEPTION_HANDLERS", "PROBLEM", "MediaType", "problem"]

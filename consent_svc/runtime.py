@@ -1,0 +1,116 @@
+"""Bringing up the database: the embedded default or ``CONSENT_DATABASE_URL``, migrations, pool.
+
+Used by ``serve`` and by every CLI command, so that with the same environment
+they all use the same database.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
+from typing import TypeVar
+
+import structlog
+
+from consent_svc.config import ConfigError, Settings
+from consent_svc.domain.identifiers import Hasher
+from consent_svc.service.context import Context
+from consent_svc.store import db, migrations
+from consent_svc.store import tenants as tenant_store
+from consent_svc.store.embedded import EmbeddedPostgres
+
+T = TypeVar("T")
+_log = structlog.get_logger("consent_svc.runtime")
+
+
+async def check_pepper(conn: object, hasher: Hasher) -> None:
+    """Refuse to run with a pepper other than the one the database was set up with:
+    every keyed hash (and so the suppression list) would silently stop matching."""
+    stored = await tenant_store.write_meta_once(conn, "pepper_fingerprint", hasher.fingerprint())  # type: ignore[arg-type]
+    if stored != hasher.fingerprint():
+        raise ConfigError(
+            "CONSENT_PEPPER is not the pepper this database was set up with; "
+            "every identifier look-up would miss. Restore the original pepper."
+        )
+
+
+async def prepare_database(dsn: str, hasher: Hasher, *, migrate: bool) -> list[str]:
+    conn = await db.connect(dsn)
+    try:
+        applied = await migrations.migrate(conn) if migrate else []
+        pending = await migrations.status(conn)
+        if pending:
+            raise migrations.MigrationError(
+                f"{len(pending)} migration(s) not applied; run `consent-svc migrate` first"
+            )
+        await check_pepper(conn, hasher)
+        return applied
+    finally:
+        await conn.close()
+
+
+@asynccontextmanager
+async def open_context(settings: Settings, dsn: str, *, migrate: bool) -> AsyncIterator[Context]:
+    hasher = Hasher(settings.pepper.reveal())
+    applied = await prepare_database(dsn, hasher, migrate=migrate)
+    if applied:
+        _log.info("migrations applied", migrations=applied)
+    pool = await db.create_pool(dsn, min_size=settings.pool_min, max_size=settings.pool_max)
+    try:
+        yield Context(settings=settings, pool=pool, hasher=hasher)
+    finally:
+        await pool.close()
+
+
+def run_with_database(
+    settings: Settings, body: Callable[[Context], Awaitable[T]], *, migrate: bool | None = None
+) -> T:
+    """Start (or attach to) the database, run ``body`` with a context, and leave cleanly.
+
+    SIGINT and SIGTERM are turned into a clean shutdown: the server's own
+    handlers stop serving, and the embedded PostgreSQL is stopped afterwards.
+    """
+    embedded: EmbeddedPostgres | None = None
+    if settings.database_url:
+        dsn = settings.database_url
+    else:
+        embedded = EmbeddedPostgres(settings.data_dir)
+        dsn = embedded.start()
+        _log.info(
+            "embedded PostgreSQL ready",
+            data_dir=str(embedded.pgdata),
+            started=embedded.started_here,
+            seconds=round(embedded.start_seconds, 3),
+        )
+    should_migrate = settings.migrate_on_start if migrate is None else migrate
+
+    async def main() -> T:
+        async with open_context(settings, dsn, migrate=should_migrate) as ctx:
+            return await body(ctx)
+
+    previous = {sig: signal.getsignal(sig) for sig in (signal.SIGINT, signal.SIGTERM)}
+    stop_requested: list[int] = []
+
+    def remember(signum: int, _frame: object) -> None:
+        # uvicorn re-raises the signal it caught after its shutdown; land here, not in a kill.
+        stop_requested.append(signum)
+
+    for sig in previous:
+        signal.signal(sig, remember)
+    try:
+        return _run(main())
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+        if embedded is not None and embedded.release():
+            _log.info("embedded PostgreSQL stopped")
+
+
+def _run(coro: Awaitable[T]) -> T:
+    try:
+        import uvloop
+    except ImportError:  # pragma: no cover - uvloop is a dependency off Windows
+        return asyncio.run(coro)  # type: ignore[arg-type]
+    return uvloop.run(coro)  # type: ignore[arg-type,no-any-return]

@@ -1,0 +1,1 @@
+"""Use cases: one transaction each. Called by the HTTP layer and the CLI."""

@@ -1,0 +1,230 @@
+"""Decisions: "may we contact X for purpose Y over channel Z", one, a batch or a stream.
+
+A check reads and never writes: it creates no subject. The rules are in
+``consent_svc.domain.rules``; this module only loads their inputs.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterable, AsyncIterator, Sequence
+from datetime import datetime
+from typing import Any
+from uuid import UUID
+
+import msgspec
+
+from consent_svc.domain import facts as facts_mod
+from consent_svc.domain.errors import InvalidIdentifier, InvalidInput
+from consent_svc.domain.identifiers import Identifier, normalize
+from consent_svc.domain.models import Decision, PurposeConfig, SubjectKind, SuppressionFact
+from consent_svc.domain.rules import decide
+from consent_svc.service.context import Context
+from consent_svc.service.inputs import Recipient
+from consent_svc.store import decisions as store
+from consent_svc.store import purposes as purpose_store
+
+# Recipients per query: bounds the memory of one round trip and lets a stream
+# answer while it is still being read.
+CHUNK = 5_000
+
+
+class InvalidRecipient(msgspec.Struct, frozen=True, kw_only=True):
+    """A recipient that could not be judged (its identifier is not valid): never an allow."""
+
+    allowed: bool = False
+    reason: str = "invalid_identifier"
+    error: dict[str, str]
+
+
+DecisionItem = Decision | InvalidRecipient
+
+
+def purpose_from_config(config: dict[str, Any]) -> PurposeConfig:
+    return msgspec.convert(config, PurposeConfig)
+
+
+def _suppressions(row: store.DecisionRow) -> list[SuppressionFact]:
+    if not row.sup_ids:
+        return []
+    assert row.sup_scopes and row.sup_channels is not None and row.sup_reasons and row.sup_created
+    return [
+        SuppressionFact(id=i, scope=s, channel=c, reason=r, created_at=t)  # type: ignore[arg-type]
+        for i, s, c, r, t in zip(
+            row.sup_ids,
+            row.sup_scopes,
+            row.sup_channels,
+            row.sup_reasons,
+            row.sup_created,
+            strict=True,
+        )
+    ]
+
+
+def _judge(purpose: PurposeConfig, row: store.DecisionRow, channel: str, now: datetime) -> Decision:
+    facts = None if row.subject_id is None else facts_mod.decode(row.facts)
+    kind: SubjectKind = row.kind or "consumer"  # type: ignore[assignment]
+    return decide(purpose, facts, kind, _suppressions(row), channel, now)
+
+
+def recipient_identifier(recipient: Recipient, region: str, field: str) -> Identifier:
+    given = [
+        (t, v)
+        for t, v in (
+            ("email", recipient.email),
+            ("phone", recipient.phone),
+            ("external_id", recipient.external_id),
+        )
+        if v is not None
+    ]
+    if len(given) != 1:
+        raise InvalidIdentifier.field(field, "needs exactly one of email, phone, external_id")
+    type_, value = given[0]
+    return normalize(type_, value, region=region, field=f"{field}.{type_}")  # type: ignore[arg-type]
+
+
+def _check_channel(channel: str) -> None:
+    if channel not in ("email", "sms", "phone", "post"):
+        raise InvalidInput.field("channel", "must be one of email, sms, phone, post")
+
+
+async def load_purpose(ctx: Context, tenant_id: UUID, key: str) -> PurposeConfig:
+    async with ctx.pool.acquire() as conn:
+        row = await purpose_store.get_purpose(conn, tenant_id, key)
+    if row is None:
+        raise InvalidInput.field("purpose", f"unknown purpose {key!r}")
+    return purpose_from_config(row.config)
+
+
+async def decide_one(
+    ctx: Context, tenant_id: UUID, purpose_key: str, channel: str, identifier: Identifier
+) -> tuple[Decision, datetime]:
+    _check_channel(channel)
+    async with ctx.pool.acquire() as conn:
+        config, row = await store.lookup_one(
+            conn, tenant_id, purpose_key, ctx.hasher.key(identifier)
+        )
+    if config is None:
+        raise InvalidInput.field("purpose", f"unknown purpose {purpose_key!r}")
+    now = ctx.clock()
+    return _judge(purpose_from_config(config), row, channel, now), now
+
+
+async def _decide_chunk(
+    conn: Any,
+    ctx: Context,
+    tenant_id: UUID,
+    purpose: PurposeConfig,
+    channel: str,
+    identifiers: Sequence[Identifier | InvalidRecipient],
+    now: datetime,
+) -> list[DecisionItem]:
+    # Duplicates are looked up once and answered at every place they occur.
+    hashes: dict[bytes, int] = {}
+    keyed: list[bytes | None] = []
+    for ident in identifiers:
+        if isinstance(ident, InvalidRecipient):
+            keyed.append(None)
+            continue
+        h = ctx.hasher.key(ident)
+        keyed.append(h)
+        hashes.setdefault(h, len(hashes))
+    rows = await store.lookup(conn, tenant_id, purpose.key, list(hashes)) if hashes else []
+    answers = [_judge(purpose, row, channel, now) for row in rows]
+    out: list[DecisionItem] = []
+    for ident, h in zip(identifiers, keyed, strict=True):
+        if h is None:
+            assert isinstance(ident, InvalidRecipient)
+            out.append(ident)
+        else:
+            out.append(answers[hashes[h]])
+    return out
+
+
+def _identify(recipient: Recipient, region: str, field: str) -> Identifier | InvalidRecipient:
+    try:
+        return recipient_identifier(recipient, region, field)
+    except InvalidInput as exc:
+        error = exc.errors[0] if exc.errors else None
+        return InvalidRecipient(
+            error={
+                "field": error.field if error else field,
+                "message": error.message if error else exc.detail,
+            }
+        )
+
+
+async def decide_batch(
+    ctx: Context, tenant_id: UUID, purpose_key: str, channel: str, recipients: Sequence[Recipient]
+) -> tuple[list[DecisionItem], datetime]:
+    _check_channel(channel)
+    purpose = await load_purpose(ctx, tenant_id, purpose_key)
+    region = ctx.settings.default_phone_region
+    identifiers = [_identify(r, region, f"recipients[{i}]") for i, r in enumerate(recipients)]
+    now = ctx.clock()
+    results: list[DecisionItem] = []
+    async with ctx.pool.acquire() as conn:
+        for start in range(0, len(identifiers), CHUNK):
+            results.extend(
+                await _decide_chunk(
+                    conn, ctx, tenant_id, purpose, channel, identifiers[start : start + CHUNK], now
+                )
+            )
+    return results, now
+
+
+_recipient_decoder = msgspec.json.Decoder(Recipient)
+_encoder = msgspec.json.Encoder()
+MAX_LINE_BYTES = 4096
+
+
+async def _lines(chunks: AsyncIterable[bytes]) -> AsyncIterator[bytes]:
+    """Split a byte stream into lines, refusing a line longer than MAX_LINE_BYTES."""
+    pending = b""
+    async for chunk in chunks:
+        pending += chunk
+        *complete, pending = pending.split(b"\n")
+        for line in complete:
+            yield line
+        if len(pending) > MAX_LINE_BYTES:
+            raise InvalidInput.field("body", f"a line is longer than {MAX_LINE_BYTES} bytes")
+    if pending.strip():
+        yield pending
+
+
+async def decide_stream(
+    ctx: Context, tenant_id: UUID, purpose_key: str, channel: str, body: AsyncIterable[bytes]
+) -> AsyncIterator[bytes]:
+    """NDJSON in, NDJSON out, in order, CHUNK recipients at a time: memory stays
+    flat whatever the length. A line that is not a recipient object is
+    answered with an ``invalid_identifier`` item; the stream goes on."""
+    _check_channel(channel)
+    purpose = await load_purpose(ctx, tenant_id, purpose_key)
+    region = ctx.settings.default_phone_region
+
+    async def judged(batch: list[Identifier | InvalidRecipient]) -> bytes:
+        async with ctx.pool.acquire() as conn:
+            items = await _decide_chunk(conn, ctx, tenant_id, purpose, channel, batch, ctx.clock())
+        return b"".join(_encoder.encode(item) + b"\n" for item in items)
+
+    batch: list[Identifier | InvalidRecipient] = []
+    number = 0
+    async for line in _lines(body):
+        if not line.strip():
+            continue
+        field = f"line[{number}]"
+        number += 1
+        try:
+            recipient = _recipient_decoder.decode(line)
+        except msgspec.ValidationError as exc:
+            batch.append(InvalidRecipient(error={"field": field, "message": str(exc)}))
+        except msgspec.DecodeError:
+            batch.append(
+                InvalidRecipient(error={"field": field, "message": "is not a JSON object"})
+            )
+        else:
+            batch.append(_identify(recipient, region, field))
+        if len(batch) >= CHUNK:
+            yield await judged(batch)
+            batch = []
+    if batch:
+        yield await judged(batch)

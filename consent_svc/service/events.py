@@ -1,0 +1,293 @@
+"""Recording events: validate, resolve subjects, append to the ledger and fold
+the new events into each subject's facts, all in one transaction.
+
+One code path serves one event and a batch of 10,000: a batch is all or
+nothing, and costs a handful of set-based queries whatever its size.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from uuid import UUID
+
+import msgspec
+
+from consent_svc.domain import facts as facts_mod
+from consent_svc.domain.errors import Conflict, FieldError, InvalidInput
+from consent_svc.domain.identifiers import Identifier, normalize
+from consent_svc.domain.ids import uuid7
+from consent_svc.domain.models import PURPOSE_EVENTS, Ref
+from consent_svc.service.context import Context
+from consent_svc.service.inputs import EventIn, SubjectRef
+from consent_svc.store import events as store
+from consent_svc.store import purposes as purpose_store
+
+CLOCK_SKEW = timedelta(minutes=5)
+
+
+@dataclass(frozen=True, slots=True)
+class EventResult:
+    event_id: UUID
+    subject_id: UUID
+    recorded_at: datetime
+    created: bool
+
+
+def subject_identifiers(ref: SubjectRef, region: str, prefix: str) -> list[Identifier]:
+    """Normalize the identifiers of a subject reference; field names in errors carry ``prefix``."""
+    found: list[Identifier] = []
+    if ref.email is not None:
+        found.append(normalize("email", ref.email, field=f"{prefix}.email"))
+    if ref.phone is not None:
+        found.append(normalize("phone", ref.phone, region=region, field=f"{prefix}.phone"))
+    if ref.external_id is not None:
+        found.append(normalize("external_id", ref.external_id, field=f"{prefix}.external_id"))
+    if not found:
+        raise InvalidInput.field(prefix, "needs at least one of email, phone, external_id")
+    return found
+
+
+@dataclass(slots=True)
+class _Prepared:
+    index: int
+    item: EventIn
+    identifiers: list[Identifier]
+    hashes: list[bytes]
+    occurred_at: datetime
+    fingerprint: bytes
+
+
+def _fingerprint(item: EventIn, identifiers: Sequence[Identifier]) -> bytes:
+    """What makes two requests "the same event" for an idempotency key. A
+    defaulted ``occurred_at`` is left out, so a retry a second later matches."""
+    canonical = (
+        sorted((i.type, i.value) for i in identifiers),
+        item.subject.kind,
+        item.type,
+        item.purpose,
+        sorted(item.channels),
+        item.occurred_at,
+        item.source,
+        item.proof,
+    )
+    return hashlib.sha256(msgspec.msgpack.encode(canonical)).digest()
+
+
+def _validate(
+    items: Sequence[EventIn], purposes: set[str], now: datetime, ctx: Context, batch: bool
+) -> list[_Prepared]:
+    errors: list[FieldError] = []
+    prepared: list[_Prepared] = []
+    region = ctx.settings.default_phone_region
+    for index, item in enumerate(items):
+        prefix = f"events[{index}]" if batch else ""
+
+        def name(field: str, prefix: str = prefix) -> str:
+            return f"{prefix}.{field}" if prefix else field
+
+        try:
+            identifiers = subject_identifiers(item.subject, region, name("subject"))
+        except InvalidInput as exc:
+            errors.extend(exc.errors)
+            continue
+        if item.purpose is not None and item.purpose not in purposes:
+            errors.append(FieldError(name("purpose"), f"unknown purpose {item.purpose!r}"))
+        if item.type == "consent_given":
+            if item.purpose is None:
+                errors.append(FieldError(name("purpose"), "consent_given needs a purpose"))
+            if item.proof is None or item.proof.notice_version is None:
+                errors.append(
+                    FieldError(
+                        name("proof.notice_version"),
+                        "consent_given needs the version of the notice the person saw "
+                        "(consent that cannot be demonstrated is not consent)",
+                    )
+                )
+        elif item.type not in PURPOSE_EVENTS and item.channels:
+            errors.append(FieldError(name("channels"), f"{item.type} events do not name channels"))
+        if len(set(item.channels)) != len(item.channels):
+            errors.append(FieldError(name("channels"), "lists a channel twice"))
+        occurred_at = item.occurred_at or now
+        if occurred_at > now + CLOCK_SKEW:
+            errors.append(FieldError(name("occurred_at"), "is in the future"))
+        prepared.append(
+            _Prepared(
+                index=index,
+                item=item,
+                identifiers=identifiers,
+                hashes=[ctx.hasher.key(i) for i in identifiers],
+                occurred_at=occurred_at,
+                fingerprint=_fingerprint(item, identifiers),
+            )
+        )
+    if errors:
+        detail = errors[0].field + ": " + errors[0].message
+        if len(errors) > 1:
+            detail += f" (and {len(errors) - 1} more)"
+        raise InvalidInput(detail, errors)
+    return prepared
+
+
+async def record(
+    ctx: Context, tenant_id: UUID, items: Sequence[EventIn], *, batch: bool = False
+) -> list[EventResult]:
+    """Record events in one transaction; return one result per event, in order.
+
+    An event whose ``idempotency_key`` was recorded before is not written
+    again: its result is the first one (``created=False``). Reusing a key for
+    a different event is a :class:`Conflict`.
+    """
+    now = ctx.clock()
+    async with ctx.pool.acquire() as conn, conn.transaction():
+        purposes = await purpose_store.purpose_keys(conn, tenant_id)
+        prepared = _validate(items, purposes, now, ctx, batch)
+
+        results: dict[int, EventResult] = {}
+        # Idempotency: keys seen before (in the database or earlier in this batch).
+        keys = [p.item.idempotency_key for p in prepared if p.item.idempotency_key]
+        existing = await store.existing_by_idempotency_key(conn, tenant_id, keys)
+        first_in_batch: dict[str, _Prepared] = {}
+        to_write: list[_Prepared] = []
+        followers: list[tuple[_Prepared, _Prepared]] = []
+        for p in prepared:
+            key = p.item.idempotency_key
+            if key is not None and key in existing:
+                results[p.index] = _replay(existing[key], p)
+            elif key is not None and key in first_in_batch:
+                followers.append((p, first_in_batch[key]))
+            else:
+                if key is not None:
+                    first_in_batch[key] = p
+                to_write.append(p)
+
+        # Subjects: resolve every identifier, create the people we have never seen.
+        all_hashes = sorted({h for p in to_write for h in p.hashes})
+        owners = await store.resolve(conn, tenant_id, all_hashes)
+        new_subjects = _plan_new_subjects(to_write, owners)
+        if new_subjects:
+            await store.create_subjects(conn, tenant_id, new_subjects)
+            owners = await store.resolve(conn, tenant_id, all_hashes)
+        subject_of: dict[int, UUID] = {}
+        extra_identifiers: dict[UUID, dict[str, store.NewIdentifier]] = {}
+        for p in to_write:
+            found = {owners[h] for h in p.hashes if h in owners}
+            if len(found) != 1 or len([h for h in p.hashes if h in owners]) == 0:
+                raise Conflict(
+                    f"the identifiers of event {p.index} belong to different subjects; "
+                    "record them separately or rectify the subjects first"
+                )
+            subject_id = found.pop()
+            subject_of[p.index] = subject_id
+            for ident, h in zip(p.identifiers, p.hashes, strict=True):
+                if h not in owners:
+                    extra_identifiers.setdefault(subject_id, {})[ident.type] = store.NewIdentifier(
+                        h, ident.type, ident.value
+                    )
+        for subject_id, idents in extra_identifiers.items():
+            await store.add_identifiers(conn, tenant_id, subject_id, list(idents.values()))
+
+        # Lock the subjects, append, fold.
+        locked = await store.lock_subjects(conn, tenant_id, list(subject_of.values()))
+        new_events = [
+            store.NewEvent(
+                id=uuid7(),
+                subject_id=subject_of[p.index],
+                type=p.item.type,
+                purpose=p.item.purpose,
+                channels=tuple(p.item.channels),
+                occurred_at=p.occurred_at,
+                source=p.item.source,
+                proof=msgspec.to_builtins(p.item.proof) if p.item.proof is not None else {},
+                idempotency_key=p.item.idempotency_key,
+                fingerprint=p.fingerprint,
+            )
+            for p in to_write
+        ]
+        inserted = await store.insert_events(conn, tenant_id, new_events)
+        raced = [
+            p.item.idempotency_key
+            for p, e in zip(to_write, new_events, strict=True)
+            if e.id not in inserted
+        ]
+        if raced:
+            # A concurrent request with the same key committed first: answer with its event.
+            late = await store.existing_by_idempotency_key(conn, tenant_id, [k for k in raced if k])
+        touched: dict[UUID, store.LockedSubject] = {}
+        for p, event in zip(to_write, new_events, strict=True):
+            row = inserted.get(event.id)
+            if row is None:
+                key = p.item.idempotency_key
+                assert key is not None
+                results[p.index] = _replay(late[key], p)
+                continue
+            subject = locked[event.subject_id]
+            if subject.id not in touched:
+                touched[subject.id] = store.LockedSubject(subject.id, subject.kind, subject.facts)
+            state = touched[subject.id]
+            if p.item.subject.kind is not None:
+                state.kind = p.item.subject.kind
+            folded = facts_mod.decode(state.facts)
+            facts_mod.fold(
+                folded,
+                event.type,
+                event.purpose,
+                event.channels,
+                Ref(event.id, event.occurred_at, row.seq),
+            )
+            state.facts = facts_mod.encode(folded)
+            results[p.index] = EventResult(event.id, event.subject_id, row.recorded_at, True)
+        await store.update_subjects(
+            conn, tenant_id, [(s.id, s.kind, s.facts or b"") for s in touched.values()]
+        )
+        for follower, leader in followers:
+            first = results[leader.index]
+            if follower.fingerprint != leader.fingerprint:
+                raise Conflict(
+                    f"idempotency_key {follower.item.idempotency_key!r} is used for two different events"
+                )
+            results[follower.index] = EventResult(
+                first.event_id, first.subject_id, first.recorded_at, False
+            )
+        return [results[i] for i in range(len(items))]
+
+
+def _replay(existing: store.ExistingEvent, p: _Prepared) -> EventResult:
+    if existing.fingerprint is not None and existing.fingerprint != p.fingerprint:
+        raise Conflict(
+            f"idempotency_key {p.item.idempotency_key!r} was used before for a different event"
+        )
+    return EventResult(existing.id, existing.subject_id, existing.recorded_at, False)
+
+
+def _plan_new_subjects(
+    items: Sequence[_Prepared], owners: dict[bytes, UUID]
+) -> list[store.NewSubject]:
+    """One new subject per group of unknown identifiers that appear together."""
+    planned: dict[bytes, UUID] = {}
+    subjects: dict[UUID, store.NewSubject] = {}
+    for p in items:
+        if any(h in owners for h in p.hashes):
+            continue
+        subject_id = next((planned[h] for h in p.hashes if h in planned), None)
+        if subject_id is None:
+            subject_id = uuid7()
+            subjects[subject_id] = store.NewSubject(
+                subject_id, p.item.subject.kind or "consumer", ()
+            )
+        current = subjects[subject_id]
+        known = {i.hash for i in current.identifiers}
+        types = {i.type for i in current.identifiers}
+        added = [
+            store.NewIdentifier(h, ident.type, ident.value)
+            for ident, h in zip(p.identifiers, p.hashes, strict=True)
+            if h not in known and ident.type not in types
+        ]
+        subjects[subject_id] = store.NewSubject(
+            subject_id, current.kind, current.identifiers + tuple(added)
+        )
+        for h in p.hashes:
+            planned.setdefault(h, subject_id)
+    return list(subjects.values())

@@ -1,0 +1,115 @@
+"""Commands the use cases accept. Also the HTTP request bodies: unknown fields are refused."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated
+
+import msgspec
+from msgspec import Meta
+
+from consent_svc.domain.models import (
+    Channel,
+    EventType,
+    LegalBasis,
+    Source,
+    SubjectKind,
+    SuppressionReason,
+)
+
+PurposeKey = Annotated[str, Meta(pattern=r"^[a-z0-9][a-z0-9_-]{0,63}$", description="purpose key")]
+AwareDatetime = Annotated[datetime, Meta(tz=True)]
+ShortText = Annotated[str, Meta(max_length=200)]
+LocalizedText = Annotated[
+    dict[
+        Annotated[str, Meta(pattern=r"^[a-z]{2}$")],
+        Annotated[str, Meta(min_length=1, max_length=4000)],
+    ],
+    Meta(max_length=20),
+]
+
+
+class SubjectRef(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
+    """Who: at least one of email, phone, external_id."""
+
+    email: Annotated[str, Meta(max_length=320)] | None = None
+    phone: Annotated[str, Meta(max_length=64)] | None = None
+    external_id: Annotated[str, Meta(max_length=200)] | None = None
+    kind: SubjectKind | None = None
+
+
+class Proof(msgspec.Struct, forbid_unknown_fields=True, kw_only=True, omit_defaults=True):
+    """What the person saw and did (GDPR 7(1))."""
+
+    notice_version: Annotated[str, Meta(min_length=1, max_length=100)] | None = None
+    notice_text_sha256: Annotated[str, Meta(pattern=r"^[0-9a-f]{64}$")] | None = None
+    ip: Annotated[str, Meta(max_length=64)] | None = None
+    user_agent: Annotated[str, Meta(max_length=1000)] | None = None
+    form_url: Annotated[str, Meta(max_length=2000)] | None = None
+    consent_id: Annotated[str, Meta(max_length=100)] | None = None
+    note: Annotated[str, Meta(max_length=2000)] | None = None
+
+
+class EventIn(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
+    subject: SubjectRef
+    type: EventType
+    purpose: PurposeKey | None = None
+    channels: Annotated[list[Channel], Meta(max_length=4)] = []
+    occurred_at: AwareDatetime | None = None
+    source: Source = "api"
+    proof: Proof | None = None
+    idempotency_key: Annotated[str, Meta(min_length=1, max_length=200)] | None = None
+
+
+MAX_EVENTS_PER_BATCH = 10_000
+
+
+class EventBatchIn(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
+    events: Annotated[list[EventIn], Meta(min_length=1, max_length=MAX_EVENTS_PER_BATCH)]
+
+
+class PurposeIn(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
+    """A purpose's configuration, the flat fields of decision-rules.md."""
+
+    legal_basis: LegalBasis
+    direct_marketing: bool
+    channels: Annotated[list[Channel], Meta(min_length=1, max_length=4)]
+    notice_version: Annotated[str, Meta(min_length=1, max_length=100)]
+    title: LocalizedText
+    description: LocalizedText
+    consent_ttl_days: Annotated[int, Meta(ge=1, le=36_500)] | None = 730
+    reconsent_required_before: AwareDatetime | None = None
+    soft_opt_in: bool = False
+    customer_after_end_days: Annotated[int, Meta(ge=0, le=36_500)] = 730
+    event_days: Annotated[int, Meta(ge=0, le=36_500)] = 1095
+    lead_inactivity_days: Annotated[int, Meta(ge=0, le=36_500)] = 730
+    retention_days: Annotated[int, Meta(ge=0, le=36_500)] = 730
+
+
+class SuppressionIn(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
+    email: Annotated[str, Meta(max_length=320)] | None = None
+    phone: Annotated[str, Meta(max_length=64)] | None = None
+    scope: Annotated[str, Meta(pattern=r"^[a-z0-9][a-z0-9_-]{0,63}$")] = "all"
+    channel: Channel | None = None
+    reason: SuppressionReason
+    source: Annotated[str, Meta(max_length=100)] | None = None
+    note: Annotated[str, Meta(max_length=1000)] | None = None
+
+
+class LiftIn(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
+    reason: Annotated[str, Meta(min_length=1, max_length=1000)]
+
+
+class Recipient(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
+    email: Annotated[str, Meta(max_length=320)] | None = None
+    phone: Annotated[str, Meta(max_length=64)] | None = None
+    external_id: Annotated[str, Meta(max_length=200)] | None = None
+
+
+MAX_BATCH_RECIPIENTS = 100_000
+
+
+class DecisionBatchIn(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
+    purpose: PurposeKey
+    channel: Channel
+    recipients: Annotated[list[Recipient], Meta(max_length=MAX_BATCH_RECIPIENTS)]

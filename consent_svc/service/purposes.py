@@ -1,0 +1,74 @@
+"""Purposes: create or replace, every change kept as a new version."""
+
+from __future__ import annotations
+
+from uuid import UUID
+
+import msgspec
+
+from consent_svc.domain.errors import InvalidInput, NotFound
+from consent_svc.domain.models import PurposeConfig
+from consent_svc.service.context import Context
+from consent_svc.service.inputs import PurposeIn
+from consent_svc.store import purposes as store
+
+
+def _config(key: str, body: PurposeIn, version: int) -> PurposeConfig:
+    if body.soft_opt_in and body.legal_basis == "consent":
+        raise InvalidInput.field(
+            "soft_opt_in", "applies only to purposes not based on consent (ePrivacy 13(2))"
+        )
+    if len(set(body.channels)) != len(body.channels):
+        raise InvalidInput.field("channels", "lists a channel twice")
+    for name in ("title", "description"):
+        texts = getattr(body, name)
+        missing = [lang for lang in ("sv", "en") if lang not in texts]
+        if missing:
+            raise InvalidInput.field(name, f"needs a text in {' and '.join(missing)}")
+    return PurposeConfig(
+        key=key,
+        version=version,
+        **{f: getattr(body, f) for f in body.__struct_fields__ if f != "channels"},
+        channels=tuple(body.channels),
+    )
+
+
+async def put(
+    ctx: Context, tenant_id: UUID, key: str, body: PurposeIn
+) -> tuple[PurposeConfig, bool]:
+    """Create or replace. Returns the stored configuration and whether it was created.
+    An unchanged configuration is not a new version."""
+    async with ctx.pool.acquire() as conn, conn.transaction():
+        current = await store.lock_purpose(conn, tenant_id, key)
+        if current is not None:
+            proposed = _config(key, body, current.version)
+            if msgspec.to_builtins(proposed) == current.config:
+                return proposed, False
+            version = current.version + 1
+        else:
+            version = 1
+        config = _config(key, body, version)
+        await store.upsert_purpose(conn, tenant_id, key, version, msgspec.to_builtins(config))
+        return config, current is None
+
+
+async def get(ctx: Context, tenant_id: UUID, key: str) -> PurposeConfig:
+    async with ctx.pool.acquire() as conn:
+        row = await store.get_purpose(conn, tenant_id, key)
+    if row is None:
+        raise NotFound(f"no purpose {key!r}")
+    return msgspec.convert(row.config, PurposeConfig)
+
+
+async def list_all(ctx: Context, tenant_id: UUID) -> list[PurposeConfig]:
+    async with ctx.pool.acquire() as conn:
+        rows = await store.list_purposes(conn, tenant_id)
+    return [msgspec.convert(r.config, PurposeConfig) for r in rows]
+
+
+async def versions(ctx: Context, tenant_id: UUID, key: str) -> list[tuple[PurposeConfig, str]]:
+    async with ctx.pool.acquire() as conn:
+        rows = await store.list_versions(conn, tenant_id, key)
+    if not rows:
+        raise NotFound(f"no purpose {key!r}")
+    return [(msgspec.convert(r.config, PurposeConfig), r.created_at.isoformat()) for r in rows]

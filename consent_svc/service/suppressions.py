@@ -1,0 +1,100 @@
+"""The suppression list: add, look up, lift, export for syncing into email providers."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from uuid import UUID
+
+from consent_svc.domain.errors import InvalidInput, NotFound
+from consent_svc.domain.identifiers import Identifier, exchange_sha256, normalize
+from consent_svc.domain.ids import uuid7
+from consent_svc.service.context import Context
+from consent_svc.service.inputs import SuppressionIn
+from consent_svc.store import purposes as purpose_store
+from consent_svc.store import suppressions as store
+
+EXPORT_MAX_LIMIT = 10_000
+
+
+def suppression_identifier(email: str | None, phone: str | None, region: str) -> Identifier:
+    if (email is None) == (phone is None):
+        raise InvalidInput.field("email", "give exactly one of email or phone")
+    if email is not None:
+        return normalize("email", email)
+    assert phone is not None
+    return normalize("phone", phone, region=region)
+
+
+def new_entry(ctx: Context, ident: Identifier, scope: str, channel: str | None, reason: str,
+              source: str | None, note: str | None) -> store.NewSuppression:  # fmt: skip
+    return store.NewSuppression(
+        id=uuid7(),
+        ident_hash=ctx.hasher.key(ident),
+        ident_type=ident.type,
+        value=ident.value,
+        sha256=exchange_sha256(ident),
+        scope=scope,
+        channel=channel,
+        reason=reason,
+        source=source,
+        note=note,
+    )
+
+
+async def add(
+    ctx: Context, tenant_id: UUID, body: SuppressionIn
+) -> tuple[store.SuppressionRow, bool]:
+    """Add an entry; idempotent on (identifier, scope, channel). Returns (entry, created)."""
+    if body.reason == "erasure":
+        raise InvalidInput.field("reason", "erasure entries are made by erasing a subject")
+    ident = suppression_identifier(body.email, body.phone, ctx.settings.default_phone_region)
+    async with ctx.pool.acquire() as conn, conn.transaction():
+        if body.scope != "all" and body.scope not in await purpose_store.purpose_keys(
+            conn, tenant_id
+        ):
+            raise InvalidInput.field(
+                "scope", f"is 'all' or a purpose key; unknown purpose {body.scope!r}"
+            )
+        entry = new_entry(ctx, ident, body.scope, body.channel, body.reason, body.source, body.note)
+        [(row, created)] = await store.add(conn, tenant_id, [entry])
+    return row, created
+
+
+async def find(
+    ctx: Context, tenant_id: UUID, email: str | None, phone: str | None
+) -> list[store.SuppressionRow]:
+    ident = suppression_identifier(email, phone, ctx.settings.default_phone_region)
+    async with ctx.pool.acquire() as conn:
+        return await store.active_for(conn, tenant_id, [ctx.hasher.key(ident)])
+
+
+async def lift(ctx: Context, tenant_id: UUID, entry_id: UUID, reason: str) -> store.SuppressionRow:
+    async with ctx.pool.acquire() as conn, conn.transaction():
+        row = await store.lift(conn, tenant_id, entry_id, reason)
+    if row is None:
+        raise NotFound(f"no suppression entry {entry_id}")
+    return row
+
+
+@dataclass(frozen=True, slots=True)
+class ExportPage:
+    items: list[store.SuppressionRow]
+    next_cursor: str
+
+
+def parse_cursor(raw: str | None) -> int:
+    if raw is None or raw == "":
+        return 0
+    if not raw.isdigit() or len(raw) > 18:
+        raise InvalidInput.field("since", "is not a cursor returned by this endpoint")
+    return int(raw)
+
+
+async def export(ctx: Context, tenant_id: UUID, since: str | None, limit: int) -> ExportPage:
+    after = parse_cursor(since)
+    if not 1 <= limit <= EXPORT_MAX_LIMIT:
+        raise InvalidInput.field("limit", f"must be between 1 and {EXPORT_MAX_LIMIT}")
+    async with ctx.pool.acquire() as conn:
+        rows = await store.changes_since(conn, tenant_id, after, limit)
+    cursor = rows[-1].change_seq if rows else after
+    return ExportPage(rows, str(cursor))

@@ -1,0 +1,116 @@
+"""Tenants, API keys and authentication."""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import secrets
+import time
+from dataclasses import dataclass
+from uuid import UUID
+
+from consent_svc.domain.errors import Conflict, InvalidInput, NotFound
+from consent_svc.domain.ids import uuid7
+from consent_svc.domain.models import KEY_SCOPES
+from consent_svc.service.context import Context
+from consent_svc.store import tenants as store
+
+KEY_PREFIX = "csk_"
+
+
+@dataclass(frozen=True, slots=True)
+class Principal:
+    """Who is calling: a tenant and the scope of the key."""
+
+    tenant_id: UUID
+    tenant_name: str
+    key_id: UUID
+    scope: str
+
+    def allows(self, needed: str) -> bool:
+        # admin can do everything; record can also check.
+        order = {"check": 0, "record": 1, "admin": 2}
+        return order[self.scope] >= order[needed]
+
+
+def hash_key(token: str) -> bytes:
+    # Keys carry 256 random bits, so a plain SHA-256 is enough (no stretching needed).
+    return hashlib.sha256(token.encode()).digest()
+
+
+async def create_tenant(ctx: Context, name: str) -> store.TenantRow:
+    name = name.strip()
+    if not re.fullmatch(r"[a-z0-9][a-z0-9_-]{0,62}", name):
+        raise InvalidInput.field(
+            "name",
+            "use 1-63 lowercase letters, digits, '-' or '_', starting with a letter or digit",
+        )
+    async with ctx.pool.acquire() as conn, conn.transaction():
+        row = await store.insert_tenant(conn, uuid7(), name)
+    if row is None:
+        raise Conflict(f"a tenant named {name!r} exists")
+    return row
+
+
+async def create_key(
+    ctx: Context, tenant_name: str, scope: str, label: str | None = None
+) -> tuple[UUID, str]:
+    """Create a key; return its id and the key itself (shown once, only its hash is kept)."""
+    if scope not in KEY_SCOPES:
+        raise InvalidInput.field("scope", f"must be one of {', '.join(KEY_SCOPES)}")
+    token = KEY_PREFIX + secrets.token_urlsafe(32)
+    key_id = uuid7()
+    async with ctx.pool.acquire() as conn, conn.transaction():
+        tenant = await store.tenant_by_name(conn, tenant_name)
+        if tenant is None:
+            raise NotFound(f"no tenant named {tenant_name!r}")
+        await store.insert_key(conn, tenant.id, key_id, hash_key(token), scope, label)
+    return key_id, token
+
+
+async def revoke_key(ctx: Context, key_id: UUID) -> store.KeyRow:
+    async with ctx.pool.acquire() as conn, conn.transaction():
+        row = await store.revoke_key(conn, key_id)
+    if row is None:
+        raise NotFound(f"no key with id {key_id}")
+    return row
+
+
+async def list_keys(ctx: Context, tenant_name: str) -> list[store.KeyRow]:
+    async with ctx.pool.acquire() as conn:
+        tenant = await store.tenant_by_name(conn, tenant_name)
+        if tenant is None:
+            raise NotFound(f"no tenant named {tenant_name!r}")
+        return await store.list_keys(conn, tenant.id)
+
+
+class Authenticator:
+    """Resolves bearer keys, caching answers for ``auth_cache_seconds`` (default 5 s).
+
+    The cache saves a query per request on the hot path; a revoked key is
+    refused by every replica within that many seconds (docs/operations.md).
+    """
+
+    def __init__(self, ctx: Context) -> None:
+        self._ctx = ctx
+        self._ttl = ctx.settings.auth_cache_seconds
+        self._cache: dict[bytes, tuple[float, Principal | None]] = {}
+
+    async def authenticate(self, token: str) -> Principal | None:
+        if not token.startswith(KEY_PREFIX) or len(token) > 100:
+            return None
+        digest = hash_key(token)
+        now = time.monotonic()
+        hit = self._cache.get(digest)
+        if hit is not None and hit[0] > now:
+            return hit[1]
+        async with self._ctx.pool.acquire() as conn:
+            row = await store.active_key_by_hash(conn, digest)
+        principal = (
+            None if row is None else Principal(row.tenant_id, row.tenant_name, row.id, row.scope)
+        )
+        if self._ttl > 0:
+            if len(self._cache) > 10_000:
+                self._cache.clear()
+            self._cache[digest] = (now + self._ttl, principal)
+        return principal

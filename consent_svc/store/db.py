@@ -1,0 +1,47 @@
+"""Connection pool and codecs."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import asyncpg
+import msgspec
+
+_json_encode = msgspec.json.encode
+_json_decode = msgspec.json.decode
+
+
+async def _init_connection(conn: asyncpg.Connection) -> None:
+    # jsonb in and out through msgspec: faster than the stdlib json module.
+    await conn.set_type_codec(
+        "jsonb",
+        encoder=lambda value: b"\x01" + _json_encode(value),
+        decoder=lambda data: _json_decode(data[1:]),
+        schema="pg_catalog",
+        format="binary",
+    )
+
+
+async def create_pool(
+    dsn: str, *, min_size: int = 2, max_size: int = 10, **kwargs: Any
+) -> asyncpg.Pool:
+    pool = await asyncpg.create_pool(
+        dsn,
+        min_size=min_size,
+        max_size=max_size,
+        init=_init_connection,
+        # Statements are prepared per connection and reused; 1,000 is plenty.
+        statement_cache_size=1000,
+        server_settings={"application_name": "consent-svc", "timezone": "UTC"},
+        **kwargs,
+    )
+    assert pool is not None
+    return pool
+
+
+async def connect(dsn: str) -> asyncpg.Connection:
+    conn = await asyncpg.connect(
+        dsn, server_settings={"application_name": "consent-svc", "timezone": "UTC"}
+    )
+    await _init_connection(conn)
+    return conn

@@ -1,0 +1,119 @@
+"""Tenants and API keys."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from uuid import UUID
+
+import asyncpg
+import msgspec
+
+
+class TenantRow(msgspec.Struct, frozen=True):
+    id: UUID
+    name: str
+    created_at: datetime
+
+
+class KeyRow(msgspec.Struct, frozen=True):
+    id: UUID
+    tenant_id: UUID
+    tenant_name: str
+    scope: str
+    label: str | None
+    created_at: datetime
+    revoked_at: datetime | None
+
+
+async def insert_tenant(conn: asyncpg.Connection, tenant_id: UUID, name: str) -> TenantRow | None:
+    """Insert; ``None`` when the name is taken."""
+    row = await conn.fetchrow(
+        "INSERT INTO tenants (id, name) VALUES ($1, $2) ON CONFLICT (name) DO NOTHING "
+        "RETURNING id, name, created_at",
+        tenant_id,
+        name,
+    )
+    if row is None:
+        return None
+    await conn.execute("INSERT INTO tenant_counters (tenant_id) VALUES ($1)", tenant_id)
+    return TenantRow(row["id"], row["name"], row["created_at"])
+
+
+async def tenant_by_name(conn: asyncpg.Connection, name: str) -> TenantRow | None:
+    row = await conn.fetchrow("SELECT id, name, created_at FROM tenants WHERE name = $1", name)
+    return None if row is None else TenantRow(row["id"], row["name"], row["created_at"])
+
+
+async def list_tenants(conn: asyncpg.Connection) -> list[TenantRow]:
+    rows = await conn.fetch("SELECT id, name, created_at FROM tenants ORDER BY name")
+    return [TenantRow(r["id"], r["name"], r["created_at"]) for r in rows]
+
+
+async def insert_key(
+    conn: asyncpg.Connection,
+    tenant_id: UUID,
+    key_id: UUID,
+    key_hash: bytes,
+    scope: str,
+    label: str | None,
+) -> None:
+    await conn.execute(
+        "INSERT INTO api_keys (tenant_id, id, key_hash, scope, label) VALUES ($1, $2, $3, $4, $5)",
+        tenant_id,
+        key_id,
+        key_hash,
+        scope,
+        label,
+    )
+
+
+_KEY_COLUMNS = (
+    "k.id, k.tenant_id, t.name AS tenant_name, k.scope, k.label, k.created_at, k.revoked_at "
+    "FROM api_keys k JOIN tenants t ON t.id = k.tenant_id"
+)
+
+
+def _key(row: asyncpg.Record) -> KeyRow:
+    return KeyRow(
+        row["id"], row["tenant_id"], row["tenant_name"], row["scope"], row["label"],
+        row["created_at"], row["revoked_at"],
+    )  # fmt: skip
+
+
+async def active_key_by_hash(conn: asyncpg.Connection, key_hash: bytes) -> KeyRow | None:
+    row = await conn.fetchrow(
+        f"SELECT {_KEY_COLUMNS} WHERE k.key_hash = $1 AND k.revoked_at IS NULL", key_hash
+    )
+    return None if row is None else _key(row)
+
+
+async def list_keys(conn: asyncpg.Connection, tenant_id: UUID) -> list[KeyRow]:
+    rows = await conn.fetch(
+        f"SELECT {_KEY_COLUMNS} WHERE k.tenant_id = $1 ORDER BY k.created_at", tenant_id
+    )
+    return [_key(r) for r in rows]
+
+
+async def revoke_key(conn: asyncpg.Connection, key_id: UUID) -> KeyRow | None:
+    """Revoke (idempotent); ``None`` when no such key."""
+    await conn.execute(
+        "UPDATE api_keys SET revoked_at = now() WHERE id = $1 AND revoked_at IS NULL", key_id
+    )
+    row = await conn.fetchrow(f"SELECT {_KEY_COLUMNS} WHERE k.id = $1", key_id)
+    return None if row is None else _key(row)
+
+
+async def read_meta(conn: asyncpg.Connection, key: str) -> bytes | None:
+    value: bytes | None = await conn.fetchval("SELECT value FROM service_meta WHERE key = $1", key)
+    return value
+
+
+async def write_meta_once(conn: asyncpg.Connection, key: str, value: bytes) -> bytes:
+    """Store ``value`` unless a value is there; return what is stored."""
+    await conn.execute(
+        "INSERT INTO service_meta (key, value) VALUES ($1, $2) ON CONFLICT (key) DO NOTHING",
+        key,
+        value,
+    )
+    stored: bytes = await conn.fetchval("SELECT value FROM service_meta WHERE key = $1", key)
+    return stored
