@@ -61,9 +61,7 @@ def cmd_migrate(settings: Settings, _args: argparse.Namespace) -> int:
 
     async def body(ctx: Context) -> int:
         async with ctx.pool.acquire() as conn:
-            rows = await conn.fetch(
-                "SELECT name, applied_at FROM schema_migrations ORDER BY version"
-            )
+            rows = await conn.fetch("SELECT name, applied_at FROM schema_migrations ORDER BY version")
         for row in rows:
             _say(f"applied  {row['name']}  {row['applied_at']:%Y-%m-%d %H:%M:%S}")
         _say(f"database is current ({len(migrations.load())} migrations)")
@@ -142,9 +140,7 @@ def cmd_keys(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog="consent-svc", description=__doc__.splitlines()[0] if __doc__ else None
-    )
+    parser = argparse.ArgumentParser(prog="consent-svc", description=__doc__.splitlines()[0] if __doc__ else None)
     sub = parser.add_subparsers(dest="command", required=True)
 
     serve = sub.add_parser("serve", help="run the HTTP service")
@@ -154,9 +150,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub.add_parser("migrate", help="apply database migrations")
 
     openapi = sub.add_parser("openapi", help="write the OpenAPI document to openapi/openapi.json")
-    openapi.add_argument(
-        "--check", action="store_true", help="fail if the committed document is out of date"
-    )
+    openapi.add_argument("--check", action="store_true", help="fail if the committed document is out of date")
     openapi.add_argument("--output", help="write here instead")
 
     tenants = sub.add_parser("tenants", help="manage tenants")

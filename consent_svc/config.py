@@ -92,9 +92,7 @@ def _env_int(env: Mapping[str, str], name: str, default: int, *, low: int, high:
     return value
 
 
-def _env_float(
-    env: Mapping[str, str], name: str, default: float, *, low: float, high: float
-) -> float:
+def _env_float(env: Mapping[str, str], name: str, default: float, *, low: float, high: float) -> float:
     raw = env.get(name)
     if raw is None or raw == "":
         return default
@@ -110,9 +108,7 @@ def _env_float(
 def _decode_secret(name: str, raw: str) -> bytes:
     raw = raw.strip()
     if len(raw) < 32:
-        raise ConfigError(
-            f"{name} must be at least 32 characters (use e.g. `openssl rand -hex 32`)"
-        )
+        raise ConfigError(f"{name} must be at least 32 characters (use e.g. `openssl rand -hex 32`)")
     return raw.encode()
 
 
@@ -152,9 +148,7 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         raise ConfigError(f"CONSENT_LOG_FORMAT must be json, console or auto, got {log_format!r}")
     log_level = env.get("CONSENT_LOG_LEVEL", "info").strip().lower() or "info"
     if log_level not in {"debug", "info", "warning", "error"}:
-        raise ConfigError(
-            f"CONSENT_LOG_LEVEL must be debug, info, warning or error, got {log_level!r}"
-        )
+        raise ConfigError(f"CONSENT_LOG_LEVEL must be debug, info, warning or error, got {log_level!r}")
     port = _env_int(env, "CONSENT_PORT", 8000, low=0, high=65535)
     host = env.get("CONSENT_HOST", "127.0.0.1").strip() or "127.0.0.1"
     database_url = env.get("CONSENT_DATABASE_URL", "").strip() or None
@@ -213,9 +207,7 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         pool_max=pool_max,
         default_phone_region=(env.get("CONSENT_PHONE_REGION", "SE").strip().upper() or "SE"),
         max_body_bytes=_env_int(env, "CONSENT_MAX_BODY_BYTES", 1_048_576, low=1024, high=1 << 30),
-        max_batch_body_bytes=_env_int(
-            env, "CONSENT_MAX_BATCH_BODY_BYTES", 64 * 1_048_576, low=1024, high=1 << 31
-        ),
+        max_batch_body_bytes=_env_int(env, "CONSENT_MAX_BATCH_BODY_BYTES", 64 * 1_048_576, low=1024, high=1 << 31),
         auth_cache_seconds=_env_float(env, "CONSENT_AUTH_CACHE_SECONDS", 5.0, low=0.0, high=300.0),
         workers=_env_int(env, "CONSENT_WORKERS", 1, low=1, high=64),
     )

@@ -42,9 +42,7 @@ async def prepare_database(dsn: str, hasher: Hasher, *, migrate: bool) -> list[s
         applied = await migrations.migrate(conn) if migrate else []
         pending = await migrations.status(conn)
         if pending:
-            raise migrations.MigrationError(
-                f"{len(pending)} migration(s) not applied; run `consent-svc migrate` first"
-            )
+            raise migrations.MigrationError(f"{len(pending)} migration(s) not applied; run `consent-svc migrate` first")
         await check_pepper(conn, hasher)
         return applied
     finally:
@@ -64,9 +62,7 @@ async def open_context(settings: Settings, dsn: str, *, migrate: bool) -> AsyncI
         await pool.close()
 
 
-def run_with_database(
-    settings: Settings, body: Callable[[Context], Awaitable[T]], *, migrate: bool | None = None
-) -> T:
+def run_with_database(settings: Settings, body: Callable[[Context], Awaitable[T]], *, migrate: bool | None = None) -> T:
     """Start (or attach to) the database, run ``body`` with a context, and leave cleanly.
 
     SIGINT and SIGTERM are turned into a clean shutdown: the server's own

@@ -58,9 +58,7 @@ def _put(slots: dict[str, Ref], key: str, ref: Ref) -> None:
         slots[key] = ref
 
 
-def fold(
-    facts: Facts, event_type: str, purpose: str | None, channels: Sequence[str], ref: Ref
-) -> None:
+def fold(facts: Facts, event_type: str, purpose: str | None, channels: Sequence[str], ref: Ref) -> None:
     """Fold one event into ``facts`` (in place)."""
     if event_type == "consent_given":
         if purpose is None:

@@ -84,9 +84,7 @@ def normalize_external_id(raw: str, *, field: str = "external_id") -> str:
     return text
 
 
-def normalize(
-    type_: IdentifierType, raw: str, *, region: str = "SE", field: str | None = None
-) -> Identifier:
+def normalize(type_: IdentifierType, raw: str, *, region: str = "SE", field: str | None = None) -> Identifier:
     name = field or type_
     if type_ == "email":
         return Identifier("email", normalize_email(raw, field=name))

@@ -34,9 +34,7 @@ Source = Literal[
     "phone_call",
     "paper",
 ]
-SuppressionReason = Literal[
-    "unsubscribe", "objection", "complaint", "hard_bounce", "erasure", "register", "manual"
-]
+SuppressionReason = Literal["unsubscribe", "objection", "complaint", "hard_bounce", "erasure", "register", "manual"]
 Scope = Literal["check", "record", "admin"]
 
 LEGAL_BASES: tuple[LegalBasis, ...] = (

@@ -70,9 +70,7 @@ OBLIGATIONS_ELECTRONIC = ("unsubscribe_link", "identify_sender", "objection_noti
 OBLIGATIONS_OTHER_MARKETING = ("identify_sender", "objection_notice")
 
 
-def _deny(
-    rule: str, reason: str, reference: str, evidence: Sequence[UUID], known: bool
-) -> Decision:
+def _deny(rule: str, reason: str, reference: str, evidence: Sequence[UUID], known: bool) -> Decision:
     return Decision(
         allowed=False,
         reason=reason,
@@ -98,9 +96,7 @@ def _allow(
     known: bool,
 ) -> Decision:
     if purpose.direct_marketing:
-        obligations = (
-            OBLIGATIONS_ELECTRONIC if channel in ("email", "sms") else OBLIGATIONS_OTHER_MARKETING
-        )
+        obligations = OBLIGATIONS_ELECTRONIC if channel in ("email", "sms") else OBLIGATIONS_OTHER_MARKETING
     else:
         obligations = ()
     return Decision(
@@ -168,9 +164,7 @@ class _ConsentJudgement:
         self.expires_at = expires
 
 
-def _active_register_exception(
-    purpose: PurposeConfig, facts: Facts, channel: str, now: datetime
-) -> bool:
+def _active_register_exception(purpose: PurposeConfig, facts: Facts, channel: str, now: datetime) -> bool:
     """R1: a register (NIX) entry does not block an express consent or a recent customer."""
     consent = _ConsentJudgement(purpose, facts, channel, now)
     if consent.valid and not is_after(_withdrawal(purpose, facts, channel), consent.ref):
@@ -204,11 +198,7 @@ def decide(
 
     # R1: suppression list.
     matching = sorted(
-        (
-            s
-            for s in suppressions
-            if s.scope in ("all", purpose.key) and (s.channel is None or s.channel == channel)
-        ),
+        (s for s in suppressions if s.scope in ("all", purpose.key) and (s.channel is None or s.channel == channel)),
         key=lambda s: (s.created_at, s.id),
     )
     if matching:
@@ -301,9 +291,7 @@ def _decide_consent(
 ) -> Decision:
     consent = _ConsentJudgement(purpose, facts, channel, now)
     evidence = _ids(consent.ref)
-    electronic_marketing = (
-        purpose.direct_marketing and channel in ("email", "sms") and kind != "business_contact"
-    )
+    electronic_marketing = purpose.direct_marketing and channel in ("email", "sms") and kind != "business_contact"
     if consent.valid:
         reference = REF_CONSENT_EPRIVACY if electronic_marketing else REF_CONSENT
         return _allow(
@@ -352,14 +340,10 @@ def _decide_legitimate_interest(
             candidates,
             key=lambda c: (c[1] is None, c[1] or datetime.min.replace(tzinfo=now.tzinfo)),
         )
-        return _allow(
-            purpose, channel, "R8", reason, "legitimate_interest", REF_LI, expires, evidence, known
-        )
+        return _allow(purpose, channel, "R8", reason, "legitimate_interest", REF_LI, expires, evidence, known)
     had_any = any(ref is not None for ref in relationship_events)
     evidence = _ids(*relationship_events)
-    return _deny(
-        "R8", "li_window_expired" if had_any else "no_relationship", REF_LI, evidence, known
-    )
+    return _deny("R8", "li_window_expired" if had_any else "no_relationship", REF_LI, evidence, known)
 
 
 REASONS = (

@@ -30,9 +30,7 @@ def openapi_config() -> OpenAPIConfig:
         path="/schema",
         render_plugins=[ScalarRenderPlugin(path="/"), JsonRenderPlugin()],
         components=Components(
-            security_schemes={
-                "bearer": SecurityScheme(type="http", scheme="bearer", description="API key")
-            }
+            security_schemes={"bearer": SecurityScheme(type="http", scheme="bearer", description="API key")}
         ),
         security=[{"bearer": []}],
         use_handler_docstrings=True,
@@ -55,9 +53,7 @@ def create_litestar(ctx: Context | None) -> Litestar:
         exception_handlers=EXCEPTION_HANDLERS,
         openapi_config=openapi_config(),
         request_max_body_size=ctx.settings.max_body_bytes if ctx else 1_048_576,
-        compression_config=CompressionConfig(
-            backend="gzip", minimum_size=4096, gzip_compress_level=5
-        ),
+        compression_config=CompressionConfig(backend="gzip", minimum_size=4096, gzip_compress_level=5),
         logging_config=None,
     )
     app.state.ctx = ctx

@@ -16,14 +16,10 @@ from consent_svc.service.tenants import Authenticator, Principal
 
 
 def _unauthorized(detail: str) -> NotAuthorizedException:
-    return NotAuthorizedException(
-        detail=detail, headers={"WWW-Authenticate": 'Bearer realm="consent-svc"'}
-    )
+    return NotAuthorizedException(detail=detail, headers={"WWW-Authenticate": 'Bearer realm="consent-svc"'})
 
 
-async def require_scope(
-    connection: ASGIConnection[Any, Any, Any, Any], handler: BaseRouteHandler
-) -> None:
+async def require_scope(connection: ASGIConnection[Any, Any, Any, Any], handler: BaseRouteHandler) -> None:
     needed = handler.opt.get("scope")
     if needed is None:
         return
@@ -36,9 +32,7 @@ async def require_scope(
     if principal is None:
         raise _unauthorized("the API key is unknown or revoked")
     if not principal.allows(needed):
-        raise PermissionDeniedException(
-            detail=f"this key has scope {principal.scope!r}; {needed!r} is needed"
-        )
+        raise PermissionDeniedException(detail=f"this key has scope {principal.scope!r}; {needed!r} is needed")
     connection.state.principal = principal
 
 

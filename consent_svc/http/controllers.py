@@ -57,13 +57,9 @@ class PurposeController(Controller):
     tags = ["purposes"]
 
     @put("/{key:str}", opt={"scope": "admin"}, status_code=HTTP_200_OK)
-    async def put_purpose(
-        self, request: AnyRequest, key: PurposeKey, data: PurposeIn
-    ) -> Response[PurposeConfig]:
+    async def put_purpose(self, request: AnyRequest, key: PurposeKey, data: PurposeIn) -> Response[PurposeConfig]:
         """Create or replace a purpose; every change is kept as a new version (201 when created)."""
-        config, created = await purposes.put(
-            ctx_of(request), principal_of(request).tenant_id, key, data
-        )
+        config, created = await purposes.put(ctx_of(request), principal_of(request).tenant_id, key, data)
         return Response(config, status_code=HTTP_201_CREATED if created else HTTP_200_OK)
 
     @get("/", opt={"scope": "check"})
@@ -79,16 +75,12 @@ class PurposeController(Controller):
         found = await purposes.versions(ctx_of(request), principal_of(request).tenant_id, key)
         return PurposeVersionsOut(
             key=key,
-            versions=[
-                PurposeVersionOut(version=c.version, created_at=at, config=c) for c, at in found
-            ],
+            versions=[PurposeVersionOut(version=c.version, created_at=at, config=c) for c, at in found],
         )
 
 
 def _event_out(result: events.EventResult) -> EventOut:
-    return EventOut(
-        event_id=result.event_id, subject_id=result.subject_id, recorded_at=result.recorded_at
-    )
+    return EventOut(event_id=result.event_id, subject_id=result.subject_id, recorded_at=result.recorded_at)
 
 
 class EventController(Controller):
@@ -99,9 +91,7 @@ class EventController(Controller):
     async def record_event(self, request: AnyRequest, data: EventIn) -> Response[EventOut]:
         """Append one event to the ledger. The same idempotency_key again answers the first result (200)."""
         [result] = await events.record(ctx_of(request), principal_of(request).tenant_id, [data])
-        return Response(
-            _event_out(result), status_code=HTTP_201_CREATED if result.created else HTTP_200_OK
-        )
+        return Response(_event_out(result), status_code=HTTP_201_CREATED if result.created else HTTP_200_OK)
 
     @post(
         "/batch",
@@ -111,9 +101,7 @@ class EventController(Controller):
     )
     async def record_batch(self, request: AnyRequest, data: EventBatchIn) -> EventBatchOut:
         """Up to 10,000 events, all or nothing; one result per event, in order."""
-        results = await events.record(
-            ctx_of(request), principal_of(request).tenant_id, data.events, batch=True
-        )
+        results = await events.record(ctx_of(request), principal_of(request).tenant_id, data.events, batch=True)
         return EventBatchOut(results=[_event_out(r) for r in results])
 
 
@@ -136,9 +124,7 @@ class _BatchOperation(Operation):
                         required=["purpose", "channel", "recipients"],
                         properties={
                             "purpose": Schema(type="string"),  # type: ignore[arg-type]
-                            "channel": Schema(
-                                type="string", enum=["email", "sms", "phone", "post"]
-                            ),  # type: ignore[arg-type]
+                            "channel": Schema(type="string", enum=["email", "sms", "phone", "post"]),  # type: ignore[arg-type]
                             "recipients": Schema(type="array", items=recipient, max_items=100_000),  # type: ignore[arg-type]
                         },
                     )
@@ -198,9 +184,7 @@ class DecisionController(Controller):
             ctx.settings.default_phone_region,
             "query",
         )
-        answer, at = await decisions.decide_one(
-            ctx, principal_of(request).tenant_id, purpose, channel, ident
-        )
+        answer, at = await decisions.decide_one(ctx, principal_of(request).tenant_id, purpose, channel, ident)
         return DecisionOut.of(answer, purpose, channel, at)
 
     @post(
@@ -223,36 +207,24 @@ class DecisionController(Controller):
         content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
         if content_type in ("application/x-ndjson", "application/jsonl", "application/ndjson"):
             if purpose is None or channel is None:
-                raise InvalidInput.field(
-                    "purpose", "an NDJSON stream takes purpose and channel in the query"
-                )
+                raise InvalidInput.field("purpose", "an NDJSON stream takes purpose and channel in the query")
             await decisions.load_purpose(ctx, tenant_id, purpose)  # a 400 before the stream starts
             return DuplexStream(
                 decisions.decide_stream(ctx, tenant_id, purpose, channel, request.stream()),
                 media_type="application/x-ndjson",
             )
         if content_type not in ("application/json", ""):
-            raise ClientException(
-                status_code=415, detail="send application/json or application/x-ndjson"
-            )
+            raise ClientException(status_code=415, detail="send application/json or application/x-ndjson")
         body = await _read_limited(request, ctx.settings.max_batch_body_bytes)
         try:
             data = _batch_decoder.decode(body)
         except msgspec.ValidationError as exc:
             message, _, path = str(exc).partition(" - at `")
-            raise InvalidInput.field(
-                path.rstrip("`").removeprefix("$.") or "body", message
-            ) from None
+            raise InvalidInput.field(path.rstrip("`").removeprefix("$.") or "body", message) from None
         except msgspec.DecodeError:
             raise InvalidInput.field("body", "is not valid JSON") from None
-        results, at = await decisions.decide_batch(
-            ctx, tenant_id, data.purpose, data.channel, data.recipients
-        )
-        return Response(
-            DecisionBatchOut(
-                purpose=data.purpose, channel=data.channel, decided_at=at, results=results
-            )
-        )
+        results, at = await decisions.decide_batch(ctx, tenant_id, data.purpose, data.channel, data.recipients)
+        return Response(DecisionBatchOut(purpose=data.purpose, channel=data.channel, decided_at=at, results=results))
 
 
 async def _read_limited(request: AnyRequest, limit: int) -> bytes:
@@ -291,16 +263,10 @@ class SuppressionController(Controller):
     tags = ["suppressions"]
 
     @post("/", opt={"scope": "record"}, status_code=HTTP_201_CREATED)
-    async def add_suppression(
-        self, request: AnyRequest, data: SuppressionIn
-    ) -> Response[SuppressionOut]:
+    async def add_suppression(self, request: AnyRequest, data: SuppressionIn) -> Response[SuppressionOut]:
         """Suppress an email or phone (all purposes or one, all channels or one). Idempotent (200 when present)."""
-        row, created = await suppressions.add(
-            ctx_of(request), principal_of(request).tenant_id, data
-        )
-        return Response(
-            SuppressionOut.of(row), status_code=HTTP_201_CREATED if created else HTTP_200_OK
-        )
+        row, created = await suppressions.add(ctx_of(request), principal_of(request).tenant_id, data)
+        return Response(SuppressionOut.of(row), status_code=HTTP_201_CREATED if created else HTTP_200_OK)
 
     @get("/", opt={"scope": "check"})
     async def find_suppressions(
@@ -310,9 +276,7 @@ class SuppressionController(Controller):
         phone: Annotated[str | None, Parameter(max_length=64)] = None,
     ) -> SuppressionListOut:
         """The active entries for an email or phone."""
-        rows = await suppressions.find(
-            ctx_of(request), principal_of(request).tenant_id, email, phone
-        )
+        rows = await suppressions.find(ctx_of(request), principal_of(request).tenant_id, email, phone)
         return SuppressionListOut(items=[SuppressionOut.of(r) for r in rows])
 
     @get("/export", opt={"scope": "check"})
@@ -324,21 +288,13 @@ class SuppressionController(Controller):
         limit: Annotated[int, Parameter(ge=1, le=10_000)] = 1000,
     ) -> ExportOut:
         """Every entry added or lifted since the cursor, oldest change first, for syncing into email providers."""
-        page = await suppressions.export(
-            ctx_of(request), principal_of(request).tenant_id, since, limit
-        )
-        return ExportOut(
-            items=[_export_item(r, format) for r in page.items], next_cursor=page.next_cursor
-        )
+        page = await suppressions.export(ctx_of(request), principal_of(request).tenant_id, since, limit)
+        return ExportOut(items=[_export_item(r, format) for r in page.items], next_cursor=page.next_cursor)
 
     @delete("/{entry_id:uuid}", opt={"scope": "admin"}, status_code=HTTP_200_OK)
-    async def lift_suppression(
-        self, request: AnyRequest, entry_id: UUID, data: LiftIn
-    ) -> SuppressionOut:
+    async def lift_suppression(self, request: AnyRequest, entry_id: UUID, data: LiftIn) -> SuppressionOut:
         """Lift an entry (kept in history, never deleted)."""
-        row = await suppressions.lift(
-            ctx_of(request), principal_of(request).tenant_id, entry_id, data.reason
-        )
+        row = await suppressions.lift(ctx_of(request), principal_of(request).tenant_id, entry_id, data.reason)
         return SuppressionOut.of(row)
 
 

@@ -90,14 +90,8 @@ def _validation(_: Request[Any, Any, Any], exc: ValidationException) -> Response
 def _http(_: Request[Any, Any, Any], exc: HTTPException) -> Response[Any]:
     status = exc.status_code
     if status >= 500:
-        return problem(
-            status, "the server could not answer; the request id identifies it in the logs"
-        )
-    detail = (
-        exc.detail
-        if exc.detail and exc.detail != _TITLES.get(status)
-        else _TITLES.get(status, "error")
-    )
+        return problem(status, "the server could not answer; the request id identifies it in the logs")
+    detail = exc.detail if exc.detail and exc.detail != _TITLES.get(status) else _TITLES.get(status, "error")
     return problem(status, detail, headers=exc.headers)
 
 

@@ -52,9 +52,7 @@ class DecisionOut(msgspec.Struct, frozen=True, kw_only=True):
     decided_at: datetime
 
     @classmethod
-    def of(
-        cls, decision: Decision, purpose: str, channel: str, decided_at: datetime
-    ) -> DecisionOut:
+    def of(cls, decision: Decision, purpose: str, channel: str, decided_at: datetime) -> DecisionOut:
         return cls(
             allowed=decision.allowed,
             reason=decision.reason,

@@ -100,9 +100,7 @@ async def decide_one(
 ) -> tuple[Decision, datetime]:
     _check_channel(channel)
     async with ctx.pool.acquire() as conn:
-        config, row = await store.lookup_one(
-            conn, tenant_id, purpose_key, ctx.hasher.key(identifier)
-        )
+        config, row = await store.lookup_one(conn, tenant_id, purpose_key, ctx.hasher.key(identifier))
     if config is None:
         raise InvalidInput.field("purpose", f"unknown purpose {purpose_key!r}")
     now = ctx.clock()
@@ -165,9 +163,7 @@ async def decide_batch(
     async with ctx.pool.acquire() as conn:
         for start in range(0, len(identifiers), CHUNK):
             results.extend(
-                await _decide_chunk(
-                    conn, ctx, tenant_id, purpose, channel, identifiers[start : start + CHUNK], now
-                )
+                await _decide_chunk(conn, ctx, tenant_id, purpose, channel, identifiers[start : start + CHUNK], now)
             )
     return results, now
 
@@ -218,9 +214,7 @@ async def decide_stream(
         except msgspec.ValidationError as exc:
             batch.append(InvalidRecipient(error={"field": field, "message": str(exc)}))
         except msgspec.DecodeError:
-            batch.append(
-                InvalidRecipient(error={"field": field, "message": "is not a JSON object"})
-            )
+            batch.append(InvalidRecipient(error={"field": field, "message": "is not a JSON object"}))
         else:
             batch.append(_identify(recipient, region, field))
         if len(batch) >= CHUNK:

@@ -131,9 +131,7 @@ def _validate(
     return prepared
 
 
-async def record(
-    ctx: Context, tenant_id: UUID, items: Sequence[EventIn], *, batch: bool = False
-) -> list[EventResult]:
+async def record(ctx: Context, tenant_id: UUID, items: Sequence[EventIn], *, batch: bool = False) -> list[EventResult]:
     """Record events in one transaction; return one result per event, in order.
 
     An event whose ``idempotency_key`` was recorded before is not written
@@ -207,11 +205,7 @@ async def record(
             for p in to_write
         ]
         inserted = await store.insert_events(conn, tenant_id, new_events)
-        raced = [
-            p.item.idempotency_key
-            for p, e in zip(to_write, new_events, strict=True)
-            if e.id not in inserted
-        ]
+        raced = [p.item.idempotency_key for p, e in zip(to_write, new_events, strict=True) if e.id not in inserted]
         if raced:
             # A concurrent request with the same key committed first: answer with its event.
             late = await store.existing_by_idempotency_key(conn, tenant_id, [k for k in raced if k])
@@ -239,32 +233,22 @@ async def record(
             )
             state.facts = facts_mod.encode(folded)
             results[p.index] = EventResult(event.id, event.subject_id, row.recorded_at, True)
-        await store.update_subjects(
-            conn, tenant_id, [(s.id, s.kind, s.facts or b"") for s in touched.values()]
-        )
+        await store.update_subjects(conn, tenant_id, [(s.id, s.kind, s.facts or b"") for s in touched.values()])
         for follower, leader in followers:
             first = results[leader.index]
             if follower.fingerprint != leader.fingerprint:
-                raise Conflict(
-                    f"idempotency_key {follower.item.idempotency_key!r} is used for two different events"
-                )
-            results[follower.index] = EventResult(
-                first.event_id, first.subject_id, first.recorded_at, False
-            )
+                raise Conflict(f"idempotency_key {follower.item.idempotency_key!r} is used for two different events")
+            results[follower.index] = EventResult(first.event_id, first.subject_id, first.recorded_at, False)
         return [results[i] for i in range(len(items))]
 
 
 def _replay(existing: store.ExistingEvent, p: _Prepared) -> EventResult:
     if existing.fingerprint is not None and existing.fingerprint != p.fingerprint:
-        raise Conflict(
-            f"idempotency_key {p.item.idempotency_key!r} was used before for a different event"
-        )
+        raise Conflict(f"idempotency_key {p.item.idempotency_key!r} was used before for a different event")
     return EventResult(existing.id, existing.subject_id, existing.recorded_at, False)
 
 
-def _plan_new_subjects(
-    items: Sequence[_Prepared], owners: dict[bytes, UUID]
-) -> list[store.NewSubject]:
+def _plan_new_subjects(items: Sequence[_Prepared], owners: dict[bytes, UUID]) -> list[store.NewSubject]:
     """One new subject per group of unknown identifiers that appear together."""
     planned: dict[bytes, UUID] = {}
     subjects: dict[UUID, store.NewSubject] = {}
@@ -274,9 +258,7 @@ def _plan_new_subjects(
         subject_id = next((planned[h] for h in p.hashes if h in planned), None)
         if subject_id is None:
             subject_id = uuid7()
-            subjects[subject_id] = store.NewSubject(
-                subject_id, p.item.subject.kind or "consumer", ()
-            )
+            subjects[subject_id] = store.NewSubject(subject_id, p.item.subject.kind or "consumer", ())
         current = subjects[subject_id]
         known = {i.hash for i in current.identifiers}
         types = {i.type for i in current.identifiers}
@@ -285,9 +267,7 @@ def _plan_new_subjects(
             for ident, h in zip(p.identifiers, p.hashes, strict=True)
             if h not in known and ident.type not in types
         ]
-        subjects[subject_id] = store.NewSubject(
-            subject_id, current.kind, current.identifiers + tuple(added)
-        )
+        subjects[subject_id] = store.NewSubject(subject_id, current.kind, current.identifiers + tuple(added))
         for h in p.hashes:
             planned.setdefault(h, subject_id)
     return list(subjects.values())

@@ -13,11 +13,15 @@ from consent_svc.service.inputs import PurposeIn
 from consent_svc.store import purposes as store
 
 
+def _stored(config: PurposeConfig) -> dict[str, object]:
+    """The configuration as it is stored (JSON types: lists, ISO-8601 strings)."""
+    stored: dict[str, object] = msgspec.json.decode(msgspec.json.encode(config))
+    return stored
+
+
 def _config(key: str, body: PurposeIn, version: int) -> PurposeConfig:
     if body.soft_opt_in and body.legal_basis == "consent":
-        raise InvalidInput.field(
-            "soft_opt_in", "applies only to purposes not based on consent (ePrivacy 13(2))"
-        )
+        raise InvalidInput.field("soft_opt_in", "applies only to purposes not based on consent (ePrivacy 13(2))")
     if len(set(body.channels)) != len(body.channels):
         raise InvalidInput.field("channels", "lists a channel twice")
     for name in ("title", "description"):
@@ -33,22 +37,20 @@ def _config(key: str, body: PurposeIn, version: int) -> PurposeConfig:
     )
 
 
-async def put(
-    ctx: Context, tenant_id: UUID, key: str, body: PurposeIn
-) -> tuple[PurposeConfig, bool]:
+async def put(ctx: Context, tenant_id: UUID, key: str, body: PurposeIn) -> tuple[PurposeConfig, bool]:
     """Create or replace. Returns the stored configuration and whether it was created.
     An unchanged configuration is not a new version."""
     async with ctx.pool.acquire() as conn, conn.transaction():
         current = await store.lock_purpose(conn, tenant_id, key)
         if current is not None:
             proposed = _config(key, body, current.version)
-            if msgspec.to_builtins(proposed) == current.config:
+            if _stored(proposed) == current.config:
                 return proposed, False
             version = current.version + 1
         else:
             version = 1
         config = _config(key, body, version)
-        await store.upsert_purpose(conn, tenant_id, key, version, msgspec.to_builtins(config))
+        await store.upsert_purpose(conn, tenant_id, key, version, _stored(config))
         return config, current is None
 
 

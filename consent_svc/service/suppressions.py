@@ -41,28 +41,20 @@ def new_entry(ctx: Context, ident: Identifier, scope: str, channel: str | None, 
     )
 
 
-async def add(
-    ctx: Context, tenant_id: UUID, body: SuppressionIn
-) -> tuple[store.SuppressionRow, bool]:
+async def add(ctx: Context, tenant_id: UUID, body: SuppressionIn) -> tuple[store.SuppressionRow, bool]:
     """Add an entry; idempotent on (identifier, scope, channel). Returns (entry, created)."""
     if body.reason == "erasure":
         raise InvalidInput.field("reason", "erasure entries are made by erasing a subject")
     ident = suppression_identifier(body.email, body.phone, ctx.settings.default_phone_region)
     async with ctx.pool.acquire() as conn, conn.transaction():
-        if body.scope != "all" and body.scope not in await purpose_store.purpose_keys(
-            conn, tenant_id
-        ):
-            raise InvalidInput.field(
-                "scope", f"is 'all' or a purpose key; unknown purpose {body.scope!r}"
-            )
+        if body.scope != "all" and body.scope not in await purpose_store.purpose_keys(conn, tenant_id):
+            raise InvalidInput.field("scope", f"is 'all' or a purpose key; unknown purpose {body.scope!r}")
         entry = new_entry(ctx, ident, body.scope, body.channel, body.reason, body.source, body.note)
         [(row, created)] = await store.add(conn, tenant_id, [entry])
     return row, created
 
 
-async def find(
-    ctx: Context, tenant_id: UUID, email: str | None, phone: str | None
-) -> list[store.SuppressionRow]:
+async def find(ctx: Context, tenant_id: UUID, email: str | None, phone: str | None) -> list[store.SuppressionRow]:
     ident = suppression_identifier(email, phone, ctx.settings.default_phone_region)
     async with ctx.pool.acquire() as conn:
         return await store.active_for(conn, tenant_id, [ctx.hasher.key(ident)])

@@ -52,9 +52,7 @@ async def create_tenant(ctx: Context, name: str) -> store.TenantRow:
     return row
 
 
-async def create_key(
-    ctx: Context, tenant_name: str, scope: str, label: str | None = None
-) -> tuple[UUID, str]:
+async def create_key(ctx: Context, tenant_name: str, scope: str, label: str | None = None) -> tuple[UUID, str]:
     """Create a key; return its id and the key itself (shown once, only its hash is kept)."""
     if scope not in KEY_SCOPES:
         raise InvalidInput.field("scope", f"must be one of {', '.join(KEY_SCOPES)}")
@@ -106,9 +104,7 @@ class Authenticator:
             return hit[1]
         async with self._ctx.pool.acquire() as conn:
             row = await store.active_key_by_hash(conn, digest)
-        principal = (
-            None if row is None else Principal(row.tenant_id, row.tenant_name, row.id, row.scope)
-        )
+        principal = None if row is None else Principal(row.tenant_id, row.tenant_name, row.id, row.scope)
         if self._ttl > 0:
             if len(self._cache) > 10_000:
                 self._cache.clear()

@@ -22,9 +22,7 @@ async def _init_connection(conn: asyncpg.Connection) -> None:
     )
 
 
-async def create_pool(
-    dsn: str, *, min_size: int = 2, max_size: int = 10, **kwargs: Any
-) -> asyncpg.Pool:
+async def create_pool(dsn: str, *, min_size: int = 2, max_size: int = 10, **kwargs: Any) -> asyncpg.Pool:
     pool = await asyncpg.create_pool(
         dsn,
         min_size=min_size,
@@ -40,8 +38,6 @@ async def create_pool(
 
 
 async def connect(dsn: str) -> asyncpg.Connection:
-    conn = await asyncpg.connect(
-        dsn, server_settings={"application_name": "consent-svc", "timezone": "UTC"}
-    )
+    conn = await asyncpg.connect(dsn, server_settings={"application_name": "consent-svc", "timezone": "UTC"})
     await _init_connection(conn)
     return conn

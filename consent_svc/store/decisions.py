@@ -56,9 +56,7 @@ FROM ({_LOOKUP}) AS q
 """
 
 
-async def lookup(
-    conn: asyncpg.Connection, tenant_id: UUID, purpose: str, hashes: Sequence[bytes]
-) -> list[DecisionRow]:
+async def lookup(conn: asyncpg.Connection, tenant_id: UUID, purpose: str, hashes: Sequence[bytes]) -> list[DecisionRow]:
     rows = await conn.fetch(_LOOKUP, tenant_id, list(hashes), purpose)
     return [DecisionRow(*r) for r in rows]
 

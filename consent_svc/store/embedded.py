@@ -76,13 +76,9 @@ class EmbeddedPostgres:
             text=True,
         ).stdout.strip()
         if exists != "1":
-            result = subprocess.run(
-                [psql, uri, "-c", f"CREATE DATABASE {DATABASE}"], capture_output=True, text=True
-            )
+            result = subprocess.run([psql, uri, "-c", f"CREATE DATABASE {DATABASE}"], capture_output=True, text=True)
             if result.returncode != 0 and "already exists" not in result.stderr:
-                raise RuntimeError(
-                    f"could not create the {DATABASE} database: {result.stderr.strip()}"
-                )
+                raise RuntimeError(f"could not create the {DATABASE} database: {result.stderr.strip()}")
 
     def release(self) -> bool:
         """Leave the cluster; stop it when no other live process uses it. True if stopped."""

@@ -61,9 +61,7 @@ class ExistingEvent(msgspec.Struct, frozen=True):
     fingerprint: bytes | None
 
 
-async def resolve(
-    conn: asyncpg.Connection, tenant_id: UUID, hashes: Sequence[bytes]
-) -> dict[bytes, UUID]:
+async def resolve(conn: asyncpg.Connection, tenant_id: UUID, hashes: Sequence[bytes]) -> dict[bytes, UUID]:
     """Map identifier hashes to subject ids (unknown hashes are absent)."""
     if not hashes:
         return {}
@@ -75,9 +73,7 @@ async def resolve(
     return {r["hash"]: r["subject_id"] for r in rows}
 
 
-async def create_subjects(
-    conn: asyncpg.Connection, tenant_id: UUID, subjects: Sequence[NewSubject]
-) -> None:
+async def create_subjects(conn: asyncpg.Connection, tenant_id: UUID, subjects: Sequence[NewSubject]) -> None:
     """Insert new subjects with their identifiers.
 
     Identifiers go first with ``ON CONFLICT DO NOTHING``: when a concurrent
@@ -146,13 +142,10 @@ async def add_identifiers(
     )
 
 
-async def lock_subjects(
-    conn: asyncpg.Connection, tenant_id: UUID, ids: Sequence[UUID]
-) -> dict[UUID, LockedSubject]:
+async def lock_subjects(conn: asyncpg.Connection, tenant_id: UUID, ids: Sequence[UUID]) -> dict[UUID, LockedSubject]:
     """Lock subject rows in id order (a fixed order: no deadlocks between batches)."""
     rows = await conn.fetch(
-        "SELECT id, kind, facts FROM subjects WHERE tenant_id = $1 AND id = ANY($2::uuid[]) "
-        "ORDER BY id FOR UPDATE",
+        "SELECT id, kind, facts FROM subjects WHERE tenant_id = $1 AND id = ANY($2::uuid[]) ORDER BY id FOR UPDATE",
         tenant_id,
         sorted(set(ids)),
     )
@@ -242,9 +235,7 @@ class EventRow(msgspec.Struct, frozen=True):
     idempotency_key: str | None
 
 
-async def events_of_subject(
-    conn: asyncpg.Connection, tenant_id: UUID, subject_id: UUID
-) -> list[EventRow]:
+async def events_of_subject(conn: asyncpg.Connection, tenant_id: UUID, subject_id: UUID) -> list[EventRow]:
     rows = await conn.fetch(
         "SELECT id, seq, subject_id, type, purpose, channels, occurred_at, recorded_at, source, proof, "
         "idempotency_key FROM events WHERE tenant_id = $1 AND subject_id = $2 ORDER BY seq",

@@ -57,9 +57,7 @@ def load(directory: Path | None = None) -> list[Migration]:
         )
     versions = [m.version for m in found]
     if versions != list(range(1, len(found) + 1)):
-        raise MigrationError(
-            f"migration numbers must run 1, 2, 3 ... without gaps; found {versions}"
-        )
+        raise MigrationError(f"migration numbers must run 1, 2, 3 ... without gaps; found {versions}")
     if not found:
         raise MigrationError(f"no migration files in {directory}")
     return found
@@ -79,9 +77,7 @@ async def _applied(conn: asyncpg.Connection) -> dict[int, tuple[str, str]]:
     exists = await conn.fetchval("SELECT to_regclass('schema_migrations') IS NOT NULL")
     if not exists:
         return {}
-    rows = await conn.fetch(
-        "SELECT version, name, checksum FROM schema_migrations ORDER BY version"
-    )
+    rows = await conn.fetch("SELECT version, name, checksum FROM schema_migrations ORDER BY version")
     return {row["version"]: (row["name"], row["checksum"]) for row in rows}
 
 

@@ -81,12 +81,9 @@ class PurposeVersionRow(msgspec.Struct, frozen=True):
     created_at: datetime
 
 
-async def list_versions(
-    conn: asyncpg.Connection, tenant_id: UUID, key: str
-) -> list[PurposeVersionRow]:
+async def list_versions(conn: asyncpg.Connection, tenant_id: UUID, key: str) -> list[PurposeVersionRow]:
     rows = await conn.fetch(
-        "SELECT version, config, created_at FROM purpose_versions "
-        "WHERE tenant_id = $1 AND key = $2 ORDER BY version",
+        "SELECT version, config, created_at FROM purpose_versions WHERE tenant_id = $1 AND key = $2 ORDER BY version",
         tenant_id,
         key,
     )

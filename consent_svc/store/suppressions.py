@@ -119,9 +119,7 @@ async def add(
     return out
 
 
-async def active_for(
-    conn: asyncpg.Connection, tenant_id: UUID, hashes: Sequence[bytes]
-) -> list[SuppressionRow]:
+async def active_for(conn: asyncpg.Connection, tenant_id: UUID, hashes: Sequence[bytes]) -> list[SuppressionRow]:
     rows = await conn.fetch(
         f"SELECT {_COLUMNS} FROM suppressions WHERE tenant_id = $1 AND lifted_at IS NULL "
         "AND ident_hash = ANY($2::bytea[]) ORDER BY created_at, id",
@@ -131,9 +129,7 @@ async def active_for(
     return [SuppressionRow(**dict(r)) for r in rows]
 
 
-async def lift(
-    conn: asyncpg.Connection, tenant_id: UUID, entry_id: UUID, reason: str
-) -> SuppressionRow | None:
+async def lift(conn: asyncpg.Connection, tenant_id: UUID, entry_id: UUID, reason: str) -> SuppressionRow | None:
     """Lift an active entry. ``None`` when there is no such entry; an already
     lifted entry is returned unchanged."""
     current = await conn.fetchrow(
@@ -164,12 +160,9 @@ async def lift(
     return SuppressionRow(**dict(row))
 
 
-async def changes_since(
-    conn: asyncpg.Connection, tenant_id: UUID, after: int, limit: int
-) -> list[SuppressionRow]:
+async def changes_since(conn: asyncpg.Connection, tenant_id: UUID, after: int, limit: int) -> list[SuppressionRow]:
     rows = await conn.fetch(
-        f"SELECT {_COLUMNS} FROM suppressions WHERE tenant_id = $1 AND change_seq > $2 "
-        "ORDER BY change_seq LIMIT $3",
+        f"SELECT {_COLUMNS} FROM suppressions WHERE tenant_id = $1 AND change_seq > $2 ORDER BY change_seq LIMIT $3",
         tenant_id,
         after,
         limit,

@@ -28,8 +28,7 @@ class KeyRow(msgspec.Struct, frozen=True):
 async def insert_tenant(conn: asyncpg.Connection, tenant_id: UUID, name: str) -> TenantRow | None:
     """Insert; ``None`` when the name is taken."""
     row = await conn.fetchrow(
-        "INSERT INTO tenants (id, name) VALUES ($1, $2) ON CONFLICT (name) DO NOTHING "
-        "RETURNING id, name, created_at",
+        "INSERT INTO tenants (id, name) VALUES ($1, $2) ON CONFLICT (name) DO NOTHING RETURNING id, name, created_at",
         tenant_id,
         name,
     )
@@ -81,24 +80,18 @@ def _key(row: asyncpg.Record) -> KeyRow:
 
 
 async def active_key_by_hash(conn: asyncpg.Connection, key_hash: bytes) -> KeyRow | None:
-    row = await conn.fetchrow(
-        f"SELECT {_KEY_COLUMNS} WHERE k.key_hash = $1 AND k.revoked_at IS NULL", key_hash
-    )
+    row = await conn.fetchrow(f"SELECT {_KEY_COLUMNS} WHERE k.key_hash = $1 AND k.revoked_at IS NULL", key_hash)
     return None if row is None else _key(row)
 
 
 async def list_keys(conn: asyncpg.Connection, tenant_id: UUID) -> list[KeyRow]:
-    rows = await conn.fetch(
-        f"SELECT {_KEY_COLUMNS} WHERE k.tenant_id = $1 ORDER BY k.created_at", tenant_id
-    )
+    rows = await conn.fetch(f"SELECT {_KEY_COLUMNS} WHERE k.tenant_id = $1 ORDER BY k.created_at", tenant_id)
     return [_key(r) for r in rows]
 
 
 async def revoke_key(conn: asyncpg.Connection, key_id: UUID) -> KeyRow | None:
     """Revoke (idempotent); ``None`` when no such key."""
-    await conn.execute(
-        "UPDATE api_keys SET revoked_at = now() WHERE id = $1 AND revoked_at IS NULL", key_id
-    )
+    await conn.execute("UPDATE api_keys SET revoked_at = now() WHERE id = $1 AND revoked_at IS NULL", key_id)
     row = await conn.fetchrow(f"SELECT {_KEY_COLUMNS} WHERE k.id = $1", key_id)
     return None if row is None else _key(row)
 

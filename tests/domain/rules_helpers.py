@@ -1,0 +1,63 @@
+"""Small builders for rule tests: purposes, events and suppression entries."""
+
+from __future__ import annotations
+
+import itertools
+import uuid
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from consent_svc.domain.facts import Facts, fold
+from consent_svc.domain.models import PurposeConfig, Ref, SuppressionFact
+
+NOW = datetime(2026, 6, 1, 12, 0, 0, tzinfo=UTC)
+SECOND = timedelta(seconds=1)
+_seq = itertools.count(1)
+
+
+def days(n: float) -> timedelta:
+    return timedelta(days=n)
+
+
+def purpose(**overrides: Any) -> PurposeConfig:
+    values: dict[str, Any] = {
+        "key": "newsletter",
+        "legal_basis": "consent",
+        "direct_marketing": True,
+        "channels": ("email", "sms", "phone", "post"),
+        "notice_version": "1",
+        "title": {"sv": "Nyhetsbrev", "en": "Newsletter"},
+        "description": {"sv": "Nyheter", "en": "News"},
+    }
+    values.update(overrides)
+    return PurposeConfig(**values)
+
+
+class Ev:
+    """An event to fold: type, when, purpose, channels."""
+
+    def __init__(self, type_: str, at: datetime, purpose: str | None = None, channels: tuple[str, ...] = ()) -> None:
+        self.type = type_
+        self.at = at
+        self.purpose = purpose
+        self.channels = channels
+        self.id = uuid.uuid4()
+        self.seq = next(_seq)
+
+    def ref(self) -> Ref:
+        return Ref(self.id, self.at, self.seq)
+
+
+def given(at: datetime, purpose: str = "newsletter", channels: tuple[str, ...] = ()) -> Ev:
+    return Ev("consent_given", at, purpose, channels)
+
+
+def facts(*events: Ev) -> Facts:
+    f = Facts()
+    for e in events:
+        fold(f, e.type, e.purpose, e.channels, e.ref())
+    return f
+
+
+def suppression(reason: str = "unsubscribe", scope: str = "all", channel: str | None = None) -> SuppressionFact:
+    return SuppressionFact(id=uuid.uuid4(), scope=scope, channel=channel, reason=reason, created_at=NOW - days(1))  # type: ignore[arg-type]

@@ -1,0 +1,102 @@
+"""Normalization and keyed hashing of identifiers (decision-rules.md, Identifiers and privacy)."""
+
+from __future__ import annotations
+
+import pytest
+
+from consent_svc.domain.errors import InvalidIdentifier
+from consent_svc.domain.identifiers import (
+    Hasher,
+    Identifier,
+    exchange_sha256,
+    normalize,
+    normalize_email,
+    normalize_phone,
+)
+
+PEPPER = b"p" * 32
+
+
+@pytest.mark.parametrize(
+    ("raw", "expected"),
+    [
+        ("anna@example.se", "anna@example.se"),
+        ("  Anna.Svensson@Example.SE \n", "anna.svensson@example.se"),  # trim, lowercase whole address
+        ("ÅSA@BÜCHER.DE", "åsa@xn--bcher-kva.de"),  # Unicode lowercase, IDNA domain
+        ("a\u030asa@example.se", "åsa@example.se"),  # NFD input becomes NFC
+        ("user@xn--bcher-kva.de", "user@xn--bcher-kva.de"),  # already IDNA stays
+        ("first.last+news@gmail.com", "first.last+news@gmail.com"),  # no provider rewriting
+    ],
+)
+def test_email_normalization(raw: str, expected: str) -> None:
+    assert normalize_email(raw) == expected
+
+
+def test_dots_and_tags_stay_distinct() -> None:
+    assert normalize_email("firstlast@gmail.com") != normalize_email("first.last@gmail.com")
+    assert normalize_email("a+x@example.se") != normalize_email("a@example.se")
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [
+        "",
+        "   ",
+        "anna",
+        "anna@",
+        "@example.se",
+        "a..b@example.se",
+        "a@localhost",
+        "a b@example.se",
+        "x" * 250 + "@e.se",
+    ],
+)
+def test_invalid_emails_are_rejected_without_echoing_them(raw: str) -> None:
+    with pytest.raises(InvalidIdentifier) as caught:
+        normalize_email(raw)
+    assert caught.value.errors[0].field == "email"
+    if raw.strip():
+        assert raw.strip() not in str(caught.value)
+
+
+@pytest.mark.parametrize(
+    ("raw", "expected"),
+    [("070-123 45 67", "+46701234567"), ("+46 70 123 45 67", "+46701234567"), ("0046701234567", "+46701234567")],
+)
+def test_phone_normalization_to_e164(raw: str, expected: str) -> None:
+    assert normalize_phone(raw) == expected
+
+
+def test_phone_default_region_is_configurable() -> None:
+    assert normalize_phone("020 7946 0958", region="GB") == "+442079460958"
+
+
+@pytest.mark.parametrize("raw", ["", "abc", "123", "+46 70"])
+def test_invalid_phones_are_rejected(raw: str) -> None:
+    with pytest.raises(InvalidIdentifier):
+        normalize_phone(raw)
+
+
+def test_external_id_keeps_case_and_refuses_control_characters() -> None:
+    assert normalize("external_id", " CRM-42 ").value == "CRM-42"
+    with pytest.raises(InvalidIdentifier):
+        normalize("external_id", "a\x00b")
+
+
+def test_keyed_hash_depends_on_pepper_type_and_value() -> None:
+    hasher = Hasher(PEPPER)
+    email = Identifier("email", "anna@example.se")
+    assert hasher.key(email) == hasher.key(normalize("email", "ANNA@example.se"))
+    assert len(hasher.key(email)) == 32
+    assert hasher.key(email) != Hasher(b"q" * 32).key(email)
+    assert hasher.key(email) != hasher.key(Identifier("external_id", "anna@example.se"))
+    # The keyed hash is not the exchange (unkeyed) hash: a dump cannot be matched against a list.
+    assert hasher.key(email) != exchange_sha256(email)
+
+
+def test_secrets_never_show_in_repr() -> None:
+    hasher = Hasher(PEPPER)
+    assert "p" * 8 not in repr(hasher)
+    assert "anna" not in repr(Identifier("email", "anna@example.se"))
+    with pytest.raises(ValueError, match="32 bytes"):
+        Hasher(b"short")

@@ -1,0 +1,122 @@
+"""Store behaviour against a real PostgreSQL: migrations, idempotency under concurrency, an append-only ledger."""
+
+from __future__ import annotations
+
+import asyncio
+import inspect
+from pathlib import Path
+
+import asyncpg
+import pytest
+
+from consent_svc.domain.identifiers import Hasher
+from consent_svc.service import events
+from consent_svc.service.context import Context
+from consent_svc.service.inputs import EventIn, Proof, SubjectRef
+from consent_svc.store import events as event_store
+from consent_svc.store import migrations
+from tests.conftest import NEWSLETTER, TEST_PEPPER, Tenant, create_database, drop_database
+
+
+async def test_migrations_apply_to_an_empty_database_once(server_dsn: str) -> None:
+    dsn = await create_database(server_dsn)
+    try:
+        conn = await asyncpg.connect(dsn)
+        try:
+            # Two runners at once (two replicas starting): each file applied exactly once.
+            other = await asyncpg.connect(dsn)
+            first, second = await asyncio.gather(migrations.migrate(conn), migrations.migrate(other))
+            await other.close()
+            assert sorted(first + second) == [m.name for m in migrations.load()]
+            assert await migrations.status(conn) == []
+            assert await conn.fetchval("SELECT count(*) FROM schema_migrations") == len(migrations.load())
+        finally:
+            await conn.close()
+    finally:
+        await drop_database(server_dsn, dsn)
+
+
+async def test_a_changed_migration_file_is_refused(server_dsn: str, tmp_path: Path) -> None:
+    dsn = await create_database(server_dsn)
+    try:
+        conn = await asyncpg.connect(dsn)
+        try:
+            files = migrations.load()
+            await migrations.migrate(conn, files)
+            changed = [*files[:-1], migrations.Migration(files[-1].version, files[-1].name, "SELECT 1", "0" * 64)]
+            with pytest.raises(migrations.MigrationError, match="changed after it was applied"):
+                await migrations.migrate(conn, changed)
+        finally:
+            await conn.close()
+    finally:
+        await drop_database(server_dsn, dsn)
+
+
+async def _purpose(ctx: Context, tenant: Tenant) -> None:
+    from consent_svc.service import purposes
+    from consent_svc.service.inputs import PurposeIn
+    import msgspec
+
+    await purposes.put(ctx, tenant.id, "newsletter", msgspec.convert(NEWSLETTER, PurposeIn))
+
+
+def _consent(email: str, key: str | None = None) -> EventIn:
+    return EventIn(
+        subject=SubjectRef(email=email),
+        type="consent_given",
+        purpose="newsletter",
+        proof=Proof(notice_version="2026-03"),
+        idempotency_key=key,
+    )
+
+
+async def test_concurrent_duplicates_with_one_idempotency_key_write_once(ctx: Context, tenant: Tenant) -> None:
+    await _purpose(ctx, tenant)
+    item = _consent("dup@example.se", "form-123")
+    results = await asyncio.gather(*(events.record(ctx, tenant.id, [item]) for _ in range(8)))
+    ids = {r[0].event_id for r in results}
+    assert len(ids) == 1
+    assert sum(r[0].created for r in results) == 1
+    async with ctx.pool.acquire() as conn:
+        count = await conn.fetchval("SELECT count(*) FROM events WHERE tenant_id = $1", tenant.id)
+    assert count == 1
+
+
+async def test_concurrent_first_writes_make_one_subject(ctx: Context, tenant: Tenant) -> None:
+    """The peer's fault: parallel first writes for a new person duplicated rows."""
+    await _purpose(ctx, tenant)
+    results = await asyncio.gather(*(events.record(ctx, tenant.id, [_consent("new@example.se")]) for _ in range(8)))
+    assert len({r[0].subject_id for r in results}) == 1
+    async with ctx.pool.acquire() as conn:
+        subjects = await conn.fetchval("SELECT count(*) FROM subjects WHERE tenant_id = $1", tenant.id)
+        stored = await conn.fetchval("SELECT count(*) FROM events WHERE tenant_id = $1", tenant.id)
+    assert subjects == 1
+    assert stored == 8  # equal events are all kept: no silent drop
+
+
+async def test_the_ledger_cannot_be_changed(ctx: Context, tenant: Tenant) -> None:
+    await _purpose(ctx, tenant)
+    [result] = await events.record(ctx, tenant.id, [_consent("ledger@example.se")])
+    # The store offers no way to change or remove an event ...
+    names = [n for n, _ in inspect.getmembers(event_store, inspect.iscoroutinefunction)]
+    assert not [n for n in names if n.startswith(("update_event", "delete", "remove"))]
+    # ... and the database refuses it even to direct SQL.
+    async with ctx.pool.acquire() as conn:
+        with pytest.raises(asyncpg.InsufficientPrivilegeError, match="append-only"):
+            await conn.execute("UPDATE events SET type = 'objection' WHERE id = $1", result.event_id)
+        with pytest.raises(asyncpg.InsufficientPrivilegeError, match="append-only"):
+            await conn.execute("DELETE FROM events WHERE id = $1", result.event_id)
+        with pytest.raises(asyncpg.InsufficientPrivilegeError, match="append-only"):
+            await conn.execute("TRUNCATE events CASCADE")
+
+
+async def test_no_plaintext_identifier_in_lookup_keys(ctx: Context, tenant: Tenant) -> None:
+    await _purpose(ctx, tenant)
+    await events.record(ctx, tenant.id, [_consent("Secret.Person@Example.se")])
+    expected = Hasher(TEST_PEPPER).key(
+        events.subject_identifiers(SubjectRef(email="secret.person@example.se"), "SE", "s")[0]
+    )
+    async with ctx.pool.acquire() as conn:
+        row = await conn.fetchrow("SELECT hash, value FROM subject_identifiers WHERE tenant_id = $1", tenant.id)
+    assert row["hash"] == expected
+    assert row["value"] == "secret.person@example.se"
