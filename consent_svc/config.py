@@ -49,7 +49,7 @@ class Secret:
 class Settings:
     host: str = "127.0.0.1"
     port: int = 8000
-    database_url: str | None = None
+    database_url: str | None = field(default=None, repr=False)  # may hold a password
     data_dir: Path = field(default_factory=lambda: Path("data"))
     pepper: Secret = field(default_factory=lambda: Secret(b""), repr=False)
     token_keys: tuple[Secret, ...] = field(default=(), repr=False)
@@ -64,7 +64,6 @@ class Settings:
     max_body_bytes: int = 1_048_576
     max_batch_body_bytes: int = 64 * 1_048_576
     auth_cache_seconds: float = 5.0
-    workers: int = 1
 
 
 def _env_bool(env: Mapping[str, str], name: str, default: bool) -> bool:
@@ -209,5 +208,4 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         max_body_bytes=_env_int(env, "CONSENT_MAX_BODY_BYTES", 1_048_576, low=1024, high=1 << 30),
         max_batch_body_bytes=_env_int(env, "CONSENT_MAX_BATCH_BODY_BYTES", 64 * 1_048_576, low=1024, high=1 << 31),
         auth_cache_seconds=_env_float(env, "CONSENT_AUTH_CACHE_SECONDS", 5.0, low=0.0, high=300.0),
-        workers=_env_int(env, "CONSENT_WORKERS", 1, low=1, high=64),
     )

@@ -1,0 +1,49 @@
+"""Settings: read once from CONSENT_*, clear errors, secrets generated once and kept private."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from consent_svc.config import ConfigError, load_settings
+
+
+def test_defaults_generate_secrets_once(tmp_path: Path) -> None:
+    env = {"CONSENT_DATA_DIR": str(tmp_path)}
+    first = load_settings(env)
+    again = load_settings(env)
+    assert first.pepper == again.pepper and first.token_keys == again.token_keys
+    assert (first.host, first.port, first.database_url) == ("127.0.0.1", 8000, None)
+    for name in ("pepper", "token-key"):
+        assert (tmp_path / "secrets" / name).stat().st_mode & 0o777 == 0o600
+    assert "pepper=" not in repr(first)
+    assert repr(first.pepper) == "Secret(***)"
+    assert (tmp_path / "secrets" / "pepper").read_text().strip() not in repr(first)
+
+
+def test_external_database_needs_explicit_secrets(tmp_path: Path) -> None:
+    env = {"CONSENT_DATA_DIR": str(tmp_path), "CONSENT_DATABASE_URL": "postgresql://db/x"}
+    with pytest.raises(ConfigError, match="CONSENT_PEPPER is required"):
+        load_settings(env)
+    env |= {"CONSENT_PEPPER": "a" * 40, "CONSENT_TOKEN_KEYS": "b" * 40 + "," + "c" * 40}
+    settings = load_settings(env)
+    assert len(settings.token_keys) == 2
+    assert "postgresql://" not in repr(settings)  # a URL may carry a password
+    assert not (tmp_path / "secrets").exists()
+
+
+@pytest.mark.parametrize(
+    ("name", "value", "message"),
+    [
+        ("CONSENT_PORT", "http", "CONSENT_PORT"),
+        ("CONSENT_PORT", "70000", "between"),
+        ("CONSENT_LOG_FORMAT", "xml", "CONSENT_LOG_FORMAT"),
+        ("CONSENT_WEBHOOK_ALLOW_PRIVATE", "maybe", "CONSENT_WEBHOOK_ALLOW_PRIVATE"),
+        ("CONSENT_PEPPER", "short", "at least 32"),
+        ("CONSENT_PUBLIC_URL", "ftp://x", "http"),
+    ],
+)
+def test_bad_values_name_the_variable(tmp_path: Path, name: str, value: str, message: str) -> None:
+    with pytest.raises(ConfigError, match=message):
+        load_settings({"CONSENT_DATA_DIR": str(tmp_path), name: value})

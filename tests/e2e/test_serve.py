@@ -1,0 +1,205 @@
+"""End to end: the real ``consent-svc serve`` process, spoken to over HTTP.
+
+* The README tour on the embedded default (no database URL): a private
+  PostgreSQL is started in a fresh data directory, the tour runs, SIGTERM
+  stops the service and its PostgreSQL, and a restart finds the data.
+* A 200,000-line NDJSON stream through a server that uses
+  ``CONSENT_DATABASE_URL`` (the other way of running).
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import psutil
+import pytest
+
+from consent_svc.service.context import Context
+from tests.conftest import NEWSLETTER, TEST_PEPPER, TEST_TOKEN_KEY, Tenant
+
+pytestmark = pytest.mark.e2e
+
+BIN = Path(sys.executable).parent / "consent-svc"
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def clean_env(**extra: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("CONSENT_")}
+    env.update(extra)
+    return env
+
+
+class Server:
+    def __init__(self, env: dict[str, str], cwd: Path) -> None:
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.log = cwd / f"serve-{self.port}.log"
+        self.proc = subprocess.Popen(
+            [str(BIN), "serve", "--port", str(self.port)],
+            env=env,
+            cwd=cwd,
+            stdout=self.log.open("wb"),
+            stderr=subprocess.STDOUT,
+        )
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise AssertionError(f"serve exited early:\n{self.log.read_text()}")
+            try:
+                if httpx.get(f"{self.url}/readyz", timeout=1).status_code == 200:
+                    return
+            except httpx.HTTPError:
+                pass
+            time.sleep(0.1)
+        self.stop()
+        raise AssertionError(f"serve did not become ready:\n{self.log.read_text()}")
+
+    def stop(self, sig: int = signal.SIGTERM) -> int:
+        if self.proc.poll() is None:
+            self.proc.send_signal(sig)
+        return self.proc.wait(timeout=30)
+
+
+def cli(env: dict[str, str], cwd: Path, *args: str) -> str:
+    done = subprocess.run([str(BIN), *args], env=env, cwd=cwd, capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    return done.stdout.strip()
+
+
+def postgres_running_in(data_dir: Path) -> bool:
+    for proc in psutil.process_iter(attrs=["name", "cmdline"]):
+        if proc.info["name"] == "postgres" and str(data_dir) in " ".join(proc.info["cmdline"] or []):
+            return True
+    return False
+
+
+@pytest.fixture
+def workdir(tmp_path: Path) -> Iterator[Path]:
+    yield tmp_path
+    # Never leave a PostgreSQL behind, even when a test failed half-way.
+    for proc in psutil.process_iter(attrs=["name", "cmdline"]):
+        if proc.info["name"] == "postgres" and str(tmp_path) in " ".join(proc.info["cmdline"] or []):
+            proc.kill()
+    shutil.rmtree(tmp_path, ignore_errors=True)
+
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def readme_tour(api: str) -> str:
+    text = (REPO / "README.md").read_text(encoding="utf-8")
+    block = text.split("<!-- tour:start -->", 1)[1].split("<!-- tour:end -->", 1)[0]
+    script = block.split("```sh", 1)[1].rsplit("```", 1)[0]
+    assert "API=http://127.0.0.1:8000" in script
+    return script.replace("API=http://127.0.0.1:8000", f"API={api}")
+
+
+def test_readme_tour_on_the_embedded_default_survives_a_restart(workdir: Path) -> None:
+    env = clean_env(CONSENT_DATA_DIR=str(workdir / "data"), CONSENT_LOG_FORMAT="json")
+    server = Server(env, workdir)
+    try:
+        # The README's tour, word for word (only the port differs), run by bash from the checkout.
+        done = subprocess.run(
+            ["bash", "-euo", "pipefail", "-c", readme_tour(server.url)],
+            env=env, cwd=REPO, capture_output=True, text=True, timeout=120,
+        )  # fmt: skip
+        assert done.returncode == 0, done.stderr
+        answers = [
+            httpx.Response(200, content=line).json() for line in done.stdout.splitlines() if line.startswith("{")
+        ]
+        purpose, event, allowed, unknown, suppression, suppressed, batch = answers
+        assert (purpose["key"], purpose["version"]) == ("newsletter", 1)
+        assert set(event) == {"event_id", "subject_id", "recorded_at"}
+        assert (allowed["allowed"], allowed["reason"], allowed["rule"]) == (True, "consent_active", "R7")
+        assert allowed["evidence"] == [event["event_id"]]
+        assert (unknown["allowed"], unknown["reason"]) == (False, "no_consent")
+        assert suppression["reason"] == "complaint"
+        assert (suppressed["allowed"], suppressed["reason"], suppressed["rule"]) == (False, "suppressed", "R1")
+        assert [r["reason"] for r in batch["results"]] == ["suppressed", "no_consent", "invalid_identifier"]
+    finally:
+        assert server.stop(signal.SIGTERM) == 0
+    # SIGTERM stopped the embedded PostgreSQL too.
+    assert not postgres_running_in(workdir / "data")
+    log = server.log.read_text()
+    assert "anna@example.se" not in log  # no plaintext identifier in any log line
+    assert '"route": "/v1/decisions"' in log
+    assert '"tenant": "acme"' in log
+
+    # Secrets were generated once, private to the owner.
+    for name in ("pepper", "token-key"):
+        assert (workdir / "data" / "secrets" / name).stat().st_mode & 0o077 == 0
+
+    again = Server(env, workdir)
+    try:
+        key = cli(env, workdir, "keys", "create", "--tenant", "acme", "--scope", "check")
+        answer = httpx.get(f"{again.url}/v1/decisions", headers={"Authorization": f"Bearer {key}"},
+                           params={"purpose": "newsletter", "channel": "email", "email": "anna@example.se"}).json()  # fmt: skip
+        assert (answer["allowed"], answer["reason"]) == (False, "suppressed")
+    finally:
+        assert again.stop(signal.SIGINT) == 0
+    assert not postgres_running_in(workdir / "data")
+
+
+@pytest.fixture
+def external_server(database: str, workdir: Path) -> Iterator[Server]:
+    env = clean_env(
+        CONSENT_DATABASE_URL=database,
+        CONSENT_PEPPER=TEST_PEPPER.decode(),
+        CONSENT_TOKEN_KEYS=TEST_TOKEN_KEY.decode(),
+        CONSENT_LOG_LEVEL="warning",
+    )
+    server = Server(env, workdir)
+    yield server
+    server.stop()
+
+
+async def test_a_200000_line_stream_answers_in_order(external_server: Server, ctx: Context, tenant: Tenant) -> None:
+    async with httpx.AsyncClient(base_url=external_server.url, headers=tenant.auth(), timeout=120) as http:
+        assert (await http.put("/v1/purposes/newsletter", json=NEWSLETTER)).status_code == 201
+        for i in (5, 199_999):
+            body = {"subject": {"email": f"s{i}@example.se"}, "type": "consent_given", "purpose": "newsletter",
+                    "proof": {"notice_version": "2026-03"}}  # fmt: skip
+            assert (await http.post("/v1/events", json=body)).status_code == 201
+
+        async def lines() -> object:
+            for start in range(0, 200_000, 10_000):
+                chunk = "".join(f'{{"email":"s{i}@example.se"}}\n' for i in range(start, start + 10_000))
+                yield chunk.encode()
+            yield b"not json\n"
+
+        allowed: list[int] = []
+        count = 0
+        async with http.stream(
+            "POST",
+            "/v1/decisions/batch",
+            params={"purpose": "newsletter", "channel": "email"},
+            headers={"Content-Type": "application/x-ndjson", "Accept": "application/x-ndjson"},
+            content=lines(),
+        ) as response:
+            assert response.status_code == 200
+            assert response.headers["content-type"].startswith("application/x-ndjson")
+            async for line in response.aiter_lines():
+                if not line:
+                    continue
+                item = httpx.Response(200, content=line).json()
+                if item["allowed"]:
+                    allowed.append(count)
+                last = item
+                count += 1
+    assert count == 200_001
+    assert allowed == [5, 199_999]
+    assert last["reason"] == "invalid_identifier"
