@@ -8,14 +8,21 @@ from __future__ import annotations
 import logging
 import sys
 
+import msgspec
 import structlog
+
+_encode = msgspec.json.Encoder(enc_hook=str)
+
+
+def _dumps(obj: object, **_: object) -> str:
+    return _encode.encode(obj).decode()
 
 
 def configure(log_format: str = "auto", level: str = "info") -> None:
     renderer: structlog.typing.Processor
     use_json = log_format == "json" or (log_format == "auto" and not sys.stderr.isatty())
     if use_json:
-        renderer = structlog.processors.JSONRenderer()
+        renderer = structlog.processors.JSONRenderer(serializer=_dumps)
     else:
         renderer = structlog.dev.ConsoleRenderer(colors=False)
     numeric = getattr(logging, level.upper(), logging.INFO)

@@ -5,7 +5,6 @@ from __future__ import annotations
 from typing import Any
 
 from litestar import Litestar
-from litestar.config.compression import CompressionConfig
 from litestar.openapi import OpenAPIConfig
 from litestar.openapi.plugins import JsonRenderPlugin, ScalarRenderPlugin
 from litestar.openapi.spec import Components, SecurityScheme
@@ -53,7 +52,6 @@ def create_litestar(ctx: Context | None) -> Litestar:
         exception_handlers=EXCEPTION_HANDLERS,
         openapi_config=openapi_config(),
         request_max_body_size=ctx.settings.max_body_bytes if ctx else 1_048_576,
-        compression_config=CompressionConfig(backend="gzip", minimum_size=4096, gzip_compress_level=5),
         logging_config=None,
     )
     app.state.ctx = ctx

@@ -6,6 +6,7 @@ A check reads and never writes: it creates no subject. The rules are in
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterable, AsyncIterator, Sequence
 from datetime import datetime
 from typing import Any
@@ -26,6 +27,7 @@ from consent_svc.store import purposes as purpose_store
 # Recipients per query: bounds the memory of one round trip and lets a stream
 # answer while it is still being read.
 CHUNK = 5_000
+IN_FLIGHT = 2
 
 
 class InvalidRecipient(msgspec.Struct, frozen=True, kw_only=True):
@@ -151,6 +153,18 @@ def _identify(recipient: Recipient, region: str, field: str) -> Identifier | Inv
         )
 
 
+async def _chunk_on_own_connection(
+    ctx: Context,
+    tenant_id: UUID,
+    purpose: PurposeConfig,
+    channel: str,
+    identifiers: Sequence[Identifier | InvalidRecipient],
+    now: datetime,
+) -> list[DecisionItem]:
+    async with ctx.pool.acquire() as conn:
+        return await _decide_chunk(conn, ctx, tenant_id, purpose, channel, identifiers, now)
+
+
 async def decide_batch(
     ctx: Context, tenant_id: UUID, purpose_key: str, channel: str, recipients: Sequence[Recipient]
 ) -> tuple[list[DecisionItem], datetime]:
@@ -159,13 +173,18 @@ async def decide_batch(
     region = ctx.settings.default_phone_region
     identifiers = [_identify(r, region, f"recipients[{i}]") for i, r in enumerate(recipients)]
     now = ctx.clock()
-    results: list[DecisionItem] = []
-    async with ctx.pool.acquire() as conn:
-        for start in range(0, len(identifiers), CHUNK):
-            results.extend(
-                await _decide_chunk(conn, ctx, tenant_id, purpose, channel, identifiers[start : start + CHUNK], now)
+    # Two chunks in flight on two connections: PostgreSQL answers one while
+    # Python judges the other, so both cores work.
+    gate = asyncio.Semaphore(IN_FLIGHT)
+
+    async def one(start: int) -> list[DecisionItem]:
+        async with gate:
+            return await _chunk_on_own_connection(
+                ctx, tenant_id, purpose, channel, identifiers[start : start + CHUNK], now
             )
-    return results, now
+
+    chunks = await asyncio.gather(*(one(start) for start in range(0, len(identifiers), CHUNK)))
+    return [item for chunk in chunks for item in chunk], now
 
 
 _recipient_decoder = msgspec.json.Decoder(Recipient)
@@ -198,27 +217,38 @@ async def decide_stream(
     region = ctx.settings.default_phone_region
 
     async def judged(batch: list[Identifier | InvalidRecipient]) -> bytes:
-        async with ctx.pool.acquire() as conn:
-            items = await _decide_chunk(conn, ctx, tenant_id, purpose, channel, batch, ctx.clock())
+        items = await _chunk_on_own_connection(ctx, tenant_id, purpose, channel, batch, ctx.clock())
         return b"".join(_encoder.encode(item) + b"\n" for item in items)
 
+    # One chunk is judged while the next is read: at most IN_FLIGHT chunks in
+    # memory, so memory stays flat however long the stream is.
+    pending: asyncio.Task[bytes] | None = None
     batch: list[Identifier | InvalidRecipient] = []
     number = 0
-    async for line in _lines(body):
-        if not line.strip():
-            continue
-        field = f"line[{number}]"
-        number += 1
-        try:
-            recipient = _recipient_decoder.decode(line)
-        except msgspec.ValidationError as exc:
-            batch.append(InvalidRecipient(error={"field": field, "message": str(exc)}))
-        except msgspec.DecodeError:
-            batch.append(InvalidRecipient(error={"field": field, "message": "is not a JSON object"}))
-        else:
-            batch.append(_identify(recipient, region, field))
-        if len(batch) >= CHUNK:
+    try:
+        async for line in _lines(body):
+            if not line.strip():
+                continue
+            field = f"line[{number}]"
+            number += 1
+            try:
+                recipient = _recipient_decoder.decode(line)
+            except msgspec.ValidationError as exc:
+                batch.append(InvalidRecipient(error={"field": field, "message": str(exc)}))
+            except msgspec.DecodeError:
+                batch.append(InvalidRecipient(error={"field": field, "message": "is not a JSON object"}))
+            else:
+                batch.append(_identify(recipient, region, field))
+            if len(batch) >= CHUNK:
+                if pending is not None:
+                    yield await pending
+                pending = asyncio.create_task(judged(batch))
+                batch = []
+        if pending is not None:
+            yield await pending
+            pending = None
+        if batch:
             yield await judged(batch)
-            batch = []
-    if batch:
-        yield await judged(batch)
+    finally:
+        if pending is not None:
+            pending.cancel()

@@ -22,12 +22,21 @@ async def _init_connection(conn: asyncpg.Connection) -> None:
     )
 
 
+async def _no_reset(conn: asyncpg.Connection) -> None:
+    """Skip asyncpg's per-release reset (a round trip running RESET ALL, UNLISTEN ...).
+
+    Pooled connections never change session state: no SET without LOCAL, no
+    LISTEN, no session advisory locks (migrations use a connection of their own).
+    """
+
+
 async def create_pool(dsn: str, *, min_size: int = 2, max_size: int = 10, **kwargs: Any) -> asyncpg.Pool:
     pool = await asyncpg.create_pool(
         dsn,
         min_size=min_size,
         max_size=max_size,
         init=_init_connection,
+        reset=_no_reset,
         # Statements are prepared per connection and reused; 1,000 is plenty.
         statement_cache_size=1000,
         server_settings={"application_name": "consent-svc", "timezone": "UTC"},

@@ -20,11 +20,13 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
+import msgspec
 import psutil
 import pytest
 
 from consent_svc.service.context import Context
 from tests.conftest import NEWSLETTER, TEST_PEPPER, TEST_TOKEN_KEY, Tenant
+from tests.e2e.duplex import ndjson_exchange
 
 pytestmark = pytest.mark.e2e
 
@@ -136,8 +138,12 @@ def test_readme_tour_on_the_embedded_default_survives_a_restart(workdir: Path) -
     assert not postgres_running_in(workdir / "data")
     log = server.log.read_text()
     assert "anna@example.se" not in log  # no plaintext identifier in any log line
-    assert '"route": "/v1/decisions"' in log
-    assert '"tenant": "acme"' in log
+    lines = [httpx.Response(200, content=line).json() for line in log.splitlines() if line.startswith("{")]
+    requests = [line for line in lines if line.get("event") == "request"]
+    decision = next(line for line in requests if line["route"] == "/v1/decisions")
+    assert decision["tenant"] == "acme"
+    assert decision["status"] == 200
+    assert {"request_id", "method", "duration_ms"} <= set(decision)
 
     # Secrets were generated once, private to the owner.
     for name in ("pepper", "token-key"):
@@ -175,31 +181,30 @@ async def test_a_200000_line_stream_answers_in_order(external_server: Server, ct
                     "proof": {"notice_version": "2026-03"}}  # fmt: skip
             assert (await http.post("/v1/events", json=body)).status_code == 201
 
-        async def lines() -> object:
-            for start in range(0, 200_000, 10_000):
-                chunk = "".join(f'{{"email":"s{i}@example.se"}}\n' for i in range(start, start + 10_000))
-                yield chunk.encode()
-            yield b"not json\n"
+    def lines() -> Iterator[bytes]:
+        for start in range(0, 200_000, 10_000):
+            yield "".join(f'{{"email":"s{i}@example.se"}}\n' for i in range(start, start + 10_000)).encode()
+        yield b"not json\n"
 
-        allowed: list[int] = []
-        count = 0
-        async with http.stream(
-            "POST",
-            "/v1/decisions/batch",
-            params={"purpose": "newsletter", "channel": "email"},
-            headers={"Content-Type": "application/x-ndjson", "Accept": "application/x-ndjson"},
-            content=lines(),
-        ) as response:
-            assert response.status_code == 200
-            assert response.headers["content-type"].startswith("application/x-ndjson")
-            async for line in response.aiter_lines():
-                if not line:
-                    continue
-                item = httpx.Response(200, content=line).json()
-                if item["allowed"]:
-                    allowed.append(count)
-                last = item
-                count += 1
+    status, headers, body = await ndjson_exchange(
+        "127.0.0.1",
+        external_server.port,
+        "/v1/decisions/batch?purpose=newsletter&channel=email",
+        {**tenant.auth(), "Content-Type": "application/x-ndjson", "Accept": "application/x-ndjson"},
+        lines(),
+    )
+    assert status == 200
+    assert headers["content-type"].startswith("application/x-ndjson")
+    allowed: list[int] = []
+    count = 0
+    last: dict = {}
+    async for line in body:
+        if not line:
+            continue
+        last = msgspec.json.decode(line)
+        if last["allowed"]:
+            allowed.append(count)
+        count += 1
     assert count == 200_001
     assert allowed == [5, 199_999]
     assert last["reason"] == "invalid_identifier"
