@@ -12,10 +12,6 @@ from consent_svc.service.decisions import DecisionItem
 from consent_svc.store.suppressions import SuppressionRow
 
 
-class PurposeOut(PurposeConfig, frozen=True, kw_only=True):
-    """A purpose's configuration with its key and version."""
-
-
 class PurposeVersionOut(msgspec.Struct, frozen=True, kw_only=True):
     version: int
     created_at: str

@@ -172,7 +172,7 @@ async def record(ctx: Context, tenant_id: UUID, items: Sequence[EventIn], *, bat
         extra_identifiers: dict[UUID, dict[str, store.NewIdentifier]] = {}
         for p in to_write:
             found = {owners[h] for h in p.hashes if h in owners}
-            if len(found) != 1 or len([h for h in p.hashes if h in owners]) == 0:
+            if len(found) != 1:
                 raise Conflict(
                     f"the identifiers of event {p.index} belong to different subjects; "
                     "record them separately or rectify the subjects first"

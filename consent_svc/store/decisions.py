@@ -50,7 +50,7 @@ ORDER BY r.i
 """
 
 _LOOKUP_WITH_PURPOSE = f"""
-WITH p AS (SELECT version, config FROM purposes WHERE tenant_id = $1 AND key = $3)
+WITH p AS (SELECT config FROM purposes WHERE tenant_id = $1 AND key = $3)
 SELECT (SELECT config FROM p) AS purpose_config, q.*
 FROM ({_LOOKUP}) AS q
 """
