@@ -61,9 +61,9 @@ def cmd_migrate(settings: Settings, _args: argparse.Namespace) -> int:
 
     async def body(ctx: Context) -> int:
         async with ctx.pool.acquire() as conn:
-            rows = await conn.fetch("SELECT name, applied_at FROM schema_migrations ORDER BY version")
-        for row in rows:
-            _say(f"applied  {row['name']}  {row['applied_at']:%Y-%m-%d %H:%M:%S}")
+            done = await migrations.applied(conn)
+        for name, at in done:
+            _say(f"applied  {name}  {at:%Y-%m-%d %H:%M:%S}")
         _say(f"database is current ({len(migrations.load())} migrations)")
         return 0
 
@@ -103,11 +103,8 @@ def cmd_tenants(settings: Settings, args: argparse.Namespace) -> int:
             print(row.id)
             _say(f"created tenant {row.name}")
         else:
-            async with ctx.pool.acquire() as conn:
-                from consent_svc.store import tenants as store
-
-                for row in await store.list_tenants(conn):
-                    print(f"{row.id}  {row.name}  {row.created_at:%Y-%m-%d}")
+            for row in await tenants.list_tenants(ctx):
+                print(f"{row.id}  {row.name}  {row.created_at:%Y-%m-%d}")
         return 0
 
     return run_with_database(settings, body)

@@ -110,7 +110,6 @@ async def decide_one(
 
 
 async def _decide_chunk(
-    conn: Any,
     ctx: Context,
     tenant_id: UUID,
     purpose: PurposeConfig,
@@ -128,7 +127,11 @@ async def _decide_chunk(
         h = ctx.hasher.key(ident)
         keyed.append(h)
         hashes.setdefault(h, len(hashes))
-    rows = await store.lookup(conn, tenant_id, purpose.key, list(hashes)) if hashes else []
+    rows: list[store.DecisionRow] = []
+    if hashes:
+        # Each chunk on a connection of its own, so two chunks can be in flight.
+        async with ctx.pool.acquire() as conn:
+            rows = await store.lookup(conn, tenant_id, purpose.key, list(hashes))
     answers = [_judge(purpose, row, channel, now) for row in rows]
     out: list[DecisionItem] = []
     for ident, h in zip(identifiers, keyed, strict=True):
@@ -153,18 +156,6 @@ def _identify(recipient: Recipient, region: str, field: str) -> Identifier | Inv
         )
 
 
-async def _chunk_on_own_connection(
-    ctx: Context,
-    tenant_id: UUID,
-    purpose: PurposeConfig,
-    channel: str,
-    identifiers: Sequence[Identifier | InvalidRecipient],
-    now: datetime,
-) -> list[DecisionItem]:
-    async with ctx.pool.acquire() as conn:
-        return await _decide_chunk(conn, ctx, tenant_id, purpose, channel, identifiers, now)
-
-
 async def decide_batch(
     ctx: Context, tenant_id: UUID, purpose_key: str, channel: str, recipients: Sequence[Recipient]
 ) -> tuple[list[DecisionItem], datetime]:
@@ -179,9 +170,7 @@ async def decide_batch(
 
     async def one(start: int) -> list[DecisionItem]:
         async with gate:
-            return await _chunk_on_own_connection(
-                ctx, tenant_id, purpose, channel, identifiers[start : start + CHUNK], now
-            )
+            return await _decide_chunk(ctx, tenant_id, purpose, channel, identifiers[start : start + CHUNK], now)
 
     chunks = await asyncio.gather(*(one(start) for start in range(0, len(identifiers), CHUNK)))
     return [item for chunk in chunks for item in chunk], now
@@ -217,7 +206,7 @@ async def decide_stream(
     region = ctx.settings.default_phone_region
 
     async def judged(batch: list[Identifier | InvalidRecipient]) -> bytes:
-        items = await _chunk_on_own_connection(ctx, tenant_id, purpose, channel, batch, ctx.clock())
+        items = await _decide_chunk(ctx, tenant_id, purpose, channel, batch, ctx.clock())
         return b"".join(_encoder.encode(item) + b"\n" for item in items)
 
     # One chunk is judged while the next is read: at most IN_FLIGHT chunks in

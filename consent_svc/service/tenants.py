@@ -52,6 +52,11 @@ async def create_tenant(ctx: Context, name: str) -> store.TenantRow:
     return row
 
 
+async def list_tenants(ctx: Context) -> list[store.TenantRow]:
+    async with ctx.pool.acquire() as conn:
+        return await store.list_tenants(conn)
+
+
 async def create_key(ctx: Context, tenant_name: str, scope: str, label: str | None = None) -> tuple[UUID, str]:
     """Create a key; return its id and the key itself (shown once, only its hash is kept)."""
     if scope not in KEY_SCOPES:

@@ -11,6 +11,7 @@ import hashlib
 import os
 import re
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 
 import asyncpg
@@ -129,3 +130,9 @@ async def status(conn: asyncpg.Connection, files: list[Migration] | None = None)
     """The pending migrations (empty when current); raises when applied files changed."""
     files = files if files is not None else load()
     return _verify(await _applied(conn), files)
+
+
+async def applied(conn: asyncpg.Connection) -> list[tuple[str, datetime]]:
+    """The applied migrations, oldest first: (file name, when)."""
+    rows = await conn.fetch("SELECT name, applied_at FROM schema_migrations ORDER BY version")
+    return [(r["name"], r["applied_at"]) for r in rows]
