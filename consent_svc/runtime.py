@@ -12,6 +12,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from typing import TypeVar
 
+import asyncpg
 import structlog
 
 from consent_svc.config import ConfigError, Settings
@@ -25,10 +26,10 @@ T = TypeVar("T")
 _log = structlog.get_logger("consent_svc.runtime")
 
 
-async def check_pepper(conn: object, hasher: Hasher) -> None:
+async def check_pepper(conn: asyncpg.Connection, hasher: Hasher) -> None:
     """Refuse to run with a pepper other than the one the database was set up with:
     every keyed hash (and so the suppression list) would silently stop matching."""
-    stored = await tenant_store.write_meta_once(conn, "pepper_fingerprint", hasher.fingerprint())  # type: ignore[arg-type]
+    stored = await tenant_store.write_meta_once(conn, "pepper_fingerprint", hasher.fingerprint())
     if stored != hasher.fingerprint():
         raise ConfigError(
             "CONSENT_PEPPER is not the pepper this database was set up with; "
@@ -109,4 +110,4 @@ def _run(coro: Awaitable[T]) -> T:
         import uvloop
     except ImportError:  # pragma: no cover - uvloop is a dependency off Windows
         return asyncio.run(coro)  # type: ignore[arg-type]
-    return uvloop.run(coro)  # type: ignore[arg-type,no-any-return]
+    return uvloop.run(coro)  # type: ignore[arg-type]

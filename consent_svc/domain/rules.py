@@ -95,6 +95,7 @@ def _allow(
     evidence: Sequence[UUID],
     known: bool,
 ) -> Decision:
+    obligations: tuple[str, ...]
     if purpose.direct_marketing:
         obligations = OBLIGATIONS_ELECTRONIC if channel in ("email", "sms") else OBLIGATIONS_OTHER_MARKETING
     else:

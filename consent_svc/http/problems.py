@@ -78,7 +78,7 @@ def _validation(_: Request[Any, Any, Any], exc: ValidationException) -> Response
             key = item.get("key")
             # msgspec says "... - at `$.subject.email`": lift the path into "field".
             if " - at `" in message:
-                message, _, path = message.partition(" - at `")
+                message, _sep, path = message.partition(" - at `")
                 key = path.rstrip("`")
             errors.append({"field": _field_of(key), "message": message})
     if not errors:

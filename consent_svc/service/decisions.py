@@ -134,12 +134,12 @@ async def _decide_chunk(
             rows = await store.lookup(conn, tenant_id, purpose.key, list(hashes))
     answers = [_judge(purpose, row, channel, now) for row in rows]
     out: list[DecisionItem] = []
-    for ident, h in zip(identifiers, keyed, strict=True):
-        if h is None:
+    for ident, key in zip(identifiers, keyed, strict=True):
+        if key is None:
             assert isinstance(ident, InvalidRecipient)
             out.append(ident)
         else:
-            out.append(answers[hashes[h]])
+            out.append(answers[hashes[key]])
     return out
 
 

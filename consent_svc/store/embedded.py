@@ -59,7 +59,7 @@ class EmbeddedPostgres:
         assert isinstance(server, PostgresServer)
         self._server = server
         self.started_here = not already_running
-        base = server.get_uri(database="postgres")
+        base: str = server.get_uri(database="postgres")
         self._ensure_database(server)
         self.start_seconds = time.perf_counter() - began
         return base.replace("/postgres?", f"/{DATABASE}?", 1)
