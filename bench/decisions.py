@@ -25,6 +25,7 @@ import argparse
 import asyncio
 import os
 import random
+import shutil
 import signal
 import socket
 import subprocess
@@ -362,11 +363,17 @@ def main() -> None:
         elapsed = time.perf_counter() - began
         print(f"  {total / elapsed:,.0f} events/s ({total:,} new subjects with a consent each, {elapsed:.1f} s)")
     finally:
-        if server is not None:
-            server.send_signal(signal.SIGTERM)
-            server.wait(timeout=30)
-        if embedded is not None:
-            embedded.release()
+        try:
+            if server is not None:
+                server.send_signal(signal.SIGTERM)
+                try:
+                    server.wait(timeout=30)
+                except subprocess.TimeoutExpired:
+                    server.kill()
+        finally:
+            if embedded is not None:
+                embedded.release()
+            shutil.rmtree(tmp, ignore_errors=True)
 
 
 if __name__ == "__main__":

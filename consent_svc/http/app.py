@@ -12,6 +12,7 @@ from litestar.openapi.spec import Components, SecurityScheme
 from consent_svc import __version__
 from consent_svc.http import controllers, ops
 from consent_svc.http.auth import require_scope
+from consent_svc.http.fastpath import DecisionFastPath
 from consent_svc.http.middleware import RequestLogMiddleware
 from consent_svc.http.problems import EXCEPTION_HANDLERS
 from consent_svc.service.context import Context
@@ -60,5 +61,6 @@ def create_litestar(ctx: Context | None) -> Litestar:
 
 
 def create_app(ctx: Context) -> Any:
-    """The ASGI app served: litestar inside the request-log wrapper."""
-    return RequestLogMiddleware(create_litestar(ctx))
+    """The ASGI app served: the decision fast path in front of litestar, inside the request-log wrapper."""
+    litestar = create_litestar(ctx)
+    return RequestLogMiddleware(DecisionFastPath(litestar, ctx, litestar.state.authenticator))

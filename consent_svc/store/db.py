@@ -39,7 +39,15 @@ async def create_pool(dsn: str, *, min_size: int = 2, max_size: int = 10, **kwar
         reset=_no_reset,
         # Statements are prepared per connection and reused; 1,000 is plenty.
         statement_cache_size=1000,
-        server_settings={"application_name": "consent-svc", "timezone": "UTC"},
+        server_settings={
+            "application_name": "consent-svc",
+            "timezone": "UTC",
+            # Every query here is a prepared statement over keys (tenant, hash,
+            # arrays of hashes) whose best plan does not depend on the values;
+            # a custom plan per execution cost ~0.3 ms of planning, more than
+            # running the decision query itself.
+            "plan_cache_mode": "force_generic_plan",
+        },
         **kwargs,
     )
     assert pool is not None
