@@ -42,7 +42,7 @@ def new_entry(ctx: Context, ident: Identifier, scope: str, channel: str | None, 
 
 
 async def add(ctx: Context, tenant_id: UUID, body: SuppressionIn) -> tuple[store.SuppressionRow, bool]:
-    """Add an entry; idempotent on (identifier, scope, channel). Returns (entry, created)."""
+    """Add an entry; idempotent on (identifier, scope, channel, reason). Returns (entry, created)."""
     if body.reason == "erasure":
         raise InvalidInput.field("reason", "erasure entries are made by erasing a subject")
     ident = suppression_identifier(body.email, body.phone, ctx.settings.default_phone_region)
