@@ -7,6 +7,7 @@ works); logs and messages for people go to stderr.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import sys
 from pathlib import Path
@@ -34,6 +35,9 @@ def cmd_serve(settings: Settings, args: argparse.Namespace) -> int:
 
     host = args.host or settings.host
     port = settings.port if args.port is None else args.port
+    if not settings.public_url_configured:
+        # Links the service hands out must point where it really listens.
+        settings = dataclasses.replace(settings, public_url=f"http://{host}:{port}")
 
     async def body(ctx: Context) -> int:
         config = uvicorn.Config(
@@ -97,6 +101,9 @@ def cmd_tenants(settings: Settings, args: argparse.Namespace) -> int:
     from consent_svc.runtime import run_with_database
     from consent_svc.service import tenants
 
+    if args.tenants_cmd == "brand":
+        return cmd_brand(settings, args)
+
     async def body(ctx: Context) -> int:
         if args.tenants_cmd == "create":
             row = await tenants.create_tenant(ctx, args.name)
@@ -136,6 +143,41 @@ def cmd_keys(settings: Settings, args: argparse.Namespace) -> int:
     return run_with_database(settings, body)
 
 
+def cmd_unsubscribe(settings: Settings, args: argparse.Namespace) -> int:
+    """Record an unsubscribe for an address, e.g. from mail to the List-Unsubscribe mailbox."""
+    from consent_svc.runtime import run_with_database
+    from consent_svc.service import tenants, unsubscribe
+
+    async def body(ctx: Context) -> int:
+        tenant_id = await tenants.tenant_id_by_name(ctx, args.tenant)
+        changed = await unsubscribe.unsubscribe_address(ctx, tenant_id, args.email, args.purpose, args.note)
+        _say("unsubscribed" if changed else "already unsubscribed: nothing written")
+        return 0
+
+    return run_with_database(settings, body)
+
+
+def cmd_brand(settings: Settings, args: argparse.Namespace) -> int:
+    from consent_svc.runtime import run_with_database
+    from consent_svc.service import tenants
+    from consent_svc.service.inputs import BrandingIn
+
+    async def body(ctx: Context) -> int:
+        tenant_id = await tenants.tenant_id_by_name(ctx, args.name)
+        branding = msgspec.convert(
+            {k: v for k, v in {
+                "display_name": args.display_name, "logo_url": args.logo_url, "primary_color": args.color,
+                "privacy_policy_url": args.privacy_url, "unsubscribe_mailto": args.unsubscribe_mailto,
+            }.items() if v is not None},
+            BrandingIn,
+        )  # fmt: skip
+        row = await tenants.set_branding(ctx, tenant_id, branding)
+        _say(f"branding of {row.name}: {msgspec.json.encode(msgspec.structs.asdict(row)).decode()}")
+        return 0
+
+    return run_with_database(settings, body)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="consent-svc", description=__doc__.splitlines()[0] if __doc__ else None)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -155,6 +197,19 @@ def build_parser() -> argparse.ArgumentParser:
     tcreate = tsub.add_parser("create", help="create a tenant")
     tcreate.add_argument("name")
     tsub.add_parser("list", help="list tenants")
+    brand = tsub.add_parser("brand", help="set how the tenant appears on the preference page (replaces all fields)")
+    brand.add_argument("name")
+    brand.add_argument("--display-name")
+    brand.add_argument("--logo-url")
+    brand.add_argument("--color", help="primary colour, #rrggbb")
+    brand.add_argument("--privacy-url", help="link to the privacy policy")
+    brand.add_argument("--unsubscribe-mailto", help="mailbox for the mailto: half of List-Unsubscribe")
+
+    unsub = sub.add_parser("unsubscribe", help="record an unsubscribe received for an address")
+    unsub.add_argument("--tenant", required=True)
+    unsub.add_argument("--email", required=True)
+    unsub.add_argument("--purpose", help="one purpose (default: all direct marketing)")
+    unsub.add_argument("--note", default="mailto", help="what the unsubscribe came from (kept as proof)")
 
     keys = sub.add_parser("keys", help="manage API keys")
     ksub = keys.add_subparsers(dest="keys_cmd", required=True)
@@ -170,6 +225,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 COMMANDS = {
+    "unsubscribe": cmd_unsubscribe,
     "serve": cmd_serve,
     "migrate": cmd_migrate,
     "openapi": cmd_openapi,

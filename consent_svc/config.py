@@ -54,6 +54,7 @@ class Settings:
     pepper: Secret = field(default_factory=lambda: Secret(b""), repr=False)
     token_keys: tuple[Secret, ...] = field(default=(), repr=False)
     public_url: str = "http://127.0.0.1:8000"
+    public_url_configured: bool = False  # False: follow the host and port actually served on
     log_format: str = "auto"
     log_level: str = "info"
     webhook_allow_private: bool = False
@@ -198,6 +199,7 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         pepper=Secret(pepper),
         token_keys=token_keys,
         public_url=public_url,
+        public_url_configured=bool(env.get("CONSENT_PUBLIC_URL", "").strip()),
         log_format=log_format,
         log_level=log_level,
         webhook_allow_private=_env_bool(env, "CONSENT_WEBHOOK_ALLOW_PRIVATE", False),

@@ -109,6 +109,14 @@ async def decide_one(
     return _judge(purpose_from_config(config), row, channel, now), now
 
 
+async def subject_answer(
+    conn: Any, ctx: Context, tenant_id: UUID, purpose: PurposeConfig, channel: str, hash_: bytes
+) -> Decision:
+    """The decision for one identifier hash, on a connection (and transaction) the caller holds."""
+    [row] = await store.lookup(conn, tenant_id, purpose.key, [hash_])
+    return _judge(purpose, row, channel, ctx.clock())
+
+
 async def _decide_chunk(
     ctx: Context,
     tenant_id: UUID,

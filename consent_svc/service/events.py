@@ -11,6 +11,7 @@ import hashlib
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 from uuid import UUID
 
 import msgspec
@@ -138,108 +139,115 @@ async def record(ctx: Context, tenant_id: UUID, items: Sequence[EventIn], *, bat
     again: its result is the first one (``created=False``). Reusing a key for
     a different event is a :class:`Conflict`.
     """
-    now = ctx.clock()
     async with ctx.pool.acquire() as conn, conn.transaction():
-        purposes = await purpose_store.purpose_keys(conn, tenant_id)
-        prepared = _validate(items, purposes, now, ctx, batch)
+        return await record_in(conn, ctx, tenant_id, items, batch=batch)
 
-        results: dict[int, EventResult] = {}
-        # Idempotency: keys seen before (in the database or earlier in this batch).
-        keys = [p.item.idempotency_key for p in prepared if p.item.idempotency_key]
-        existing = await store.existing_by_idempotency_key(conn, tenant_id, keys)
-        first_in_batch: dict[str, _Prepared] = {}
-        to_write: list[_Prepared] = []
-        followers: list[tuple[_Prepared, _Prepared]] = []
-        for p in prepared:
-            key = p.item.idempotency_key
-            if key is not None and key in existing:
-                results[p.index] = _replay(existing[key], p)
-            elif key is not None and key in first_in_batch:
-                followers.append((p, first_in_batch[key]))
-            else:
-                if key is not None:
-                    first_in_batch[key] = p
-                to_write.append(p)
 
-        # Subjects: resolve every identifier, create the people we have never seen.
-        all_hashes = sorted({h for p in to_write for h in p.hashes})
+async def record_in(
+    conn: Any, ctx: Context, tenant_id: UUID, items: Sequence[EventIn], *, batch: bool = False
+) -> list[EventResult]:
+    """:func:`record` inside a transaction the caller owns (to compose with other writes)."""
+    now = ctx.clock()
+    purposes = await purpose_store.purpose_keys(conn, tenant_id)
+    prepared = _validate(items, purposes, now, ctx, batch)
+
+    results: dict[int, EventResult] = {}
+    # Idempotency: keys seen before (in the database or earlier in this batch).
+    keys = [p.item.idempotency_key for p in prepared if p.item.idempotency_key]
+    existing = await store.existing_by_idempotency_key(conn, tenant_id, keys)
+    first_in_batch: dict[str, _Prepared] = {}
+    to_write: list[_Prepared] = []
+    followers: list[tuple[_Prepared, _Prepared]] = []
+    for p in prepared:
+        key = p.item.idempotency_key
+        if key is not None and key in existing:
+            results[p.index] = _replay(existing[key], p)
+        elif key is not None and key in first_in_batch:
+            followers.append((p, first_in_batch[key]))
+        else:
+            if key is not None:
+                first_in_batch[key] = p
+            to_write.append(p)
+
+    # Subjects: resolve every identifier, create the people we have never seen.
+    all_hashes = sorted({h for p in to_write for h in p.hashes})
+    owners = await store.resolve(conn, tenant_id, all_hashes)
+    new_subjects = _plan_new_subjects(to_write, owners)
+    if new_subjects:
+        await store.create_subjects(conn, tenant_id, new_subjects)
         owners = await store.resolve(conn, tenant_id, all_hashes)
-        new_subjects = _plan_new_subjects(to_write, owners)
-        if new_subjects:
-            await store.create_subjects(conn, tenant_id, new_subjects)
-            owners = await store.resolve(conn, tenant_id, all_hashes)
-        subject_of: dict[int, UUID] = {}
-        extra_identifiers: dict[UUID, dict[str, store.NewIdentifier]] = {}
-        for p in to_write:
-            found = {owners[h] for h in p.hashes if h in owners}
-            if len(found) != 1:
-                raise Conflict(
-                    f"the identifiers of event {p.index} belong to different subjects; "
-                    "record them separately or rectify the subjects first"
+    subject_of: dict[int, UUID] = {}
+    extra_identifiers: dict[UUID, dict[str, store.NewIdentifier]] = {}
+    for p in to_write:
+        found = {owners[h] for h in p.hashes if h in owners}
+        if len(found) != 1:
+            raise Conflict(
+                f"the identifiers of event {p.index} belong to different subjects; "
+                "record them separately or rectify the subjects first"
+            )
+        subject_id = found.pop()
+        subject_of[p.index] = subject_id
+        for ident, h in zip(p.identifiers, p.hashes, strict=True):
+            if h not in owners:
+                extra_identifiers.setdefault(subject_id, {})[ident.type] = store.NewIdentifier(
+                    h, ident.type, ident.value
                 )
-            subject_id = found.pop()
-            subject_of[p.index] = subject_id
-            for ident, h in zip(p.identifiers, p.hashes, strict=True):
-                if h not in owners:
-                    extra_identifiers.setdefault(subject_id, {})[ident.type] = store.NewIdentifier(
-                        h, ident.type, ident.value
-                    )
-        for subject_id, idents in extra_identifiers.items():
-            await store.add_identifiers(conn, tenant_id, subject_id, list(idents.values()))
+    for subject_id, idents in extra_identifiers.items():
+        await store.add_identifiers(conn, tenant_id, subject_id, list(idents.values()))
 
-        # Lock the subjects, append, fold.
-        locked = await store.lock_subjects(conn, tenant_id, list(subject_of.values()))
-        new_events = [
-            store.NewEvent(
-                id=uuid7(),
-                subject_id=subject_of[p.index],
-                type=p.item.type,
-                purpose=p.item.purpose,
-                channels=tuple(p.item.channels),
-                occurred_at=p.occurred_at,
-                source=p.item.source,
-                proof=msgspec.to_builtins(p.item.proof) if p.item.proof is not None else {},
-                idempotency_key=p.item.idempotency_key,
-                fingerprint=p.fingerprint,
-            )
-            for p in to_write
-        ]
-        inserted = await store.insert_events(conn, tenant_id, new_events)
-        raced = [p.item.idempotency_key for p, e in zip(to_write, new_events, strict=True) if e.id not in inserted]
-        if raced:
-            # A concurrent request with the same key committed first: answer with its event.
-            late = await store.existing_by_idempotency_key(conn, tenant_id, [k for k in raced if k])
-        touched: dict[UUID, store.LockedSubject] = {}
-        for p, event in zip(to_write, new_events, strict=True):
-            row = inserted.get(event.id)
-            if row is None:
-                key = p.item.idempotency_key
-                assert key is not None
-                results[p.index] = _replay(late[key], p)
-                continue
-            subject = locked[event.subject_id]
-            if subject.id not in touched:
-                touched[subject.id] = store.LockedSubject(subject.id, subject.kind, subject.facts)
-            state = touched[subject.id]
-            if p.item.subject.kind is not None:
-                state.kind = p.item.subject.kind
-            folded = facts_mod.decode(state.facts)
-            facts_mod.fold(
-                folded,
-                event.type,
-                event.purpose,
-                event.channels,
-                Ref(event.id, event.occurred_at, row.seq),
-            )
-            state.facts = facts_mod.encode(folded)
-            results[p.index] = EventResult(event.id, event.subject_id, row.recorded_at, True)
-        await store.update_subjects(conn, tenant_id, [(s.id, s.kind, s.facts or b"") for s in touched.values()])
-        for follower, leader in followers:
-            first = results[leader.index]
-            if follower.fingerprint != leader.fingerprint:
-                raise Conflict(f"idempotency_key {follower.item.idempotency_key!r} is used for two different events")
-            results[follower.index] = EventResult(first.event_id, first.subject_id, first.recorded_at, False)
-        return [results[i] for i in range(len(items))]
+    # Lock the subjects, append, fold.
+    locked = await store.lock_subjects(conn, tenant_id, list(subject_of.values()))
+    new_events = [
+        store.NewEvent(
+            id=uuid7(),
+            subject_id=subject_of[p.index],
+            type=p.item.type,
+            purpose=p.item.purpose,
+            channels=tuple(p.item.channels),
+            occurred_at=p.occurred_at,
+            source=p.item.source,
+            proof=msgspec.to_builtins(p.item.proof) if p.item.proof is not None else {},
+            idempotency_key=p.item.idempotency_key,
+            fingerprint=p.fingerprint,
+        )
+        for p in to_write
+    ]
+    inserted = await store.insert_events(conn, tenant_id, new_events)
+    raced = [p.item.idempotency_key for p, e in zip(to_write, new_events, strict=True) if e.id not in inserted]
+    if raced:
+        # A concurrent request with the same key committed first: answer with its event.
+        late = await store.existing_by_idempotency_key(conn, tenant_id, [k for k in raced if k])
+    touched: dict[UUID, store.LockedSubject] = {}
+    for p, event in zip(to_write, new_events, strict=True):
+        row = inserted.get(event.id)
+        if row is None:
+            key = p.item.idempotency_key
+            assert key is not None
+            results[p.index] = _replay(late[key], p)
+            continue
+        subject = locked[event.subject_id]
+        if subject.id not in touched:
+            touched[subject.id] = store.LockedSubject(subject.id, subject.kind, subject.facts)
+        state = touched[subject.id]
+        if p.item.subject.kind is not None:
+            state.kind = p.item.subject.kind
+        folded = facts_mod.decode(state.facts)
+        facts_mod.fold(
+            folded,
+            event.type,
+            event.purpose,
+            event.channels,
+            Ref(event.id, event.occurred_at, row.seq),
+        )
+        state.facts = facts_mod.encode(folded)
+        results[p.index] = EventResult(event.id, event.subject_id, row.recorded_at, True)
+    await store.update_subjects(conn, tenant_id, [(s.id, s.kind, s.facts or b"") for s in touched.values()])
+    for follower, leader in followers:
+        first = results[leader.index]
+        if follower.fingerprint != leader.fingerprint:
+            raise Conflict(f"idempotency_key {follower.item.idempotency_key!r} is used for two different events")
+        results[follower.index] = EventResult(first.event_id, first.subject_id, first.recorded_at, False)
+    return [results[i] for i in range(len(items))]
 
 
 def _replay(existing: store.ExistingEvent, p: _Prepared) -> EventResult:

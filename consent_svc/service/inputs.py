@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
+from uuid import UUID
 from typing import Annotated
 
 import msgspec
@@ -113,3 +114,30 @@ class DecisionBatchIn(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     purpose: PurposeKey
     channel: Channel
     recipients: Annotated[list[Recipient], Meta(max_length=MAX_BATCH_RECIPIENTS)]
+
+
+HttpUrl = Annotated[str, Meta(pattern=r"^https?://[^\s<>\"']+$", max_length=2000)]
+
+
+class BrandingIn(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
+    """How the tenant appears on the preference page."""
+
+    display_name: Annotated[str, Meta(min_length=1, max_length=200)] | None = None
+    logo_url: HttpUrl | None = None
+    primary_color: Annotated[str, Meta(pattern=r"^#[0-9a-fA-F]{6}$")] | None = None
+    privacy_policy_url: HttpUrl | None = None
+    unsubscribe_mailto: Annotated[str, Meta(max_length=320)] | None = None
+
+
+class UnsubscribeLinkIn(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
+    email: Annotated[str, Meta(max_length=320)] | None = None
+    subject_id: UUID | None = None
+    purpose: PurposeKey | None = None
+
+
+class UnsubscribeIn(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
+    """An unsubscribe received for an address (e.g. mail to the List-Unsubscribe mailto: address)."""
+
+    email: Annotated[str, Meta(max_length=320)]
+    purpose: PurposeKey | None = None
+    note: Annotated[str, Meta(max_length=1000)] | None = None

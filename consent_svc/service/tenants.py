@@ -10,9 +10,11 @@ from dataclasses import dataclass
 from uuid import UUID
 
 from consent_svc.domain.errors import Conflict, InvalidInput, NotFound
+from consent_svc.domain.identifiers import normalize_email
 from consent_svc.domain.ids import uuid7
 from consent_svc.domain.models import KEY_SCOPES
 from consent_svc.service.context import Context
+from consent_svc.service.inputs import BrandingIn
 from consent_svc.store import tenants as store
 
 KEY_PREFIX = "csk_"
@@ -115,3 +117,38 @@ class Authenticator:
                 self._cache.clear()
             self._cache[digest] = (now + self._ttl, principal)
         return principal
+
+
+async def get_branding(ctx: Context, tenant_id: UUID) -> store.BrandingRow:
+    async with ctx.pool.acquire() as conn:
+        row = await store.get_branding(conn, tenant_id)
+    if row is None:
+        raise NotFound("no such tenant")
+    return row
+
+
+async def set_branding(ctx: Context, tenant_id: UUID, body: BrandingIn) -> store.BrandingRow:
+    mailto = None
+    if body.unsubscribe_mailto is not None:
+        mailto = normalize_email(body.unsubscribe_mailto, field="unsubscribe_mailto")
+    async with ctx.pool.acquire() as conn, conn.transaction():
+        current = await store.get_branding(conn, tenant_id)
+        if current is None:
+            raise NotFound("no such tenant")
+        branding = store.BrandingRow(
+            name=current.name,
+            display_name=body.display_name,
+            logo_url=body.logo_url,
+            primary_color=body.primary_color.lower() if body.primary_color else None,
+            privacy_policy_url=body.privacy_policy_url,
+            unsubscribe_mailto=mailto,
+        )
+        return await store.set_branding(conn, tenant_id, branding)
+
+
+async def tenant_id_by_name(ctx: Context, name: str) -> UUID:
+    async with ctx.pool.acquire() as conn:
+        tenant = await store.tenant_by_name(conn, name)
+    if tenant is None:
+        raise NotFound(f"no tenant named {name!r}")
+    return tenant.id

@@ -243,3 +243,24 @@ async def events_of_subject(conn: asyncpg.Connection, tenant_id: UUID, subject_i
         subject_id,
     )
     return [EventRow(**dict(r)) for r in rows]
+
+
+class SubjectRow(msgspec.Struct, frozen=True):
+    id: UUID
+    kind: str
+    facts: bytes | None
+    identifiers: list[tuple[str, bytes, str]]  # (type, hash, value)
+
+
+async def subject_by_id(conn: asyncpg.Connection, tenant_id: UUID, subject_id: UUID) -> SubjectRow | None:
+    row = await conn.fetchrow(
+        "SELECT id, kind, facts FROM subjects WHERE tenant_id = $1 AND id = $2", tenant_id, subject_id
+    )
+    if row is None:
+        return None
+    idents = await conn.fetch(
+        "SELECT type, hash, value FROM subject_identifiers WHERE tenant_id = $1 AND subject_id = $2 ORDER BY type",
+        tenant_id,
+        subject_id,
+    )
+    return SubjectRow(row["id"], row["kind"], row["facts"], [(i["type"], i["hash"], i["value"]) for i in idents])

@@ -60,7 +60,7 @@ async def _take_change_seqs(conn: asyncpg.Connection, tenant_id: UUID, count: in
 async def add(
     conn: asyncpg.Connection, tenant_id: UUID, entries: Sequence[NewSuppression]
 ) -> list[tuple[SuppressionRow, bool]]:
-    """Add entries, idempotent on (identifier, scope, channel) among active entries.
+    """Add entries, idempotent on (identifier, scope, channel, reason) among active entries.
 
     Returns, per entry in order, the active row and whether it was created now.
     """
@@ -77,7 +77,7 @@ async def add(
         FROM unnest($2::uuid[], $3::bytea[], $4::text[], $5::text[], $6::bytea[], $7::text[],
                     $8::text[], $9::text[], $10::text[], $11::text[])
              WITH ORDINALITY AS u(id, h, t, v, s, scope, ch, reason, src, note, ord)
-        ON CONFLICT (tenant_id, ident_hash, scope, coalesce(channel, '*')) WHERE lifted_at IS NULL
+        ON CONFLICT (tenant_id, ident_hash, scope, coalesce(channel, '*'), reason) WHERE lifted_at IS NULL
         DO NOTHING
         RETURNING {_COLUMNS}
         """,
@@ -96,7 +96,7 @@ async def add(
     )
     created = {r["id"]: SuppressionRow(**dict(r)) for r in rows}
     missing = [e for e in entries if e.id not in created]
-    existing: dict[tuple[bytes, str, str], SuppressionRow] = {}
+    existing: dict[tuple[bytes, str, str, str], SuppressionRow] = {}
     if missing:
         found = await conn.fetch(
             f"""
@@ -109,13 +109,13 @@ async def add(
         for r in found:
             data = dict(r)
             ident_hash = data.pop("ident_hash")
-            existing[(ident_hash, r["scope"], r["channel"] or "*")] = SuppressionRow(**data)
+            existing[(ident_hash, r["scope"], r["channel"] or "*", r["reason"])] = SuppressionRow(**data)
     out: list[tuple[SuppressionRow, bool]] = []
     for e in entries:
         if e.id in created:
             out.append((created[e.id], True))
         else:
-            out.append((existing[(e.ident_hash, e.scope, e.channel or "*")], False))
+            out.append((existing[(e.ident_hash, e.scope, e.channel or "*", e.reason)], False))
     return out
 
 
@@ -166,5 +166,18 @@ async def changes_since(conn: asyncpg.Connection, tenant_id: UUID, after: int, l
         tenant_id,
         after,
         limit,
+    )
+    return [SuppressionRow(**dict(r)) for r in rows]
+
+
+async def active_by_reason(
+    conn: asyncpg.Connection, tenant_id: UUID, hashes: Sequence[bytes], reason: str
+) -> list[SuppressionRow]:
+    rows = await conn.fetch(
+        f"SELECT {_COLUMNS} FROM suppressions WHERE tenant_id = $1 AND lifted_at IS NULL "
+        "AND ident_hash = ANY($2::bytea[]) AND reason = $3 ORDER BY created_at, id",
+        tenant_id,
+        list(hashes),
+        reason,
     )
     return [SuppressionRow(**dict(r)) for r in rows]

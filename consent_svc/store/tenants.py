@@ -110,3 +110,37 @@ async def write_meta_once(conn: asyncpg.Connection, key: str, value: bytes) -> b
     )
     stored: bytes = await conn.fetchval("SELECT value FROM service_meta WHERE key = $1", key)
     return stored
+
+
+class BrandingRow(msgspec.Struct, frozen=True, kw_only=True):
+    name: str
+    display_name: str | None
+    logo_url: str | None
+    primary_color: str | None
+    privacy_policy_url: str | None
+    unsubscribe_mailto: str | None
+
+
+_BRANDING = "name, display_name, logo_url, primary_color, privacy_policy_url, unsubscribe_mailto"
+
+
+async def get_branding(conn: asyncpg.Connection, tenant_id: UUID) -> BrandingRow | None:
+    row = await conn.fetchrow(f"SELECT {_BRANDING} FROM tenants WHERE id = $1", tenant_id)
+    return None if row is None else BrandingRow(**dict(row))
+
+
+async def set_branding(conn: asyncpg.Connection, tenant_id: UUID, branding: BrandingRow) -> BrandingRow:
+    row = await conn.fetchrow(
+        f"""
+        UPDATE tenants SET display_name = $2, logo_url = $3, primary_color = $4,
+                           privacy_policy_url = $5, unsubscribe_mailto = $6
+        WHERE id = $1 RETURNING {_BRANDING}
+        """,
+        tenant_id,
+        branding.display_name,
+        branding.logo_url,
+        branding.primary_color,
+        branding.privacy_policy_url,
+        branding.unsubscribe_mailto,
+    )
+    return BrandingRow(**dict(row))

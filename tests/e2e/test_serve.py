@@ -123,12 +123,14 @@ def test_readme_tour_on_the_embedded_default_survives_a_restart(workdir: Path) -
         answers = [
             httpx.Response(200, content=line).json() for line in done.stdout.splitlines() if line.startswith("{")
         ]
-        purpose, event, allowed, unknown, suppression, suppressed, batch = answers
+        purpose, event, allowed, unknown, link, suppression, suppressed, batch = answers
         assert (purpose["key"], purpose["version"]) == ("newsletter", 1)
         assert set(event) == {"event_id", "subject_id", "recorded_at"}
         assert (allowed["allowed"], allowed["reason"], allowed["rule"]) == (True, "consent_active", "R7")
         assert allowed["evidence"] == [event["event_id"]]
         assert (unknown["allowed"], unknown["reason"]) == (False, "no_consent")
+        assert link["url"].startswith(f"{server.url}/u/")
+        assert link["headers"]["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
         assert suppression["reason"] == "complaint"
         assert (suppressed["allowed"], suppressed["reason"], suppressed["rule"]) == (False, "suppressed", "R1")
         assert [r["reason"] for r in batch["results"]] == ["suppressed", "no_consent", "invalid_identifier"]

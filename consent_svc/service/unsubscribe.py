@@ -1,0 +1,286 @@
+"""Unsubscribe links (RFC 8058 one-click), the preference center, and mailto unsubscribes.
+
+Every change here is one transaction: the ledger events (``consent_withdrawn``
+and ``objection``, or ``consent_given`` on a re-subscribe), the suppression
+entries, and the lifts, together or not at all.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import quote
+from uuid import UUID
+
+import msgspec
+
+from consent_svc.domain import tokens
+from consent_svc.domain.errors import InvalidInput, NotFound
+from consent_svc.domain.identifiers import Identifier, exchange_sha256
+from consent_svc.domain.ids import uuid7
+from consent_svc.domain.models import PurposeConfig
+from consent_svc.service.context import Context
+from consent_svc.service.decisions import purpose_from_config, subject_answer
+from consent_svc.service.events import record_in, subject_identifiers
+from consent_svc.service.inputs import EventIn, Proof, SubjectRef
+from consent_svc.store import events as event_store
+from consent_svc.store import purposes as purpose_store
+from consent_svc.store import suppressions as suppression_store
+from consent_svc.store import tenants as tenant_store
+
+ONE_CLICK = "List-Unsubscribe=One-Click"
+
+
+@dataclass(frozen=True, slots=True)
+class Link:
+    url: str
+    token: str
+    headers: dict[str, str]
+
+
+def _keys(ctx: Context) -> list[bytes]:
+    return [key.reveal() for key in ctx.settings.token_keys]
+
+
+async def create_link(
+    ctx: Context, tenant_id: UUID, *, email: str | None, subject_id: UUID | None, purpose: str | None
+) -> Link:
+    if (email is None) == (subject_id is None):
+        raise InvalidInput.field("email", "give exactly one of email or subject_id")
+    async with ctx.pool.acquire() as conn, conn.transaction():
+        if purpose is not None:
+            row = await purpose_store.get_purpose(conn, tenant_id, purpose)
+            if row is None or not row.config.get("direct_marketing"):
+                raise InvalidInput.field("purpose", f"no direct-marketing purpose {purpose!r}")
+        if email is not None:
+            [ident] = subject_identifiers(SubjectRef(email=email), ctx.settings.default_phone_region, "")
+            subject_id = await _subject_for(conn, ctx, tenant_id, ident)
+        else:
+            assert subject_id is not None
+            if await event_store.subject_by_id(conn, tenant_id, subject_id) is None:
+                raise NotFound(f"no subject {subject_id}")
+        branding = await tenant_store.get_branding(conn, tenant_id)
+    token = tokens.sign(_keys(ctx), tokens.TokenClaims(tenant_id, subject_id, purpose))
+    url = f"{ctx.settings.public_url}/u/{token}"
+    targets = [f"<{url}>"]
+    if branding is not None and branding.unsubscribe_mailto:
+        targets.append(f"<mailto:{branding.unsubscribe_mailto}?subject={quote('unsubscribe ' + token)}>")
+    return Link(url, token, {"List-Unsubscribe": ", ".join(targets), "List-Unsubscribe-Post": ONE_CLICK})
+
+
+async def _subject_for(conn: Any, ctx: Context, tenant_id: UUID, ident: Identifier) -> UUID:
+    """The subject with this identifier, created when nobody has recorded it yet."""
+    h = ctx.hasher.key(ident)
+    found = await event_store.resolve(conn, tenant_id, [h])
+    if h not in found:
+        new = event_store.NewSubject(uuid7(), "consumer", (event_store.NewIdentifier(h, ident.type, ident.value),))
+        await event_store.create_subjects(conn, tenant_id, [new])
+        found = await event_store.resolve(conn, tenant_id, [h])
+    return found[h]
+
+
+def claims_of(ctx: Context, token: str) -> tokens.TokenClaims:
+    claims = tokens.verify(_keys(ctx), token)
+    if claims is None:
+        raise NotFound("no such link")
+    return claims
+
+
+async def _subject(conn: Any, claims: tokens.TokenClaims) -> event_store.SubjectRow:
+    subject = await event_store.subject_by_id(conn, claims.tenant_id, claims.subject_id)
+    if subject is None or not subject.identifiers:
+        raise NotFound("no such link")
+    return subject
+
+
+def _ref(subject: event_store.SubjectRow) -> SubjectRef:
+    """A reference that resolves to this subject (its first identifier)."""
+    type_, _, value = subject.identifiers[0]
+    if type_ == "email":
+        return SubjectRef(email=value)
+    if type_ == "phone":
+        return SubjectRef(phone=value)
+    return SubjectRef(external_id=value)
+
+
+def _contact_hashes(subject: event_store.SubjectRow) -> list[tuple[Identifier, bytes]]:
+    return [(Identifier(t, v), h) for t, h, v in subject.identifiers if t in ("email", "phone")]  # type: ignore[arg-type]
+
+
+async def _opt_out(
+    conn: Any, ctx: Context, tenant_id: UUID, subject: event_store.SubjectRow, purpose: str | None,
+    source: str, proof: Proof,
+) -> None:  # fmt: skip
+    """Withdraw and object (for one purpose, or all direct marketing), and suppress."""
+    ref = _ref(subject)
+    await record_in(conn, ctx, tenant_id, [
+        EventIn(subject=ref, type="consent_withdrawn", purpose=purpose, source=source, proof=proof),  # type: ignore[arg-type]
+        EventIn(subject=ref, type="objection", purpose=purpose, source=source, proof=proof),  # type: ignore[arg-type]
+    ])  # fmt: skip
+    entries = [
+        suppression_store.NewSuppression(
+            id=uuid7(),
+            ident_hash=h,
+            ident_type=ident.type,
+            value=ident.value,
+            sha256=exchange_sha256(ident),
+            scope=purpose or "all",
+            channel=None,
+            reason="unsubscribe",
+            source=source,
+            note=None,
+        )  # fmt: skip
+        for ident, h in _contact_hashes(subject)
+    ]
+    await suppression_store.add(conn, tenant_id, entries)
+
+
+async def _already_out(conn: Any, tenant_id: UUID, subject: event_store.SubjectRow, scope: str) -> bool:
+    hashes = [h for _, h in _contact_hashes(subject)]
+    if not hashes:
+        return False
+    active = await suppression_store.active_by_reason(conn, tenant_id, hashes, "unsubscribe")
+    covered = {s.scope for s in active}
+    return "all" in covered or scope in covered
+
+
+async def one_click(ctx: Context, token: str, *, note: str = "RFC 8058 one-click") -> bool:
+    """Unsubscribe as the link says. Returns False when it was already done (nothing written)."""
+    claims = claims_of(ctx, token)
+    async with ctx.pool.acquire() as conn, conn.transaction():
+        subject = await _subject(conn, claims)
+        if await _already_out(conn, claims.tenant_id, subject, claims.purpose or "all"):
+            return False
+        await _opt_out(conn, ctx, claims.tenant_id, subject, claims.purpose, "unsubscribe", Proof(note=note))
+    return True
+
+
+async def unsubscribe_address(ctx: Context, tenant_id: UUID, email: str, purpose: str | None, note: str) -> bool:
+    """An unsubscribe received for an address (the mailto: half of List-Unsubscribe)."""
+    [ident] = subject_identifiers(SubjectRef(email=email), ctx.settings.default_phone_region, "")
+    async with ctx.pool.acquire() as conn, conn.transaction():
+        subject_id = await _subject_for(conn, ctx, tenant_id, ident)
+        subject = await event_store.subject_by_id(conn, tenant_id, subject_id)
+        assert subject is not None
+        if await _already_out(conn, tenant_id, subject, purpose or "all"):
+            return False
+        await _opt_out(conn, ctx, tenant_id, subject, purpose, "unsubscribe", Proof(note=note))
+    return True
+
+
+@dataclass(frozen=True, slots=True)
+class PurposeChoice:
+    purpose: PurposeConfig
+    subscribed: bool
+    blocked: bool  # suppressed for a reason the person cannot lift here (complaint, bounce ...)
+
+
+@dataclass(frozen=True, slots=True)
+class PreferenceView:
+    branding: tenant_store.BrandingRow
+    choices: list[PurposeChoice]
+
+
+async def _marketing_purposes(conn: Any, tenant_id: UUID) -> list[PurposeConfig]:
+    rows = await purpose_store.list_purposes(conn, tenant_id)
+    return [p for p in (purpose_from_config(r.config) for r in rows) if p.direct_marketing]
+
+
+async def _view(conn: Any, ctx: Context, claims: tokens.TokenClaims) -> PreferenceView:
+    subject = await _subject(conn, claims)
+    branding = await tenant_store.get_branding(conn, claims.tenant_id)
+    assert branding is not None
+    first_hash = subject.identifiers[0][1]
+    choices = []
+    for purpose in await _marketing_purposes(conn, claims.tenant_id):
+        channel = "email" if "email" in purpose.channels else purpose.channels[0]
+        answer = await subject_answer(conn, ctx, claims.tenant_id, purpose, channel, first_hash)
+        blocked = answer.reason == "suppressed" and not await _only_unsubscribe_entries(
+            conn, claims.tenant_id, subject, purpose.key
+        )
+        choices.append(PurposeChoice(purpose, answer.allowed, blocked))
+    return PreferenceView(branding, choices)
+
+
+async def _only_unsubscribe_entries(conn: Any, tenant_id: UUID, subject: event_store.SubjectRow, key: str) -> bool:
+    hashes = [h for _, h in _contact_hashes(subject)]
+    active = await suppression_store.active_for(conn, tenant_id, hashes)
+    relevant = [s for s in active if s.scope in ("all", key)]
+    return all(s.reason == "unsubscribe" for s in relevant)
+
+
+async def preferences(ctx: Context, token: str) -> PreferenceView:
+    claims = claims_of(ctx, token)
+    async with ctx.pool.acquire() as conn:
+        return await _view(conn, ctx, claims)
+
+
+async def save_preferences(
+    ctx: Context, token: str, *, subscribed: set[str], everything: bool, proof: Proof
+) -> PreferenceView:
+    """Apply the page's choices; return the state after them (for the confirmation)."""
+    claims = claims_of(ctx, token)
+    async with ctx.pool.acquire() as conn, conn.transaction():
+        view = await _view(conn, ctx, claims)
+        subject = await _subject(conn, claims)
+        known = {c.purpose.key for c in view.choices}
+        unknown = subscribed - known
+        if unknown:
+            raise InvalidInput.field("purpose", f"not a purpose on this page: {', '.join(sorted(unknown))}")
+        if everything:
+            if not await _already_out(conn, claims.tenant_id, subject, "all"):
+                await _opt_out(conn, ctx, claims.tenant_id, subject, None, "preference_center", proof)
+            return await _view(conn, ctx, claims)
+        for choice in view.choices:
+            key = choice.purpose.key
+            if choice.subscribed and key not in subscribed:
+                await _opt_out(conn, ctx, claims.tenant_id, subject, key, "preference_center", proof)
+            elif not choice.subscribed and key in subscribed and not choice.blocked:
+                await _resubscribe(
+                    conn, ctx, claims.tenant_id, subject, choice.purpose, known - {key} - subscribed, proof
+                )
+        return await _view(conn, ctx, claims)
+
+
+async def _resubscribe(
+    conn: Any, ctx: Context, tenant_id: UUID, subject: event_store.SubjectRow, purpose: PurposeConfig,
+    stay_out: set[str], proof: Proof,
+) -> None:  # fmt: skip
+    """A real consent, with the notice version the page showed; lifts only this purpose's
+    ``unsubscribe`` entries. An unsubscribe from everything is narrowed to the purposes
+    that stay unsubscribed, never lifted for them; other reasons are never touched."""
+    consent_proof = msgspec.structs.replace(proof, notice_version=purpose.notice_version)
+    await record_in(conn, ctx, tenant_id, [
+        EventIn(subject=_ref(subject), type="consent_given", purpose=purpose.key,
+                channels=list(purpose.channels), source="preference_center", proof=consent_proof),
+    ])  # fmt: skip
+    hashes = [h for _, h in _contact_hashes(subject)]
+    entries = await suppression_store.active_by_reason(conn, tenant_id, hashes, "unsubscribe")
+    by_hash = {h: ident for ident, h in _contact_hashes(subject)}
+    narrowed: list[suppression_store.NewSuppression] = []
+    for entry in entries:
+        if entry.scope not in (purpose.key, "all"):
+            continue
+        await suppression_store.lift(
+            conn, tenant_id, entry.id, f"re-subscribed to {purpose.key} in the preference center"
+        )
+        if entry.scope == "all":
+            ident = next((i for i in by_hash.values() if i.value == entry.value), None)
+            if ident is None:
+                continue
+            narrowed += [
+                suppression_store.NewSuppression(
+                    id=uuid7(),
+                    ident_hash=ctx.hasher.key(ident),
+                    ident_type=ident.type,
+                    value=ident.value,
+                    sha256=exchange_sha256(ident),
+                    scope=other,
+                    channel=None,
+                    reason="unsubscribe",
+                    source="preference_center",
+                    note=None,
+                )  # fmt: skip
+                for other in sorted(stay_out)
+            ]
+    await suppression_store.add(conn, tenant_id, narrowed)

@@ -1,0 +1,86 @@
+"""The preference center in a real headless Chromium, as a recipient uses it."""
+
+from __future__ import annotations
+
+import httpx
+import pytest
+from selenium.webdriver.common.by import By
+from selenium.webdriver.common.keys import Keys
+from selenium.webdriver.support import expected_conditions
+from selenium.webdriver.support.ui import WebDriverWait
+
+from tests.conftest import NEWSLETTER, Tenant
+from tests.e2e.browser import chromium, screenshot
+from tests.e2e.test_serve import Server, external_server, workdir  # noqa: F401  (fixtures)
+
+pytestmark = [pytest.mark.e2e, pytest.mark.browser]
+
+EVENTS = {**NEWSLETTER, "channels": ["email"], "title": {"sv": "Evenemang och seminarier", "en": "Events and seminars"},
+          "description": {"sv": "Inbjudningar till våra frukostseminarier.", "en": "Invitations to our breakfast seminars."}}  # fmt: skip
+
+
+def test_a_recipient_manages_their_purposes(external_server: Server, tenant: Tenant) -> None:  # noqa: F811
+    with httpx.Client(base_url=external_server.url, headers=tenant.auth()) as api:
+        for key, body in (("newsletter", NEWSLETTER), ("events", EVENTS)):
+            assert api.put(f"/v1/purposes/{key}", json=body).status_code == 201
+            api.post("/v1/events", json={"subject": {"email": "eva@example.se"}, "type": "consent_given",
+                     "purpose": key, "proof": {"notice_version": "2026-03"}}).raise_for_status()  # fmt: skip
+        api.put("/v1/branding", json={"display_name": "Exempel AB", "primary_color": "#1f4e79",
+                "privacy_policy_url": "https://example.se/integritetspolicy"}).raise_for_status()  # fmt: skip
+        url = api.post("/v1/unsubscribe-links", json={"email": "eva@example.se"}).json()["url"]
+
+        def allowed(purpose: str) -> bool:
+            params = {"purpose": purpose, "channel": "email", "email": "eva@example.se"}
+            return bool(api.get("/v1/decisions", params=params).json()["allowed"])
+
+        with chromium() as browser:
+            browser.get(url + "?lang=sv")
+            assert browser.find_element(By.TAG_NAME, "h1").text == "Dina utskick"
+            assert browser.find_element(By.TAG_NAME, "html").get_attribute("lang") == "sv"
+            labels = [label.text for label in browser.find_elements(By.CSS_SELECTOR, ".choice label")]
+            assert labels == ["Evenemang och seminarier", "Nyhetsbrev"]
+            assert (
+                browser.find_element(By.CSS_SELECTOR, "button[value=unsubscribe_all]").text
+                == "Avregistrera mig från allt"
+            )
+            # Every checkbox has a label, and both start as subscribed.
+            boxes = browser.find_elements(By.CSS_SELECTOR, "input[type=checkbox]")
+            for box in boxes:
+                assert browser.find_element(By.CSS_SELECTOR, f"label[for={box.get_attribute('id')}]")
+                assert box.is_selected()
+            screenshot(browser, "preference-center-sv-desktop")
+
+            # Keyboard: Tab walks the choices, then Save, then Unsubscribe from everything.
+            browser.find_element(By.TAG_NAME, "body").send_keys(Keys.TAB)
+            order = []
+            for _ in range(4):
+                active = browser.switch_to.active_element
+                order.append(active.get_attribute("id") or active.get_attribute("value"))
+                active.send_keys(Keys.TAB)
+            assert order == ["p0", "p1", "save", "unsubscribe_all"]
+
+            browser.get(url + "?lang=en")
+            assert browser.find_element(By.TAG_NAME, "h1").text == "Your email preferences"
+            # Leave the newsletter, keep the events; save.
+            newsletter = browser.find_element(By.CSS_SELECTOR, "input[value=newsletter]")
+            newsletter.click()
+            assert not newsletter.is_selected()
+            browser.find_element(By.CSS_SELECTOR, "button[value=save]").click()
+            status = WebDriverWait(browser, 10).until(
+                expected_conditions.presence_of_element_located((By.CSS_SELECTOR, "[role=status]"))
+            )
+            assert status.text == "Your choices are saved."
+            assert not browser.find_element(By.CSS_SELECTOR, "input[value=newsletter]").is_selected()
+            screenshot(browser, "preference-center-en-saved-desktop")
+
+        # The API sees it at once.
+        assert not allowed("newsletter")
+        assert allowed("events")
+
+        with chromium(390, 844) as phone:  # a phone-sized screen
+            phone.get(url + "?lang=sv")
+            assert phone.execute_script("return window.innerWidth") == 390
+            assert phone.execute_script("return document.documentElement.scrollWidth <= window.innerWidth")
+            save = phone.find_element(By.CSS_SELECTOR, "button[value=save]")
+            assert save.size["height"] >= 44  # a comfortable touch target
+            screenshot(phone, "preference-center-sv-phone")
