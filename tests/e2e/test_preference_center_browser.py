@@ -73,8 +73,16 @@ def test_a_recipient_manages_their_purposes(external_server: Server, tenant: Ten
             assert not browser.find_element(By.CSS_SELECTOR, "input[value=newsletter]").is_selected()
             screenshot(browser, "preference-center-en-saved-desktop")
 
-        # The API sees it at once.
-        assert not allowed("newsletter")
+        # The API sees it at once: the decision is now a deny whose evidence is the
+        # objection the page recorded.
+        params = {"purpose": "newsletter", "channel": "email", "email": "eva@example.se"}
+        answer = api.get("/v1/decisions", params=params).json()
+        assert (answer["allowed"], answer["reason"]) == (False, "suppressed")
+        entries = api.get("/v1/suppressions", params={"email": "eva@example.se"}).json()["items"]
+        assert [(e["scope"], e["reason"], e["source"]) for e in entries] == [
+            ("newsletter", "unsubscribe", "preference_center")
+        ]
+        assert answer["evidence"] == [entries[0]["id"]]
         assert allowed("events")
 
         with chromium(390, 844) as phone:  # a phone-sized screen
