@@ -7,6 +7,8 @@ works); logs and messages for people go to stderr.
 from __future__ import annotations
 
 import argparse
+import asyncio
+import signal
 import dataclasses
 import json
 import sys
@@ -31,6 +33,7 @@ def cmd_serve(settings: Settings, args: argparse.Namespace) -> int:
     import uvicorn
 
     from consent_svc.http.app import create_app
+    from consent_svc.jobs.delivery import DeliveryWorker
     from consent_svc.runtime import run_with_database
 
     host = args.host or settings.host
@@ -53,8 +56,36 @@ def cmd_serve(settings: Settings, args: argparse.Namespace) -> int:
         )
         server = uvicorn.Server(config)
         _say(f"consent-svc listening on http://{host}:{port} (Ctrl-C to stop)")
-        await server.serve()
+        worker = DeliveryWorker(ctx) if ctx.settings.webhook_worker else None
+        task = asyncio.create_task(worker.run()) if worker else None
+        try:
+            await server.serve()
+        finally:
+            if worker is not None and task is not None:
+                worker.stop()
+                await task
+                await worker.close()
         return 0 if server.started else 1
+
+    return run_with_database(settings, body)
+
+
+def cmd_worker(settings: Settings, _args: argparse.Namespace) -> int:
+    """Only the webhook delivery worker, no HTTP (e.g. a separate deployment)."""
+    from consent_svc.jobs.delivery import DeliveryWorker
+    from consent_svc.runtime import run_with_database
+
+    async def body(ctx: Context) -> int:
+        worker = DeliveryWorker(ctx)
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, worker.stop)
+        _say("consent-svc webhook worker running (Ctrl-C to stop)")
+        try:
+            await worker.run()
+        finally:
+            await worker.close()
+        return 0
 
     return run_with_database(settings, body)
 
@@ -187,6 +218,7 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--port", type=int, help="listen port (default CONSENT_PORT or 8000)")
 
     sub.add_parser("migrate", help="apply database migrations")
+    sub.add_parser("worker", help="run only the webhook delivery worker")
 
     openapi = sub.add_parser("openapi", help="write the OpenAPI document to openapi/openapi.json")
     openapi.add_argument("--check", action="store_true", help="fail if the committed document is out of date")
@@ -228,6 +260,7 @@ COMMANDS = {
     "unsubscribe": cmd_unsubscribe,
     "serve": cmd_serve,
     "migrate": cmd_migrate,
+    "worker": cmd_worker,
     "openapi": cmd_openapi,
     "tenants": cmd_tenants,
     "keys": cmd_keys,

@@ -65,6 +65,11 @@ class Settings:
     max_body_bytes: int = 1_048_576
     max_batch_body_bytes: int = 64 * 1_048_576
     auth_cache_seconds: float = 5.0
+    webhook_worker: bool = True
+    webhook_poll_seconds: float = 0.5
+    webhook_timeout_seconds: float = 10.0
+    webhook_retry_base_seconds: float = 5.0
+    webhook_retry_window_seconds: float = 86_400.0
 
 
 def _env_bool(env: Mapping[str, str], name: str, default: bool) -> bool:
@@ -210,4 +215,11 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         max_body_bytes=_env_int(env, "CONSENT_MAX_BODY_BYTES", 1_048_576, low=1024, high=1 << 30),
         max_batch_body_bytes=_env_int(env, "CONSENT_MAX_BATCH_BODY_BYTES", 64 * 1_048_576, low=1024, high=1 << 31),
         auth_cache_seconds=_env_float(env, "CONSENT_AUTH_CACHE_SECONDS", 5.0, low=0.0, high=300.0),
+        webhook_worker=_env_bool(env, "CONSENT_WEBHOOK_WORKER", True),
+        webhook_poll_seconds=_env_float(env, "CONSENT_WEBHOOK_POLL_SECONDS", 0.5, low=0.01, high=60.0),
+        webhook_timeout_seconds=_env_float(env, "CONSENT_WEBHOOK_TIMEOUT_SECONDS", 10.0, low=0.1, high=120.0),
+        webhook_retry_base_seconds=_env_float(env, "CONSENT_WEBHOOK_RETRY_BASE_SECONDS", 5.0, low=0.01, high=3600.0),
+        webhook_retry_window_seconds=_env_float(
+            env, "CONSENT_WEBHOOK_RETRY_WINDOW_SECONDS", 86_400.0, low=1.0, high=30 * 86_400.0
+        ),
     )

@@ -10,7 +10,7 @@ from litestar.openapi.plugins import JsonRenderPlugin, ScalarRenderPlugin
 from litestar.openapi.spec import Components, SecurityScheme
 
 from consent_svc import __version__
-from consent_svc.http import controllers, ops, unsubscribe
+from consent_svc.http import controllers, ops, unsubscribe, webhooks
 from consent_svc.http.auth import require_scope
 from consent_svc.http.fastpath import DecisionFastPath
 from consent_svc.http.middleware import RequestLogMiddleware
@@ -47,6 +47,7 @@ def create_litestar(ctx: Context | None) -> Litestar:
             controllers.SuppressionController,
             unsubscribe.UnsubscribeApiController,
             unsubscribe.PublicPagesController,
+            webhooks.WebhookController,
             ops.healthz,
             ops.readyz,
             ops.metrics,

@@ -8,9 +8,12 @@ from litestar import Request, Response, get
 from prometheus_client import CONTENT_TYPE_LATEST, Gauge, generate_latest
 
 from consent_svc.http.problems import problem
-from consent_svc.store import migrations
+from consent_svc.store import migrations, outbox
 
 POOL_SIZE = Gauge("consent_db_pool_connections", "Database pool connections", ["state"])
+OUTBOX_PENDING = Gauge("consent_webhook_outbox_pending", "Webhook messages waiting to be delivered")
+OUTBOX_OLDEST = Gauge("consent_webhook_outbox_oldest_pending_seconds", "Age of the oldest undelivered message")
+OUTBOX_DEAD = Gauge("consent_webhook_outbox_dead", "Dead-lettered webhook messages")
 
 
 @get("/healthz", tags=["operations"], include_in_schema=True)
@@ -39,4 +42,9 @@ async def metrics(request: Request[Any, Any, Any]) -> Response[bytes]:
     pool = request.app.state.ctx.pool
     POOL_SIZE.labels("total").set(pool.get_size())
     POOL_SIZE.labels("idle").set(pool.get_idle_size())
+    async with pool.acquire() as conn:
+        pending, oldest, dead = await outbox.stats(conn)
+    OUTBOX_PENDING.set(pending)
+    OUTBOX_OLDEST.set(oldest)
+    OUTBOX_DEAD.set(dead)
     return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)

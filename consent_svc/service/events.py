@@ -209,6 +209,7 @@ async def record_in(
             proof=msgspec.to_builtins(p.item.proof) if p.item.proof is not None else {},
             idempotency_key=p.item.idempotency_key,
             fingerprint=p.fingerprint,
+            identifiers={i.type: i.value for i in p.identifiers},
         )
         for p in to_write
     ]

@@ -141,3 +141,9 @@ class UnsubscribeIn(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     email: Annotated[str, Meta(max_length=320)]
     purpose: PurposeKey | None = None
     note: Annotated[str, Meta(max_length=1000)] | None = None
+
+
+class WebhookIn(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
+    url: Annotated[str, Meta(min_length=8, max_length=2000)]
+    events: Annotated[list[str], Meta(min_length=1, max_length=10)]
+    secret: Annotated[str, Meta(min_length=16, max_length=200)] | None = None

@@ -15,6 +15,8 @@ from uuid import UUID
 import asyncpg
 import msgspec
 
+from consent_svc.store import outbox
+
 
 class NewIdentifier(msgspec.Struct, frozen=True):
     hash: bytes
@@ -45,6 +47,8 @@ class NewEvent(msgspec.Struct, frozen=True):
     proof: dict[str, Any]
     idempotency_key: str | None
     fingerprint: bytes | None
+    # The identifiers the request named (normalized), for the webhook message; not stored with the event.
+    identifiers: dict[str, str] = {}
 
 
 class InsertedEvent(msgspec.Struct, frozen=True):
@@ -199,7 +203,29 @@ async def insert_events(
         [e.idempotency_key for e in events],
         [e.fingerprint for e in events],
     )
-    return {r["id"]: InsertedEvent(r["id"], r["seq"], r["recorded_at"]) for r in rows}
+    inserted = {r["id"]: InsertedEvent(r["id"], r["seq"], r["recorded_at"]) for r in rows}
+    await outbox.enqueue(
+        conn,
+        tenant_id,
+        [
+            outbox.Message(
+                type=outbox.EVENT_MESSAGES[e.type],
+                subject_id=e.subject_id,
+                payload={
+                    "event_id": str(e.id),
+                    "subject_id": str(e.subject_id),
+                    "purpose": e.purpose,
+                    "channels": list(e.channels),
+                    "occurred_at": e.occurred_at.isoformat(),
+                    "source": e.source,
+                    **e.identifiers,
+                },
+            )
+            for e in events
+            if e.id in inserted and e.type in outbox.EVENT_MESSAGES
+        ],
+    )
+    return inserted
 
 
 async def update_subjects(

@@ -9,6 +9,8 @@ from uuid import UUID
 import asyncpg
 import msgspec
 
+from consent_svc.store import outbox
+
 
 class SuppressionRow(msgspec.Struct, frozen=True):
     id: UUID
@@ -95,6 +97,11 @@ async def add(
         first,
     )
     created = {r["id"]: SuppressionRow(**dict(r)) for r in rows}
+    await outbox.enqueue(
+        conn,
+        tenant_id,
+        [_message("suppression.added", e.ident_hash, created[e.id]) for e in entries if e.id in created],
+    )
     missing = [e for e in entries if e.id not in created]
     existing: dict[tuple[bytes, str, str, str], SuppressionRow] = {}
     if missing:
@@ -153,11 +160,31 @@ async def lift(conn: asyncpg.Connection, tenant_id: UUID, entry_id: UUID, reason
     )
     if row is None:  # lifted by a concurrent call between our read and our lock
         row = await conn.fetchrow(
-            f"SELECT {_COLUMNS} FROM suppressions WHERE tenant_id = $1 AND id = $2",
-            tenant_id,
-            entry_id,
+            f"SELECT {_COLUMNS} FROM suppressions WHERE tenant_id = $1 AND id = $2", tenant_id, entry_id
         )
-    return SuppressionRow(**dict(row))
+        return SuppressionRow(**dict(row))
+    lifted = SuppressionRow(**dict(row))
+    ident_hash = await conn.fetchval(
+        "SELECT ident_hash FROM suppressions WHERE tenant_id = $1 AND id = $2", tenant_id, entry_id
+    )
+    await outbox.enqueue(conn, tenant_id, [_message("suppression.lifted", ident_hash, lifted)])
+    return lifted
+
+
+def _message(type_: str, ident_hash: bytes, row: SuppressionRow) -> outbox.Message:
+    payload = {
+        "suppression_id": str(row.id),
+        "type": row.ident_type,
+        "scope": row.scope,
+        "channel": row.channel,
+        "reason": row.reason,
+        "sha256": row.sha256.hex() if row.sha256 else None,
+        "created_at": row.created_at.isoformat(),
+        "lifted_at": row.lifted_at.isoformat() if row.lifted_at else None,
+    }
+    if row.value is not None:
+        payload[row.ident_type] = row.value
+    return outbox.Message(type=type_, ident_hash=ident_hash, payload=payload)
 
 
 async def changes_since(conn: asyncpg.Connection, tenant_id: UUID, after: int, limit: int) -> list[SuppressionRow]:
