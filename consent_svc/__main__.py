@@ -209,6 +209,30 @@ def cmd_brand(settings: Settings, args: argparse.Namespace) -> int:
     return run_with_database(settings, body)
 
 
+def cmd_sites(settings: Settings, args: argparse.Namespace) -> int:
+    """Register or list banner sites; the configuration is the JSON body of POST /v1/sites."""
+    from consent_svc.runtime import run_with_database
+    from consent_svc.service import banner, tenants
+    from consent_svc.service.inputs import SiteIn
+
+    async def body(ctx: Context) -> int:
+        tenant_id = await tenants.tenant_id_by_name(ctx, args.tenant)
+        if args.sites_cmd == "list":
+            for site in await banner.list_sites(ctx, tenant_id):
+                print(f"{site.site_key}  v{site.banner_version}  {site.name}  {' '.join(site.origins)}")
+            return 0
+        config = msgspec.json.decode(Path(args.file).read_bytes(), type=SiteIn)
+        if args.sites_cmd == "create":
+            site = await banner.create_site(ctx, tenant_id, config)
+        else:
+            site = await banner.replace_site(ctx, tenant_id, args.site_key, config)
+        print(site.site_key)
+        _say(f"site {site.name}: banner_version {site.banner_version}")
+        return 0
+
+    return run_with_database(settings, body)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="consent-svc", description=__doc__.splitlines()[0] if __doc__ else None)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -237,6 +261,18 @@ def build_parser() -> argparse.ArgumentParser:
     brand.add_argument("--privacy-url", help="link to the privacy policy")
     brand.add_argument("--unsubscribe-mailto", help="mailbox for the mailto: half of List-Unsubscribe")
 
+    sites = sub.add_parser("sites", help="banner sites")
+    ssub = sites.add_subparsers(dest="sites_cmd", required=True)
+    screate = ssub.add_parser("create", help="register a site from a JSON file (the body of POST /v1/sites)")
+    screate.add_argument("--tenant", required=True)
+    screate.add_argument("--file", required=True)
+    sreplace = ssub.add_parser("replace", help="replace a site's configuration (bumps banner_version on text changes)")
+    sreplace.add_argument("site_key")
+    sreplace.add_argument("--tenant", required=True)
+    sreplace.add_argument("--file", required=True)
+    slist = ssub.add_parser("list", help="list a tenant's sites")
+    slist.add_argument("--tenant", required=True)
+
     unsub = sub.add_parser("unsubscribe", help="record an unsubscribe received for an address")
     unsub.add_argument("--tenant", required=True)
     unsub.add_argument("--email", required=True)
@@ -257,6 +293,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 COMMANDS = {
+    "sites": cmd_sites,
     "unsubscribe": cmd_unsubscribe,
     "serve": cmd_serve,
     "migrate": cmd_migrate,

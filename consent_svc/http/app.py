@@ -10,7 +10,7 @@ from litestar.openapi.plugins import JsonRenderPlugin, ScalarRenderPlugin
 from litestar.openapi.spec import Components, SecurityScheme
 
 from consent_svc import __version__
-from consent_svc.http import controllers, ops, unsubscribe, webhooks
+from consent_svc.http import banner, controllers, ops, unsubscribe, webhooks
 from consent_svc.http.auth import require_scope
 from consent_svc.http.fastpath import DecisionFastPath
 from consent_svc.http.middleware import RequestLogMiddleware
@@ -48,6 +48,10 @@ def create_litestar(ctx: Context | None) -> Litestar:
             unsubscribe.UnsubscribeApiController,
             unsubscribe.PublicPagesController,
             webhooks.WebhookController,
+            banner.SiteController,
+            banner.BannerController,
+            banner.banner_js,
+            banner.gpc_json,
             ops.healthz,
             ops.readyz,
             ops.metrics,

@@ -9,6 +9,7 @@ from litestar import MediaType, Request, Response
 from litestar.exceptions import HTTPException, ValidationException
 
 from consent_svc.domain.errors import Conflict, DomainError, InvalidInput, NotFound, Refused
+from consent_svc.service.ratelimit import RateLimited
 
 PROBLEM = "application/problem+json"
 _log = structlog.get_logger("consent_svc.http")
@@ -56,6 +57,8 @@ def problem(
 
 
 def _domain(_: Request[Any, Any, Any], exc: DomainError) -> Response[Any]:
+    if isinstance(exc, RateLimited):
+        return problem(429, exc.detail, headers={"Retry-After": str(exc.retry_after)})
     status = next((code for cls, code in _STATUS.items() if isinstance(exc, cls)), 400)
     errors = None
     if isinstance(exc, InvalidInput):

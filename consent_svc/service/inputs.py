@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 from uuid import UUID
-from typing import Annotated
+from typing import Annotated, Literal
 
 import msgspec
 from msgspec import Meta
@@ -147,3 +147,38 @@ class WebhookIn(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     url: Annotated[str, Meta(min_length=8, max_length=2000)]
     events: Annotated[list[str], Meta(min_length=1, max_length=10)]
     secret: Annotated[str, Meta(min_length=16, max_length=200)] | None = None
+
+
+CategoryKey = Annotated[str, Meta(pattern=r"^[a-z][a-z0-9_]{0,31}$")]
+Origin = Annotated[str, Meta(pattern=r"^https?://[A-Za-z0-9.\-\[\]:]+$", max_length=300)]
+
+
+class CategoryIn(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
+    key: CategoryKey
+    required: bool = False
+    sale_or_share: bool = False
+    title: LocalizedText
+    description: LocalizedText
+
+
+class SiteIn(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
+    """A website with a banner: its origins, categories (sv/en texts) and how long a choice lasts."""
+
+    name: Annotated[str, Meta(min_length=1, max_length=200)]
+    origins: Annotated[list[Origin], Meta(min_length=1, max_length=20)]
+    categories: Annotated[list[CategoryIn], Meta(min_length=1, max_length=20)]
+    validity_days: Annotated[int, Meta(ge=1, le=395)] = 182
+    gpc_domains: Annotated[list[Annotated[str, Meta(pattern=r"^[a-z0-9.\-]{1,253}$")]], Meta(max_length=20)] = []
+
+
+class BannerConsentIn(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
+    visitor_id: Annotated[str, Meta(pattern=r"^[A-Za-z0-9_\-]{1,64}$")] | None = None
+    categories: Annotated[dict[CategoryKey, bool], Meta(max_length=20)] = {}
+    action: Literal["accept_all", "reject_all", "save", "dismiss"]
+    banner_version: Annotated[int, Meta(ge=1)]
+    language: Literal["sv", "en"] = "sv"
+    gpc_signal: bool = False  # navigator.globalPrivacyControl, as the script saw it
+
+
+class ReceiptLinkIn(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
+    subject: SubjectRef

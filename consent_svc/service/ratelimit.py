@@ -1,0 +1,42 @@
+"""Token buckets, in process memory.
+
+Each replica limits on its own: with N replicas behind a load balancer the
+effective limit is up to N times the configured one (docs/banner.md). The
+table of buckets is bounded, so a flood of new keys cannot grow it without end.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import OrderedDict
+
+from consent_svc.domain.errors import DomainError
+
+
+class RateLimited(DomainError):
+    title = "Too many requests"
+
+    def __init__(self, detail: str, retry_after: int) -> None:
+        super().__init__(detail)
+        self.retry_after = retry_after
+
+
+class TokenBuckets:
+    def __init__(self, capacity: float, per_second: float, max_keys: int = 100_000) -> None:
+        self.capacity = capacity
+        self.rate = per_second
+        self.max_keys = max_keys
+        self._buckets: OrderedDict[str, tuple[float, float]] = OrderedDict()
+
+    def take(self, key: str, what: str) -> None:
+        """Take one token for ``key`` or raise :class:`RateLimited` with a Retry-After."""
+        now = time.monotonic()
+        tokens, stamp = self._buckets.pop(key, (self.capacity, now))
+        tokens = min(self.capacity, tokens + (now - stamp) * self.rate)
+        if tokens < 1:
+            self._buckets[key] = (tokens, now)
+            retry = max(1, int((1 - tokens) / self.rate + 0.999))
+            raise RateLimited(f"too many {what}; try again in {retry} s", retry)
+        self._buckets[key] = (tokens - 1, now)
+        if len(self._buckets) > self.max_keys:
+            self._buckets.popitem(last=False)

@@ -1,0 +1,121 @@
+"""Sites and banner receipts."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+from uuid import UUID
+
+import asyncpg
+import msgspec
+
+
+class SiteRow(msgspec.Struct, frozen=True, kw_only=True):
+    tenant_id: UUID
+    site_key: str
+    name: str
+    origins: list[str]
+    categories: list[dict[str, Any]]
+    banner_version: int
+    validity_days: int
+    gpc_domains: list[str]
+    created_at: datetime
+    updated_at: datetime
+
+
+_SITE = (
+    "tenant_id, site_key, name, origins, categories, banner_version, validity_days, gpc_domains, created_at, updated_at"
+)
+
+
+async def insert_site(conn: asyncpg.Connection, site: SiteRow) -> SiteRow:
+    row = await conn.fetchrow(
+        f"""INSERT INTO sites (tenant_id, site_key, name, origins, categories, banner_version, validity_days, gpc_domains)
+            VALUES ($1, $2, $3, $4, $5, $6, $7, $8) RETURNING {_SITE}""",
+        site.tenant_id, site.site_key, site.name, site.origins, site.categories, site.banner_version,
+        site.validity_days, site.gpc_domains,
+    )  # fmt: skip
+    return SiteRow(**dict(row))
+
+
+async def update_site(conn: asyncpg.Connection, site: SiteRow) -> SiteRow:
+    row = await conn.fetchrow(
+        f"""UPDATE sites SET name = $3, origins = $4, categories = $5, banner_version = $6, validity_days = $7,
+                             gpc_domains = $8, updated_at = now()
+            WHERE tenant_id = $1 AND site_key = $2 RETURNING {_SITE}""",
+        site.tenant_id, site.site_key, site.name, site.origins, site.categories, site.banner_version,
+        site.validity_days, site.gpc_domains,
+    )  # fmt: skip
+    return SiteRow(**dict(row))
+
+
+async def site_by_key(conn: asyncpg.Connection, site_key: str, *, lock: bool = False) -> SiteRow | None:
+    row = await conn.fetchrow(f"SELECT {_SITE} FROM sites WHERE site_key = $1{' FOR UPDATE' if lock else ''}", site_key)
+    return None if row is None else SiteRow(**dict(row))
+
+
+async def list_sites(conn: asyncpg.Connection, tenant_id: UUID) -> list[SiteRow]:
+    rows = await conn.fetch(f"SELECT {_SITE} FROM sites WHERE tenant_id = $1 ORDER BY created_at", tenant_id)
+    return [SiteRow(**dict(r)) for r in rows]
+
+
+async def site_for_gpc_domain(conn: asyncpg.Connection, domain: str) -> SiteRow | None:
+    row = await conn.fetchrow(
+        f"SELECT {_SITE} FROM sites WHERE $1 = ANY (gpc_domains) ORDER BY updated_at DESC LIMIT 1", domain
+    )
+    return None if row is None else SiteRow(**dict(row))
+
+
+class ReceiptRow(msgspec.Struct, frozen=True, kw_only=True):
+    id: UUID
+    site_key: str
+    visitor_id: str | None
+    categories: dict[str, bool]
+    action: str
+    banner_version: int
+    language: str
+    gpc: bool
+    recorded_at: datetime
+    expires_at: datetime
+    subject_id: UUID | None
+
+
+_RECEIPT = (
+    "id, site_key, visitor_id, categories, action, banner_version, language, gpc, recorded_at, expires_at, subject_id"
+)
+
+
+async def insert_receipt(
+    conn: asyncpg.Connection, tenant_id: UUID, receipt: ReceiptRow, ip_prefix: str | None, user_agent: str | None
+) -> ReceiptRow:
+    row = await conn.fetchrow(
+        f"""INSERT INTO banner_consents (tenant_id, id, site_key, visitor_id, categories, action, banner_version,
+                                         language, gpc, ip_prefix, user_agent, recorded_at, expires_at)
+            VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13) RETURNING {_RECEIPT}""",
+        tenant_id, receipt.id, receipt.site_key, receipt.visitor_id, receipt.categories, receipt.action,
+        receipt.banner_version, receipt.language, receipt.gpc, ip_prefix, user_agent, receipt.recorded_at,
+        receipt.expires_at,
+    )  # fmt: skip
+    return ReceiptRow(**dict(row))
+
+
+async def receipt(conn: asyncpg.Connection, site: SiteRow, consent_id: UUID) -> ReceiptRow | None:
+    row = await conn.fetchrow(
+        f"SELECT {_RECEIPT} FROM banner_consents WHERE tenant_id = $1 AND site_key = $2 AND id = $3",
+        site.tenant_id,
+        site.site_key,
+        consent_id,
+    )
+    return None if row is None else ReceiptRow(**dict(row))
+
+
+async def link_subject(
+    conn: asyncpg.Connection, tenant_id: UUID, consent_id: UUID, subject_id: UUID
+) -> ReceiptRow | None:
+    row = await conn.fetchrow(
+        f"UPDATE banner_consents SET subject_id = $3 WHERE tenant_id = $1 AND id = $2 RETURNING {_RECEIPT}",
+        tenant_id,
+        consent_id,
+        subject_id,
+    )
+    return None if row is None else ReceiptRow(**dict(row))

@@ -1,0 +1,194 @@
+"""The banner backend over HTTP: sites, CORS, validation, GPC, receipts, rate limits."""
+
+from __future__ import annotations
+
+import httpx
+import pytest
+
+from consent_svc.service import banner as banner_service
+from consent_svc.service.context import Context
+from consent_svc.service.ratelimit import TokenBuckets
+from tests.conftest import Tenant, make_tenant
+
+ORIGIN = "https://www.example.se"
+
+
+def text(sv: str, en: str) -> dict[str, str]:
+    return {"sv": sv, "en": en}
+
+
+SITE = {
+    "name": "Exempel AB webbplats",
+    "origins": [ORIGIN, "https://example.se"],
+    "categories": [
+        {"key": "analytics", "title": text("Statistik", "Analytics"), "description": text("Besöksstatistik.", "Visit statistics.")},
+        {"key": "marketing", "sale_or_share": True, "title": text("Marknadsföring", "Marketing"),
+         "description": text("Annonser.", "Ads.")},
+    ],
+    "gpc_domains": ["example.se"],
+}  # fmt: skip
+
+
+async def site(client: httpx.AsyncClient, tenant: Tenant) -> dict:
+    response = await client.post("/v1/sites", json=SITE, headers=tenant.auth())
+    assert response.status_code == 201, response.text
+    return response.json()
+
+
+def choice(action: str, **categories: bool) -> dict:
+    return {"action": action, "categories": categories, "banner_version": 1, "language": "sv"}
+
+
+@pytest.fixture(autouse=True)
+def fresh_limits(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(banner_service, "PER_CLIENT", TokenBuckets(capacity=20, per_second=0.5))
+    monkeypatch.setattr(banner_service, "PER_SITE", TokenBuckets(capacity=500, per_second=100))
+
+
+async def test_site_has_necessary_first_and_bumps_version_on_text_change(
+    client: httpx.AsyncClient, tenant: Tenant
+) -> None:
+    created = await site(client, tenant)
+    assert created["site_key"].startswith("site_") and created["banner_version"] == 1
+    assert [c["key"] for c in created["categories"]] == ["necessary", "analytics", "marketing"]
+    assert created["validity_days"] == 182
+    same = await client.put(
+        f"/v1/sites/{created['site_key']}", json={**SITE, "name": "Nytt namn"}, headers=tenant.auth()
+    )
+    assert same.json()["banner_version"] == 1  # name only: same banner
+    changed = {**SITE, "categories": [{**SITE["categories"][0], "description": text("Ny text.", "New text.")},
+                                      SITE["categories"][1]]}  # fmt: skip
+    bumped = await client.put(f"/v1/sites/{created['site_key']}", json=changed, headers=tenant.auth())
+    assert bumped.json()["banner_version"] == 2
+
+
+@pytest.mark.parametrize(
+    ("change", "field"),
+    [({"validity_days": 400}, "validity_days"), ({"origins": ["example.se"]}, "origins[0]"),
+     ({"categories": [{**SITE["categories"][0], "required": True}]}, "categories[0].required"),
+     ({"categories": [{**SITE["categories"][0], "title": {"sv": "Bara svenska"}}]}, "categories[0].title")],
+)  # fmt: skip
+async def test_site_validation(client: httpx.AsyncClient, tenant: Tenant, change: dict, field: str) -> None:
+    response = await client.post("/v1/sites", json={**SITE, **change}, headers=tenant.auth())
+    assert response.status_code == 400, response.text
+    assert response.json()["errors"][0]["field"] == field
+
+
+async def test_cors_allowed_and_refused_origins(client: httpx.AsyncClient, tenant: Tenant) -> None:
+    key = (await site(client, tenant))["site_key"]
+    preflight = await client.options(f"/v1/banner/{key}/consents", headers={
+        "Origin": ORIGIN, "Access-Control-Request-Method": "POST", "Access-Control-Request-Headers": "content-type"})  # fmt: skip
+    assert preflight.status_code == 204
+    assert preflight.headers["access-control-allow-origin"] == ORIGIN
+    assert "POST" in preflight.headers["access-control-allow-methods"]
+    evil = await client.options(f"/v1/banner/{key}/consents", headers={"Origin": "https://evil.example"})
+    assert evil.status_code == 403 and "access-control-allow-origin" not in evil.headers
+    ok = await client.post(f"/v1/banner/{key}/consents", json=choice("accept_all"), headers={"Origin": ORIGIN})
+    assert ok.status_code == 201 and ok.headers["access-control-allow-origin"] == ORIGIN
+    refused = await client.post(
+        f"/v1/banner/{key}/consents", json=choice("accept_all"), headers={"Origin": "https://evil.example"}
+    )
+    assert refused.status_code == 403
+    no_origin = await client.post(f"/v1/banner/{key}/consents", json=choice("accept_all"))
+    assert no_origin.status_code == 403
+    config = await client.get(f"/v1/banner/{key}/config", headers={"Origin": ORIGIN})
+    assert config.json()["banner_version"] == 1 and config.headers["access-control-allow-origin"] == ORIGIN
+
+
+async def test_choices_refusals_and_receipts(client: httpx.AsyncClient, ctx: Context, tenant: Tenant) -> None:
+    key = (await site(client, tenant))["site_key"]
+    headers = {"Origin": ORIGIN, "User-Agent": "Mozilla/5.0 test"}
+    rejected = await client.post(
+        f"/v1/banner/{key}/consents", json=choice("reject_all", analytics=True), headers=headers
+    )
+    body = rejected.json()
+    assert body["categories"] == {"necessary": True, "analytics": False, "marketing": False}
+    assert body["gpc"] is False
+    saved = (
+        await client.post(f"/v1/banner/{key}/consents", json=choice("save", analytics=True), headers=headers)
+    ).json()
+    assert saved["categories"] == {"necessary": True, "analytics": True, "marketing": False}
+    receipt = await client.get(f"/v1/banner/{key}/consents/{body['consent_id']}")
+    assert receipt.status_code == 200
+    assert receipt.json()["categories"] == body["categories"] and receipt.json()["banner_version"] == 1
+    assert receipt.json()["expires_at"] > receipt.json()["recorded_at"]
+    async with ctx.pool.acquire() as conn:
+        stored = await conn.fetchrow(
+            "SELECT ip_prefix, user_agent FROM banner_consents WHERE id = $1", saved["consent_id"]
+        )
+    assert stored["ip_prefix"] == "127.0.0.0/24"  # the test client's address, truncated
+    assert stored["user_agent"] == "Mozilla/5.0 test"
+    other = await make_tenant(ctx)
+    other_key = (await site(client, other))["site_key"]
+    assert (await client.get(f"/v1/banner/{other_key}/consents/{body['consent_id']}")).status_code == 404
+
+
+async def test_gpc_forces_marketing_off(client: httpx.AsyncClient, tenant: Tenant) -> None:
+    key = (await site(client, tenant))["site_key"]
+    response = await client.post(f"/v1/banner/{key}/consents", json=choice("accept_all"),
+                                 headers={"Origin": ORIGIN, "Sec-GPC": "1"})  # fmt: skip
+    assert response.json()["categories"] == {"necessary": True, "analytics": True, "marketing": False}
+    assert response.json()["gpc"] is True
+    by_script = await client.post(f"/v1/banner/{key}/consents", json={**choice("save", marketing=True), "gpc_signal": True},
+                                  headers={"Origin": ORIGIN})  # fmt: skip
+    assert by_script.json()["categories"]["marketing"] is False and by_script.json()["gpc"] is True
+
+
+@pytest.mark.parametrize(
+    ("body", "field"),
+    [({**choice("save"), "categories": {"tracking": True}}, "categories"), ({**choice("save"), "banner_version": 9}, "banner_version"),
+     ({**choice("save"), "action": "maybe"}, "action"), ({**choice("save"), "visitor_id": "x" * 65}, "visitor_id"),
+     ({**choice("save"), "extra": 1}, "body")],
+)  # fmt: skip
+async def test_consent_validation(client: httpx.AsyncClient, tenant: Tenant, body: dict, field: str) -> None:
+    key = (await site(client, tenant))["site_key"]
+    response = await client.post(f"/v1/banner/{key}/consents", json=body, headers={"Origin": ORIGIN})
+    assert response.status_code == 400, response.text
+    assert response.json()["errors"][0]["field"] == field
+
+
+async def test_body_limit_and_unknown_site(client: httpx.AsyncClient, tenant: Tenant) -> None:
+    key = (await site(client, tenant))["site_key"]
+    big = {**choice("save"), "categories": {f"k{i}": True for i in range(5000)}}
+    assert (await client.post(f"/v1/banner/{key}/consents", json=big, headers={"Origin": ORIGIN})).status_code == 413
+    assert (await client.get("/v1/banner/site_nope/config")).status_code == 404
+
+
+async def test_rate_limit_per_address(client: httpx.AsyncClient, tenant: Tenant) -> None:
+    key = (await site(client, tenant))["site_key"]
+    statuses = [
+        (
+            await client.post(f"/v1/banner/{key}/consents", json=choice("reject_all"), headers={"Origin": ORIGIN})
+        ).status_code
+        for _ in range(25)
+    ]
+    assert statuses[:20] == [201] * 20
+    assert statuses[20:] == [429] * 5
+    limited = await client.post(f"/v1/banner/{key}/consents", json=choice("reject_all"), headers={"Origin": ORIGIN})
+    assert int(limited.headers["retry-after"]) >= 1
+
+
+async def test_linking_a_receipt_to_a_subject_records_an_objection(client: httpx.AsyncClient, tenant: Tenant) -> None:
+    key = (await site(client, tenant))["site_key"]
+    receipt = (
+        await client.post(f"/v1/banner/{key}/consents", json=choice("reject_all"), headers={"Origin": ORIGIN})
+    ).json()
+    linked = await client.post(f"/v1/sites/{key}/consents/{receipt['consent_id']}/subject",
+                               json={"subject": {"email": "besok@example.se"}}, headers=tenant.auth("record"))  # fmt: skip
+    assert linked.status_code == 200 and linked.json()["linked_to_subject"] is True
+    await client.put("/v1/purposes/newsletter", headers=tenant.auth(), json={
+        "legal_basis": "legitimate_interest", "direct_marketing": True, "channels": ["email"], "notice_version": "1",
+        "title": text("Nyhetsbrev", "Newsletter"), "description": text("N", "N")})  # fmt: skip
+    answer = (await client.get("/v1/decisions", params={"purpose": "newsletter", "channel": "email",
+              "email": "besok@example.se"}, headers=tenant.auth())).json()  # fmt: skip
+    assert (answer["allowed"], answer["reason"]) == (False, "objected")
+
+
+async def test_gpc_json_and_banner_js(client: httpx.AsyncClient, tenant: Tenant) -> None:
+    await site(client, tenant)
+    gpc = await client.get("/.well-known/gpc.json", headers={"Host": "example.se"})
+    assert gpc.status_code == 200 and gpc.json()["gpc"] is True
+    assert (await client.get("/.well-known/gpc.json", headers={"Host": "unknown.example"})).status_code == 404
+    script = await client.get("/banner.js")
+    assert script.status_code == 200 and script.headers["content-type"].startswith("application/javascript")
+    assert "consent-svc:change" in script.text
