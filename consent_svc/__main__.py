@@ -233,6 +233,27 @@ def cmd_sites(settings: Settings, args: argparse.Namespace) -> int:
     return run_with_database(settings, body)
 
 
+def cmd_subjects(settings: Settings, args: argparse.Namespace) -> int:
+    """Staff commands for access and erasure requests, by email (or phone, external id)."""
+    from consent_svc.runtime import run_with_database
+    from consent_svc.service import subjects, tenants
+
+    async def body(ctx: Context) -> int:
+        tenant_id = await tenants.tenant_id_by_name(ctx, args.tenant)
+        ident = subjects.lookup_identifier(args.email, args.phone, args.external_id, ctx.settings.default_phone_region)
+        subject_id = await subjects.find(ctx, tenant_id, ident)
+        if args.subjects_cmd == "export":
+            document = await subjects.export(ctx, tenant_id, subject_id)
+            sys.stdout.write(msgspec.json.format(msgspec.json.encode(document), indent=2).decode() + "\n")
+            return 0
+        erasure = await subjects.erase(ctx, tenant_id, subject_id, args.reason)
+        print(msgspec.json.encode(erasure).decode())
+        _say(f"erased subject {subject_id}; erasure receipt {erasure.id}")
+        return 0
+
+    return run_with_database(settings, body)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="consent-svc", description=__doc__.splitlines()[0] if __doc__ else None)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -260,6 +281,18 @@ def build_parser() -> argparse.ArgumentParser:
     brand.add_argument("--color", help="primary colour, #rrggbb")
     brand.add_argument("--privacy-url", help="link to the privacy policy")
     brand.add_argument("--unsubscribe-mailto", help="mailbox for the mailto: half of List-Unsubscribe")
+
+    subj = sub.add_parser("subjects", help="data subject requests: export (access) and erase")
+    subsub = subj.add_subparsers(dest="subjects_cmd", required=True)
+    for name, text in (("export", "print everything held about a person as JSON"), ("erase", "erase a person")):
+        cmd = subsub.add_parser(name, help=text)
+        cmd.add_argument("--tenant", required=True)
+        group = cmd.add_mutually_exclusive_group(required=True)
+        group.add_argument("--email")
+        group.add_argument("--phone")
+        group.add_argument("--external-id", dest="external_id")
+        if name == "erase":
+            cmd.add_argument("--reason", help="e.g. the ticket of the request (kept on the erasure receipt)")
 
     sites = sub.add_parser("sites", help="banner sites")
     ssub = sites.add_subparsers(dest="sites_cmd", required=True)
@@ -293,6 +326,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 COMMANDS = {
+    "subjects": cmd_subjects,
     "sites": cmd_sites,
     "unsubscribe": cmd_unsubscribe,
     "serve": cmd_serve,

@@ -182,3 +182,16 @@ class BannerConsentIn(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
 
 class ReceiptLinkIn(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     subject: SubjectRef
+
+
+class SubjectPatchIn(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
+    """Rectification: a new email replaces the old one (likewise phone, external id)."""
+
+    email: Annotated[str, Meta(max_length=320)] | None = None
+    phone: Annotated[str, Meta(max_length=64)] | None = None
+    external_id: Annotated[str, Meta(max_length=200)] | None = None
+    kind: SubjectKind | None = None
+
+
+class ErasureIn(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
+    reason: Annotated[str, Meta(max_length=1000)] | None = None

@@ -210,3 +210,27 @@ async def test_a_200000_line_stream_answers_in_order(external_server: Server, ct
     assert count == 200_001
     assert allowed == [5, 199_999]
     assert last["reason"] == "invalid_identifier"
+
+
+def test_staff_export_and_erase_from_the_command_line(database: str, tenant: Tenant, workdir: Path) -> None:  # noqa: F811
+    env = clean_env(CONSENT_DATABASE_URL=database, CONSENT_PEPPER=TEST_PEPPER.decode(),
+                    CONSENT_TOKEN_KEYS=TEST_TOKEN_KEY.decode(), CONSENT_LOG_LEVEL="warning")  # fmt: skip
+    server = Server(env, workdir)
+    try:
+        with httpx.Client(base_url=server.url, headers=tenant.auth()) as api:
+            api.put("/v1/purposes/newsletter", json=NEWSLETTER).raise_for_status()
+            api.post("/v1/events", json={"subject": {"email": "cli@example.se"}, "type": "consent_given",
+                     "purpose": "newsletter", "proof": {"notice_version": "2026-03"}}).raise_for_status()  # fmt: skip
+    finally:
+        server.stop()
+    exported = msgspec.json.decode(
+        cli(env, workdir, "subjects", "export", "--tenant", tenant.name, "--email", "cli@example.se")
+    )
+    assert exported["format"] == "consent-svc.subject-export/1"
+    assert [e["type"] for e in exported["events"]] == ["consent_given"]
+    receipt = msgspec.json.decode(cli(env, workdir, "subjects", "erase", "--tenant", tenant.name, "--email",
+                                      "cli@example.se", "--reason", "ticket 1"))  # fmt: skip
+    assert receipt["events_removed"] == 1 and receipt["reason"] == "ticket 1"
+    done = subprocess.run([str(BIN), "subjects", "export", "--tenant", tenant.name, "--email", "cli@example.se"],
+                          env=env, cwd=workdir, capture_output=True, text=True, timeout=60)  # fmt: skip
+    assert done.returncode == 1 and "no subject" in done.stderr

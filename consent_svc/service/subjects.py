@@ -1,0 +1,172 @@
+"""Data subject rights: access (Art 15), portability (Art 20), rectification (Art 16), erasure (Art 17)."""
+
+from __future__ import annotations
+
+from typing import Any
+from uuid import UUID
+
+import msgspec
+
+from consent_svc.domain.errors import Conflict, InvalidInput, NotFound
+from consent_svc.domain.identifiers import Identifier, normalize
+from consent_svc.domain.ids import uuid7
+from consent_svc.domain.models import PurposeConfig
+from consent_svc.service.context import Context
+from consent_svc.service.decisions import purpose_from_config, subject_answer
+from consent_svc.service.inputs import SubjectPatchIn
+from consent_svc.store import events as event_store
+from consent_svc.store import outbox
+from consent_svc.store import purposes as purpose_store
+from consent_svc.store import subjects as store
+from consent_svc.store import suppressions as suppression_store
+
+EXPORT_FORMAT = "consent-svc.subject-export/1"
+
+
+def lookup_identifier(email: str | None, phone: str | None, external_id: str | None, region: str) -> Identifier:
+    given = [(t, v) for t, v in (("email", email), ("phone", phone), ("external_id", external_id)) if v is not None]
+    if len(given) != 1:
+        raise InvalidInput.field("query", "give exactly one of email, phone, external_id")
+    type_, value = given[0]
+    return normalize(type_, value, region=region)  # type: ignore[arg-type]
+
+
+async def find(ctx: Context, tenant_id: UUID, ident: Identifier) -> UUID:
+    async with ctx.pool.acquire() as conn:
+        owners = await event_store.resolve(conn, tenant_id, [ctx.hasher.key(ident)])
+    if not owners:
+        raise NotFound("no subject with that identifier")
+    return next(iter(owners.values()))
+
+
+async def _purposes(conn: Any, tenant_id: UUID) -> list[PurposeConfig]:
+    return [purpose_from_config(r.config) for r in await purpose_store.list_purposes(conn, tenant_id)]
+
+
+async def _subject(conn: Any, tenant_id: UUID, subject_id: UUID) -> event_store.SubjectRow:
+    subject = await event_store.subject_by_id(conn, tenant_id, subject_id)
+    if subject is None:
+        raise NotFound(f"no subject {subject_id}")
+    return subject
+
+
+async def _state(conn: Any, ctx: Context, tenant_id: UUID, subject: event_store.SubjectRow) -> list[dict[str, Any]]:
+    """The current decision for each purpose, on the purpose's first channel."""
+    out = []
+    first_hash = subject.identifiers[0][1]
+    for purpose in await _purposes(conn, tenant_id):
+        channel = purpose.channels[0]
+        answer = await subject_answer(conn, ctx, tenant_id, purpose, channel, first_hash)
+        out.append({"purpose": purpose.key, "channel": channel, "decision": msgspec.to_builtins(answer)})
+    return out
+
+
+async def view(ctx: Context, tenant_id: UUID, subject_id: UUID) -> dict[str, Any]:
+    async with ctx.pool.acquire() as conn:
+        subject = await _subject(conn, tenant_id, subject_id)
+        return {
+            "id": subject.id,
+            "kind": subject.kind,
+            "identifiers": [{"type": t, "value": v} for t, _, v in subject.identifiers],
+            "purposes": await _state(conn, ctx, tenant_id, subject),
+        }
+
+
+async def export(ctx: Context, tenant_id: UUID, subject_id: UUID) -> dict[str, Any]:
+    """Everything held about the person, machine-readable (docs/subject-export.md)."""
+    async with ctx.pool.acquire() as conn, conn.transaction(isolation="repeatable_read", readonly=True):
+        subject = await _subject(conn, tenant_id, subject_id)
+        hashes = [h for _, h, _ in subject.identifiers]
+        events = await event_store.events_of_subject(conn, tenant_id, subject_id)
+        return {
+            "format": EXPORT_FORMAT,
+            "exported_at": ctx.clock(),
+            "subject": {"id": subject.id, "kind": subject.kind},
+            "identifiers": [{"type": t, "value": v} for t, _, v in subject.identifiers],
+            "events": [
+                {k: v for k, v in msgspec.to_builtins(e).items() if k not in ("seq", "subject_id")} for e in events
+            ],
+            "suppressions": await store.suppressions_of(conn, tenant_id, hashes),
+            "banner_receipts": await store.receipts_of(conn, tenant_id, subject_id),
+            "webhook_messages": await store.messages_of(conn, tenant_id, subject_id, hashes),
+            "current_decisions": await _state(conn, ctx, tenant_id, subject),
+        }
+
+
+async def rectify(ctx: Context, tenant_id: UUID, subject_id: UUID, body: SubjectPatchIn) -> dict[str, Any]:
+    """Replace or add identifiers (a new email replaces the old one) and the kind; recorded in the ledger.
+    A suppression of the old address stays: it is keyed by that address, not by the person."""
+    region = ctx.settings.default_phone_region
+    changes: list[Identifier] = []
+    for type_ in ("email", "phone", "external_id"):
+        raw = getattr(body, type_)
+        if raw is not None:
+            changes.append(normalize(type_, raw, region=region))
+    if not changes and body.kind is None:
+        raise InvalidInput.field("body", "change at least one of email, phone, external_id, kind")
+    async with ctx.pool.acquire() as conn, conn.transaction():
+        if not await store.lock_subject(conn, tenant_id, subject_id):
+            raise NotFound(f"no subject {subject_id}")
+        changed: list[str] = []
+        for ident in changes:
+            h = ctx.hasher.key(ident)
+            owner = await event_store.resolve(conn, tenant_id, [h])
+            if owner and owner[h] != subject_id:
+                raise Conflict(f"that {ident.type} belongs to another subject; erase or merge that one first")
+            if owner:
+                continue  # already this person's
+            await store.replace_identifier(conn, tenant_id, subject_id, ident.type, h, ident.value)
+            changed.append(ident.type)
+        if body.kind is not None:
+            await store.set_kind(conn, tenant_id, subject_id, body.kind)
+            changed.append("kind")
+        if changed:
+            await event_store.insert_events(conn, tenant_id, [
+                event_store.NewEvent(
+                    id=uuid7(), subject_id=subject_id, type="subject_rectified", purpose=None, channels=(),
+                    occurred_at=ctx.clock(), source="api", proof={"note": "rectified: " + ", ".join(changed)},
+                    idempotency_key=None, fingerprint=None,
+                )
+            ])  # fmt: skip
+    return await view(ctx, tenant_id, subject_id)
+
+
+async def erase(ctx: Context, tenant_id: UUID, subject_id: UUID, reason: str | None) -> store.ErasureRow:
+    """Erasure in one transaction: identifiers, events, banner receipts and webhook messages about
+    the person go; a keyed-hash suppression entry with reason ``erasure`` stays for each email and
+    phone, so a stale list cannot make them contactable again. Returns the kept receipt."""
+    async with ctx.pool.acquire() as conn, conn.transaction():
+        if not await store.lock_subject(conn, tenant_id, subject_id):
+            raise NotFound(f"no subject {subject_id}")
+        subject = await _subject(conn, tenant_id, subject_id)
+        contact = [(t, h) for t, h, _ in subject.identifiers if t in ("email", "phone")]
+        entries = [
+            suppression_store.NewSuppression(
+                id=uuid7(),
+                ident_hash=h,
+                ident_type=t,
+                value=None,
+                sha256=None,
+                scope="all",
+                channel=None,
+                reason="erasure",
+                source="erasure",
+                note=None,
+            )  # fmt: skip
+            for t, h in contact
+        ]
+        kept = await suppression_store.add(conn, tenant_id, entries)
+        hashes = [h for _, h, _ in subject.identifiers]
+        events, receipts, messages = await store.erase(conn, tenant_id, subject_id, hashes)
+        counts: dict[str, int] = {}
+        for t, _, _ in subject.identifiers:
+            counts[t] = counts.get(t, 0) + 1
+        erasure = await store.insert_erasure(conn, tenant_id, store.ErasureRow(
+            id=uuid7(), subject_id=subject_id, erased_at=ctx.clock(), reason=reason, identifiers_removed=counts,
+            events_removed=events, receipts_removed=receipts, messages_removed=messages, suppressions_kept=len(kept),
+        ))  # fmt: skip
+        await outbox.enqueue(conn, tenant_id, [outbox.Message(
+            type="subject.erased", subject_id=subject_id,
+            payload={"subject_id": str(subject_id), "erasure_id": str(erasure.id), "erased_at": erasure.erased_at.isoformat()},
+        )])  # fmt: skip
+        return erasure

@@ -1,0 +1,152 @@
+"""A person's data across the tables, for access, export, rectification and erasure."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
+from uuid import UUID
+
+import asyncpg
+import msgspec
+
+
+class ErasureRow(msgspec.Struct, frozen=True, kw_only=True):
+    id: UUID
+    subject_id: UUID
+    erased_at: datetime
+    reason: str | None
+    identifiers_removed: dict[str, int]
+    events_removed: int
+    receipts_removed: int
+    messages_removed: int
+    suppressions_kept: int
+
+
+async def lock_subject(conn: asyncpg.Connection, tenant_id: UUID, subject_id: UUID) -> bool:
+    found = await conn.fetchval(
+        "SELECT true FROM subjects WHERE tenant_id = $1 AND id = $2 FOR UPDATE", tenant_id, subject_id
+    )
+    return bool(found)
+
+
+async def receipts_of(conn: asyncpg.Connection, tenant_id: UUID, subject_id: UUID) -> list[dict[str, Any]]:
+    rows = await conn.fetch(
+        "SELECT id, site_key, categories, action, banner_version, language, gpc, recorded_at, expires_at "
+        "FROM banner_consents WHERE tenant_id = $1 AND subject_id = $2 ORDER BY recorded_at",
+        tenant_id,
+        subject_id,
+    )
+    return [dict(r) for r in rows]
+
+
+async def suppressions_of(conn: asyncpg.Connection, tenant_id: UUID, hashes: Sequence[bytes]) -> list[dict[str, Any]]:
+    rows = await conn.fetch(
+        "SELECT id, ident_type, scope, channel, reason, source, note, created_at, lifted_at, lift_reason "
+        "FROM suppressions WHERE tenant_id = $1 AND ident_hash = ANY($2::bytea[]) ORDER BY created_at",
+        tenant_id,
+        list(hashes),
+    )
+    return [dict(r) for r in rows]
+
+
+def _message_keys(subject_id: UUID, hashes: Sequence[bytes]) -> list[str]:
+    return [f"subject:{subject_id}", *(f"identifier:{h.hex()}" for h in hashes)]
+
+
+async def messages_of(
+    conn: asyncpg.Connection, tenant_id: UUID, subject_id: UUID, hashes: Sequence[bytes]
+) -> list[dict[str, Any]]:
+    rows = await conn.fetch(
+        "SELECT id, webhook_id, event_type, status, attempts, created_at, delivered_at FROM outbox "
+        "WHERE tenant_id = $1 AND subject_key = ANY($2::text[]) ORDER BY seq",
+        tenant_id,
+        _message_keys(subject_id, hashes),
+    )
+    return [dict(r) for r in rows]
+
+
+async def replace_identifier(
+    conn: asyncpg.Connection, tenant_id: UUID, subject_id: UUID, type_: str, hash_: bytes, value: str
+) -> bytes | None:
+    """Set the subject's identifier of this type; return the hash it replaced (None if it had none)."""
+    old = await conn.fetchval(
+        "DELETE FROM subject_identifiers WHERE tenant_id = $1 AND subject_id = $2 AND type = $3 RETURNING hash",
+        tenant_id,
+        subject_id,
+        type_,
+    )
+    await conn.execute(
+        "INSERT INTO subject_identifiers (tenant_id, hash, subject_id, type, value) VALUES ($1, $2, $3, $4, $5)",
+        tenant_id,
+        hash_,
+        subject_id,
+        type_,
+        value,
+    )
+    return old  # type: ignore[no-any-return]
+
+
+async def set_kind(conn: asyncpg.Connection, tenant_id: UUID, subject_id: UUID, kind: str) -> None:
+    await conn.execute(
+        "UPDATE subjects SET kind = $3, updated_at = now() WHERE tenant_id = $1 AND id = $2",
+        tenant_id,
+        subject_id,
+        kind,
+    )
+
+
+async def erase(
+    conn: asyncpg.Connection, tenant_id: UUID, subject_id: UUID, hashes: Sequence[bytes]
+) -> tuple[int, int, int]:
+    """Remove the person's events, banner receipts, webhook messages, identifiers and subject row,
+    and the plaintext and exchange hash kept on suppression entries. Returns the counts removed
+    (events, receipts, messages). The caller holds the transaction."""
+    await conn.execute("SET LOCAL consent.ledger_rewrite = 'on'")
+    events = await conn.fetchval(
+        "WITH gone AS (DELETE FROM events WHERE tenant_id = $1 AND subject_id = $2 RETURNING 1) SELECT count(*) FROM gone",
+        tenant_id,
+        subject_id,
+    )
+    receipts = await conn.fetchval(
+        "WITH gone AS (DELETE FROM banner_consents WHERE tenant_id = $1 AND subject_id = $2 RETURNING 1) "
+        "SELECT count(*) FROM gone",
+        tenant_id,
+        subject_id,
+    )
+    keys = _message_keys(subject_id, hashes)
+    await conn.execute(
+        "DELETE FROM webhook_attempts WHERE tenant_id = $1 AND outbox_id IN "
+        "(SELECT id FROM outbox WHERE tenant_id = $1 AND subject_key = ANY($2::text[]))",
+        tenant_id,
+        keys,
+    )
+    messages = await conn.fetchval(
+        "WITH gone AS (DELETE FROM outbox WHERE tenant_id = $1 AND subject_key = ANY($2::text[]) RETURNING 1) "
+        "SELECT count(*) FROM gone",
+        tenant_id,
+        keys,
+    )
+    await conn.execute(
+        "UPDATE suppressions SET value = NULL, sha256 = NULL, note = NULL WHERE tenant_id = $1 AND ident_hash = ANY($2::bytea[])",
+        tenant_id,
+        list(hashes),
+    )
+    await conn.execute(
+        "DELETE FROM subject_identifiers WHERE tenant_id = $1 AND subject_id = $2", tenant_id, subject_id
+    )
+    await conn.execute("DELETE FROM subjects WHERE tenant_id = $1 AND id = $2", tenant_id, subject_id)
+    return int(events), int(receipts), int(messages)
+
+
+async def insert_erasure(conn: asyncpg.Connection, tenant_id: UUID, erasure: ErasureRow) -> ErasureRow:
+    row = await conn.fetchrow(
+        """INSERT INTO erasures (tenant_id, id, subject_id, erased_at, reason, identifiers_removed, events_removed,
+                                 receipts_removed, messages_removed, suppressions_kept)
+           VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)
+           RETURNING id, subject_id, erased_at, reason, identifiers_removed, events_removed, receipts_removed,
+                     messages_removed, suppressions_kept""",
+        tenant_id, erasure.id, erasure.subject_id, erasure.erased_at, erasure.reason, erasure.identifiers_removed,
+        erasure.events_removed, erasure.receipts_removed, erasure.messages_removed, erasure.suppressions_kept,
+    )  # fmt: skip
+    return ErasureRow(**dict(row))
