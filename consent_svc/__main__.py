@@ -34,7 +34,9 @@ def cmd_serve(settings: Settings, args: argparse.Namespace) -> int:
 
     from consent_svc.http.app import create_app
     from consent_svc.jobs.delivery import DeliveryWorker
+    from consent_svc.jobs.periodic import every
     from consent_svc.runtime import run_with_database
+    from consent_svc.service import ledger
 
     host = args.host or settings.host
     port = settings.port if args.port is None else args.port
@@ -58,9 +60,16 @@ def cmd_serve(settings: Settings, args: argparse.Namespace) -> int:
         _say(f"consent-svc listening on http://{host}:{port} (Ctrl-C to stop)")
         worker = DeliveryWorker(ctx) if ctx.settings.webhook_worker else None
         task = asyncio.create_task(worker.run()) if worker else None
+        stop_jobs = asyncio.Event()
+        jobs = []
+        if ctx.settings.ledger_seal_seconds > 0:
+            jobs.append(asyncio.create_task(
+                every(ctx.settings.ledger_seal_seconds, lambda: ledger.seal_all(ctx), stop_jobs, "ledger sealer")))  # fmt: skip
         try:
             await server.serve()
         finally:
+            stop_jobs.set()
+            await asyncio.gather(*jobs)
             if worker is not None and task is not None:
                 worker.stop()
                 await task
@@ -254,6 +263,31 @@ def cmd_subjects(settings: Settings, args: argparse.Namespace) -> int:
     return run_with_database(settings, body)
 
 
+def cmd_ledger(settings: Settings, args: argparse.Namespace) -> int:
+    """Seal pending events now, verify a tenant's chain, or print its head."""
+    from consent_svc.runtime import run_with_database
+    from consent_svc.service import ledger, tenants
+
+    async def body(ctx: Context) -> int:
+        tenant_id = await tenants.tenant_id_by_name(ctx, args.tenant)
+        if args.ledger_cmd == "seal":
+            async with ctx.pool.acquire() as conn, conn.transaction():
+                sealed = await ledger.seal_tenant(conn, tenant_id)
+            _say(f"sealed {sealed} event(s)")
+            return 0
+        if args.ledger_cmd == "head":
+            print(msgspec.json.encode(await ledger.head(ctx, tenant_id)).decode())
+            return 0
+        result = await ledger.verify(ctx, tenant_id)
+        report = {"ok": result.ok, "events": result.events, "head": result.head, "unsealed": result.unsealed,
+                  "first_break": result.first_break}  # fmt: skip
+        print(msgspec.json.encode(report).decode())
+        _say("the ledger verifies" if result.ok else f"the ledger is broken at position {result.first_break}")
+        return 0 if result.ok else 3
+
+    return run_with_database(settings, body)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="consent-svc", description=__doc__.splitlines()[0] if __doc__ else None)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -281,6 +315,13 @@ def build_parser() -> argparse.ArgumentParser:
     brand.add_argument("--color", help="primary colour, #rrggbb")
     brand.add_argument("--privacy-url", help="link to the privacy policy")
     brand.add_argument("--unsubscribe-mailto", help="mailbox for the mailto: half of List-Unsubscribe")
+
+    led = sub.add_parser("ledger", help="the ledger's hash chain")
+    lsub = led.add_subparsers(dest="ledger_cmd", required=True)
+    for name, text in (("verify", "walk the chain and report the first break (exit 3 when broken)"),
+                       ("head", "print the head hash and position"), ("seal", "seal pending events now")):  # fmt: skip
+        cmd = lsub.add_parser(name, help=text)
+        cmd.add_argument("--tenant", required=True)
 
     subj = sub.add_parser("subjects", help="data subject requests: export (access) and erase")
     subsub = subj.add_subparsers(dest="subjects_cmd", required=True)
@@ -326,6 +367,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 COMMANDS = {
+    "ledger": cmd_ledger,
     "subjects": cmd_subjects,
     "sites": cmd_sites,
     "unsubscribe": cmd_unsubscribe,

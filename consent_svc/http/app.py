@@ -10,7 +10,7 @@ from litestar.openapi.plugins import JsonRenderPlugin, ScalarRenderPlugin
 from litestar.openapi.spec import Components, SecurityScheme
 
 from consent_svc import __version__
-from consent_svc.http import banner, controllers, ops, subjects, unsubscribe, webhooks
+from consent_svc.http import banner, controllers, ledger, ops, subjects, unsubscribe, webhooks
 from consent_svc.http.auth import require_scope
 from consent_svc.http.fastpath import DecisionFastPath
 from consent_svc.http.middleware import RequestLogMiddleware
@@ -50,6 +50,7 @@ def create_litestar(ctx: Context | None) -> Litestar:
             webhooks.WebhookController,
             banner.SiteController,
             subjects.SubjectController,
+            ledger.LedgerController,
             banner.BannerController,
             banner.banner_js,
             banner.gpc_json,

@@ -66,7 +66,7 @@ class SubjectController(Controller):
             "subject_id": erasure.subject_id,
             "erased_at": erasure.erased_at,
             "identifiers_removed": erasure.identifiers_removed,
-            "events_removed": erasure.events_removed,
+            "events_erased": erasure.events_erased,
             "receipts_removed": erasure.receipts_removed,
             "messages_removed": erasure.messages_removed,
             "suppressions_kept": erasure.suppressions_kept,

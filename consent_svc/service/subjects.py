@@ -12,6 +12,7 @@ from consent_svc.domain.identifiers import Identifier, normalize
 from consent_svc.domain.ids import uuid7
 from consent_svc.domain.models import PurposeConfig
 from consent_svc.service.context import Context
+from consent_svc.service import ledger
 from consent_svc.service.decisions import purpose_from_config, subject_answer
 from consent_svc.service.inputs import SubjectPatchIn
 from consent_svc.store import events as event_store
@@ -132,8 +133,8 @@ async def rectify(ctx: Context, tenant_id: UUID, subject_id: UUID, body: Subject
 
 
 async def erase(ctx: Context, tenant_id: UUID, subject_id: UUID, reason: str | None) -> store.ErasureRow:
-    """Erasure in one transaction: identifiers, events, banner receipts and webhook messages about
-    the person go; a keyed-hash suppression entry with reason ``erasure`` stays for each email and
+    """Erasure in one transaction: identifiers, banner receipts and webhook messages about the
+    person go, and the content of their events is replaced by its digest (the chain still verifies); a keyed-hash suppression entry with reason ``erasure`` stays for each email and
     phone, so a stale list cannot make them contactable again. Returns the kept receipt."""
     async with ctx.pool.acquire() as conn, conn.transaction():
         if not await store.lock_subject(conn, tenant_id, subject_id):
@@ -157,13 +158,15 @@ async def erase(ctx: Context, tenant_id: UUID, subject_id: UUID, reason: str | N
         ]
         kept = await suppression_store.add(conn, tenant_id, entries)
         hashes = [h for _, h, _ in subject.identifiers]
-        events, receipts, messages = await store.erase(conn, tenant_id, subject_id, hashes)
+        await conn.execute("SET LOCAL consent.ledger_rewrite = 'on'")
+        events = await ledger.erase_events(conn, tenant_id, subject_id)
+        receipts, messages = await store.erase(conn, tenant_id, subject_id, hashes)
         counts: dict[str, int] = {}
         for t, _, _ in subject.identifiers:
             counts[t] = counts.get(t, 0) + 1
         erasure = await store.insert_erasure(conn, tenant_id, store.ErasureRow(
             id=uuid7(), subject_id=subject_id, erased_at=ctx.clock(), reason=reason, identifiers_removed=counts,
-            events_removed=events, receipts_removed=receipts, messages_removed=messages, suppressions_kept=len(kept),
+            events_erased=events, receipts_removed=receipts, messages_removed=messages, suppressions_kept=len(kept),
         ))  # fmt: skip
         await outbox.enqueue(conn, tenant_id, [outbox.Message(
             type="subject.erased", subject_id=subject_id,

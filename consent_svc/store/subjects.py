@@ -17,7 +17,7 @@ class ErasureRow(msgspec.Struct, frozen=True, kw_only=True):
     erased_at: datetime
     reason: str | None
     identifiers_removed: dict[str, int]
-    events_removed: int
+    events_erased: int
     receipts_removed: int
     messages_removed: int
     suppressions_kept: int
@@ -98,16 +98,11 @@ async def set_kind(conn: asyncpg.Connection, tenant_id: UUID, subject_id: UUID, 
 
 async def erase(
     conn: asyncpg.Connection, tenant_id: UUID, subject_id: UUID, hashes: Sequence[bytes]
-) -> tuple[int, int, int]:
-    """Remove the person's events, banner receipts, webhook messages, identifiers and subject row,
-    and the plaintext and exchange hash kept on suppression entries. Returns the counts removed
-    (events, receipts, messages). The caller holds the transaction."""
-    await conn.execute("SET LOCAL consent.ledger_rewrite = 'on'")
-    events = await conn.fetchval(
-        "WITH gone AS (DELETE FROM events WHERE tenant_id = $1 AND subject_id = $2 RETURNING 1) SELECT count(*) FROM gone",
-        tenant_id,
-        subject_id,
-    )
+) -> tuple[int, int]:
+    """Remove the person's banner receipts, webhook messages, identifiers and subject row, and
+    the plaintext and exchange hash kept on suppression entries (the events' content is replaced
+    by the caller, see service.ledger.erase_events). Returns the counts removed (receipts,
+    messages). The caller holds the transaction, with consent.ledger_rewrite set."""
     receipts = await conn.fetchval(
         "WITH gone AS (DELETE FROM banner_consents WHERE tenant_id = $1 AND subject_id = $2 RETURNING 1) "
         "SELECT count(*) FROM gone",
@@ -136,17 +131,17 @@ async def erase(
         "DELETE FROM subject_identifiers WHERE tenant_id = $1 AND subject_id = $2", tenant_id, subject_id
     )
     await conn.execute("DELETE FROM subjects WHERE tenant_id = $1 AND id = $2", tenant_id, subject_id)
-    return int(events), int(receipts), int(messages)
+    return int(receipts), int(messages)
 
 
 async def insert_erasure(conn: asyncpg.Connection, tenant_id: UUID, erasure: ErasureRow) -> ErasureRow:
     row = await conn.fetchrow(
-        """INSERT INTO erasures (tenant_id, id, subject_id, erased_at, reason, identifiers_removed, events_removed,
+        """INSERT INTO erasures (tenant_id, id, subject_id, erased_at, reason, identifiers_removed, events_erased,
                                  receipts_removed, messages_removed, suppressions_kept)
            VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)
-           RETURNING id, subject_id, erased_at, reason, identifiers_removed, events_removed, receipts_removed,
+           RETURNING id, subject_id, erased_at, reason, identifiers_removed, events_erased, receipts_removed,
                      messages_removed, suppressions_kept""",
         tenant_id, erasure.id, erasure.subject_id, erasure.erased_at, erasure.reason, erasure.identifiers_removed,
-        erasure.events_removed, erasure.receipts_removed, erasure.messages_removed, erasure.suppressions_kept,
+        erasure.events_erased, erasure.receipts_removed, erasure.messages_removed, erasure.suppressions_kept,
     )  # fmt: skip
     return ErasureRow(**dict(row))

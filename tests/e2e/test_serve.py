@@ -230,7 +230,7 @@ def test_staff_export_and_erase_from_the_command_line(database: str, tenant: Ten
     assert [e["type"] for e in exported["events"]] == ["consent_given"]
     receipt = msgspec.json.decode(cli(env, workdir, "subjects", "erase", "--tenant", tenant.name, "--email",
                                       "cli@example.se", "--reason", "ticket 1"))  # fmt: skip
-    assert receipt["events_removed"] == 1 and receipt["reason"] == "ticket 1"
+    assert receipt["events_erased"] == 1 and receipt["reason"] == "ticket 1"
     done = subprocess.run([str(BIN), "subjects", "export", "--tenant", tenant.name, "--email", "cli@example.se"],
                           env=env, cwd=workdir, capture_output=True, text=True, timeout=60)  # fmt: skip
     assert done.returncode == 1 and "no subject" in done.stderr

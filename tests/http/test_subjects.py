@@ -127,7 +127,7 @@ async def test_erasure_leaves_only_the_keyed_hash(client: httpx.AsyncClient, ctx
     )
     assert erased.status_code == 200, erased.text
     receipt = erased.json()
-    assert receipt["events_removed"] == 3
+    assert receipt["events_erased"] == 3
     assert receipt["identifiers_removed"] == {"email": 1, "phone": 1, "external_id": 1}
     assert receipt["suppressions_kept"] == 2  # email and phone, reason erasure
 

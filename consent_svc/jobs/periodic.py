@@ -1,0 +1,25 @@
+"""Periodic in-process jobs of ``serve``: the ledger sealer (and later the retention sweep)."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable
+
+import structlog
+
+_log = structlog.get_logger("consent_svc.jobs")
+
+
+async def every(seconds: float, job: Callable[[], Awaitable[int]], stop: asyncio.Event, name: str) -> None:
+    """Run ``job`` every ``seconds`` until ``stop`` is set; a failure is logged, not fatal."""
+    while not stop.is_set():
+        try:
+            done = await job()
+            if done:
+                _log.debug(f"{name} round", items=done)
+        except Exception as exc:  # noqa: BLE001 - a bad moment of the database must not end the job
+            _log.error(f"{name} failed", error=type(exc).__name__)
+        try:
+            await asyncio.wait_for(stop.wait(), timeout=seconds)
+        except TimeoutError:
+            pass
