@@ -13,6 +13,7 @@ import dataclasses
 import json
 import sys
 from pathlib import Path
+from typing import Any
 from uuid import UUID
 
 import msgspec
@@ -36,7 +37,10 @@ def cmd_serve(settings: Settings, args: argparse.Namespace) -> int:
     from consent_svc.jobs.delivery import DeliveryWorker
     from consent_svc.jobs.periodic import every
     from consent_svc.runtime import run_with_database
-    from consent_svc.service import ledger
+    from consent_svc.service import ledger, retention
+
+    async def _swept(run: Any) -> int:
+        return sum(r.swept for r in await run)
 
     host = args.host or settings.host
     port = settings.port if args.port is None else args.port
@@ -65,6 +69,10 @@ def cmd_serve(settings: Settings, args: argparse.Namespace) -> int:
         if ctx.settings.ledger_seal_seconds > 0:
             jobs.append(asyncio.create_task(
                 every(ctx.settings.ledger_seal_seconds, lambda: ledger.seal_all(ctx), stop_jobs, "ledger sealer")))  # fmt: skip
+        if ctx.settings.sweep_interval_seconds > 0:
+            jobs.append(asyncio.create_task(every(
+                ctx.settings.sweep_interval_seconds, lambda: _swept(retention.sweep_all(ctx)), stop_jobs,
+                "retention sweep", first_delay=True)))  # fmt: skip
         try:
             await server.serve()
         finally:
@@ -288,6 +296,32 @@ def cmd_ledger(settings: Settings, args: argparse.Namespace) -> int:
     return run_with_database(settings, body)
 
 
+def cmd_sweep(settings: Settings, args: argparse.Namespace) -> int:
+    """Run the retention sweep now (all tenants, or one), or only say what it would remove."""
+    from consent_svc.runtime import run_with_database
+    from consent_svc.service import retention, tenants
+
+    def progress(report: retention.SweepReport) -> None:
+        _say(f"  {report.tenant}: scanned {report.scanned:,}, {'would remove' if report.dry_run else 'removed'} "
+             f"{report.swept:,} ...")  # fmt: skip
+
+    async def body(ctx: Context) -> int:
+        names = [args.tenant] if args.tenant else [t.name for t in await tenants.list_tenants(ctx)]
+        for name in names:
+            tenant_id = await tenants.tenant_id_by_name(ctx, name)
+            report = await retention.sweep_tenant(ctx, tenant_id, name, dry_run=args.dry_run, progress=progress)
+            verb = "would remove" if args.dry_run else "removed"
+            _say(f"{name}: scanned {report.scanned:,} people, {verb} {report.swept:,}")
+            for key, count in sorted(report.counts.items()):
+                _say(f"  {key}: {count:,}")
+            print(msgspec.json.encode({"tenant": name, "dry_run": report.dry_run, "as_of": report.as_of,
+                  "scanned": report.scanned, "swept": report.swept, "counts": report.counts,
+                  "subjects": report.subjects}).decode())  # fmt: skip
+        return 0
+
+    return run_with_database(settings, body)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="consent-svc", description=__doc__.splitlines()[0] if __doc__ else None)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -315,6 +349,10 @@ def build_parser() -> argparse.ArgumentParser:
     brand.add_argument("--color", help="primary colour, #rrggbb")
     brand.add_argument("--privacy-url", help="link to the privacy policy")
     brand.add_argument("--unsubscribe-mailto", help="mailbox for the mailto: half of List-Unsubscribe")
+
+    sweep = sub.add_parser("sweep", help="retention sweep: remove people whose every purpose lapsed past its retention")
+    sweep.add_argument("--dry-run", action="store_true", help="only say what would be removed, with counts")
+    sweep.add_argument("--tenant", help="one tenant (default: all)")
 
     led = sub.add_parser("ledger", help="the ledger's hash chain")
     lsub = led.add_subparsers(dest="ledger_cmd", required=True)
@@ -367,6 +405,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 COMMANDS = {
+    "sweep": cmd_sweep,
     "ledger": cmd_ledger,
     "subjects": cmd_subjects,
     "sites": cmd_sites,

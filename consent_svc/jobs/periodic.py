@@ -10,8 +10,17 @@ import structlog
 _log = structlog.get_logger("consent_svc.jobs")
 
 
-async def every(seconds: float, job: Callable[[], Awaitable[int]], stop: asyncio.Event, name: str) -> None:
-    """Run ``job`` every ``seconds`` until ``stop`` is set; a failure is logged, not fatal."""
+async def every(
+    seconds: float, job: Callable[[], Awaitable[int]], stop: asyncio.Event, name: str, *, first_delay: bool = False
+) -> None:
+    """Run ``job`` every ``seconds`` until ``stop`` is set; a failure is logged, not fatal.
+    With ``first_delay`` the first run waits one interval (not at start-up)."""
+    if first_delay:
+        try:
+            await asyncio.wait_for(stop.wait(), timeout=seconds)
+            return
+        except TimeoutError:
+            pass
     while not stop.is_set():
         try:
             done = await job()

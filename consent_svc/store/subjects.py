@@ -145,3 +145,28 @@ async def insert_erasure(conn: asyncpg.Connection, tenant_id: UUID, erasure: Era
         erasure.events_erased, erasure.receipts_removed, erasure.messages_removed, erasure.suppressions_kept,
     )  # fmt: skip
     return ErasureRow(**dict(row))
+
+
+async def subjects_page(conn: asyncpg.Connection, tenant_id: UUID, after: UUID | None, limit: int) -> list[Any]:
+    return await conn.fetch(  # type: ignore[no-any-return]
+        "SELECT id, kind, facts FROM subjects WHERE tenant_id = $1 AND ($2::uuid IS NULL OR id > $2) ORDER BY id LIMIT $3",
+        tenant_id,
+        after,
+        limit,
+    )
+
+
+async def identifier_hashes(conn: asyncpg.Connection, tenant_id: UUID, subject_id: UUID) -> list[bytes]:
+    rows = await conn.fetch(
+        "SELECT hash FROM subject_identifiers WHERE tenant_id = $1 AND subject_id = $2", tenant_id, subject_id
+    )
+    return [bytes(r["hash"]) for r in rows]
+
+
+async def insert_sweep_run(conn: asyncpg.Connection, tenant_id: UUID, run: dict[str, Any]) -> None:
+    await conn.execute(
+        "INSERT INTO sweep_runs (tenant_id, id, started_at, finished_at, as_of, dry_run, scanned, swept, counts) "
+        "VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+        tenant_id, run["id"], run["started_at"], run["finished_at"], run["as_of"], run["dry_run"], run["scanned"],
+        run["swept"], run["counts"],
+    )  # fmt: skip

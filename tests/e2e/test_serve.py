@@ -41,6 +41,7 @@ def free_port() -> int:
 
 def clean_env(**extra: str) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("CONSENT_")}
+    env["CONSENT_SWEEP_INTERVAL_SECONDS"] = "0"  # the periodic retention sweep is off in tests
     env.update(extra)
     return env
 
@@ -221,8 +222,16 @@ def test_staff_export_and_erase_from_the_command_line(database: str, tenant: Ten
             api.put("/v1/purposes/newsletter", json=NEWSLETTER).raise_for_status()
             api.post("/v1/events", json={"subject": {"email": "cli@example.se"}, "type": "consent_given",
                      "purpose": "newsletter", "proof": {"notice_version": "2026-03"}}).raise_for_status()  # fmt: skip
+            # The server's own sealer chains the event within about a second.
+            deadline = time.monotonic() + 10
+            while api.get("/v1/ledger/head").json()["unsealed"] and time.monotonic() < deadline:
+                time.sleep(0.1)
     finally:
         server.stop()
+    verified = msgspec.json.decode(cli(env, workdir, "ledger", "verify", "--tenant", tenant.name))
+    assert (verified["ok"], verified["events"], verified["unsealed"]) == (True, 1, 0)
+    planned = msgspec.json.decode(cli(env, workdir, "sweep", "--dry-run", "--tenant", tenant.name))
+    assert (planned["dry_run"], planned["scanned"], planned["swept"]) == (True, 1, 0)
     exported = msgspec.json.decode(
         cli(env, workdir, "subjects", "export", "--tenant", tenant.name, "--email", "cli@example.se")
     )
