@@ -24,7 +24,7 @@ from datetime import datetime, timedelta
 
 from consent_svc.domain.facts import ALL, Facts, covering
 from consent_svc.domain.models import PurposeConfig, Ref, SubjectKind, is_after, later
-from consent_svc.domain.rules import decide
+from consent_svc.domain.rules import decide, decline_in_force
 
 
 @dataclass(frozen=True, slots=True)
@@ -79,15 +79,8 @@ def _consent_end(purpose: PurposeConfig, facts: Facts) -> datetime | None:
 def _relationship_end(purpose: PurposeConfig, facts: Facts) -> datetime | None:
     """When the last legitimate-interest (or contract) window closed; a decline after every
     relationship event ends it at once."""
-    relationship = [
-        facts.customer_started,
-        facts.customer_ended,
-        facts.purchase,
-        facts.event_attended,
-        facts.lead_activity,
-    ]
-    declined = facts.prospect_declined
-    if declined is not None and all(is_after(declined, ref) for ref in relationship):
+    declined = decline_in_force(facts)
+    if declined is not None:
         return declined.at
     ends: list[datetime] = []
     if purpose.legal_basis == "contract":

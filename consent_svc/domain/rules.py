@@ -303,19 +303,26 @@ def _decide_consent(
     return _deny("R7", consent.reason, reference, evidence, known)
 
 
+def relationship_events(facts: Facts) -> tuple[Ref | None, ...]:
+    """The events that make a relationship for legitimate interest."""
+    return (facts.customer_started, facts.customer_ended, facts.purchase, facts.event_attended, facts.lead_activity)
+
+
+def decline_in_force(facts: Facts) -> Ref | None:
+    """A prospect's decline later than every relationship event, if there is one."""
+    declined = facts.prospect_declined
+    if declined is not None and all(is_after(declined, ref) for ref in relationship_events(facts)):
+        return declined
+    return None
+
+
 def _decide_legitimate_interest(
     purpose: PurposeConfig, facts: Facts, channel: str, now: datetime, known: bool
 ) -> Decision:
     relationship = _Relationship(facts)
-    relationship_events = (
-        facts.customer_started,
-        facts.customer_ended,
-        facts.purchase,
-        facts.event_attended,
-        facts.lead_activity,
-    )
-    declined = facts.prospect_declined
-    if declined is not None and all(is_after(declined, ref) for ref in relationship_events):
+    relationship_events_ = relationship_events(facts)
+    declined = decline_in_force(facts)
+    if declined is not None:
         return _deny("R8", "prospect_declined", REF_LI, [declined.id], known)
 
     # Candidates: (reason, expires_at or None for "while active", evidence).
@@ -342,8 +349,8 @@ def _decide_legitimate_interest(
             key=lambda c: (c[1] is None, c[1] or datetime.min.replace(tzinfo=now.tzinfo)),
         )
         return _allow(purpose, channel, "R8", reason, "legitimate_interest", REF_LI, expires, evidence, known)
-    had_any = any(ref is not None for ref in relationship_events)
-    evidence = _ids(*relationship_events)
+    had_any = any(ref is not None for ref in relationship_events_)
+    evidence = _ids(*relationship_events_)
     return _deny("R8", "li_window_expired" if had_any else "no_relationship", REF_LI, evidence, known)
 
 

@@ -12,6 +12,7 @@ from litestar.connection import ASGIConnection
 from litestar.exceptions import NotAuthorizedException, PermissionDeniedException
 from litestar.handlers.base import BaseRouteHandler
 
+from consent_svc.service.context import Context
 from consent_svc.service.tenants import Authenticator, Principal
 
 
@@ -34,6 +35,12 @@ async def require_scope(connection: ASGIConnection[Any, Any, Any, Any], handler:
     if not principal.allows(needed):
         raise PermissionDeniedException(detail=f"this key has scope {principal.scope!r}; {needed!r} is needed")
     connection.state.principal = principal
+
+
+def ctx_of(connection: ASGIConnection[Any, Any, Any, Any]) -> Context:
+    """The service context the app was built with."""
+    ctx: Context = connection.app.state.ctx
+    return ctx
 
 
 def principal_of(connection: ASGIConnection[Any, Any, Any, Any]) -> Principal:

@@ -13,20 +13,14 @@ from litestar.enums import HttpMethod
 from litestar.exceptions import PermissionDeniedException
 from litestar.status_codes import HTTP_200_OK, HTTP_201_CREATED, HTTP_204_NO_CONTENT
 
-from consent_svc.http.auth import principal_of
+from consent_svc.http.auth import ctx_of, principal_of
 from consent_svc.service import banner
-from consent_svc.service.context import Context
 from consent_svc.service.inputs import BannerConsentIn, ReceiptLinkIn, SiteIn
 from consent_svc.store.banner import ReceiptRow, SiteRow
 
 AnyRequest = Request[Any, Any, Any]
 BANNER_JS = Path(__file__).resolve().parents[1] / "web" / "banner.js"
 PUBLIC_BODY_LIMIT = 4 * 1024
-
-
-def _ctx(request: AnyRequest) -> Context:
-    ctx: Context = request.app.state.ctx
-    return ctx
 
 
 class SiteOut(msgspec.Struct, frozen=True, kw_only=True):
@@ -72,20 +66,20 @@ class SiteController(Controller):
     @post("/", opt={"scope": "admin"}, status_code=HTTP_201_CREATED)
     async def create_site(self, request: AnyRequest, data: SiteIn) -> SiteOut:
         """Register a website: its origins, banner categories with sv/en texts, and how long a choice lasts."""
-        return _site_out(await banner.create_site(_ctx(request), principal_of(request).tenant_id, data))
+        return _site_out(await banner.create_site(ctx_of(request), principal_of(request).tenant_id, data))
 
     @get("/", opt={"scope": "admin"})
     async def list_sites(self, request: AnyRequest) -> list[SiteOut]:
-        return [_site_out(s) for s in await banner.list_sites(_ctx(request), principal_of(request).tenant_id)]
+        return [_site_out(s) for s in await banner.list_sites(ctx_of(request), principal_of(request).tenant_id)]
 
     @get("/{site_key:str}", opt={"scope": "admin"})
     async def get_site(self, request: AnyRequest, site_key: str) -> SiteOut:
-        return _site_out(await banner.get_site(_ctx(request), site_key, principal_of(request).tenant_id))
+        return _site_out(await banner.get_site(ctx_of(request), site_key, principal_of(request).tenant_id))
 
     @put("/{site_key:str}", opt={"scope": "admin"}, status_code=HTTP_200_OK)
     async def replace_site(self, request: AnyRequest, site_key: str, data: SiteIn) -> SiteOut:
         """Replace the configuration; banner_version goes up when categories or texts change."""
-        site = await banner.replace_site(_ctx(request), principal_of(request).tenant_id, site_key, data)
+        site = await banner.replace_site(ctx_of(request), principal_of(request).tenant_id, site_key, data)
         return _site_out(site)
 
     @post("/{site_key:str}/consents/{consent_id:uuid}/subject", opt={"scope": "record"}, status_code=HTTP_200_OK)
@@ -93,7 +87,7 @@ class SiteController(Controller):
         self, request: AnyRequest, site_key: str, consent_id: UUID, data: ReceiptLinkIn
     ) -> ReceiptOut:
         """Link a receipt to a known person (it appears in their export; a marketing refusal becomes an objection)."""
-        linked = await banner.link(_ctx(request), principal_of(request).tenant_id, site_key, consent_id, data.subject)
+        linked = await banner.link(ctx_of(request), principal_of(request).tenant_id, site_key, consent_id, data.subject)
         return _receipt_out(linked)
 
 
@@ -119,7 +113,7 @@ class BannerController(Controller):
     @get("/config")
     async def config(self, request: AnyRequest, site_key: str) -> Response[dict[str, object]]:
         """The banner's categories and texts (sv/en) and its banner_version."""
-        site = await banner.get_site(_ctx(request), site_key)
+        site = await banner.get_site(ctx_of(request), site_key)
         headers = _cors(site, request, required=False) | {
             "Cache-Control": "no-cache"
         }  # re-ask at once on a new version
@@ -128,7 +122,7 @@ class BannerController(Controller):
     @post("/consents", status_code=HTTP_201_CREATED, request_max_body_size=PUBLIC_BODY_LIMIT)
     async def record(self, request: AnyRequest, site_key: str, data: BannerConsentIn) -> Response[ReceiptOut]:
         """Record a choice (consents and refusals alike); answers the receipt with its consent_id."""
-        ctx = _ctx(request)
+        ctx = ctx_of(request)
         site = await banner.get_site(ctx, site_key)
         headers = _cors(site, request, required=True)
         client = banner.Client(
@@ -142,7 +136,7 @@ class BannerController(Controller):
     @get("/consents/{consent_id:uuid}")
     async def get_receipt(self, request: AnyRequest, site_key: str, consent_id: UUID) -> Response[ReceiptOut]:
         """A receipt a visitor (or a regulator) can quote: date, categories, banner version, GPC, expiry."""
-        ctx = _ctx(request)
+        ctx = ctx_of(request)
         site = await banner.get_site(ctx, site_key)
         headers = _cors(site, request, required=False) | {"Cache-Control": "no-store"}
         return Response(_receipt_out(await banner.receipt(ctx, site_key, consent_id)), headers=headers)
@@ -150,7 +144,7 @@ class BannerController(Controller):
     @route(["/config", "/consents", "/consents/{consent_id:uuid}"], http_method=[HttpMethod.OPTIONS],
            status_code=HTTP_204_NO_CONTENT, include_in_schema=False)  # fmt: skip
     async def preflight(self, request: AnyRequest, site_key: str) -> Response[None]:
-        site = await banner.get_site(_ctx(request), site_key)
+        site = await banner.get_site(ctx_of(request), site_key)
         headers = _cors(site, request, required=True) | {
             "Access-Control-Allow-Methods": "GET, POST",
             "Access-Control-Allow-Headers": "Content-Type",
@@ -170,5 +164,5 @@ async def banner_js() -> Response[bytes]:
 async def gpc_json(request: AnyRequest) -> Response[dict[str, object]]:
     """Global Privacy Control support statement, for the tenant domains configured on a site."""
     host = (request.headers.get("host") or "").split(":")[0].lower()
-    document = await banner.gpc_document_for_host(_ctx(request), host)
+    document = await banner.gpc_document_for_host(ctx_of(request), host)
     return Response(document, headers={"Cache-Control": "public, max-age=3600"})

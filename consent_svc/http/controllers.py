@@ -18,7 +18,7 @@ from litestar.status_codes import HTTP_200_OK, HTTP_201_CREATED
 
 from consent_svc.domain.errors import InvalidInput
 from consent_svc.domain.models import Channel, PurposeConfig
-from consent_svc.http.auth import principal_of
+from consent_svc.http.auth import ctx_of, principal_of
 from consent_svc.http.schemas import (
     DecisionBatchOut,
     DecisionOut,
@@ -32,7 +32,6 @@ from consent_svc.http.schemas import (
     SuppressionOut,
 )
 from consent_svc.service import decisions, events, purposes, suppressions
-from consent_svc.service.context import Context
 from consent_svc.service.inputs import (
     DecisionBatchIn,
     EventBatchIn,
@@ -45,11 +44,6 @@ from consent_svc.service.inputs import (
 )
 
 AnyRequest = Request[Any, Any, Any]
-
-
-def ctx_of(request: AnyRequest) -> Context:
-    ctx: Context = request.app.state.ctx
-    return ctx
 
 
 class PurposeController(Controller):

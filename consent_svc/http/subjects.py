@@ -9,17 +9,11 @@ from litestar import Controller, Request, delete, get, patch
 from litestar.params import Parameter
 from litestar.status_codes import HTTP_200_OK
 
-from consent_svc.http.auth import principal_of
+from consent_svc.http.auth import ctx_of, principal_of
 from consent_svc.service import subjects
-from consent_svc.service.context import Context
 from consent_svc.service.inputs import ErasureIn, SubjectPatchIn
 
 AnyRequest = Request[Any, Any, Any]
-
-
-def _ctx(request: AnyRequest) -> Context:
-    ctx: Context = request.app.state.ctx
-    return ctx
 
 
 class SubjectController(Controller):
@@ -35,23 +29,23 @@ class SubjectController(Controller):
         external_id: Annotated[str | None, Parameter(max_length=200)] = None,
     ) -> dict[str, Any]:
         """The person with this identifier, and the current decision for each purpose."""
-        ctx, tenant_id = _ctx(request), principal_of(request).tenant_id
+        ctx, tenant_id = ctx_of(request), principal_of(request).tenant_id
         ident = subjects.lookup_identifier(email, phone, external_id, ctx.settings.default_phone_region)
         return await subjects.view(ctx, tenant_id, await subjects.find(ctx, tenant_id, ident))
 
     @get("/{subject_id:uuid}", opt={"scope": "admin"})
     async def get_subject(self, request: AnyRequest, subject_id: UUID) -> dict[str, Any]:
-        return await subjects.view(_ctx(request), principal_of(request).tenant_id, subject_id)
+        return await subjects.view(ctx_of(request), principal_of(request).tenant_id, subject_id)
 
     @get("/{subject_id:uuid}/export", opt={"scope": "admin"})
     async def export_subject(self, request: AnyRequest, subject_id: UUID) -> dict[str, Any]:
         """Everything held about the person (GDPR 15 and 20), format consent-svc.subject-export/1."""
-        return await subjects.export(_ctx(request), principal_of(request).tenant_id, subject_id)
+        return await subjects.export(ctx_of(request), principal_of(request).tenant_id, subject_id)
 
     @patch("/{subject_id:uuid}", opt={"scope": "admin"})
     async def rectify_subject(self, request: AnyRequest, subject_id: UUID, data: SubjectPatchIn) -> dict[str, Any]:
         """Rectify identifiers or kind (GDPR 16); recorded in the ledger. An old address stays suppressed."""
-        return await subjects.rectify(_ctx(request), principal_of(request).tenant_id, subject_id, data)
+        return await subjects.rectify(ctx_of(request), principal_of(request).tenant_id, subject_id, data)
 
     @delete("/{subject_id:uuid}", opt={"scope": "admin"}, status_code=HTTP_200_OK)
     async def erase_subject(
@@ -59,7 +53,7 @@ class SubjectController(Controller):
     ) -> dict[str, Any]:
         """Erasure (GDPR 17): personal data and events go, keyed-hash suppression entries stay. Answers the receipt."""
         erasure = await subjects.erase(
-            _ctx(request), principal_of(request).tenant_id, subject_id, data.reason if data else None
+            ctx_of(request), principal_of(request).tenant_id, subject_id, data.reason if data else None
         )
         return {
             "erasure_id": erasure.id,

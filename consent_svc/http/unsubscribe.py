@@ -11,9 +11,8 @@ from litestar.exceptions import ClientException
 from litestar.status_codes import HTTP_200_OK, HTTP_201_CREATED
 
 from consent_svc.domain.errors import InvalidInput
-from consent_svc.http.auth import principal_of
+from consent_svc.http.auth import ctx_of, principal_of
 from consent_svc.service import tenants, unsubscribe
-from consent_svc.service.context import Context
 from consent_svc.service.inputs import BrandingIn, Proof, UnsubscribeIn, UnsubscribeLinkIn
 from consent_svc.web import pages
 
@@ -21,11 +20,6 @@ AnyRequest = Request[Any, Any, Any]
 PUBLIC_BODY_LIMIT = 16 * 1024
 # The pages hold a capability (the token): keep them out of caches and referrers.
 PAGE_HEADERS = {"Cache-Control": "no-store", "Referrer-Policy": "no-referrer", "X-Robots-Tag": "noindex"}
-
-
-def _ctx(request: AnyRequest) -> Context:
-    ctx: Context = request.app.state.ctx
-    return ctx
 
 
 class LinkOut(msgspec.Struct, frozen=True, kw_only=True):
@@ -60,7 +54,7 @@ class UnsubscribeApiController(Controller):
     async def create_link(self, request: AnyRequest, data: UnsubscribeLinkIn) -> LinkOut:
         """A signed unsubscribe link for a recipient, with the List-Unsubscribe headers to put in the email."""
         link = await unsubscribe.create_link(
-            _ctx(request), principal_of(request).tenant_id, email=data.email, subject_id=data.subject_id,
+            ctx_of(request), principal_of(request).tenant_id, email=data.email, subject_id=data.subject_id,
             purpose=data.purpose,
         )  # fmt: skip
         return LinkOut(url=link.url, headers=link.headers)
@@ -69,18 +63,18 @@ class UnsubscribeApiController(Controller):
     async def unsubscribe_address(self, request: AnyRequest, data: UnsubscribeIn) -> UnsubscribeOut:
         """Record an unsubscribe received for an address (the mailto: half of List-Unsubscribe)."""
         changed = await unsubscribe.unsubscribe_address(
-            _ctx(request), principal_of(request).tenant_id, data.email, data.purpose, data.note or "mailto"
+            ctx_of(request), principal_of(request).tenant_id, data.email, data.purpose, data.note or "mailto"
         )
         return UnsubscribeOut(unsubscribed=True, already=not changed)
 
     @get("/v1/branding", opt={"scope": "admin"})
     async def get_branding(self, request: AnyRequest) -> BrandingOut:
-        return _branding_out(await tenants.get_branding(_ctx(request), principal_of(request).tenant_id))
+        return _branding_out(await tenants.get_branding(ctx_of(request), principal_of(request).tenant_id))
 
     @put("/v1/branding", opt={"scope": "admin"}, status_code=HTTP_200_OK)
     async def put_branding(self, request: AnyRequest, data: BrandingIn) -> BrandingOut:
         """Name, logo, primary colour, privacy-policy link and unsubscribe mailbox shown on the preference page."""
-        return _branding_out(await tenants.set_branding(_ctx(request), principal_of(request).tenant_id, data))
+        return _branding_out(await tenants.set_branding(ctx_of(request), principal_of(request).tenant_id, data))
 
 
 def _html(body: str) -> Response[str]:
@@ -101,13 +95,13 @@ class PublicPagesController(Controller):
     @get("/{token:str}", media_type=MediaType.HTML)
     async def page(self, request: AnyRequest, token: str) -> Response[str]:
         """The preference center (Swedish or English by Accept-Language; ?lang= overrides)."""
-        view = await unsubscribe.preferences(_ctx(request), token)
+        view = await unsubscribe.preferences(ctx_of(request), token)
         return _html(pages.preference_page(_lang(request), view, token))
 
     @post("/{token:str}", media_type=MediaType.HTML, status_code=HTTP_200_OK, request_max_body_size=PUBLIC_BODY_LIMIT)
     async def one_click(self, request: AnyRequest, token: str) -> Response[str]:
         """RFC 8058 one-click unsubscribe: body ``List-Unsubscribe=One-Click``, form-encoded or multipart."""
-        ctx = _ctx(request)
+        ctx = ctx_of(request)
         unsubscribe.claims_of(ctx, token)  # a bad token is 404 before the body is looked at
         form = await _form(request)
         if form.get("List-Unsubscribe") != "One-Click":
@@ -120,7 +114,7 @@ class PublicPagesController(Controller):
           request_max_body_size=PUBLIC_BODY_LIMIT)  # fmt: skip
     async def save(self, request: AnyRequest, token: str) -> Response[str]:
         """The preference form: ``purpose`` (one per purpose to keep), ``action`` save or unsubscribe_all."""
-        ctx = _ctx(request)
+        ctx = ctx_of(request)
         unsubscribe.claims_of(ctx, token)
         form = await _form(request)
         action = form.get("action", "save")

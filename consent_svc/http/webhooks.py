@@ -11,17 +11,11 @@ from litestar import Controller, Request, delete, get, post
 from litestar.params import Parameter
 from litestar.status_codes import HTTP_201_CREATED, HTTP_202_ACCEPTED, HTTP_204_NO_CONTENT
 
-from consent_svc.http.auth import principal_of
+from consent_svc.http.auth import ctx_of, principal_of
 from consent_svc.service import webhooks
-from consent_svc.service.context import Context
 from consent_svc.service.inputs import WebhookIn
 
 AnyRequest = Request[Any, Any, Any]
-
-
-def _ctx(request: AnyRequest) -> Context:
-    ctx: Context = request.app.state.ctx
-    return ctx
 
 
 class WebhookOut(msgspec.Struct, frozen=True, kw_only=True):
@@ -59,19 +53,19 @@ class WebhookController(Controller):
     async def create_webhook(self, request: AnyRequest, data: WebhookIn) -> WebhookCreatedOut:
         """Subscribe an https url to event types; the signing secret is generated unless given, and shown once."""
         row, secret = await webhooks.create(
-            _ctx(request), principal_of(request).tenant_id, data.url, data.events, data.secret
+            ctx_of(request), principal_of(request).tenant_id, data.url, data.events, data.secret
         )
         return WebhookCreatedOut(id=row.id, url=row.url, events=row.events, created_at=row.created_at, secret=secret)
 
     @get("/", opt={"scope": "admin"})
     async def list_webhooks(self, request: AnyRequest) -> list[WebhookOut]:
-        rows = await webhooks.list_all(_ctx(request), principal_of(request).tenant_id)
+        rows = await webhooks.list_all(ctx_of(request), principal_of(request).tenant_id)
         return [WebhookOut(id=r.id, url=r.url, events=r.events, created_at=r.created_at) for r in rows]
 
     @delete("/{webhook_id:uuid}", opt={"scope": "admin"}, status_code=HTTP_204_NO_CONTENT)
     async def delete_webhook(self, request: AnyRequest, webhook_id: UUID) -> None:
         """Stop the subscription; undelivered messages are dead-lettered and stay visible."""
-        await webhooks.delete(_ctx(request), principal_of(request).tenant_id, webhook_id)
+        await webhooks.delete(ctx_of(request), principal_of(request).tenant_id, webhook_id)
 
     @get("/{webhook_id:uuid}/deliveries", opt={"scope": "admin"})
     async def list_deliveries(
@@ -82,7 +76,7 @@ class WebhookController(Controller):
         limit: Annotated[int, Parameter(ge=1, le=1000)] = 100,
     ) -> DeliveriesOut:
         """Messages for this webhook, newest first, with their state and attempts."""
-        rows = await webhooks.deliveries(_ctx(request), principal_of(request).tenant_id, webhook_id, status, limit)
+        rows = await webhooks.deliveries(ctx_of(request), principal_of(request).tenant_id, webhook_id, status, limit)
         return DeliveriesOut(
             items=[
                 DeliveryOut(
@@ -104,5 +98,5 @@ class WebhookController(Controller):
           status_code=HTTP_202_ACCEPTED)  # fmt: skip
     async def redeliver(self, request: AnyRequest, webhook_id: UUID, message_id: UUID) -> dict[str, str]:
         """Send a message again (a delivered or dead-lettered one), as soon as the worker runs."""
-        await webhooks.redeliver(_ctx(request), principal_of(request).tenant_id, webhook_id, message_id)
+        await webhooks.redeliver(ctx_of(request), principal_of(request).tenant_id, webhook_id, message_id)
         return {"status": "pending"}

@@ -16,13 +16,14 @@ import msgspec
 
 from consent_svc.domain import tokens
 from consent_svc.domain.errors import InvalidInput, NotFound
-from consent_svc.domain.identifiers import Identifier, exchange_sha256
+from consent_svc.domain.identifiers import Identifier
 from consent_svc.domain.ids import uuid7
 from consent_svc.domain.models import PurposeConfig
 from consent_svc.service.context import Context
 from consent_svc.service.decisions import purpose_from_config, subject_answer
 from consent_svc.service.events import record_in, subject_identifiers
 from consent_svc.service.inputs import EventIn, Proof, SubjectRef
+from consent_svc.service.suppressions import new_entry
 from consent_svc.store import events as event_store
 from consent_svc.store import purposes as purpose_store
 from consent_svc.store import suppressions as suppression_store
@@ -118,19 +119,8 @@ async def _opt_out(
         EventIn(subject=ref, type="objection", purpose=purpose, source=source, proof=proof),  # type: ignore[arg-type]
     ])  # fmt: skip
     entries = [
-        suppression_store.NewSuppression(
-            id=uuid7(),
-            ident_hash=h,
-            ident_type=ident.type,
-            value=ident.value,
-            sha256=exchange_sha256(ident),
-            scope=purpose or "all",
-            channel=None,
-            reason="unsubscribe",
-            source=source,
-            note=None,
-        )  # fmt: skip
-        for ident, h in _contact_hashes(subject)
+        new_entry(ctx, ident, purpose or "all", None, "unsubscribe", source, None)
+        for ident, _ in _contact_hashes(subject)
     ]
     await suppression_store.add(conn, tenant_id, entries)
 
@@ -269,18 +259,7 @@ async def _resubscribe(
             if ident is None:
                 continue
             narrowed += [
-                suppression_store.NewSuppression(
-                    id=uuid7(),
-                    ident_hash=ctx.hasher.key(ident),
-                    ident_type=ident.type,
-                    value=ident.value,
-                    sha256=exchange_sha256(ident),
-                    scope=other,
-                    channel=None,
-                    reason="unsubscribe",
-                    source="preference_center",
-                    note=None,
-                )  # fmt: skip
+                new_entry(ctx, ident, other, None, "unsubscribe", "preference_center", None)
                 for other in sorted(stay_out)
             ]
     await suppression_store.add(conn, tenant_id, narrowed)
