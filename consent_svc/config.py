@@ -67,6 +67,7 @@ class Settings:
     auth_cache_seconds: float = 5.0
     webhook_worker: bool = True
     ledger_seal_seconds: float = 1.0
+    rate_limit_per_key: float = 5000.0
     sweep_interval_seconds: float = 86_400.0
     webhook_poll_seconds: float = 0.5
     webhook_timeout_seconds: float = 10.0
@@ -218,6 +219,7 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         max_batch_body_bytes=_env_int(env, "CONSENT_MAX_BATCH_BODY_BYTES", 64 * 1_048_576, low=1024, high=1 << 31),
         auth_cache_seconds=_env_float(env, "CONSENT_AUTH_CACHE_SECONDS", 5.0, low=0.0, high=300.0),
         webhook_worker=_env_bool(env, "CONSENT_WEBHOOK_WORKER", True),
+        rate_limit_per_key=_env_float(env, "CONSENT_RATE_LIMIT_PER_KEY", 5000.0, low=0.0, high=1_000_000.0),
         ledger_seal_seconds=_env_float(env, "CONSENT_LEDGER_SEAL_SECONDS", 1.0, low=0.0, high=3600.0),
         sweep_interval_seconds=_env_float(env, "CONSENT_SWEEP_INTERVAL_SECONDS", 86_400.0, low=0.0, high=30 * 86_400.0),
         webhook_poll_seconds=_env_float(env, "CONSENT_WEBHOOK_POLL_SECONDS", 0.5, low=0.01, high=60.0),

@@ -34,6 +34,7 @@ async def require_scope(connection: ASGIConnection[Any, Any, Any, Any], handler:
         raise _unauthorized("the API key is unknown or revoked")
     if not principal.allows(needed):
         raise PermissionDeniedException(detail=f"this key has scope {principal.scope!r}; {needed!r} is needed")
+    authenticator.limit(principal)
     connection.state.principal = principal
 
 

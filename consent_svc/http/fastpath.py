@@ -25,6 +25,7 @@ from consent_svc.http.schemas import DecisionOut
 from consent_svc.service import decisions
 from consent_svc.service.context import Context
 from consent_svc.service.inputs import Recipient
+from consent_svc.service.ratelimit import RateLimited
 from consent_svc.service.tenants import Authenticator
 
 PATH = "/v1/decisions"
@@ -76,6 +77,10 @@ class DecisionFastPath:
         principal = await self.authenticator.authenticate(token)
         if principal is None or not principal.allows("check"):
             return None
+        try:
+            self.authenticator.limit(principal)
+        except RateLimited:
+            return None  # the route answers the 429, from a budget that is already spent
         try:
             identifier = decisions.recipient_identifier(
                 Recipient(email=params.get("email"), phone=params.get("phone"), external_id=params.get("external_id")),

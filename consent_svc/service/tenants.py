@@ -14,6 +14,7 @@ from consent_svc.domain.identifiers import normalize_email
 from consent_svc.domain.ids import uuid7
 from consent_svc.domain.models import KEY_SCOPES
 from consent_svc.service.context import Context
+from consent_svc.service.ratelimit import TokenBuckets
 from consent_svc.service.inputs import BrandingIn
 from consent_svc.store import tenants as store
 
@@ -90,16 +91,25 @@ async def list_keys(ctx: Context, tenant_name: str) -> list[store.KeyRow]:
 
 
 class Authenticator:
-    """Resolves bearer keys, caching answers for ``auth_cache_seconds`` (default 5 s).
+    """Resolves bearer keys, caching answers for ``auth_cache_seconds`` (default 5 s),
+    and applies the per-key rate limit (``rate_limit_per_key`` requests a second,
+    with a burst of two seconds' worth; 0 = none; per process).
 
     The cache saves a query per request on the hot path; a revoked key is
-    refused by every replica within that many seconds (docs/operations.md).
+    refused by every replica within that many seconds.
     """
 
     def __init__(self, ctx: Context) -> None:
         self._ctx = ctx
         self._ttl = ctx.settings.auth_cache_seconds
         self._cache: dict[bytes, tuple[float, Principal | None]] = {}
+        rate = ctx.settings.rate_limit_per_key
+        self._limits = TokenBuckets(capacity=2 * rate, per_second=rate) if rate > 0 else None
+
+    def limit(self, principal: Principal) -> None:
+        """Take one request from the key's budget; raises RateLimited (429 with Retry-After)."""
+        if self._limits is not None:
+            self._limits.take(str(principal.key_id), "requests with this key")
 
     async def authenticate(self, token: str) -> Principal | None:
         if not token.startswith(KEY_PREFIX) or len(token) > 100:

@@ -417,3 +417,23 @@ async def test_health_ready_metrics_and_openapi(client: httpx.AsyncClient) -> No
 async def test_a_request_id_is_returned(client: httpx.AsyncClient) -> None:
     response = await client.get("/healthz", headers={"X-Request-Id": "abc-123"})
     assert response.headers["x-request-id"] == "abc-123"
+
+
+async def test_per_key_rate_limit(ctx: Context, tenant: Tenant) -> None:
+    import dataclasses
+
+    from consent_svc.http.app import create_app
+
+    limited = dataclasses.replace(ctx, settings=dataclasses.replace(ctx.settings, rate_limit_per_key=5.0))
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=create_app(limited)), base_url="http://t") as http:
+        await http.put("/v1/purposes/newsletter", json=NEWSLETTER, headers=tenant.auth())
+        params = {"purpose": "newsletter", "channel": "email", "email": "rl@example.se"}
+        statuses = [(await http.get("/v1/decisions", params=params, headers=tenant.auth("check"))).status_code
+                    for _ in range(15)]  # fmt: skip
+        assert statuses.count(200) in (9, 10, 11) and statuses[-1] == 429  # a burst of 10, then 5 a second
+        limited_response = await http.get("/v1/decisions", params=params, headers=tenant.auth("check"))
+        assert limited_response.status_code == 429
+        assert int(limited_response.headers["retry-after"]) >= 1
+        assert limited_response.headers["content-type"].startswith("application/problem+json")
+        # Another key of the same tenant has its own budget.
+        assert (await http.get("/v1/purposes", headers=tenant.auth("record"))).status_code == 200
