@@ -57,7 +57,7 @@ async def sweep_tenant(
     started = now
     report = SweepReport(tenant_name, dry_run, now)
     async with ctx.pool.acquire() as lock_conn:
-        if not await lock_conn.fetchval("SELECT pg_try_advisory_lock($1)", _lock_key(tenant_id)):
+        if not await store.try_advisory_lock(lock_conn, _lock_key(tenant_id)):
             raise Conflict(f"a sweep of tenant {tenant_name!r} is running elsewhere")
         try:
             async with ctx.pool.acquire() as conn:
@@ -94,11 +94,11 @@ async def sweep_tenant(
                 })  # fmt: skip
             return report
         finally:
-            await lock_conn.execute("SELECT pg_advisory_unlock($1)", _lock_key(tenant_id))
+            await store.advisory_unlock(lock_conn, _lock_key(tenant_id))
 
 
 async def _remove(conn: Any, tenant_id: UUID, subject_ids: list[UUID]) -> None:
-    await conn.execute("SET LOCAL consent.ledger_rewrite = 'on'")
+    await store.allow_ledger_rewrite(conn)
     for subject_id in subject_ids:
         if not await store.lock_subject(conn, tenant_id, subject_id):
             continue  # erased meanwhile

@@ -158,7 +158,7 @@ async def erase(ctx: Context, tenant_id: UUID, subject_id: UUID, reason: str | N
         ]
         kept = await suppression_store.add(conn, tenant_id, entries)
         hashes = [h for _, h, _ in subject.identifiers]
-        await conn.execute("SET LOCAL consent.ledger_rewrite = 'on'")
+        await store.allow_ledger_rewrite(conn)
         events = await ledger.erase_events(conn, tenant_id, subject_id)
         receipts, messages = await store.erase(conn, tenant_id, subject_id, hashes)
         counts: dict[str, int] = {}

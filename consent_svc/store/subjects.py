@@ -170,3 +170,17 @@ async def insert_sweep_run(conn: asyncpg.Connection, tenant_id: UUID, run: dict[
         tenant_id, run["id"], run["started_at"], run["finished_at"], run["as_of"], run["dry_run"], run["scanned"],
         run["swept"], run["counts"],
     )  # fmt: skip
+
+
+async def allow_ledger_rewrite(conn: asyncpg.Connection) -> None:
+    """For this transaction only: let erasure and the retention sweep rewrite ledger rows."""
+    await conn.execute("SET LOCAL consent.ledger_rewrite = 'on'")
+
+
+async def try_advisory_lock(conn: asyncpg.Connection, key: int) -> bool:
+    """A session lock held until :func:`advisory_unlock` (or the connection closes)."""
+    return bool(await conn.fetchval("SELECT pg_try_advisory_lock($1)", key))
+
+
+async def advisory_unlock(conn: asyncpg.Connection, key: int) -> None:
+    await conn.execute("SELECT pg_advisory_unlock($1)", key)
