@@ -26,7 +26,6 @@ from email_validator import EmailNotValidError, validate_email
 from consent_svc.domain.errors import InvalidIdentifier
 
 IdentifierType = Literal["email", "phone", "external_id"]
-IDENTIFIER_TYPES: tuple[IdentifierType, ...] = ("email", "phone", "external_id")
 
 MAX_EMAIL_LENGTH = 254
 MAX_PHONE_LENGTH = 32

@@ -58,25 +58,6 @@ EVENT_TYPES: tuple[EventType, ...] = (
     "restriction_started",
     "restriction_lifted",
 )
-SOURCES: tuple[Source, ...] = (
-    "web_form",
-    "preference_center",
-    "unsubscribe",
-    "banner",
-    "api",
-    "import",
-    "phone_call",
-    "paper",
-)
-SUPPRESSION_REASONS: tuple[SuppressionReason, ...] = (
-    "unsubscribe",
-    "objection",
-    "complaint",
-    "hard_bounce",
-    "erasure",
-    "register",
-    "manual",
-)
 # Events that concern one purpose (or, without one, all purposes).
 PURPOSE_EVENTS = frozenset({"consent_given", "consent_withdrawn", "objection"})
 # Key scopes: what each may call. ``admin`` implies the others.
