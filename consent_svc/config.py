@@ -50,6 +50,8 @@ class Settings:
     host: str = "127.0.0.1"
     port: int = 8000
     database_url: str | None = field(default=None, repr=False)  # may hold a password
+    database_read_url: str | None = field(default=None, repr=False)  # a streaming replica, for decisions
+    read_max_wait_ms: float = 50.0
     data_dir: Path = field(default_factory=lambda: Path("data"))
     pepper: Secret = field(default_factory=lambda: Secret(b""), repr=False)
     token_keys: tuple[Secret, ...] = field(default=(), repr=False)
@@ -161,6 +163,10 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
     host = env.get("CONSENT_HOST", "127.0.0.1").strip() or "127.0.0.1"
     database_url = env.get("CONSENT_DATABASE_URL", "").strip() or None
 
+    database_read_url = env.get("CONSENT_DATABASE_READ_URL", "").strip() or None
+    if database_read_url is not None and database_url is None:
+        raise ConfigError("CONSENT_DATABASE_READ_URL needs CONSENT_DATABASE_URL (the primary it replicates)")
+
     if database_url is not None:
         # Replicas against one database must share the secrets: generating a
         # pepper per machine would silently split the suppression list.
@@ -203,6 +209,8 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         host=host,
         port=port,
         database_url=database_url,
+        database_read_url=database_read_url,
+        read_max_wait_ms=_env_float(env, "CONSENT_READ_MAX_WAIT_MS", 50.0, low=0.0, high=10_000.0),
         data_dir=data_dir,
         pepper=Secret(pepper),
         token_keys=token_keys,

@@ -18,7 +18,7 @@ import structlog
 from consent_svc.config import ConfigError, Settings
 from consent_svc.domain.identifiers import Hasher
 from consent_svc.service.context import Context
-from consent_svc.store import db, migrations
+from consent_svc.store import db, migrations, reads
 from consent_svc.store import tenants as tenant_store
 from consent_svc.store.embedded import EmbeddedPostgres
 
@@ -57,9 +57,19 @@ async def open_context(settings: Settings, dsn: str, *, migrate: bool) -> AsyncI
     if applied:
         _log.info("migrations applied", migrations=applied)
     pool = await db.create_pool(dsn, min_size=settings.pool_min, max_size=settings.pool_max)
+    replica: asyncpg.Pool | None = None
+    if settings.database_read_url:
+        # No connection at start (min_size=0): a replica that is down must not stop the service.
+        replica = await db.create_pool(
+            settings.database_read_url, min_size=0, max_size=settings.pool_max, timeout=reads.ACQUIRE_SECONDS
+        )
+        _log.info("decision reads use the read replica when it is current", max_wait_ms=settings.read_max_wait_ms)
+    router = reads.ReadRouter(pool, replica, max_wait_seconds=settings.read_max_wait_ms / 1000)
     try:
-        yield Context(settings=settings, pool=pool, hasher=hasher)
+        yield Context(settings=settings, pool=pool, hasher=hasher, reads=router)
     finally:
+        if replica is not None:
+            await replica.close()
         await pool.close()
 
 

@@ -2,18 +2,42 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from typing import Any
 
 from litestar import Request, Response, get
-from prometheus_client import CONTENT_TYPE_LATEST, Gauge, generate_latest
+from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, Gauge, generate_latest
+from prometheus_client.core import CounterMetricFamily, Metric
+from prometheus_client.registry import Collector
 
 from consent_svc.http.problems import problem
 from consent_svc.store import migrations, outbox
+from consent_svc.store.reads import ReadRouter
 
 POOL_SIZE = Gauge("consent_db_pool_connections", "Database pool connections", ["state"])
 OUTBOX_PENDING = Gauge("consent_webhook_outbox_pending", "Webhook messages waiting to be delivered")
 OUTBOX_OLDEST = Gauge("consent_webhook_outbox_oldest_pending_seconds", "Age of the oldest undelivered message")
 OUTBOX_DEAD = Gauge("consent_webhook_outbox_dead", "Dead-lettered webhook messages")
+
+
+class _DecisionReads(Collector):  # type: ignore[misc]  # prometheus_client is untyped here
+    """``consent_decision_reads_total{route}``: where decision reads were served
+    (replica, or primary and why), from the process's read router."""
+
+    def __init__(self) -> None:
+        self.router: ReadRouter | None = None
+
+    def collect(self) -> Iterator[Metric]:
+        family = CounterMetricFamily(
+            "consent_decision_reads", "Decision reads by where they were served", labels=["route"]
+        )
+        for route, count in sorted((self.router.routes if self.router else {}).items()):
+            family.add_metric([route], count)
+        yield family
+
+
+DECISION_READS = _DecisionReads()
+REGISTRY.register(DECISION_READS)
 
 
 @get("/healthz", tags=["operations"], include_in_schema=True)
@@ -33,13 +57,16 @@ async def readyz(request: Request[Any, Any, Any]) -> Response[Any]:
         return problem(503, "the database is not reachable")
     if pending:
         return problem(503, f"{len(pending)} migration(s) not applied: run `consent-svc migrate`")
-    return Response({"status": "ready"})
+    # A read replica that is down does not make the service unready: decisions read the primary.
+    reads = ctx.reads.status() if ctx.reads is not None else "none"
+    return Response({"status": "ready", "read_replica": reads})
 
 
 @get("/metrics", tags=["operations"], media_type="text/plain; version=0.0.4")
 async def metrics(request: Request[Any, Any, Any]) -> Response[bytes]:
     """Prometheus text format."""
     pool = request.app.state.ctx.pool
+    DECISION_READS.router = request.app.state.ctx.reads
     POOL_SIZE.labels("total").set(pool.get_size())
     POOL_SIZE.labels("idle").set(pool.get_idle_size())
     async with pool.acquire() as conn:

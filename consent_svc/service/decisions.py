@@ -101,8 +101,8 @@ async def decide_one(
     ctx: Context, tenant_id: UUID, purpose_key: str, channel: str, identifier: Identifier
 ) -> tuple[Decision, datetime]:
     _check_channel(channel)
-    async with ctx.pool.acquire() as conn:
-        config, row = await store.lookup_one(conn, tenant_id, purpose_key, ctx.hasher.key(identifier))
+    key = ctx.hasher.key(identifier)
+    config, row = await ctx.read(lambda conn: store.lookup_one(conn, tenant_id, purpose_key, key))
     if config is None:
         raise InvalidInput.field("purpose", f"unknown purpose {purpose_key!r}")
     now = ctx.clock()
@@ -138,8 +138,8 @@ async def _decide_chunk(
     rows: list[store.DecisionRow] = []
     if hashes:
         # Each chunk on a connection of its own, so two chunks can be in flight.
-        async with ctx.pool.acquire() as conn:
-            rows = await store.lookup(conn, tenant_id, purpose.key, list(hashes))
+        keys = list(hashes)
+        rows = await ctx.read(lambda conn: store.lookup(conn, tenant_id, purpose.key, keys))
     answers = [_judge(purpose, row, channel, now) for row in rows]
     out: list[DecisionItem] = []
     for ident, key in zip(identifiers, keyed, strict=True):

@@ -63,6 +63,9 @@ def by_kind(docs: list[dict[str, Any]], kind: str) -> dict[str, Any]:
     return found
 
 
+# The CRD's duration pattern.
+DURATION = "^(0|(([0-9]+)y)?(([0-9]+)w)?(([0-9]+)d)?(([0-9]+)h)?(([0-9]+)m)?(([0-9]+)s)?(([0-9]+)ms)?)$"
+
 SERVICE_MONITOR_SCHEMA = {
     "type": "object",
     "required": ["apiVersion", "kind", "metadata", "spec"],
@@ -89,9 +92,8 @@ SERVICE_MONITOR_SCHEMA = {
                         "properties": {
                             "port": {"type": "string"},
                             "path": {"type": "string"},
-                            # The CRD's duration pattern.
-                            "interval": {"type": "string", "pattern": "^(0|(([0-9]+)y)?(([0-9]+)w)?(([0-9]+)d)?(([0-9]+)h)?(([0-9]+)m)?(([0-9]+)s)?(([0-9]+)ms)?)$"},
-                            "scrapeTimeout": {"type": "string", "pattern": "^(0|(([0-9]+)y)?(([0-9]+)w)?(([0-9]+)d)?(([0-9]+)h)?(([0-9]+)m)?(([0-9]+)s)?(([0-9]+)ms)?)$"},
+                            "interval": {"type": "string", "pattern": DURATION},
+                            "scrapeTimeout": {"type": "string", "pattern": DURATION},
                         },
                     },
                 },
@@ -125,7 +127,15 @@ def test_every_manifest_matches_the_kubernetes_schema(sets: list[str], kube: str
 def test_defaults_render_the_expected_objects() -> None:
     kinds = sorted(d["kind"] for d in manifests())
     assert kinds == sorted(
-        ["ServiceAccount", "ConfigMap", "Service", "Deployment", "HorizontalPodAutoscaler", "PodDisruptionBudget", "Job"]
+        [
+            "ServiceAccount",
+            "ConfigMap",
+            "Service",
+            "Deployment",
+            "HorizontalPodAutoscaler",
+            "PodDisruptionBudget",
+            "Job",
+        ]
     )
     everything = sorted(d["kind"] for d in manifests(*EVERYTHING))
     assert {"Ingress", "ServiceMonitor"} <= set(everything)
@@ -133,7 +143,8 @@ def test_defaults_render_the_expected_objects() -> None:
 
 def test_pods_run_unprivileged_on_a_read_only_root() -> None:
     docs = manifests(*EVERYTHING)
-    for pod in (by_kind(docs, "Deployment")["spec"]["template"]["spec"], by_kind(docs, "Job")["spec"]["template"]["spec"]):
+    pods = [by_kind(docs, kind)["spec"]["template"]["spec"] for kind in ("Deployment", "Job")]
+    for pod in pods:
         assert pod["securityContext"]["runAsNonRoot"] is True
         assert pod["securityContext"]["runAsUser"] != 0
         assert pod["automountServiceAccountToken"] is False
@@ -143,7 +154,7 @@ def test_pods_run_unprivileged_on_a_read_only_root() -> None:
         assert ctx["allowPrivilegeEscalation"] is False
         assert ctx["capabilities"]["drop"] == ["ALL"]
         # The only writable place is an emptyDir on /tmp, where CONSENT_DATA_DIR points.
-        assert [m["mountPath"] for m in container["volumeMounts"]] == ["/tmp"]
+        assert [m["mountPath"] for m in container["volumeMounts"]] == ["/tmp"]  # noqa: S108
 
 
 def test_probes_point_at_the_health_endpoints() -> None:
@@ -185,6 +196,7 @@ def test_migrations_run_as_a_hook_and_pods_do_not_migrate() -> None:
     assert job["spec"]["template"]["spec"]["containers"][0]["args"] == ["migrate"]
     assert job["spec"]["template"]["spec"]["restartPolicy"] == "Never"
     assert by_kind(docs, "ConfigMap")["data"]["CONSENT_MIGRATE_ON_START"] == "0"
+    assert by_kind(docs, "ConfigMap")["data"]["CONSENT_DATA_DIR"] == "/tmp/consent-svc"  # noqa: S108 - the pod's emptyDir
     # Without the Job, the pods migrate on start (under the advisory lock).
     without = manifests("migrations.job=false")
     assert not any(d["kind"] == "Job" for d in without)
@@ -219,8 +231,12 @@ def test_settings_reach_the_config_map_as_the_service_reads_them() -> None:
     from consent_svc.config import load_settings
 
     data = by_kind(manifests(*EVERYTHING), "ConfigMap")["data"]
-    env = {**data, "CONSENT_DATABASE_URL": "postgresql://db/consent", "CONSENT_PEPPER": "p" * 32,
-           "CONSENT_TOKEN_KEYS": "k" * 32}
+    env = {
+        **data,
+        "CONSENT_DATABASE_URL": "postgresql://db/consent",
+        "CONSENT_PEPPER": "p" * 32,
+        "CONSENT_TOKEN_KEYS": "k" * 32,
+    }
     settings = load_settings(env)  # every value the chart renders is one the service accepts
     assert settings.public_url == "https://consent.example.com"
     assert settings.host == "0.0.0.0"  # noqa: S104 - inside a pod, the Service reaches it on the pod address

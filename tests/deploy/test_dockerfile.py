@@ -34,7 +34,8 @@ def test_final_stage_is_unprivileged_without_compilers_and_checks_its_health() -
     stage = final_stage()
     assert len([line for line in DOCKERFILE.read_text().splitlines() if line.startswith("FROM ")]) == 2
     users = [line.split()[1] for line in stage if line.startswith("USER ")]
-    assert users and users[-1].split(":")[0] not in {"0", "root"}
+    assert users
+    assert users[-1].split(":")[0] not in {"0", "root"}
     assert not any("gcc" in line or "build-essential" in line for line in stage)
     assert any(line.startswith("HEALTHCHECK") for line in stage)
     assert any("/healthz" in line for line in stage)
@@ -46,7 +47,7 @@ def test_the_wheel_carries_the_migrations_and_the_web_assets(tmp_path: Path) -> 
     # What the Dockerfile's `pip install .` installs: built here the same way,
     # without build isolation so it needs no download.
     subprocess.run(
-        [sys.executable, "-m", "pip", "wheel", "--quiet", "--no-deps", "--no-build-isolation", "-w", str(tmp_path), str(ROOT)],
+        [sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", "--no-build-isolation", "-w", str(tmp_path), ROOT],
         check=True,
         capture_output=True,
         timeout=300,

@@ -33,6 +33,17 @@ def test_external_database_needs_explicit_secrets(tmp_path: Path) -> None:
     assert not (tmp_path / "secrets").exists()
 
 
+def test_read_replica_url_needs_the_primary(tmp_path: Path) -> None:
+    env = {"CONSENT_DATA_DIR": str(tmp_path), "CONSENT_DATABASE_READ_URL": "postgresql://replica:secret@r/x"}
+    with pytest.raises(ConfigError, match="CONSENT_DATABASE_READ_URL needs CONSENT_DATABASE_URL"):
+        load_settings(env)
+    env |= {"CONSENT_DATABASE_URL": "postgresql://p/x", "CONSENT_PEPPER": "a" * 40, "CONSENT_TOKEN_KEYS": "b" * 40,
+            "CONSENT_READ_MAX_WAIT_MS": "20"}  # fmt: skip
+    settings = load_settings(env)
+    assert (settings.database_read_url, settings.read_max_wait_ms) == ("postgresql://replica:secret@r/x", 20.0)
+    assert "secret" not in repr(settings)
+
+
 @pytest.mark.parametrize(
     ("name", "value", "message"),
     [
@@ -42,6 +53,7 @@ def test_external_database_needs_explicit_secrets(tmp_path: Path) -> None:
         ("CONSENT_WEBHOOK_ALLOW_PRIVATE", "maybe", "CONSENT_WEBHOOK_ALLOW_PRIVATE"),
         ("CONSENT_PEPPER", "short", "at least 32"),
         ("CONSENT_PUBLIC_URL", "ftp://x", "http"),
+        ("CONSENT_READ_MAX_WAIT_MS", "-1", "CONSENT_READ_MAX_WAIT_MS"),
     ],
 )
 def test_bad_values_name_the_variable(tmp_path: Path, name: str, value: str, message: str) -> None:

