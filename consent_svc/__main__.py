@@ -34,6 +34,7 @@ def cmd_serve(settings: Settings, args: argparse.Namespace) -> int:
     import uvicorn
 
     from consent_svc.http.app import create_app
+    from consent_svc.http.server import uvicorn_http
     from consent_svc.jobs.delivery import DeliveryWorker
     from consent_svc.jobs.periodic import every
     from consent_svc.runtime import run_with_database
@@ -53,7 +54,7 @@ def cmd_serve(settings: Settings, args: argparse.Namespace) -> int:
             create_app(ctx),
             host=host,
             port=port,
-            http="httptools",
+            http=uvicorn_http(ctx.settings.max_header_bytes),
             lifespan="off",
             access_log=False,
             log_config=None,

@@ -52,6 +52,7 @@ class Settings:
     database_url: str | None = field(default=None, repr=False)  # may hold a password
     database_read_url: str | None = field(default=None, repr=False)  # a streaming replica, for decisions
     read_max_wait_ms: float = 50.0
+    max_header_bytes: int = 16_384
     data_dir: Path = field(default_factory=lambda: Path("data"))
     pepper: Secret = field(default_factory=lambda: Secret(b""), repr=False)
     token_keys: tuple[Secret, ...] = field(default=(), repr=False)
@@ -223,6 +224,7 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         pool_min=pool_min,
         pool_max=pool_max,
         default_phone_region=(env.get("CONSENT_PHONE_REGION", "SE").strip().upper() or "SE"),
+        max_header_bytes=_env_int(env, "CONSENT_MAX_HEADER_BYTES", 16_384, low=1024, high=1_048_576),
         max_body_bytes=_env_int(env, "CONSENT_MAX_BODY_BYTES", 1_048_576, low=1024, high=1 << 30),
         max_batch_body_bytes=_env_int(env, "CONSENT_MAX_BATCH_BODY_BYTES", 64 * 1_048_576, low=1024, high=1 << 31),
         auth_cache_seconds=_env_float(env, "CONSENT_AUTH_CACHE_SECONDS", 5.0, low=0.0, high=300.0),

@@ -17,6 +17,7 @@ from consent_svc.http.middleware import RequestLogMiddleware
 from consent_svc.http.problems import EXCEPTION_HANDLERS
 from consent_svc.service.context import Context
 from consent_svc.service.tenants import Authenticator
+from consent_svc.service.unsubscribe import PublicLimits
 
 
 def openapi_config() -> OpenAPIConfig:
@@ -66,6 +67,7 @@ def create_litestar(ctx: Context | None) -> Litestar:
     )
     app.state.ctx = ctx
     app.state.authenticator = Authenticator(ctx) if ctx else None
+    app.state.public_limits = PublicLimits()
     return app
 
 

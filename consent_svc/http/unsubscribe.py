@@ -95,6 +95,7 @@ class PublicPagesController(Controller):
     @get("/{token:str}", media_type=MediaType.HTML)
     async def page(self, request: AnyRequest, token: str) -> Response[str]:
         """The preference center (Swedish or English by Accept-Language; ?lang= overrides)."""
+        _admit(request, token, one_click=False)
         view = await unsubscribe.preferences(ctx_of(request), token)
         return _html(pages.preference_page(_lang(request), view, token))
 
@@ -102,7 +103,7 @@ class PublicPagesController(Controller):
     async def one_click(self, request: AnyRequest, token: str) -> Response[str]:
         """RFC 8058 one-click unsubscribe: body ``List-Unsubscribe=One-Click``, form-encoded or multipart."""
         ctx = ctx_of(request)
-        unsubscribe.claims_of(ctx, token)  # a bad token is 404 before the body is looked at
+        _admit(request, token, one_click=True)  # a bad token is 404 before the body is looked at
         form = await _form(request)
         if form.get("List-Unsubscribe") != "One-Click":
             raise InvalidInput.field("List-Unsubscribe", "must be One-Click (RFC 8058)")
@@ -115,7 +116,7 @@ class PublicPagesController(Controller):
     async def save(self, request: AnyRequest, token: str) -> Response[str]:
         """The preference form: ``purpose`` (one per purpose to keep), ``action`` save or unsubscribe_all."""
         ctx = ctx_of(request)
-        unsubscribe.claims_of(ctx, token)
+        _admit(request, token, one_click=False)
         form = await _form(request)
         action = form.get("action", "save")
         if action not in ("save", "unsubscribe_all"):
@@ -132,6 +133,12 @@ class PublicPagesController(Controller):
         org = view.branding.display_name or view.branding.name
         notice = pages.TEXT["done_all" if action == "unsubscribe_all" else "saved"][lang].format(org=org)
         return _html(pages.preference_page(lang, view, token, notice=notice))
+
+
+def _admit(request: AnyRequest, token: str, *, one_click: bool) -> None:
+    limits: unsubscribe.PublicLimits = request.app.state.public_limits
+    address = request.client.host if request.client else None
+    limits.admit(ctx_of(request), token, address, one_click=one_click)
 
 
 async def _form(request: AnyRequest) -> Any:

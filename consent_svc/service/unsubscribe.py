@@ -23,6 +23,7 @@ from consent_svc.service.context import Context
 from consent_svc.service.decisions import purpose_from_config, subject_answer
 from consent_svc.service.events import record_in, subject_identifiers
 from consent_svc.service.inputs import EventIn, Proof, SubjectRef
+from consent_svc.service.ratelimit import TokenBuckets
 from consent_svc.service.suppressions import new_entry
 from consent_svc.store import events as event_store
 from consent_svc.store import purposes as purpose_store
@@ -78,6 +79,37 @@ async def _subject_for(conn: Any, ctx: Context, tenant_id: UUID, ident: Identifi
         await event_store.create_subjects(conn, tenant_id, [new])
         found = await event_store.resolve(conn, tenant_id, [h])
     return found[h]
+
+
+class PublicLimits:
+    """Abuse limits for the public ``/u/`` pages, per process (docs/unsubscribe.md).
+
+    A one-click unsubscribe is never limited by address: mailbox providers
+    send RFC 8058 requests from shared servers, and a refused one could be an
+    unsubscribe lost. Only repeats of the same link are limited, and the first
+    click on a link always passes, so what is refused had already been done.
+    Pages and preference saves, which people make, are limited per client
+    address and per link; so are requests with links that do not verify.
+    """
+
+    def __init__(self) -> None:
+        self.per_address = TokenBuckets(capacity=60, per_second=1.0)
+        self.per_link_page = TokenBuckets(capacity=30, per_second=0.2)
+        self.per_link_click = TokenBuckets(capacity=5, per_second=1 / 60)
+
+    def admit(self, ctx: Context, token: str, address: str | None, *, one_click: bool) -> tokens.TokenClaims:
+        """The token's claims, or NotFound for a bad token, or RateLimited."""
+        claims = tokens.verify(_keys(ctx), token)
+        if claims is None:
+            self.per_address.take(address or "-", "requests from this address")
+            raise NotFound("no such link")
+        link = f"{claims.tenant_id}|{claims.subject_id}|{claims.purpose or '*'}"
+        if one_click:
+            self.per_link_click.take(link, "unsubscribe requests for this link")
+        else:
+            self.per_address.take(address or "-", "requests from this address")
+            self.per_link_page.take(link, "requests for this link")
+        return claims
 
 
 def claims_of(ctx: Context, token: str) -> tokens.TokenClaims:

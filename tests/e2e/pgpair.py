@@ -106,6 +106,16 @@ class StreamingPair:
             time.sleep(0.1)
         raise RuntimeError("the replica did not start streaming")
 
+    def wait_caught_up(self, timeout: float = 120) -> None:
+        """Until the replica has replayed everything the primary has flushed."""
+        target = self.psql(self.primary, "SELECT pg_current_wal_flush_lsn()").strip()
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.psql(self.replica, f"SELECT pg_last_wal_replay_lsn() >= '{target}'::pg_lsn").strip() == "t":
+                return
+            time.sleep(0.1)
+        raise RuntimeError("the replica did not catch up")
+
     def psql(self, cluster: Cluster, sql: str, database: str = "postgres") -> str:
         return self.run("psql", cluster.dsn(database), "-tAc", sql)
 

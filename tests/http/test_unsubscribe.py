@@ -205,3 +205,27 @@ async def test_branding_validation(client: httpx.AsyncClient, tenant: Tenant) ->
         response = await client.put("/v1/branding", json=body, headers=tenant.auth())
         assert response.status_code == 400, body
         assert response.json()["errors"][0]["field"] == field
+
+
+async def test_public_pages_are_limited_but_a_first_one_click_never_is(
+    client: httpx.AsyncClient, tenant: Tenant
+) -> None:
+    await setup(client, tenant, "limits@example.se")
+    url = path_of((await link(client, tenant, "limits@example.se", "newsletter"))["url"])
+    # Links that do not verify, from one address: 60, then 429 with Retry-After.
+    statuses = [(await client.get(f"/u/not-a-token-{i}")).status_code for i in range(60)]
+    assert set(statuses) == {404}
+    refused = await client.get("/u/not-a-token-60")
+    assert refused.status_code == 429
+    assert int(refused.headers["retry-after"]) >= 1
+    assert refused.headers["content-type"].startswith("application/problem+json")
+    # The address is spent for pages, even with a good link ...
+    assert (await client.get(url)).status_code == 429
+    # ... but a one-click unsubscribe from it still goes through and is honoured:
+    # mailbox providers click from shared addresses, and a refusal could lose an unsubscribe.
+    assert (await client.post(url, data={"List-Unsubscribe": "One-Click"})).status_code == 200
+    assert not await allowed(client, tenant, "limits@example.se", "newsletter")
+    # Repeats of one link are limited; they change nothing, the first click was recorded.
+    repeats = [(await client.post(url, data={"List-Unsubscribe": "One-Click"})).status_code for _ in range(5)]
+    assert repeats == [200, 200, 200, 200, 429]
+    assert not await allowed(client, tenant, "limits@example.se", "newsletter")
