@@ -21,6 +21,7 @@ import msgspec
 
 from consent_svc.domain.errors import InvalidInput
 from consent_svc.domain.models import CHANNELS
+from consent_svc.http.problems import DATABASE_UNAVAILABLE
 from consent_svc.http.schemas import DecisionOut
 from consent_svc.service import decisions
 from consent_svc.service.context import Context
@@ -89,7 +90,9 @@ class DecisionFastPath:
             )
             answer, decided_at = await decisions.decide_one(self.ctx, principal.tenant_id, purpose, channel, identifier)
         except InvalidInput:
-            return None
+            return None  # the route gives the 400
+        except DATABASE_UNAVAILABLE:
+            return None  # the route gives the 503
         scope.setdefault("state", {})["principal"] = principal
         return _encode(DecisionOut.of(answer, purpose, channel, decided_at))
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import asyncpg
 import structlog
 from litestar import MediaType, Request, Response
 from litestar.exceptions import HTTPException, ValidationException
@@ -98,6 +99,30 @@ def _http(_: Request[Any, Any, Any], exc: HTTPException) -> Response[Any]:
     return problem(status, detail, headers=exc.headers)
 
 
+# The database is away (restarting, failing over, unreachable) or the
+# connection reached a standby: the request can be retried. Writes carry
+# idempotency keys, so a retry of a write whose commit did land is harmless.
+DATABASE_UNAVAILABLE: tuple[type[Exception], ...] = (
+    OSError,
+    asyncpg.PostgresConnectionError,  # incl. connection lost, cannot connect now, admin/crash shutdown
+    asyncpg.InterfaceError,
+    asyncpg.TargetServerAttributeNotMatched,
+    asyncpg.ReadOnlySQLTransactionError,
+    asyncpg.CannotConnectNowError,
+    asyncpg.AdminShutdownError,
+    asyncpg.CrashShutdownError,
+)
+
+
+def _unavailable(request: Request[Any, Any, Any], exc: Exception) -> Response[Any]:
+    _log.warning("database unavailable", exc_type=type(exc).__name__, path=request.url.path)
+    return problem(
+        503,
+        "the database is unavailable for a moment (restart or failover); retry, with the same idempotency_key",
+        headers={"Retry-After": "1"},
+    )
+
+
 def _internal(request: Request[Any, Any, Any], exc: Exception) -> Response[Any]:
     _log.error("unhandled error", exc_type=type(exc).__name__, path=request.url.path, exc_info=exc)
     return problem(500, "the server could not answer; the request id identifies it in the logs")
@@ -108,6 +133,7 @@ EXCEPTION_HANDLERS: dict[type[Exception] | int, Any] = {
     ValidationException: _validation,
     HTTPException: _http,
     Exception: _internal,
+    **dict.fromkeys(DATABASE_UNAVAILABLE, _unavailable),
 }
 
 __all__ = ["EXCEPTION_HANDLERS", "PROBLEM", "MediaType", "problem"]

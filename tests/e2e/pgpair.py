@@ -54,15 +54,24 @@ class Cluster:
             "-o", f"-p {self.port} -k {self.pair.root} -c listen_addresses=127.0.0.1",
         )  # fmt: skip
 
-    def stop(self) -> None:
-        self.pair.run("pg_ctl", "-D", str(self.dir), "-w", "-t", "60", "-m", "fast", "stop")
+    def stop(self, mode: str = "fast") -> None:
+        """``mode="immediate"`` is a crash: no shutdown checkpoint, clients cut off."""
+        self.pair.run("pg_ctl", "-D", str(self.dir), "-w", "-t", "60", "-m", mode, "stop")
+
+    def promote(self) -> None:
+        self.pair.run("pg_ctl", "-D", str(self.dir), "-w", "-t", "60", "promote")
 
     def running(self) -> bool:
         return (self.dir / "postmaster.pid").exists()
 
 
 class StreamingPair:
-    def __init__(self) -> None:
+    """``synchronous=True``: the primary acknowledges a commit only once the
+    replica has it (``synchronous_standby_names``), as a deployment that must
+    not lose an acknowledged write on failover is set up."""
+
+    def __init__(self, *, synchronous: bool = False) -> None:
+        self.synchronous = synchronous
         self.bin = pg_bin()
         self.root = Path(tempfile.mkdtemp(prefix="consent-pgpair-"))
         self.as_root = os.geteuid() == 0
@@ -95,6 +104,10 @@ class StreamingPair:
         )  # fmt: skip
         self.replica.start()
         self.wait_streaming()
+        if self.synchronous:
+            # After the base backup, so the replica, once promoted, does not wait for a standby of its own.
+            self.psql(self.primary, "ALTER SYSTEM SET synchronous_standby_names = '*'")
+            self.psql(self.primary, "SELECT pg_reload_conf()")
         return self
 
     def wait_streaming(self, timeout: float = 30) -> None:
