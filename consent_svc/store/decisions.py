@@ -32,7 +32,11 @@ class DecisionRow(msgspec.Struct, frozen=True, array_like=True):
 _LOOKUP = """
 SELECT s.id, s.kind, s.facts, sp.ids, sp.scopes, sp.channels, sp.reasons, sp.created
 FROM unnest($2::bytea[]) WITH ORDINALITY AS r(h, i)
-LEFT JOIN subject_identifiers si ON si.tenant_id = $1 AND si.hash = r.h
+-- LIMIT 1 keeps this a per-key index probe: as a plain join, the planner
+-- hashed every identifier of the tenant for each chunk of 5,000 keys
+-- (a sequential scan of the whole tenant, growing with its size).
+LEFT JOIN LATERAL (SELECT x.subject_id FROM subject_identifiers x
+                   WHERE x.tenant_id = $1 AND x.hash = r.h LIMIT 1) si ON true
 LEFT JOIN subjects s ON s.tenant_id = $1 AND s.id = si.subject_id
 LEFT JOIN LATERAL (
     SELECT array_agg(x.id) AS ids, array_agg(x.scope) AS scopes, array_agg(x.channel) AS channels,

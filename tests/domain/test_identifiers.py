@@ -3,9 +3,13 @@
 from __future__ import annotations
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from consent_svc.domain.errors import InvalidIdentifier
 from consent_svc.domain.identifiers import (
+    _simple_email,
+    _validated_email,
     Hasher,
     Identifier,
     exchange_sha256,
@@ -100,3 +104,42 @@ def test_secrets_never_show_in_repr() -> None:
     assert "anna" not in repr(Identifier("email", "anna@example.se"))
     with pytest.raises(ValueError, match="32 bytes"):
         Hasher(b"short")
+
+
+# The fast path for common addresses must agree with email-validator exactly:
+# wherever it answers, email-validator accepts the address and returns the same.
+def _validator(text: str) -> str | None:
+    try:
+        return _validated_email(text)
+    except InvalidIdentifier:
+        return None
+
+
+_ATOM = st.text(alphabet="abcdefghijklmnopqrstuvwxyz0123456789!#$%&'*+/=?^_`{|}~-", min_size=1, max_size=20)
+_LABEL = st.text(alphabet="abcdefghijklmnopqrstuvwxyz0123456789-", min_size=1, max_size=70)
+_TLD = st.one_of(st.sampled_from(["se", "com", "test", "local", "arpa", "onion", "invalid", "xn--p1ai", "c0m", "s"]),
+                 st.text(alphabet="abcdefghijklmnopqrstuvwxyz0123456789-", min_size=1, max_size=70))  # fmt: skip
+_NEAR_MISS = st.builds(
+    lambda locals_, dots, labels, tld: ".".join(locals_) + dots + "@" + ".".join([*labels, tld]),
+    st.lists(_ATOM, min_size=1, max_size=4),
+    st.sampled_from(["", ".", ".."]),
+    st.lists(_LABEL, min_size=0, max_size=4),
+    _TLD,
+)
+
+
+@settings(max_examples=1500, deadline=None)
+@given(st.one_of(_NEAR_MISS, st.emails().map(str.lower), st.text(max_size=80).map(str.lower)))
+def test_the_fast_path_agrees_with_email_validator(text: str) -> None:
+    fast = _simple_email(text)
+    if fast is not None:
+        assert _validator(text) == fast
+
+
+def test_the_fast_path_takes_common_addresses_and_leaves_the_rest() -> None:
+    for common in ("anna@example.se", "a.b+tag@mail.sub.example.co.uk", "o'brien@x-y.com", "x_1@d1.io"):
+        assert _simple_email(common) == common
+        assert _validator(common) == common
+    for other in ("åsa@exempel.se", "a@xn--bcher-kva.ch", "a@localhost", "a@x.test", "a..b@x.se", "a@1.2.3.4",
+                  '"quoted"@x.se', "a@x.s", "a@-x.se", "a@x-.se", "a" * 65 + "@x.se", "a@x--y.se"):  # fmt: skip
+        assert _simple_email(other) is None  # email-validator decides these
