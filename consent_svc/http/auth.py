@@ -29,7 +29,8 @@ async def require_scope(connection: ASGIConnection[Any, Any, Any, Any], handler:
     if scheme.lower() != "bearer" or not token.strip():
         raise _unauthorized("send an API key as 'Authorization: Bearer <key>'")
     authenticator: Authenticator = connection.app.state.authenticator
-    principal = await authenticator.authenticate(token.strip())
+    address = connection.client.host if connection.client else None
+    principal = await authenticator.authenticate(token.strip(), address)
     if principal is None:
         raise _unauthorized("the API key is unknown or revoked")
     if not principal.allows(needed):

@@ -28,6 +28,17 @@ class TokenBuckets:
         self.max_keys = max_keys
         self._buckets: OrderedDict[str, tuple[float, float]] = OrderedDict()
 
+    def check(self, key: str, what: str) -> None:
+        """Raise :class:`RateLimited` if ``key`` has no token left, without taking one."""
+        found = self._buckets.get(key)
+        if found is None:
+            return
+        tokens, stamp = found
+        tokens = min(self.capacity, tokens + (time.monotonic() - stamp) * self.rate)
+        if tokens < 1:
+            retry = max(1, int((1 - tokens) / self.rate + 0.999))
+            raise RateLimited(f"too many {what}; try again in {retry} s", retry)
+
     def take(self, key: str, what: str) -> None:
         """Take one token for ``key`` or raise :class:`RateLimited` with a Retry-After."""
         now = time.monotonic()

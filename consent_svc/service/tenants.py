@@ -105,20 +105,34 @@ class Authenticator:
         self._cache: dict[bytes, tuple[float, Principal | None]] = {}
         rate = ctx.settings.rate_limit_per_key
         self._limits = TokenBuckets(capacity=2 * rate, per_second=rate) if rate > 0 else None
+        # Unknown keys cost a database look-up each: an address that keeps
+        # sending them gets 429 after 20, then may try one a second.
+        self._failures = TokenBuckets(capacity=20, per_second=1.0)
 
     def limit(self, principal: Principal) -> None:
         """Take one request from the key's budget; raises RateLimited (429 with Retry-After)."""
         if self._limits is not None:
             self._limits.take(str(principal.key_id), "requests with this key")
 
-    async def authenticate(self, token: str) -> Principal | None:
-        if not token.startswith(KEY_PREFIX) or len(token) > 100:
-            return None
+    async def authenticate(self, token: str, address: str | None = None) -> Principal | None:
+        """The key's principal, or None. With ``address``, a client that has
+        sent too many unknown keys gets RateLimited instead of a look-up (a key
+        in the cache still passes)."""
         digest = hash_key(token)
         now = time.monotonic()
         hit = self._cache.get(digest)
-        if hit is not None and hit[0] > now:
+        if hit is not None and hit[0] > now and hit[1] is not None:
             return hit[1]
+        if address is not None:
+            self._failures.check(address, "requests with unknown API keys from this address")
+        principal = await self._look_up(token, digest, now) if hit is None or hit[0] <= now else None
+        if principal is None and address is not None:
+            self._failures.take(address, "requests with unknown API keys from this address")
+        return principal
+
+    async def _look_up(self, token: str, digest: bytes, now: float) -> Principal | None:
+        if not token.startswith(KEY_PREFIX) or len(token) > 100:
+            return None
         async with self._ctx.pool.acquire() as conn:
             row = await store.active_key_by_hash(conn, digest)
         principal = None if row is None else Principal(row.tenant_id, row.tenant_name, row.id, row.scope)

@@ -8,10 +8,10 @@ from hypothesis import strategies as st
 
 from consent_svc.domain.errors import InvalidIdentifier
 from consent_svc.domain.identifiers import (
-    _simple_email,
-    _validated_email,
     Hasher,
     Identifier,
+    _simple_email,
+    _validated_email,
     exchange_sha256,
     normalize,
     normalize_email,

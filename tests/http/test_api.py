@@ -52,6 +52,24 @@ async def test_requests_without_a_valid_key_are_401(client: httpx.AsyncClient, t
         assert response.json()["status"] == 401
 
 
+async def test_an_address_sending_unknown_keys_is_slowed_down(ctx: Context, tenant: Tenant) -> None:
+    import dataclasses
+
+    from consent_svc.http.app import create_app
+
+    cached = dataclasses.replace(ctx, settings=dataclasses.replace(ctx.settings, auth_cache_seconds=30.0))
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=create_app(cached)), base_url="http://t") as client:
+        assert (await client.get("/v1/purposes", headers=tenant.auth("check"))).status_code == 200  # now cached
+        for i in range(20):
+            response = await client.get("/v1/purposes", headers={"Authorization": f"Bearer csk_guess{i}"})
+            assert response.status_code == 401
+        refused = await client.get("/v1/purposes", headers={"Authorization": "Bearer csk_guess20"})
+        assert refused.status_code == 429
+        assert int(refused.headers["retry-after"]) >= 1
+        # A key this process already knows still works from that address.
+        assert (await client.get("/v1/purposes", headers=tenant.auth("check"))).status_code == 200
+
+
 @pytest.mark.parametrize(
     ("scope", "allowed"),
     [("check", {"check"}), ("record", {"check", "record"}), ("admin", {"check", "record", "admin"})],
