@@ -7,6 +7,7 @@ A check reads and never writes: it creates no subject. The rules are in
 from __future__ import annotations
 
 import asyncio
+from collections import deque
 from collections.abc import AsyncIterable, AsyncIterator, Sequence
 from datetime import datetime
 from typing import Any
@@ -217,9 +218,11 @@ async def decide_stream(
         items = await _decide_chunk(ctx, tenant_id, purpose, channel, batch, ctx.clock())
         return b"".join(_encoder.encode(item) + b"\n" for item in items)
 
-    # One chunk is judged while the next is read: at most IN_FLIGHT chunks in
-    # memory, so memory stays flat however long the stream is.
-    pending: asyncio.Task[bytes] | None = None
+    # Up to IN_FLIGHT chunks are judged (their queries running in PostgreSQL,
+    # their answers computed here) while the next is read and parsed; answers
+    # leave in order. At most IN_FLIGHT + 1 chunks are in memory, so memory
+    # stays flat however long the stream is.
+    pending: deque[asyncio.Task[bytes]] = deque()
     batch: list[Identifier | InvalidRecipient] = []
     number = 0
     try:
@@ -237,15 +240,14 @@ async def decide_stream(
             else:
                 batch.append(_identify(recipient, region, field))
             if len(batch) >= CHUNK:
-                if pending is not None:
-                    yield await pending
-                pending = asyncio.create_task(judged(batch))
+                if len(pending) >= IN_FLIGHT:
+                    yield await pending.popleft()
+                pending.append(asyncio.create_task(judged(batch)))
                 batch = []
-        if pending is not None:
-            yield await pending
-            pending = None
         if batch:
-            yield await judged(batch)
+            pending.append(asyncio.create_task(judged(batch)))
+        while pending:
+            yield await pending.popleft()
     finally:
-        if pending is not None:
-            pending.cancel()
+        for task in pending:
+            task.cancel()
