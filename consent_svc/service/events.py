@@ -174,8 +174,10 @@ async def record_in(
     owners = await store.resolve(conn, tenant_id, all_hashes)
     new_subjects = _plan_new_subjects(to_write, owners)
     if new_subjects:
-        await store.create_subjects(conn, tenant_id, new_subjects)
-        owners = await store.resolve(conn, tenant_id, all_hashes)
+        owners.update(await store.create_subjects(conn, tenant_id, new_subjects))
+        # Only identifiers a concurrent writer took meanwhile are left to look up.
+        missing = [h for h in all_hashes if h not in owners]
+        owners.update(await store.resolve(conn, tenant_id, missing))
     subject_of: dict[int, UUID] = {}
     extra_identifiers: dict[UUID, dict[str, store.NewIdentifier]] = {}
     for p in to_write:

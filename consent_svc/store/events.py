@@ -77,16 +77,20 @@ async def resolve(conn: asyncpg.Connection, tenant_id: UUID, hashes: Sequence[by
     return {r["hash"]: r["subject_id"] for r in rows}
 
 
-async def create_subjects(conn: asyncpg.Connection, tenant_id: UUID, subjects: Sequence[NewSubject]) -> None:
+async def create_subjects(
+    conn: asyncpg.Connection, tenant_id: UUID, subjects: Sequence[NewSubject]
+) -> dict[bytes, UUID]:
     """Insert new subjects with their identifiers.
 
     Identifiers go first with ``ON CONFLICT DO NOTHING``: when a concurrent
     transaction created the same person a moment earlier, its identifiers win
     and no orphan subject row is left; the caller resolves again afterwards.
     The foreign key from identifiers to subjects is deferred to commit.
+    Returns the identifiers written here (hash to subject id); the caller
+    resolves only the others.
     """
     if not subjects:
-        return
+        return {}
     hashes, owners, types, values = [], [], [], []
     for subject in subjects:
         for ident in subject.identifiers:
@@ -100,7 +104,7 @@ async def create_subjects(conn: asyncpg.Connection, tenant_id: UUID, subjects: S
         SELECT $1, u.hash, u.subject_id, u.type, u.value
         FROM unnest($2::bytea[], $3::uuid[], $4::text[], $5::text[]) AS u(hash, subject_id, type, value)
         ON CONFLICT DO NOTHING
-        RETURNING subject_id
+        RETURNING hash, subject_id
         """,
         tenant_id,
         hashes,
@@ -120,6 +124,7 @@ async def create_subjects(conn: asyncpg.Connection, tenant_id: UUID, subjects: S
             list(kinds),
             list(kinds.values()),
         )
+    return {r["hash"]: r["subject_id"] for r in rows}
 
 
 async def add_identifiers(
@@ -204,6 +209,9 @@ async def insert_events(
         [e.fingerprint for e in events],
     )
     inserted = {r["id"]: InsertedEvent(r["id"], r["seq"], r["recorded_at"]) for r in rows}
+    wanted = await outbox.subscribed(conn, tenant_id)
+    if not wanted:
+        return inserted
     await outbox.enqueue(
         conn,
         tenant_id,
@@ -222,7 +230,7 @@ async def insert_events(
                 },
             )
             for e in events
-            if e.id in inserted and e.type in outbox.EVENT_MESSAGES
+            if e.id in inserted and outbox.EVENT_MESSAGES.get(e.type) in wanted
         ],
     )
     return inserted

@@ -44,6 +44,22 @@ class Message(msgspec.Struct, frozen=True):
     ident_hash: bytes | None = None
 
 
+async def subscribed(conn: asyncpg.Connection, tenant_id: UUID) -> frozenset[str]:
+    """The message types some live webhook of the tenant wants.
+
+    A writer asks this first and builds only those messages: a tenant without
+    webhooks (the common case for a bulk import) then pays nothing for the
+    outbox. It is read in the writer's transaction, as the ``JOIN webhooks`` of
+    :func:`enqueue` is: a webhook created after the statement that looks is
+    not seen by either.
+    """
+    found = await conn.fetchval(
+        "SELECT array_agg(DISTINCT e) FROM webhooks, unnest(events) AS e WHERE tenant_id = $1 AND deleted_at IS NULL",
+        tenant_id,
+    )
+    return frozenset(found or ())
+
+
 async def enqueue(conn: asyncpg.Connection, tenant_id: UUID, messages: Sequence[Message]) -> None:
     """One outbox row per (message, subscribed webhook), in the caller's transaction."""
     if not messages:
