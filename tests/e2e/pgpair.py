@@ -19,8 +19,28 @@ import subprocess
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 USER = "embedded_postgres"
+
+
+def start_service(workdir: Path, **env: str) -> tuple[Any, str]:
+    """A migrated database with tenant ``acme``, an admin key for it and a
+    running ``consent-svc serve``, configured by the ``CONSENT_*`` settings given."""
+    from tests.conftest import TEST_PEPPER, TEST_TOKEN_KEY
+    from tests.e2e.test_serve import Server, clean_env, cli
+
+    settings = clean_env(
+        CONSENT_PEPPER=TEST_PEPPER.decode(),
+        CONSENT_TOKEN_KEYS=TEST_TOKEN_KEY.decode(),
+        CONSENT_AUTH_CACHE_SECONDS="0",
+        CONSENT_RATE_LIMIT_PER_KEY="0",
+        **env,
+    )
+    cli(settings, workdir, "migrate")
+    cli(settings, workdir, "tenants", "create", "acme")
+    key = cli(settings, workdir, "keys", "create", "--tenant", "acme", "--scope", "admin")
+    return Server(settings, workdir), key
 
 
 def pg_bin() -> Path:

@@ -20,9 +20,9 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.conftest import NEWSLETTER, TEST_PEPPER, TEST_TOKEN_KEY
-from tests.e2e.pgpair import StreamingPair
-from tests.e2e.test_serve import Server, clean_env, cli, workdir  # noqa: F401  (fixture)
+from tests.conftest import NEWSLETTER
+from tests.e2e.pgpair import StreamingPair, start_service
+from tests.e2e.test_serve import workdir  # noqa: F401  (fixture)
 
 pytestmark = pytest.mark.e2e
 WRITERS = 4
@@ -41,18 +41,11 @@ def pair() -> Iterator[StreamingPair]:
 
 async def test_failover_loses_no_acknowledged_write(pair: StreamingPair, workdir: Path) -> None:  # noqa: F811
     hosts = f"127.0.0.1:{pair.primary.port},127.0.0.1:{pair.replica.port}"
-    env = clean_env(
+    server, key = start_service(
+        workdir,
         CONSENT_DATABASE_URL=f"postgresql://postgres@{hosts}/consent?target_session_attrs=read-write",
-        CONSENT_PEPPER=TEST_PEPPER.decode(),
-        CONSENT_TOKEN_KEYS=TEST_TOKEN_KEY.decode(),
         CONSENT_LOG_LEVEL="error",
-        CONSENT_AUTH_CACHE_SECONDS="0",
-        CONSENT_RATE_LIMIT_PER_KEY="0",
     )
-    cli(env, workdir, "migrate")
-    cli(env, workdir, "tenants", "create", "acme")
-    key = cli(env, workdir, "keys", "create", "--tenant", "acme", "--scope", "admin")
-    server = Server(env, workdir)
     acknowledged: list[str] = []
     retried = 0
     failed_over = asyncio.Event()

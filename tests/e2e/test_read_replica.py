@@ -14,9 +14,9 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.conftest import NEWSLETTER, TEST_PEPPER, TEST_TOKEN_KEY
-from tests.e2e.pgpair import Cluster, StreamingPair
-from tests.e2e.test_serve import Server, clean_env, cli, workdir  # noqa: F401  (fixture)
+from tests.conftest import NEWSLETTER
+from tests.e2e.pgpair import Cluster, StreamingPair, start_service
+from tests.e2e.test_serve import Server, workdir  # noqa: F401  (fixture)
 
 pytestmark = pytest.mark.e2e
 PEOPLE = 20
@@ -55,19 +55,12 @@ def events_on(pair: StreamingPair, cluster: Cluster) -> int:
 
 
 def test_unsubscribe_blocks_the_next_decision_read_from_a_replica(pair: StreamingPair, workdir: Path) -> None:  # noqa: F811
-    env = clean_env(
+    server, key = start_service(
+        workdir,
         CONSENT_DATABASE_URL=pair.primary.dsn("consent"),
         CONSENT_DATABASE_READ_URL=pair.replica.dsn("consent"),
-        CONSENT_PEPPER=TEST_PEPPER.decode(),
-        CONSENT_TOKEN_KEYS=TEST_TOKEN_KEY.decode(),
         CONSENT_LOG_LEVEL="warning",
-        CONSENT_AUTH_CACHE_SECONDS="0",
-        CONSENT_RATE_LIMIT_PER_KEY="0",
     )
-    cli(env, workdir, "migrate")
-    cli(env, workdir, "tenants", "create", "acme")
-    key = cli(env, workdir, "keys", "create", "--tenant", "acme", "--scope", "admin")
-    server = Server(env, workdir)
     emails = [f"reader{i}@example.se" for i in range(PEOPLE)]
     try:
         with httpx.Client(headers={"Authorization": f"Bearer {key}"}, timeout=30) as http:
