@@ -28,26 +28,28 @@ class TokenBuckets:
         self.max_keys = max_keys
         self._buckets: OrderedDict[str, tuple[float, float]] = OrderedDict()
 
+    def _level(self, key: str, now: float) -> float:
+        tokens, stamp = self._buckets.get(key, (self.capacity, now))
+        return min(self.capacity, tokens + (now - stamp) * self.rate)
+
+    def _refuse(self, tokens: float, what: str) -> RateLimited:
+        retry = max(1, int((1 - tokens) / self.rate + 0.999))
+        return RateLimited(f"too many {what}; try again in {retry} s", retry)
+
     def check(self, key: str, what: str) -> None:
         """Raise :class:`RateLimited` if ``key`` has no token left, without taking one."""
-        found = self._buckets.get(key)
-        if found is None:
-            return
-        tokens, stamp = found
-        tokens = min(self.capacity, tokens + (time.monotonic() - stamp) * self.rate)
+        tokens = self._level(key, time.monotonic())
         if tokens < 1:
-            retry = max(1, int((1 - tokens) / self.rate + 0.999))
-            raise RateLimited(f"too many {what}; try again in {retry} s", retry)
+            raise self._refuse(tokens, what)
 
     def take(self, key: str, what: str) -> None:
         """Take one token for ``key`` or raise :class:`RateLimited` with a Retry-After."""
         now = time.monotonic()
-        tokens, stamp = self._buckets.pop(key, (self.capacity, now))
-        tokens = min(self.capacity, tokens + (now - stamp) * self.rate)
+        tokens = self._level(key, now)
+        self._buckets.pop(key, None)  # re-inserted last: the table evicts the least recently used
         if tokens < 1:
             self._buckets[key] = (tokens, now)
-            retry = max(1, int((1 - tokens) / self.rate + 0.999))
-            raise RateLimited(f"too many {what}; try again in {retry} s", retry)
+            raise self._refuse(tokens, what)
         self._buckets[key] = (tokens - 1, now)
         if len(self._buckets) > self.max_keys:
             self._buckets.popitem(last=False)
