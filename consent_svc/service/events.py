@@ -173,8 +173,14 @@ async def record_in(
     all_hashes = sorted({h for p in to_write for h in p.hashes})
     owners = await store.resolve(conn, tenant_id, all_hashes)
     new_subjects = _plan_new_subjects(to_write, owners)
+    # New people: their identifiers are claimed now, their subject rows are
+    # inserted once at the end with their folded facts (no insert-then-update).
+    created: dict[UUID, str] = {}
     if new_subjects:
-        owners.update(await store.create_subjects(conn, tenant_id, new_subjects))
+        claimed = await store.claim_identifiers(conn, tenant_id, new_subjects)
+        owners.update(claimed)
+        winners = set(claimed.values())
+        created = {s.id: s.kind for s in new_subjects if s.id in winners}
         # Only identifiers a concurrent writer took meanwhile are left to look up.
         missing = [h for h in all_hashes if h not in owners]
         owners.update(await store.resolve(conn, tenant_id, missing))
@@ -198,7 +204,9 @@ async def record_in(
         await store.add_identifiers(conn, tenant_id, subject_id, list(idents.values()))
 
     # Lock the subjects, append, fold.
-    locked = await store.lock_subjects(conn, tenant_id, list(subject_of.values()))
+    locked = await store.lock_subjects(conn, tenant_id, [s for s in subject_of.values() if s not in created])
+    # Subjects created here are invisible to other transactions until commit: nothing to lock.
+    locked.update({sid: store.LockedSubject(sid, kind, None) for sid, kind in created.items()})
     new_events = [
         store.NewEvent(
             id=uuid7(),
@@ -244,7 +252,11 @@ async def record_in(
         )
         state.facts = facts_mod.encode(folded)
         results[p.index] = EventResult(event.id, event.subject_id, row.recorded_at, True)
-    await store.update_subjects(conn, tenant_id, [(s.id, s.kind, s.facts or b"") for s in touched.values()])
+    finals = [touched.get(sid, locked[sid]) for sid in created]
+    await store.insert_subjects(conn, tenant_id, [(s.id, s.kind, s.facts) for s in finals])
+    await store.update_subjects(
+        conn, tenant_id, [(s.id, s.kind, s.facts or b"") for s in touched.values() if s.id not in created]
+    )
     for follower, leader in followers:
         first = results[leader.index]
         if follower.fingerprint != leader.fingerprint:

@@ -77,17 +77,17 @@ async def resolve(conn: asyncpg.Connection, tenant_id: UUID, hashes: Sequence[by
     return {r["hash"]: r["subject_id"] for r in rows}
 
 
-async def create_subjects(
+async def claim_identifiers(
     conn: asyncpg.Connection, tenant_id: UUID, subjects: Sequence[NewSubject]
 ) -> dict[bytes, UUID]:
-    """Insert new subjects with their identifiers.
+    """Write the identifiers of planned new subjects; return those written (hash to subject id).
 
-    Identifiers go first with ``ON CONFLICT DO NOTHING``: when a concurrent
-    transaction created the same person a moment earlier, its identifiers win
-    and no orphan subject row is left; the caller resolves again afterwards.
-    The foreign key from identifiers to subjects is deferred to commit.
-    Returns the identifiers written here (hash to subject id); the caller
-    resolves only the others.
+    ``ON CONFLICT DO NOTHING``: when a concurrent transaction created the same
+    person a moment earlier, its identifiers win, and the caller resolves the
+    rest. The subject rows must follow in this transaction
+    (:func:`insert_subjects`): the foreign key from identifiers to subjects is
+    deferred to commit, which lets a writer insert a new subject once, with its
+    folded facts, after its events.
     """
     if not subjects:
         return {}
@@ -112,19 +112,36 @@ async def create_subjects(
         types,
         values,
     )
-    created = {r["subject_id"] for r in rows}
-    kinds = {s.id: s.kind for s in subjects if s.id in created}
-    if kinds:
-        await conn.execute(
-            """
-            INSERT INTO subjects (tenant_id, id, kind)
-            SELECT $1, u.id, u.kind FROM unnest($2::uuid[], $3::text[]) AS u(id, kind)
-            """,
-            tenant_id,
-            list(kinds),
-            list(kinds.values()),
-        )
     return {r["hash"]: r["subject_id"] for r in rows}
+
+
+async def insert_subjects(
+    conn: asyncpg.Connection, tenant_id: UUID, subjects: Sequence[tuple[UUID, str, bytes | None]]
+) -> None:
+    """Insert (id, kind, facts) of subjects whose identifiers this transaction claimed."""
+    if not subjects:
+        return
+    await conn.execute(
+        """
+        INSERT INTO subjects (tenant_id, id, kind, facts)
+        SELECT $1, u.id, u.kind, u.facts FROM unnest($2::uuid[], $3::text[], $4::bytea[]) AS u(id, kind, facts)
+        """,
+        tenant_id,
+        [s[0] for s in subjects],
+        [s[1] for s in subjects],
+        [s[2] for s in subjects],
+    )
+
+
+async def create_subjects(
+    conn: asyncpg.Connection, tenant_id: UUID, subjects: Sequence[NewSubject]
+) -> dict[bytes, UUID]:
+    """Claim the identifiers of new subjects and insert the subjects that got
+    any (without facts yet). Returns the identifiers written here."""
+    claimed = await claim_identifiers(conn, tenant_id, subjects)
+    created = set(claimed.values())
+    await insert_subjects(conn, tenant_id, [(s.id, s.kind, None) for s in subjects if s.id in created])
+    return claimed
 
 
 async def add_identifiers(
