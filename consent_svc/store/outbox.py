@@ -160,7 +160,8 @@ async def claim(conn: asyncpg.Connection, limit: int) -> list[Due]:
         JOIN webhooks w ON w.tenant_id = o.tenant_id AND w.id = o.webhook_id AND w.deleted_at IS NULL
         WHERE o.status = 'pending' AND o.next_attempt_at <= now()
           AND NOT EXISTS (SELECT 1 FROM outbox p
-                          WHERE p.webhook_id = o.webhook_id AND p.subject_key = o.subject_key
+                          WHERE p.tenant_id = o.tenant_id AND p.webhook_id = o.webhook_id
+                            AND p.subject_key = o.subject_key
                             AND p.status = 'pending' AND p.seq < o.seq)
         ORDER BY o.next_attempt_at, o.seq
         LIMIT $1
