@@ -89,7 +89,7 @@ class WebhookController(Controller):
                     delivered_at=r.delivered_at,
                     last_error=r.last_error,
                     data=r.payload,
-                )  # fmt: skip
+                )
                 for r in rows
             ]
         )

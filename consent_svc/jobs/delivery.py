@@ -14,6 +14,7 @@ commit sends the message again. Receivers deduplicate on ``Consent-Event-Id``.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import random
 import time
 from datetime import UTC, datetime
@@ -69,14 +70,12 @@ class DeliveryWorker:
         while not self._stop.is_set():
             try:
                 sent = await self.deliver_due()
-            except Exception as exc:  # noqa: BLE001 - the worker must outlive a bad moment of the database
+            except Exception as exc:  # the worker must outlive a bad moment of the database
                 _log.error("webhook worker error", error=type(exc).__name__)
                 sent = 0
             if sent == 0:
-                try:
+                with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self._stop.wait(), timeout=self.ctx.settings.webhook_poll_seconds)
-                except TimeoutError:
-                    pass
 
     async def deliver_due(self) -> int:
         """One round: claim, send, record. Returns how many messages were attempted."""

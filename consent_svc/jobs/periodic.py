@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import Awaitable, Callable
 
 import structlog
@@ -26,9 +27,7 @@ async def every(
             done = await job()
             if done:
                 _log.debug(f"{name} round", items=done)
-        except Exception as exc:  # noqa: BLE001 - a bad moment of the database must not end the job
+        except Exception as exc:  # a bad moment of the database must not end the job
             _log.error(f"{name} failed", error=type(exc).__name__)
-        try:
+        with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(stop.wait(), timeout=seconds)
-        except TimeoutError:
-            pass

@@ -199,8 +199,10 @@ async def link(ctx: Context, tenant_id: UUID, site_key: str, consent_id: UUID, s
             hashes = [ctx.hasher.key(i) for i in identifiers]
             owners = await event_store.resolve(conn, tenant_id, hashes)
             if not owners:
-                new = event_store.NewSubject(uuid7(), subject.kind or "consumer", tuple(
-                    event_store.NewIdentifier(h, i.type, i.value) for i, h in zip(identifiers, hashes, strict=True)))  # fmt: skip
+                new_identifiers = tuple(
+                    event_store.NewIdentifier(h, i.type, i.value) for i, h in zip(identifiers, hashes, strict=True)
+                )
+                new = event_store.NewSubject(uuid7(), subject.kind or "consumer", new_identifiers)
                 await event_store.create_subjects(conn, tenant_id, [new])
                 owners = await event_store.resolve(conn, tenant_id, hashes)
             subject_id = next(iter(owners.values()))

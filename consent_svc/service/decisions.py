@@ -49,7 +49,10 @@ def purpose_from_config(config: dict[str, Any]) -> PurposeConfig:
 def _suppressions(row: store.DecisionRow) -> list[SuppressionFact]:
     if not row.sup_ids:
         return []
-    assert row.sup_scopes and row.sup_channels is not None and row.sup_reasons and row.sup_created
+    assert row.sup_scopes
+    assert row.sup_channels is not None
+    assert row.sup_reasons
+    assert row.sup_created
     return [
         SuppressionFact(id=i, scope=s, channel=c, reason=r, created_at=t)  # type: ignore[arg-type]
         for i, s, c, r, t in zip(

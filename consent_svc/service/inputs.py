@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 from datetime import datetime
-from uuid import UUID
 from typing import Annotated, Literal
+from uuid import UUID
 
 import msgspec
 from msgspec import Meta

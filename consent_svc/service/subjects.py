@@ -11,8 +11,8 @@ from consent_svc.domain.errors import Conflict, InvalidInput, NotFound
 from consent_svc.domain.identifiers import Identifier, normalize
 from consent_svc.domain.ids import uuid7
 from consent_svc.domain.models import PurposeConfig
-from consent_svc.service.context import Context
 from consent_svc.service import ledger
+from consent_svc.service.context import Context
 from consent_svc.service.decisions import purpose_from_config, subject_answer
 from consent_svc.service.inputs import SubjectPatchIn
 from consent_svc.store import events as event_store
@@ -134,7 +134,8 @@ async def rectify(ctx: Context, tenant_id: UUID, subject_id: UUID, body: Subject
 
 async def erase(ctx: Context, tenant_id: UUID, subject_id: UUID, reason: str | None) -> store.ErasureRow:
     """Erasure in one transaction: identifiers, banner receipts and webhook messages about the
-    person go, and the content of their events is replaced by its digest (the chain still verifies); a keyed-hash suppression entry with reason ``erasure`` stays for each email and
+    person go, and the content of their events is replaced by its digest (the chain still
+    verifies); a keyed-hash suppression entry with reason ``erasure`` stays for each email and
     phone, so a stale list cannot make them contactable again. Returns the kept receipt."""
     async with ctx.pool.acquire() as conn, conn.transaction():
         if not await store.lock_subject(conn, tenant_id, subject_id):
@@ -153,7 +154,7 @@ async def erase(ctx: Context, tenant_id: UUID, subject_id: UUID, reason: str | N
                 reason="erasure",
                 source="erasure",
                 note=None,
-            )  # fmt: skip
+            )
             for t, h in contact
         ]
         kept = await suppression_store.add(conn, tenant_id, entries)
@@ -170,6 +171,7 @@ async def erase(ctx: Context, tenant_id: UUID, subject_id: UUID, reason: str | N
         ))  # fmt: skip
         await outbox.enqueue(conn, tenant_id, [outbox.Message(
             type="subject.erased", subject_id=subject_id,
-            payload={"subject_id": str(subject_id), "erasure_id": str(erasure.id), "erased_at": erasure.erased_at.isoformat()},
+            payload={"subject_id": str(subject_id), "erasure_id": str(erasure.id),
+                     "erased_at": erasure.erased_at.isoformat()},
         )])  # fmt: skip
         return erasure

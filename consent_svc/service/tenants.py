@@ -14,8 +14,8 @@ from consent_svc.domain.identifiers import normalize_email
 from consent_svc.domain.ids import uuid7
 from consent_svc.domain.models import KEY_SCOPES
 from consent_svc.service.context import Context
-from consent_svc.service.ratelimit import TokenBuckets
 from consent_svc.service.inputs import BrandingIn
+from consent_svc.service.ratelimit import TokenBuckets
 from consent_svc.store import tenants as store
 
 KEY_PREFIX = "csk_"

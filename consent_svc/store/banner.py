@@ -30,7 +30,8 @@ _SITE = (
 
 async def insert_site(conn: asyncpg.Connection, site: SiteRow) -> SiteRow:
     row = await conn.fetchrow(
-        f"""INSERT INTO sites (tenant_id, site_key, name, origins, categories, banner_version, validity_days, gpc_domains)
+        f"""INSERT INTO sites (tenant_id, site_key, name, origins, categories, banner_version, validity_days,
+                               gpc_domains)
             VALUES ($1, $2, $3, $4, $5, $6, $7, $8) RETURNING {_SITE}""",
         site.tenant_id, site.site_key, site.name, site.origins, site.categories, site.banner_version,
         site.validity_days, site.gpc_domains,

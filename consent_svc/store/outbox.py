@@ -109,7 +109,8 @@ async def create_webhook(
 
 async def list_webhooks(conn: asyncpg.Connection, tenant_id: UUID) -> list[WebhookRow]:
     rows = await conn.fetch(
-        "SELECT id, url, events, created_at FROM webhooks WHERE tenant_id = $1 AND deleted_at IS NULL ORDER BY created_at",
+        "SELECT id, url, events, created_at FROM webhooks WHERE tenant_id = $1 AND deleted_at IS NULL "
+        "ORDER BY created_at",
         tenant_id,
     )
     return [WebhookRow(**dict(r)) for r in rows]

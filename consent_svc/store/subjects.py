@@ -123,7 +123,8 @@ async def erase(
         keys,
     )
     await conn.execute(
-        "UPDATE suppressions SET value = NULL, sha256 = NULL, note = NULL WHERE tenant_id = $1 AND ident_hash = ANY($2::bytea[])",
+        "UPDATE suppressions SET value = NULL, sha256 = NULL, note = NULL "
+        "WHERE tenant_id = $1 AND ident_hash = ANY($2::bytea[])",
         tenant_id,
         list(hashes),
     )
@@ -149,7 +150,8 @@ async def insert_erasure(conn: asyncpg.Connection, tenant_id: UUID, erasure: Era
 
 async def subjects_page(conn: asyncpg.Connection, tenant_id: UUID, after: UUID | None, limit: int) -> list[Any]:
     return await conn.fetch(  # type: ignore[no-any-return]
-        "SELECT id, kind, facts FROM subjects WHERE tenant_id = $1 AND ($2::uuid IS NULL OR id > $2) ORDER BY id LIMIT $3",
+        "SELECT id, kind, facts FROM subjects WHERE tenant_id = $1 AND ($2::uuid IS NULL OR id > $2) "
+        "ORDER BY id LIMIT $3",
         tenant_id,
         after,
         limit,

@@ -91,7 +91,7 @@ def _page(lang: Lang, view: PreferenceView, body: str) -> str:
 <meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1">
 <meta name="robots" content="noindex">
-<title>{TEXT["title"][lang]} – {org}</title>
+<title>{TEXT["title"][lang]} &ndash; {org}</title>
 <style>
   body {{ font-family: system-ui, -apple-system, "Segoe UI", Roboto, sans-serif; margin: 0; color: #1a1a1a;
          background: #f6f6f6; line-height: 1.5; }}
