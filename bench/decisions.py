@@ -172,6 +172,11 @@ def cli(env: dict[str, str], *args: str) -> str:
     return subprocess.run([str(BIN), *args], env=env, check=True, capture_output=True, text=True).stdout.strip()
 
 
+def server_rss(proc: psutil.Process) -> int:
+    """RSS of the server: the process and, with --processes, its serving children."""
+    return proc.memory_info().rss + sum(c.memory_info().rss for c in proc.children())
+
+
 class RssSampler(threading.Thread):
     def __init__(self, pid: int) -> None:
         super().__init__(daemon=True)
@@ -182,7 +187,7 @@ class RssSampler(threading.Thread):
     def run(self) -> None:
         while self.running:
             try:
-                self.peak = max(self.peak, self.proc.memory_info().rss)
+                self.peak = max(self.peak, server_rss(self.proc))
             except psutil.NoSuchProcess:
                 return
             time.sleep(0.05)
@@ -303,6 +308,7 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=10.0, help="duration of each single-decision run")
     parser.add_argument("--stream", type=int, default=1_000_000, help="recipients in the NDJSON stream")
     parser.add_argument("--ingest-requests", type=int, default=5, help="POST /v1/events/batch requests of 10,000")
+    parser.add_argument("--processes", type=int, default=1, help="serve --processes (serving processes on the port)")
     args = parser.parse_args()
 
     tmp = Path(tempfile.mkdtemp(prefix="consent-bench-"))
@@ -323,7 +329,7 @@ def main() -> None:
         tenant_id = uuid.UUID(cli(env, "tenants", "create", name))
         key = cli(env, "keys", "create", "--tenant", name, "--scope", "admin")
         port = free_port()
-        server = subprocess.Popen([str(BIN), "serve", "--port", str(port)], env=env,
+        server = subprocess.Popen([str(BIN), "serve", "--port", str(port), "--processes", str(args.processes)], env=env,
                                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # fmt: skip
         base = f"http://127.0.0.1:{port}"
         auth = {"Authorization": f"Bearer {key}"}
@@ -389,7 +395,7 @@ def main() -> None:
         print(f"\nstream: NDJSON, {args.stream:,} recipients")
         sampler = RssSampler(server.pid)
         sampler.start()
-        rss_before = psutil.Process(server.pid).memory_info().rss
+        rss_before = server_rss(psutil.Process(server.pid))
 
         def lines() -> Iterator[bytes]:
             for start in range(0, args.stream, 10_000):

@@ -10,7 +10,9 @@ import argparse
 import asyncio
 import dataclasses
 import json
+import os
 import signal
+import socket
 import sys
 from pathlib import Path
 from typing import Any
@@ -48,6 +50,10 @@ def cmd_serve(settings: Settings, args: argparse.Namespace) -> int:
     if not settings.public_url_configured:
         # Links the service hands out must point where it really listens.
         settings = dataclasses.replace(settings, public_url=f"http://{host}:{port}")
+    processes = settings.processes if args.processes is None else args.processes
+    if processes > 1:
+        return _serve_processes(settings, host, port, processes)
+    reuse_port = os.environ.get(_REUSE_PORT_ENV) == "1"
 
     async def body(ctx: Context) -> int:
         config = uvicorn.Config(
@@ -75,7 +81,7 @@ def cmd_serve(settings: Settings, args: argparse.Namespace) -> int:
                 ctx.settings.sweep_interval_seconds, lambda: _swept(retention.sweep_all(ctx)), stop_jobs,
                 "retention sweep", first_delay=True)))  # fmt: skip
         try:
-            await server.serve()
+            await server.serve(sockets=[_reuse_port_socket(host, port)] if reuse_port else None)
         finally:
             stop_jobs.set()
             await asyncio.gather(*jobs)
@@ -84,6 +90,74 @@ def cmd_serve(settings: Settings, args: argparse.Namespace) -> int:
                 await task
                 await worker.close()
         return 0 if server.started else 1
+
+    return run_with_database(settings, body)
+
+
+# Set by `serve --processes N` for its children: bind with SO_REUSEPORT, so the
+# kernel spreads connections over N processes listening on one port.
+_REUSE_PORT_ENV = "CONSENT_INTERNAL_REUSE_PORT"
+
+
+def _reuse_port_socket(host: str, port: int) -> socket.socket:
+    family, kind, proto, _name, address = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)[0]
+    sock = socket.socket(family, kind, proto)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+    sock.bind(address)
+    sock.set_inheritable(False)
+    return sock
+
+
+def _serve_processes(settings: Settings, host: str, port: int, processes: int) -> int:
+    """``serve --processes N``: N ``serve`` processes on one port (SO_REUSEPORT).
+
+    This process starts (or attaches to) the database and applies the
+    migrations first, so the children neither race to start the embedded
+    PostgreSQL nor to migrate; then it starts the children and passes SIGINT
+    and SIGTERM on to them. A child that exits on its own stops the others:
+    a supervisor (systemd, Kubernetes) restarts the whole, rather than one
+    process quietly serving at 1/N of the capacity. Each child runs its own
+    webhook worker, ledger sealer and sweep, which are safe side by side
+    (docs/operations.md, "Many replicas").
+    """
+    from consent_svc.runtime import run_with_database
+
+    if port == 0:
+        _say("error: serve --processes needs a fixed --port (the processes share it)")
+        return 2
+    if not hasattr(socket, "SO_REUSEPORT"):
+        _say("error: serve --processes needs SO_REUSEPORT (Linux, BSD, macOS)")
+        return 2
+
+    async def body(ctx: Context) -> int:
+        env = {
+            **os.environ,
+            _REUSE_PORT_ENV: "1",
+            "CONSENT_PROCESSES": "1",
+            "CONSENT_MIGRATE_ON_START": "0",  # done above, once
+            "CONSENT_PUBLIC_URL": ctx.settings.public_url,
+            "CONSENT_DATA_DIR": str(ctx.settings.data_dir),
+        }
+        command = [sys.executable, "-m", "consent_svc", "serve", "--host", host, "--port", str(port)]
+        children = [await asyncio.create_subprocess_exec(*command, env=env) for _ in range(processes)]
+        _say(f"consent-svc: {processes} processes on http://{host}:{port} (pids {[c.pid for c in children]})")
+        stopping = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, stopping.set)
+        waits = [asyncio.ensure_future(c.wait()) for c in children]
+        stop_wait = asyncio.ensure_future(stopping.wait())
+        await asyncio.wait([*waits, stop_wait], return_when=asyncio.FIRST_COMPLETED)
+        failed = not stopping.is_set()
+        if failed:
+            _say("consent-svc: a serving process exited; stopping the others")
+        for child in children:
+            if child.returncode is None:
+                child.send_signal(signal.SIGTERM)
+        codes = await asyncio.gather(*waits)
+        stop_wait.cancel()
+        return 1 if failed or any(codes) else 0
 
     return run_with_database(settings, body)
 
@@ -331,6 +405,9 @@ def build_parser() -> argparse.ArgumentParser:
     serve = sub.add_parser("serve", help="run the HTTP service")
     serve.add_argument("--host", help="listen address (default CONSENT_HOST or 127.0.0.1)")
     serve.add_argument("--port", type=int, help="listen port (default CONSENT_PORT or 8000)")
+    serve.add_argument(
+        "--processes", type=int, help="serving processes sharing the port (default CONSENT_PROCESSES or 1)"
+    )
 
     sub.add_parser("migrate", help="apply database migrations")
     sub.add_parser("worker", help="run only the webhook delivery worker")

@@ -53,6 +53,7 @@ class Settings:
     database_read_url: str | None = field(default=None, repr=False)  # a streaming replica, for decisions
     read_max_wait_ms: float = 50.0
     max_header_bytes: int = 16_384
+    processes: int = 1
     data_dir: Path = field(default_factory=lambda: Path("data"))
     pepper: Secret = field(default_factory=lambda: Secret(b""), repr=False)
     token_keys: tuple[Secret, ...] = field(default=(), repr=False)
@@ -224,6 +225,7 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         pool_min=pool_min,
         pool_max=pool_max,
         default_phone_region=(env.get("CONSENT_PHONE_REGION", "SE").strip().upper() or "SE"),
+        processes=_env_int(env, "CONSENT_PROCESSES", 1, low=1, high=64),
         max_header_bytes=_env_int(env, "CONSENT_MAX_HEADER_BYTES", 16_384, low=1024, high=1_048_576),
         max_body_bytes=_env_int(env, "CONSENT_MAX_BODY_BYTES", 1_048_576, low=1024, high=1 << 30),
         max_batch_body_bytes=_env_int(env, "CONSENT_MAX_BATCH_BODY_BYTES", 64 * 1_048_576, low=1024, high=1 << 31),

@@ -1,0 +1,68 @@
+"""`consent-svc serve --processes 2`: two serving processes share one port on
+the embedded default, both take connections, and SIGTERM to the parent stops
+them and the embedded PostgreSQL."""
+
+from __future__ import annotations
+
+import signal
+import subprocess
+import time
+from pathlib import Path
+
+import httpx
+import psutil
+import pytest
+
+from tests.e2e.test_serve import BIN, clean_env, free_port, postgres_running_in, workdir  # noqa: F401  (fixture)
+
+pytestmark = pytest.mark.e2e
+
+
+def busy_seconds(proc: psutil.Process) -> float:
+    times = proc.cpu_times()
+    return times.user + times.system
+
+
+def test_two_processes_share_the_port_and_stop_together(workdir: Path) -> None:  # noqa: F811
+    port = free_port()
+    env = clean_env(CONSENT_DATA_DIR=str(workdir / "data"), CONSENT_LOG_LEVEL="warning")
+    log = workdir / "serve.log"
+    parent = subprocess.Popen([str(BIN), "serve", "--port", str(port), "--processes", "2"], env=env, cwd=workdir,
+                              stdout=log.open("wb"), stderr=subprocess.STDOUT)  # fmt: skip
+    try:
+        base = f"http://127.0.0.1:{port}"
+        deadline = time.monotonic() + 60
+        children: list[psutil.Process] = []
+        while time.monotonic() < deadline:
+            assert parent.poll() is None, log.read_text()
+            children = [c for c in psutil.Process(parent.pid).children() if "serve" in " ".join(c.cmdline())]
+            try:
+                if len(children) == 2 and log.read_text().count("listening on") == 2:
+                    break
+            except OSError:
+                pass
+            time.sleep(0.2)
+        assert len(children) == 2, log.read_text()
+        before = [busy_seconds(c) for c in children]
+        # A new connection per request: the kernel spreads connections, not requests.
+        for _ in range(200):
+            with httpx.Client() as fresh:
+                assert fresh.get(f"{base}/healthz").status_code == 200
+        spent = [busy_seconds(c) - b for c, b in zip(children, before, strict=True)]
+        assert all(s > 0.02 for s in spent), spent  # both processes served
+
+        parent.send_signal(signal.SIGTERM)
+        assert parent.wait(timeout=60) == 0, log.read_text()
+        assert not any(c.is_running() and c.status() != psutil.STATUS_ZOMBIE for c in children)
+        assert not postgres_running_in(workdir / "data")
+    finally:
+        if parent.poll() is None:
+            parent.kill()
+
+
+def test_processes_need_a_fixed_port(workdir: Path) -> None:  # noqa: F811
+    env = clean_env(CONSENT_DATA_DIR=str(workdir / "data"))
+    done = subprocess.run([str(BIN), "serve", "--port", "0", "--processes", "2"], env=env, cwd=workdir,
+                          capture_output=True, text=True, timeout=60)  # fmt: skip
+    assert done.returncode == 2
+    assert "needs a fixed --port" in done.stderr
