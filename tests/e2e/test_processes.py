@@ -23,6 +23,20 @@ def busy_seconds(proc: psutil.Process) -> float:
     return times.user + times.system
 
 
+def serving_children(pid: int) -> list[psutil.Process]:
+    """The parent's `python -m consent_svc serve` children (not the short-lived
+    helpers it runs while starting the embedded PostgreSQL)."""
+    found = []
+    for child in psutil.Process(pid).children():
+        try:
+            command = child.cmdline()
+        except (psutil.NoSuchProcess, psutil.ZombieProcess, psutil.AccessDenied):
+            continue
+        if "consent_svc" in command and "serve" in command:
+            found.append(child)
+    return found
+
+
 def test_two_processes_share_the_port_and_stop_together(workdir: Path) -> None:  # noqa: F811
     port = free_port()
     env = clean_env(CONSENT_DATA_DIR=str(workdir / "data"), CONSENT_LOG_LEVEL="warning")
@@ -35,7 +49,7 @@ def test_two_processes_share_the_port_and_stop_together(workdir: Path) -> None: 
         children: list[psutil.Process] = []
         while time.monotonic() < deadline:
             assert parent.poll() is None, log.read_text()
-            children = [c for c in psutil.Process(parent.pid).children() if "serve" in " ".join(c.cmdline())]
+            children = serving_children(parent.pid)
             try:
                 if len(children) == 2 and log.read_text().count("listening on") == 2:
                     break
