@@ -68,7 +68,15 @@ def cmd_serve(settings: Settings, args: argparse.Namespace) -> int:
             timeout_graceful_shutdown=10,
         )
         server = uvicorn.Server(config)
-        _say(f"consent-svc listening on http://{host}:{port} (Ctrl-C to stop)")
+
+        async def announce() -> None:
+            # Said once the socket really listens, so "listening" is true when read.
+            while not server.started and not server.should_exit:  # noqa: ASYNC110 - uvicorn offers a flag, no event
+                await asyncio.sleep(0.05)
+            if server.started:
+                _say(f"consent-svc listening on http://{host}:{port} (Ctrl-C to stop)")
+
+        announced = asyncio.create_task(announce())
         worker = DeliveryWorker(ctx) if ctx.settings.webhook_worker else None
         task = asyncio.create_task(worker.run()) if worker else None
         stop_jobs = asyncio.Event()
@@ -83,6 +91,7 @@ def cmd_serve(settings: Settings, args: argparse.Namespace) -> int:
         try:
             await server.serve(sockets=[_reuse_port_socket(host, port)] if reuse_port else None)
         finally:
+            announced.cancel()
             stop_jobs.set()
             await asyncio.gather(*jobs)
             if worker is not None and task is not None:

@@ -37,6 +37,13 @@ def serving_children(pid: int) -> list[psutil.Process]:
     return found
 
 
+def listening(proc: psutil.Process, port: int) -> bool:
+    try:
+        return any(c.status == psutil.CONN_LISTEN and c.laddr.port == port for c in proc.net_connections("tcp"))
+    except (psutil.NoSuchProcess, psutil.ZombieProcess, psutil.AccessDenied):
+        return False
+
+
 def test_two_processes_share_the_port_and_stop_together(workdir: Path) -> None:  # noqa: F811
     port = free_port()
     env = clean_env(CONSENT_DATA_DIR=str(workdir / "data"), CONSENT_LOG_LEVEL="warning")
@@ -50,11 +57,8 @@ def test_two_processes_share_the_port_and_stop_together(workdir: Path) -> None: 
         while time.monotonic() < deadline:
             assert parent.poll() is None, log.read_text()
             children = serving_children(parent.pid)
-            try:
-                if len(children) == 2 and log.read_text().count("listening on") == 2:
-                    break
-            except OSError:
-                pass
+            if len(children) == 2 and all(listening(c, port) for c in children):
+                break
             time.sleep(0.2)
         assert len(children) == 2, log.read_text()
         before = [busy_seconds(c) for c in children]
