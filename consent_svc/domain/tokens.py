@@ -16,6 +16,7 @@ import binascii
 import hmac
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Literal
 from uuid import UUID
 
 VERSION = b"\x01"
@@ -61,3 +62,44 @@ def verify(keys: Sequence[bytes], token: str) -> TokenClaims | None:
     except UnicodeDecodeError:
         return None
     return TokenClaims(UUID(bytes=payload[1:17]), UUID(bytes=payload[17:33]), purpose)
+
+
+# Form nonces: the preference page's form carries one, so that a re-subscribe is
+# sent by a page the service served for this link not long ago. No server state:
+#
+#     nonce = base64url( 0x01 || expires (unix seconds, 8 bytes big-endian) || HMAC-SHA256(key, ...)[:16] )
+#
+# The MAC covers the token as well, so a nonce read off one link's page is no
+# good for another link. Signed with the first token key, verified with any.
+NONCE_VERSION = b"\x01"
+NONCE_SECONDS = 3600
+_NONCE_BYTES = 1 + 8 + MAC_BYTES
+
+NonceState = Literal["valid", "expired", "invalid"]
+
+
+def _nonce_mac(key: bytes, token: str, head: bytes) -> bytes:
+    return hmac.digest(key, b"consent-svc form nonce v1|" + head + b"|" + token.encode(), "sha256")[:MAC_BYTES]
+
+
+def sign_nonce(keys: Sequence[bytes], token: str, now: int, seconds: int = NONCE_SECONDS) -> str:
+    """A nonce for ``token``'s form, good until ``now + seconds`` (unix seconds)."""
+    head = NONCE_VERSION + (now + seconds).to_bytes(8, "big")
+    return base64.urlsafe_b64encode(head + _nonce_mac(keys[0], token, head)).decode().rstrip("=")
+
+
+def check_nonce(keys: Sequence[bytes], token: str, nonce: str | None, now: int) -> NonceState:
+    """``valid``; ``expired`` (genuine, for this token, but too old); or ``invalid``
+    (missing, altered, or another link's)."""
+    if not nonce or len(nonce) > 64:
+        return "invalid"
+    try:
+        raw = base64.urlsafe_b64decode(nonce + "=" * (-len(nonce) % 4))
+    except (binascii.Error, ValueError):
+        return "invalid"
+    if len(raw) != _NONCE_BYTES or raw[:1] != NONCE_VERSION:
+        return "invalid"
+    head, mac = raw[:9], raw[9:]
+    if not any(hmac.compare_digest(_nonce_mac(key, token, head), mac) for key in keys):
+        return "invalid"
+    return "valid" if now < int.from_bytes(head[1:], "big") else "expired"

@@ -3,28 +3,41 @@
 from __future__ import annotations
 
 from typing import Any
+from urllib.parse import urlsplit
 
 import msgspec
 from litestar import Controller, Request, Response, get, post, put
 from litestar.enums import MediaType
-from litestar.exceptions import ClientException
-from litestar.status_codes import HTTP_200_OK, HTTP_201_CREATED
+from litestar.exceptions import ClientException, HTTPException, PermissionDeniedException
+from litestar.status_codes import HTTP_200_OK, HTTP_201_CREATED, HTTP_400_BAD_REQUEST
 
 from consent_svc.domain.errors import InvalidInput
 from consent_svc.http.auth import ctx_of, principal_of
 from consent_svc.service import tenants, unsubscribe
+from consent_svc.service.banner import truncate_ip
 from consent_svc.service.inputs import BrandingIn, Proof, UnsubscribeIn, UnsubscribeLinkIn
 from consent_svc.web import pages
 
 AnyRequest = Request[Any, Any, Any]
 PUBLIC_BODY_LIMIT = 16 * 1024
-# The pages hold a capability (the token): keep them out of caches and referrers.
-PAGE_HEADERS = {"Cache-Control": "no-store", "Referrer-Policy": "no-referrer", "X-Robots-Tag": "noindex"}
+# The pages hold a capability (the token): keep them out of caches and out of
+# other sites' referrers. "same-origin", not "no-referrer": with no-referrer,
+# browsers send "Origin: null" with the page's own form, and the form's Origin is checked.
+# The pages need no script, no frame and no resource but the tenant's https logo.
+PAGE_HEADERS = {
+    "Cache-Control": "no-store",
+    "Referrer-Policy": "same-origin",
+    "X-Robots-Tag": "noindex",
+    "Content-Security-Policy": "default-src 'none'; style-src 'unsafe-inline'; img-src https:; "
+    "form-action 'self'; frame-ancestors 'none'",
+}
 
 
 class LinkOut(msgspec.Struct, frozen=True, kw_only=True):
     url: str
     headers: dict[str, str]
+    # Problems with the link, e.g. that it is not https (RFC 8058 needs https); empty when none.
+    warnings: list[str] = []
 
 
 class UnsubscribeOut(msgspec.Struct, frozen=True, kw_only=True):
@@ -57,7 +70,7 @@ class UnsubscribeApiController(Controller):
             ctx_of(request), principal_of(request).tenant_id, email=data.email, subject_id=data.subject_id,
             purpose=data.purpose,
         )  # fmt: skip
-        return LinkOut(url=link.url, headers=link.headers)
+        return LinkOut(url=link.url, headers=link.headers, warnings=link.warnings)
 
     @post("/v1/unsubscribes", opt={"scope": "record"}, status_code=HTTP_200_OK)
     async def unsubscribe_address(self, request: AnyRequest, data: UnsubscribeIn) -> UnsubscribeOut:
@@ -77,8 +90,8 @@ class UnsubscribeApiController(Controller):
         return _branding_out(await tenants.set_branding(ctx_of(request), principal_of(request).tenant_id, data))
 
 
-def _html(body: str) -> Response[str]:
-    return Response(body, media_type=MediaType.HTML, headers=PAGE_HEADERS)
+def _html(body: str, status_code: int = HTTP_200_OK) -> Response[str]:
+    return Response(body, media_type=MediaType.HTML, headers=PAGE_HEADERS, status_code=status_code)
 
 
 def _lang(request: AnyRequest, form_lang: str | None = None) -> pages.Lang:
@@ -95,50 +108,101 @@ class PublicPagesController(Controller):
     @get("/{token:str}", media_type=MediaType.HTML)
     async def page(self, request: AnyRequest, token: str) -> Response[str]:
         """The preference center (Swedish or English by Accept-Language; ?lang= overrides)."""
-        _admit(request, token, one_click=False)
-        view = await unsubscribe.preferences(ctx_of(request), token)
-        return _html(pages.preference_page(_lang(request), view, token))
+        ctx = ctx_of(request)
+        _limits(request).admit_page(ctx, token, _address(request))
+        view = await unsubscribe.preferences(ctx, token)
+        return _html(pages.preference_page(_lang(request), view, token, unsubscribe.form_nonce(ctx, token)))
 
     @post("/{token:str}", media_type=MediaType.HTML, status_code=HTTP_200_OK, request_max_body_size=PUBLIC_BODY_LIMIT)
     async def one_click(self, request: AnyRequest, token: str) -> Response[str]:
-        """RFC 8058 one-click unsubscribe: body ``List-Unsubscribe=One-Click``, form-encoded or multipart."""
+        """RFC 8058 one-click unsubscribe: body ``List-Unsubscribe=One-Click``, form-encoded or multipart.
+
+        A well-formed one is never refused by a limiter; malformed ones count against the client address."""
         ctx = ctx_of(request)
-        _admit(request, token, one_click=True)  # a bad token is 404 before the body is looked at
-        form = await _form(request)
-        if form.get("List-Unsubscribe") != "One-Click":
-            raise InvalidInput.field("List-Unsubscribe", "must be One-Click (RFC 8058)")
+        limits, address = _limits(request), _address(request)
+        limits.admit_one_click(ctx, token, address)  # a bad token is 404 before the body is looked at
+        try:
+            form = await _form(request)
+            if form.get("List-Unsubscribe") != "One-Click":
+                raise InvalidInput.field("List-Unsubscribe", "must be One-Click (RFC 8058)")
+        except (HTTPException, InvalidInput):
+            limits.malformed(address)  # 429 once the address has sent too many
+            raise
         await unsubscribe.one_click(ctx, token)
-        view = await unsubscribe.preferences(ctx, token)
-        return _html(pages.one_click_page(_lang(request), view))
+        return _html(pages.one_click_page(_lang(request), await unsubscribe.confirmation(ctx, token)))
 
     @post("/{token:str}/preferences", media_type=MediaType.HTML, status_code=HTTP_200_OK,
           request_max_body_size=PUBLIC_BODY_LIMIT)  # fmt: skip
     async def save(self, request: AnyRequest, token: str) -> Response[str]:
-        """The preference form: ``purpose`` (one per purpose to keep), ``action`` save or unsubscribe_all."""
+        """The preference form: ``purpose`` (one per purpose to keep), ``action`` save or unsubscribe_all,
+        and the page's ``nonce``. Only from the page's own origin (403 otherwise). Without a genuine
+        nonce nothing changes (400, the page again); with an expired one, opt-outs are saved and
+        re-subscribes wait for the form to be sent again."""
         ctx = ctx_of(request)
-        _admit(request, token, one_click=False)
+        _limits(request).admit_page(ctx, token, _address(request))
+        _same_origin(request, ctx.settings.public_url)
         form = await _form(request)
         action = form.get("action", "save")
         if action not in ("save", "unsubscribe_all"):
             raise InvalidInput.field("action", "must be save or unsubscribe_all")
         lang = _lang(request, form.get("lang"))
+        ticked = set(form.getall("purpose", []))
+        state = unsubscribe.nonce_state(ctx, token, form.get("nonce"))
+        if state == "invalid":
+            view = await unsubscribe.preferences(ctx, token)
+            page = pages.preference_page(lang, view, token, unsubscribe.form_nonce(ctx, token),
+                                         notice=pages.TEXT["unchecked"][lang], ticked=ticked, again=True)  # fmt: skip
+            return _html(page, HTTP_400_BAD_REQUEST)
         proof = Proof(
+            ip=truncate_ip(_address(request)),
             user_agent=(request.headers.get("user-agent") or "")[:1000] or None,
             form_url=f"{ctx.settings.public_url}/u/{{token}}",
             note="preference center",
         )
-        view = await unsubscribe.save_preferences(
-            ctx, token, subscribed=set(form.getall("purpose", [])), everything=action == "unsubscribe_all", proof=proof
-        )
-        org = view.branding.display_name or view.branding.name
+        saved = await unsubscribe.save_preferences(
+            ctx, token, subscribed=ticked, everything=action == "unsubscribe_all", proof=proof,
+            resubscribe=state == "valid",
+        )  # fmt: skip
+        nonce = unsubscribe.form_nonce(ctx, token)
+        if saved.withheld:
+            page = pages.preference_page(lang, saved.view, token, nonce, notice=pages.TEXT["stale"][lang],
+                                         ticked=ticked, again=True)  # fmt: skip
+            return _html(page)
+        org = saved.view.branding.display_name or saved.view.branding.name
         notice = pages.TEXT["done_all" if action == "unsubscribe_all" else "saved"][lang].format(org=org)
-        return _html(pages.preference_page(lang, view, token, notice=notice))
+        return _html(pages.preference_page(lang, saved.view, token, nonce, notice=notice))
 
 
-def _admit(request: AnyRequest, token: str, *, one_click: bool) -> None:
+def _limits(request: AnyRequest) -> unsubscribe.PublicLimits:
     limits: unsubscribe.PublicLimits = request.app.state.public_limits
-    address = request.client.host if request.client else None
-    limits.admit(ctx_of(request), token, address, one_click=one_click)
+    return limits
+
+
+def _address(request: AnyRequest) -> str | None:
+    return request.client.host if request.client else None
+
+
+def _origin_of(url: str) -> str:
+    """The serialized origin of a URL, as a browser sends it in ``Origin``."""
+    parts = urlsplit(url)
+    scheme, host, port = parts.scheme.lower(), (parts.hostname or "").lower(), parts.port
+    if ":" in host:
+        host = f"[{host}]"
+    default = {"http": 80, "https": 443}.get(scheme)
+    return f"{scheme}://{host}" + (f":{port}" if port is not None and port != default else "")
+
+
+def _same_origin(request: AnyRequest, public_url: str) -> None:
+    """Refuse (403) a form sent from anywhere but the page itself. Browsers say where a request
+    comes from: ``Sec-Fetch-Site`` (must be ``same-origin``) and ``Origin`` (must be the origin
+    of CONSENT_PUBLIC_URL; ``null``, which privacy settings may send, only passes beside
+    ``Sec-Fetch-Site: same-origin``). A client that sends neither (curl) gets by on the nonce alone."""
+    fetch_site = (request.headers.get("sec-fetch-site") or "").strip().lower() or None
+    origin = (request.headers.get("origin") or "").strip().lower() or None
+    if fetch_site not in (None, "same-origin") or (
+        origin not in (None, _origin_of(public_url)) and not (origin == "null" and fetch_site == "same-origin")
+    ):
+        raise PermissionDeniedException(detail="the preference form can only be sent from its own page")
 
 
 async def _form(request: AnyRequest) -> Any:

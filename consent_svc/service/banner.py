@@ -14,6 +14,7 @@ import secrets
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
+from urllib.parse import urlsplit
 from uuid import UUID
 
 import msgspec
@@ -70,12 +71,26 @@ def _check_origins(origins: list[str]) -> list[str]:
     return cleaned
 
 
+def _check_gpc_domains(gpc_domains: list[str], origins: list[str]) -> list[str]:
+    """Only the hosts of the site's own origins: a tenant states GPC for its sites, not for any domain."""
+    hosts = sorted({urlsplit(o).hostname or "" for o in origins} - {""})
+    wanted = sorted({d.rstrip(".").lower() for d in gpc_domains})
+    foreign = [d for d in wanted if d not in hosts]
+    if foreign:
+        raise InvalidInput.field(
+            "gpc_domains",
+            f"not a host of this site's origins: {', '.join(foreign)} (allowed: {', '.join(hosts) or 'none'})",
+        )
+    return wanted
+
+
 async def create_site(ctx: Context, tenant_id: UUID, body: SiteIn) -> store.SiteRow:
     now = ctx.clock()
+    origins = _check_origins(body.origins)
     site = store.SiteRow(
         tenant_id=tenant_id, site_key="site_" + secrets.token_urlsafe(12), name=body.name,
-        origins=_check_origins(body.origins), categories=_categories(body), banner_version=1,
-        validity_days=body.validity_days, gpc_domains=sorted(set(body.gpc_domains)), created_at=now, updated_at=now,
+        origins=origins, categories=_categories(body), banner_version=1, validity_days=body.validity_days,
+        gpc_domains=_check_gpc_domains(body.gpc_domains, origins), created_at=now, updated_at=now,
     )  # fmt: skip
     async with ctx.pool.acquire() as conn:
         return await store.insert_site(conn, site)
@@ -89,9 +104,10 @@ async def replace_site(ctx: Context, tenant_id: UUID, site_key: str, body: SiteI
             raise NotFound(f"no site {site_key}")
         categories = _categories(body)
         version = current.banner_version + (1 if categories != current.categories else 0)
+        origins = _check_origins(body.origins)
         site = msgspec.structs.replace(
-            current, name=body.name, origins=_check_origins(body.origins), categories=categories,
-            banner_version=version, validity_days=body.validity_days, gpc_domains=sorted(set(body.gpc_domains)),
+            current, name=body.name, origins=origins, categories=categories, banner_version=version,
+            validity_days=body.validity_days, gpc_domains=_check_gpc_domains(body.gpc_domains, origins),
         )  # fmt: skip
         return await store.update_site(conn, site)
 

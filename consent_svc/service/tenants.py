@@ -151,10 +151,24 @@ async def get_branding(ctx: Context, tenant_id: UUID) -> store.BrandingRow:
     return row
 
 
+# Legal in an address's local part, but each means something in a mailto: URI or a
+# List-Unsubscribe header ("a?cc=x@evil.example" would add a recipient if left raw).
+# Other URI characters ("=", "/", "#" ...) are allowed and percent-encoded in the URI.
+_MAILTO_FORBIDDEN = frozenset("?&%<>,")
+
+
+def _unsubscribe_mailbox(raw: str) -> str:
+    """A plain address for the List-Unsubscribe mailto:, nothing that could read as URI syntax."""
+    value = raw.strip()
+    if any(c in _MAILTO_FORBIDDEN or c.isspace() or not c.isprintable() for c in value):
+        raise InvalidInput.field("unsubscribe_mailto", "must be a plain address: no ? & % < > , or spaces")
+    return normalize_email(value, field="unsubscribe_mailto")
+
+
 async def set_branding(ctx: Context, tenant_id: UUID, body: BrandingIn) -> store.BrandingRow:
     mailto = None
     if body.unsubscribe_mailto is not None:
-        mailto = normalize_email(body.unsubscribe_mailto, field="unsubscribe_mailto")
+        mailto = _unsubscribe_mailbox(body.unsubscribe_mailto)
     async with ctx.pool.acquire() as conn, conn.transaction():
         current = await store.get_branding(conn, tenant_id)
         if current is None:

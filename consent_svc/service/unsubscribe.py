@@ -3,16 +3,22 @@
 Every change here is one transaction: the ledger events (``consent_withdrawn``
 and ``objection``, or ``consent_given`` on a re-subscribe), the suppression
 entries, and the lifts, together or not at all.
+
+Taking a person out never needs more than the link: the one-click needs no
+nonce and is never refused by a limiter. Bringing a person back in needs the
+preference page's form with a current nonce (``form_nonce``), sent from the
+page's own origin (checked in ``consent_svc.http.unsubscribe``).
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
-from urllib.parse import quote
+from urllib.parse import quote, urlsplit
 from uuid import UUID
 
 import msgspec
+import structlog
 
 from consent_svc.domain import tokens
 from consent_svc.domain.errors import InvalidInput, NotFound
@@ -31,6 +37,10 @@ from consent_svc.store import suppressions as suppression_store
 from consent_svc.store import tenants as tenant_store
 
 ONE_CLICK = "List-Unsubscribe=One-Click"
+NOT_HTTPS = (
+    "CONSENT_PUBLIC_URL is not https: RFC 8058 one-click unsubscribe needs an https link, "
+    "and mailbox providers ignore List-Unsubscribe-Post for any other"
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -38,10 +48,34 @@ class Link:
     url: str
     token: str
     headers: dict[str, str]
+    warnings: list[str] = field(default_factory=list)
 
 
 def _keys(ctx: Context) -> list[bytes]:
     return [key.reveal() for key in ctx.settings.token_keys]
+
+
+def public_url_warnings(public_url: str) -> list[str]:
+    """What is wrong with ``CONSENT_PUBLIC_URL`` for the links (empty when nothing)."""
+    return [] if urlsplit(public_url).scheme.lower() == "https" else [NOT_HTTPS]
+
+
+def warn_if_public_url_not_https(public_url: str) -> None:
+    """For ``serve`` at start-up: a structlog warning when the links will not be https."""
+    for message in public_url_warnings(public_url):
+        structlog.get_logger("consent_svc.unsubscribe").warning(
+            "public_url_not_https", public_url=public_url, detail=message
+        )
+
+
+# RFC 6068: what may stay as it is in the addr-spec of a mailto: URI (the rest is
+# percent-encoded: "%", "/", "?", "#", "&", ";", "=", "," and anything not in a URI).
+_MAILTO_ADDR_SAFE = "!$'()*+:@"
+
+
+def mailto_uri(address: str, subject: str) -> str:
+    """``mailto:address?subject=...`` per RFC 6068: one recipient and one header field, whatever the text."""
+    return f"mailto:{quote(address, safe=_MAILTO_ADDR_SAFE)}?subject={quote(subject, safe='')}"
 
 
 async def create_link(
@@ -66,8 +100,9 @@ async def create_link(
     url = f"{ctx.settings.public_url}/u/{token}"
     targets = [f"<{url}>"]
     if branding is not None and branding.unsubscribe_mailto:
-        targets.append(f"<mailto:{branding.unsubscribe_mailto}?subject={quote('unsubscribe ' + token)}>")
-    return Link(url, token, {"List-Unsubscribe": ", ".join(targets), "List-Unsubscribe-Post": ONE_CLICK})
+        targets.append(f"<{mailto_uri(branding.unsubscribe_mailto, 'unsubscribe ' + token)}>")
+    headers = {"List-Unsubscribe": ", ".join(targets), "List-Unsubscribe-Post": ONE_CLICK}
+    return Link(url, token, headers, public_url_warnings(url))
 
 
 async def _subject_for(conn: Any, ctx: Context, tenant_id: UUID, ident: Identifier) -> UUID:
@@ -84,32 +119,50 @@ async def _subject_for(conn: Any, ctx: Context, tenant_id: UUID, ident: Identifi
 class PublicLimits:
     """Abuse limits for the public ``/u/`` pages, per process (docs/unsubscribe.md).
 
-    A one-click unsubscribe is never limited by address: mailbox providers
+    A well-formed one-click unsubscribe is never limited: mailbox providers
     send RFC 8058 requests from shared servers, and a refused one could be an
-    unsubscribe lost. Only repeats of the same link are limited, and the first
-    click on a link always passes, so what is refused had already been done.
-    Pages and preference saves, which people make, are limited per client
-    address and per link; so are requests with links that do not verify.
+    unsubscribe lost. It is idempotent, so a repeat only finds the work done
+    and writes nothing. Requests with links that do not verify, and malformed
+    one-clicks (checked before anything is charged), count against the
+    client address, as do page views and preference saves, which people make;
+    those are also limited per link.
     """
 
     def __init__(self) -> None:
         self.per_address = TokenBuckets(capacity=60, per_second=1.0)
         self.per_link_page = TokenBuckets(capacity=30, per_second=0.2)
-        self.per_link_click = TokenBuckets(capacity=5, per_second=1 / 60)
 
-    def admit(self, ctx: Context, token: str, address: str | None, *, one_click: bool) -> tokens.TokenClaims:
-        """The token's claims, or NotFound for a bad token, or RateLimited."""
+    def _verify(self, ctx: Context, token: str, address: str | None) -> tokens.TokenClaims:
         claims = tokens.verify(_keys(ctx), token)
         if claims is None:
             self.per_address.take(address or "-", "requests from this address")
             raise NotFound("no such link")
-        link = f"{claims.tenant_id}|{claims.subject_id}|{claims.purpose or '*'}"
-        if one_click:
-            self.per_link_click.take(link, "unsubscribe requests for this link")
-        else:
-            self.per_address.take(address or "-", "requests from this address")
-            self.per_link_page.take(link, "requests for this link")
         return claims
+
+    def admit_page(self, ctx: Context, token: str, address: str | None) -> tokens.TokenClaims:
+        """A page view or a preference save: the token's claims, or NotFound, or RateLimited."""
+        claims = self._verify(ctx, token, address)
+        self.per_address.take(address or "-", "requests from this address")
+        self.per_link_page.take(f"{claims.tenant_id}|{claims.subject_id}|{claims.purpose or '*'}",
+                                "requests for this link")  # fmt: skip
+        return claims
+
+    def admit_one_click(self, ctx: Context, token: str, address: str | None) -> tokens.TokenClaims:
+        """A one-click: the token's claims or NotFound. A good link is never limited."""
+        return self._verify(ctx, token, address)
+
+    def malformed(self, address: str | None) -> None:
+        """A one-click request that is not one (wrong type or body): counts against the address."""
+        self.per_address.take(address or "-", "requests from this address")
+
+
+def form_nonce(ctx: Context, token: str) -> str:
+    """The nonce for the preference form of ``token``'s page (good for an hour)."""
+    return tokens.sign_nonce(_keys(ctx), token, int(ctx.clock().timestamp()))
+
+
+def nonce_state(ctx: Context, token: str, nonce: str | None) -> tokens.NonceState:
+    return tokens.check_nonce(_keys(ctx), token, nonce, int(ctx.clock().timestamp()))
 
 
 def claims_of(ctx: Context, token: str) -> tokens.TokenClaims:
@@ -237,10 +290,27 @@ async def preferences(ctx: Context, token: str) -> PreferenceView:
         return await _view(conn, ctx, claims)
 
 
+async def confirmation(ctx: Context, token: str) -> PreferenceView:
+    """What the one-click answer page needs: the branding (one query, so that repeats stay cheap)."""
+    claims = claims_of(ctx, token)
+    async with ctx.pool.acquire() as conn:
+        branding = await tenant_store.get_branding(conn, claims.tenant_id)
+    if branding is None:
+        raise NotFound("no such link")
+    return PreferenceView(branding, [])
+
+
+@dataclass(frozen=True, slots=True)
+class Saved:
+    view: PreferenceView  # the state after the save
+    withheld: set[str]  # purposes the person ticked back on that were not re-subscribed
+
+
 async def save_preferences(
-    ctx: Context, token: str, *, subscribed: set[str], everything: bool, proof: Proof
-) -> PreferenceView:
-    """Apply the page's choices; return the state after them (for the confirmation)."""
+    ctx: Context, token: str, *, subscribed: set[str], everything: bool, proof: Proof, resubscribe: bool = True
+) -> Saved:
+    """Apply the page's choices. Every opt-out is applied; a re-subscribe only with
+    ``resubscribe`` (a current form nonce), else it is returned as withheld."""
     claims = claims_of(ctx, token)
     async with ctx.pool.acquire() as conn, conn.transaction():
         view = await _view(conn, ctx, claims)
@@ -252,16 +322,20 @@ async def save_preferences(
         if everything:
             if not await _already_out(conn, claims.tenant_id, subject, "all"):
                 await _opt_out(conn, ctx, claims.tenant_id, subject, None, "preference_center", proof)
-            return await _view(conn, ctx, claims)
+            return Saved(await _view(conn, ctx, claims), set())
+        withheld: set[str] = set()
         for choice in view.choices:
             key = choice.purpose.key
             if choice.subscribed and key not in subscribed:
                 await _opt_out(conn, ctx, claims.tenant_id, subject, key, "preference_center", proof)
             elif not choice.subscribed and key in subscribed and not choice.blocked:
+                if not resubscribe:
+                    withheld.add(key)
+                    continue
                 await _resubscribe(
                     conn, ctx, claims.tenant_id, subject, choice.purpose, known - {key} - subscribed, proof
                 )
-        return await _view(conn, ctx, claims)
+        return Saved(await _view(conn, ctx, claims), withheld)
 
 
 async def _resubscribe(

@@ -38,6 +38,18 @@ TEXT: dict[str, dict[Lang, str]] = {
         "sv": "Kan inte aktiveras här (adressen är spärrad). Kontakta oss om du vill ha utskicket igen.",
         "en": "Cannot be turned on here (the address is blocked). Contact us if you want it again.",
     },
+    "stale": {
+        "sv": "Sidan hade varit öppen länge. Det du stängde av är sparat, men utskick du slog på igen är inte "
+        "sparade än: kontrollera dina val och tryck på ”Spara mina val” igen.",
+        "en": "This page had been open for a long time. What you turned off is saved, but messages you turned "
+        "back on are not saved yet: check your choices and press “Save my choices” again.",
+    },
+    "unchecked": {
+        "sv": "Formuläret kunde inte kontrolleras, så inget har ändrats. Kontrollera dina val och tryck på "
+        "”Spara mina val” igen.",
+        "en": "The form could not be checked, so nothing was changed. Check your choices and press "
+        "“Save my choices” again.",
+    },
     "privacy": {"sv": "Så behandlar vi dina personuppgifter", "en": "How we process your personal data"},
     "lang_other": {"sv": "In English", "en": "På svenska"},
     "on": {"sv": "prenumererar", "en": "subscribed"},
@@ -113,6 +125,7 @@ def _page(lang: Lang, view: PreferenceView, body: str) -> str:
   button.secondary {{ background: #fff; color: #1a1a1a; border-color: #1a1a1a; }}
   button:focus-visible, input:focus-visible, a:focus-visible {{ outline: 3px solid #000; outline-offset: 2px; }}
   .notice {{ background: #e8f4ea; border-left: 4px solid #1e7b34; padding: .75rem 1rem; }}
+  .notice.again {{ background: #fff4ce; border-left-color: #8a6100; }}
   a {{ color: #0b57a4; }}
 </style>
 </head>
@@ -127,7 +140,12 @@ def _page(lang: Lang, view: PreferenceView, body: str) -> str:
 """
 
 
-def preference_page(lang: Lang, view: PreferenceView, token: str, notice: str | None = None) -> str:
+def preference_page(
+    lang: Lang, view: PreferenceView, token: str, nonce: str, notice: str | None = None,
+    ticked: set[str] | None = None, again: bool = False,
+) -> str:  # fmt: skip
+    """The page; ``ticked`` keeps the boxes as the person left them when they are asked to
+    send the form ``again`` (``notice`` then says why)."""
     org = escape(view.branding.display_name or view.branding.name)
     other: Lang = "en" if lang == "sv" else "sv"
     rows = []
@@ -137,7 +155,8 @@ def preference_page(lang: Lang, view: PreferenceView, token: str, notice: str | 
         description = escape(p.description.get(lang) or p.description.get("en") or "")
         state = TEXT["on" if choice.subscribed else "off"][lang]
         disabled = " disabled" if choice.blocked else ""
-        checked = " checked" if choice.subscribed else ""
+        on = choice.subscribed if ticked is None else p.key in ticked and not choice.blocked
+        checked = " checked" if on else ""
         blocked = f'<p class="state">{TEXT["blocked"][lang]}</p>' if choice.blocked else ""
         rows.append(
             f'<div class="choice"><input type="checkbox" id="p{i}" name="purpose" value="{escape(p.key)}"'
@@ -145,12 +164,14 @@ def preference_page(lang: Lang, view: PreferenceView, token: str, notice: str | 
             f'<div><label for="p{i}">{title}</label> <span class="state">({state})</span>'
             f'<p id="d{i}">{description}</p>{blocked}</div></div>'
         )
-    notice_html = f'<p class="notice" role="status">{escape(notice)}</p>' if notice else ""
+    kind = "notice again" if again else "notice"
+    notice_html = f'<p class="{kind}" role="status">{escape(notice)}</p>' if notice else ""
     body = f"""<h1>{TEXT["title"][lang]}</h1>
 {notice_html}
 <p>{TEXT["intro"][lang].format(org=org)}</p>
 <form method="post" action="/u/{escape(token)}/preferences">
 <input type="hidden" name="lang" value="{lang}">
+<input type="hidden" name="nonce" value="{escape(nonce)}">
 <fieldset><legend>{TEXT["legend"][lang]}</legend>
 {"".join(rows)}
 </fieldset>

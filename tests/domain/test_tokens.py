@@ -8,7 +8,7 @@ import uuid
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from consent_svc.domain.tokens import TokenClaims, sign, verify
+from consent_svc.domain.tokens import NONCE_SECONDS, TokenClaims, check_nonce, sign, sign_nonce, verify
 
 OLD, NEW = b"o" * 32, b"n" * 32
 CLAIMS = TokenClaims(uuid.uuid4(), uuid.uuid4(), "newsletter")
@@ -50,3 +50,28 @@ def test_no_plaintext_in_the_token() -> None:
     token = sign([OLD], CLAIMS)
     assert "newsletter" not in token
     assert "@" not in token
+
+
+def test_form_nonce_expires_after_an_hour_to_the_second() -> None:
+    token = sign([OLD], CLAIMS)
+    nonce = sign_nonce([OLD], token, now=1_000_000)
+    assert check_nonce([OLD], token, nonce, now=1_000_000) == "valid"
+    assert check_nonce([OLD], token, nonce, now=1_000_000 + NONCE_SECONDS - 1) == "valid"
+    assert check_nonce([OLD], token, nonce, now=1_000_000 + NONCE_SECONDS) == "expired"
+    assert check_nonce([NEW, OLD], token, nonce, now=1_000_000) == "valid"  # during a key rotation
+    assert check_nonce([NEW], token, nonce, now=1_000_000) == "invalid"
+
+
+def test_form_nonce_is_bound_to_its_link_and_refuses_any_change() -> None:
+    token = sign([OLD], CLAIMS)
+    other = sign([OLD], TokenClaims(CLAIMS.tenant_id, CLAIMS.subject_id, None))
+    nonce = sign_nonce([OLD], token, now=0)
+    assert check_nonce([OLD], other, nonce, now=0) == "invalid"
+    raw = base64.urlsafe_b64decode(nonce + "=" * (-len(nonce) % 4))
+    for i in range(len(raw)):  # a later expiry, or any other change, breaks the MAC
+        changed = bytearray(raw)
+        changed[i] ^= 0x01
+        flipped = base64.urlsafe_b64encode(bytes(changed)).rstrip(b"=").decode()
+        assert check_nonce([OLD], token, flipped, now=0) == "invalid"
+    for bad in (None, "", "x", nonce[:-1], nonce + "AAAA", "é" * 30, "A" * 1000):
+        assert check_nonce([OLD], token, bad, now=0) == "invalid"

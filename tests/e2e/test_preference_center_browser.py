@@ -2,6 +2,12 @@
 
 from __future__ import annotations
 
+import re
+import threading
+from collections.abc import Iterator
+from html import escape
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
 import httpx
 import pytest
 from selenium.webdriver.common.by import By
@@ -19,15 +25,24 @@ EVENTS = {**NEWSLETTER, "channels": ["email"], "title": {"sv": "Evenemang och se
           "description": {"sv": "Inbjudningar till våra frukostseminarier.", "en": "Invitations to our breakfast seminars."}}  # fmt: skip
 
 
+CSP = "default-src 'none'; style-src 'unsafe-inline'; img-src https:; form-action 'self'; frame-ancestors 'none'"
+
+
+def subscribe(api: httpx.Client, email: str) -> str:
+    """Two purposes the person has consented to; their unsubscribe link."""
+    for key, body in (("newsletter", NEWSLETTER), ("events", EVENTS)):
+        assert api.put(f"/v1/purposes/{key}", json=body).status_code in (200, 201)
+        api.post("/v1/events", json={"subject": {"email": email}, "type": "consent_given",
+                 "purpose": key, "proof": {"notice_version": "2026-03"}}).raise_for_status()  # fmt: skip
+    api.put("/v1/branding", json={"display_name": "Exempel AB", "primary_color": "#1f4e79",
+            "privacy_policy_url": "https://example.se/integritetspolicy"}).raise_for_status()  # fmt: skip
+    return str(api.post("/v1/unsubscribe-links", json={"email": email}).json()["url"])
+
+
 def test_a_recipient_manages_their_purposes(external_server: Server, tenant: Tenant) -> None:  # noqa: F811
     with httpx.Client(base_url=external_server.url, headers=tenant.auth()) as api:
-        for key, body in (("newsletter", NEWSLETTER), ("events", EVENTS)):
-            assert api.put(f"/v1/purposes/{key}", json=body).status_code == 201
-            api.post("/v1/events", json={"subject": {"email": "eva@example.se"}, "type": "consent_given",
-                     "purpose": key, "proof": {"notice_version": "2026-03"}}).raise_for_status()  # fmt: skip
-        api.put("/v1/branding", json={"display_name": "Exempel AB", "primary_color": "#1f4e79",
-                "privacy_policy_url": "https://example.se/integritetspolicy"}).raise_for_status()  # fmt: skip
-        url = api.post("/v1/unsubscribe-links", json={"email": "eva@example.se"}).json()["url"]
+        url = subscribe(api, "eva@example.se")
+        assert httpx.get(url).headers["content-security-policy"] == CSP  # on in every page below
 
         def allowed(purpose: str) -> bool:
             params = {"purpose": purpose, "channel": "email", "email": "eva@example.se"}
@@ -84,6 +99,11 @@ def test_a_recipient_manages_their_purposes(external_server: Server, tenant: Ten
         ]
         assert answer["evidence"] == [entries[0]["id"]]
         assert allowed("events")
+        # The proof of what the page recorded: the browser's user agent and its address cut to a /24.
+        subject_id = api.get("/v1/subjects", params={"email": "eva@example.se"}).json()["id"]
+        export = api.get(f"/v1/subjects/{subject_id}/export").json()
+        proofs = [e["proof"] for e in export["events"] if e["source"] == "preference_center"]
+        assert len(proofs) == 2 and all(p["ip"] == "127.0.0.0/24" and "Chrome" in p["user_agent"] for p in proofs)
 
         with chromium(390, 844) as phone:  # a phone-sized screen
             phone.get(url + "?lang=sv")
@@ -92,3 +112,56 @@ def test_a_recipient_manages_their_purposes(external_server: Server, tenant: Ten
             save = phone.find_element(By.CSS_SELECTOR, "button[value=save]")
             assert save.size["height"] >= 44  # a comfortable touch target
             screenshot(phone, "preference-center-sv-phone")
+
+
+@pytest.fixture
+def other_site() -> Iterator[dict]:
+    """A page on another site (``localhost`` rather than ``127.0.0.1``) that posts a form to consent-svc."""
+    holder: dict = {}
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            fields = "".join(f'<input type="hidden" name="{escape(k)}" value="{escape(v)}">' for k, v in holder["form"])
+            html = f"""<!doctype html><html><head><meta charset="utf-8"><title>Win a prize</title></head>
+<body><form id="f" method="post" action="{escape(holder["action"])}">{fields}</form>
+<script>document.getElementById("f").submit();</script></body></html>"""
+            data = html.encode()
+            self.send_response(200)
+            self.send_header("Content-Type", "text/html; charset=utf-8")
+            self.send_header("Content-Length", str(len(data)))
+            self.end_headers()
+            self.wfile.write(data)
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    holder["url"] = f"http://localhost:{server.server_address[1]}/"
+    yield holder
+    server.shutdown()
+    server.server_close()
+
+
+def test_another_site_cannot_resubscribe_a_recipient_through_their_browser(
+    external_server: Server, tenant: Tenant, other_site: dict  # noqa: F811
+) -> None:
+    with httpx.Client(base_url=external_server.url, headers=tenant.auth()) as api:
+        url = subscribe(api, "olle@example.se")
+        assert httpx.post(url, data={"List-Unsubscribe": "One-Click"}).status_code == 200  # out of everything
+        # Someone who holds the link reads a fresh nonce off the page, then makes the
+        # person's own browser send the re-subscribe from their site.
+        found = re.search(r'name="nonce" value="([^"]*)"', httpx.get(url).text)
+        nonce = found[1] if found else ""
+        other_site["action"] = f"{url}/preferences"
+        other_site["form"] = [("purpose", "newsletter"), ("purpose", "events"), ("action", "save"), ("nonce", nonce)]
+        with chromium() as browser:
+            browser.get(other_site["url"])
+            # The answer the browser got: the problem+json of a refusal.
+            WebDriverWait(browser, 10).until(
+                lambda b: "/preferences" in b.current_url and '"status"' in b.find_element(By.TAG_NAME, "body").text
+            )
+            assert '"status":403' in browser.find_element(By.TAG_NAME, "body").text.replace(" ", "")
+        for purpose in ("newsletter", "events"):
+            params = {"purpose": purpose, "channel": "email", "email": "olle@example.se"}
+            assert api.get("/v1/decisions", params=params).json()["allowed"] is False

@@ -192,3 +192,23 @@ async def test_gpc_json_and_banner_js(client: httpx.AsyncClient, tenant: Tenant)
     script = await client.get("/banner.js")
     assert script.status_code == 200 and script.headers["content-type"].startswith("application/javascript")
     assert "consent-svc:change" in script.text
+
+
+async def test_gpc_domains_are_only_the_site_s_own_hosts(client: httpx.AsyncClient, tenant: Tenant) -> None:
+    claims = {**SITE, "gpc_domains": ["example.se", "bank.example"]}
+    refused = await client.post("/v1/sites", json=claims, headers=tenant.auth())
+    assert refused.status_code == 400
+    [error] = refused.json()["errors"]
+    assert error["field"] == "gpc_domains"
+    assert "bank.example" in error["message"] and "example.se, www.example.se" in error["message"]
+    # Nothing was claimed: the other domain has no GPC statement.
+    assert (await client.get("/.well-known/gpc.json", headers={"Host": "bank.example"})).status_code == 404
+    created = await site(client, tenant)
+    replaced = await client.put(f"/v1/sites/{created['site_key']}", json=claims, headers=tenant.auth())
+    assert replaced.status_code == 400 and replaced.json()["errors"][0]["field"] == "gpc_domains"
+    # The hosts of the origins are fine, ports or not; a site whose origins change keeps only its own.
+    ported = {**SITE, "origins": ["https://shop.example.se:8443"], "gpc_domains": ["shop.example.se"]}
+    ok = await client.put(f"/v1/sites/{created['site_key']}", json=ported, headers=tenant.auth())
+    assert ok.status_code == 200 and ok.json()["gpc_domains"] == ["shop.example.se"]
+    stale = {**SITE, "origins": ["https://shop.example.se:8443"]}  # still lists example.se
+    assert (await client.put(f"/v1/sites/{created['site_key']}", json=stale, headers=tenant.auth())).status_code == 400
