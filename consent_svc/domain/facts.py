@@ -6,9 +6,11 @@ on the order events arrive in, so folding the events of the ledger in any
 order gives the same facts, and the store can keep them current by folding
 each new event into the stored value inside the transaction that records it.
 
-Consents and withdrawals are kept per channel (``"*"`` for an event that
-names no channel, which covers every channel): a consent for SMS must not
-revive email after a withdrawal of everything.
+Consents, withdrawals and objections are kept per channel (``"*"`` for an
+event that names no channel, which covers every channel): a consent for SMS
+must not revive email after a withdrawal of everything, and an objection to
+phone calls must not stop the newsletter. A consent's ref carries the notice
+version it names, which the rules need after a material change.
 """
 
 from __future__ import annotations
@@ -27,6 +29,11 @@ class Facts(msgspec.Struct, kw_only=True, omit_defaults=True):
 
     given: dict[str, dict[str, Ref]] = msgspec.field(default_factory=dict)
     withdrawn: dict[str, dict[str, Ref]] = msgspec.field(default_factory=dict)
+    # Per purpose (or "*" for all direct marketing), per channel (or "*").
+    objected: dict[str, dict[str, Ref]] = msgspec.field(default_factory=dict)
+    # Facts folded before objections were kept per channel: {purpose: ref}.
+    # Read once by :func:`decode` into ``objected`` as covering every channel
+    # (what it meant then, and the more protective reading).
     objection: dict[str, Ref] = msgspec.field(default_factory=dict)
     purchase: Ref | None = None
     customer_started: Ref | None = None
@@ -38,18 +45,17 @@ class Facts(msgspec.Struct, kw_only=True, omit_defaults=True):
     restriction_lifted: Ref | None = None
 
 
-_SINGLE_SLOTS = frozenset(
-    {
-        "purchase",
-        "customer_started",
-        "customer_ended",
-        "event_attended",
-        "lead_activity",
-        "prospect_declined",
-        "restriction_started",
-        "restriction_lifted",
-    }
+SINGLE_SLOTS = (
+    "purchase",
+    "customer_started",
+    "customer_ended",
+    "event_attended",
+    "lead_activity",
+    "prospect_declined",
+    "restriction_started",
+    "restriction_lifted",
 )
+_SINGLE = frozenset(SINGLE_SLOTS)
 
 
 def _put(slots: dict[str, Ref], key: str, ref: Ref) -> None:
@@ -58,23 +64,26 @@ def _put(slots: dict[str, Ref], key: str, ref: Ref) -> None:
         slots[key] = ref
 
 
+def _put_channels(per_purpose: dict[str, dict[str, Ref]], purpose: str, channels: Sequence[str], ref: Ref) -> None:
+    per_channel = per_purpose.setdefault(purpose, {})
+    for channel in channels or (ALL,):
+        _put(per_channel, channel, ref)
+
+
 def fold(facts: Facts, event_type: str, purpose: str | None, channels: Sequence[str], ref: Ref) -> None:
-    """Fold one event into ``facts`` (in place)."""
+    """Fold one event into ``facts`` (in place). Events the rules do not read
+    (``subject_rectified``) leave the facts unchanged."""
     if event_type == "consent_given":
         if purpose is None:
             raise ValueError("consent_given needs a purpose")
-        per_channel = facts.given.setdefault(purpose, {})
-        for channel in channels or (ALL,):
-            _put(per_channel, channel, ref)
+        _put_channels(facts.given, purpose, channels, ref)
     elif event_type == "consent_withdrawn":
-        per_channel = facts.withdrawn.setdefault(purpose or ALL, {})
-        for channel in channels or (ALL,):
-            _put(per_channel, channel, ref)
+        _put_channels(facts.withdrawn, purpose or ALL, channels, ref)
     elif event_type == "objection":
-        _put(facts.objection, purpose or ALL, ref)
-    elif event_type in _SINGLE_SLOTS:
+        _put_channels(facts.objected, purpose or ALL, channels, ref)
+    elif event_type in _SINGLE:
         setattr(facts, event_type, later(getattr(facts, event_type), ref))
-    else:
+    elif event_type != "subject_rectified":
         raise ValueError(f"unknown event type {event_type!r}")
 
 
@@ -92,6 +101,11 @@ def covering(slots: dict[str, Ref] | None, channel: str) -> Ref | None:
     return later(slots.get(channel), slots.get(ALL))
 
 
+def latest_covering(per_purpose: dict[str, dict[str, Ref]], purpose: str, channel: str) -> Ref | None:
+    """The latest ref for ``purpose`` or for every purpose, covering ``channel``."""
+    return later(covering(per_purpose.get(purpose), channel), covering(per_purpose.get(ALL), channel))
+
+
 _encoder = msgspec.msgpack.Encoder()
 _decoder = msgspec.msgpack.Decoder(Facts)
 
@@ -101,4 +115,11 @@ def encode(facts: Facts) -> bytes:
 
 
 def decode(raw: bytes | None) -> Facts:
-    return Facts() if not raw else _decoder.decode(raw)
+    if not raw:
+        return Facts()
+    facts = _decoder.decode(raw)
+    if facts.objection:
+        for purpose, ref in facts.objection.items():
+            _put_channels(facts.objected, purpose, (), ref)
+        facts.objection = {}
+    return facts

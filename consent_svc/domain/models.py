@@ -62,6 +62,17 @@ EVENT_TYPES: tuple[EventType, ...] = (
 PURPOSE_EVENTS = frozenset({"consent_given", "consent_withdrawn", "objection"})
 # Key scopes: what each may call. ``admin`` implies the others.
 KEY_SCOPES: tuple[Scope, ...] = ("check", "record", "admin")
+# Subject kinds from the most protected to the least (decision-rules.md, "Subject kind").
+_PROTECTION = {"consumer": 2, "sole_trader": 1, "business_contact": 0}
+
+
+def more_protective(current: SubjectKind, named: SubjectKind | None) -> SubjectKind:
+    """The kind a subject keeps when an event names ``named``: an event may only move a
+    subject towards more protection (business_contact -> sole_trader -> consumer); the
+    other way is a rectification."""
+    if named is None or _PROTECTION[named] <= _PROTECTION[current]:
+        return current
+    return named
 
 
 class PurposeConfig(msgspec.Struct, frozen=True, kw_only=True):
@@ -82,10 +93,17 @@ class PurposeConfig(msgspec.Struct, frozen=True, kw_only=True):
     lead_inactivity_days: int = 730
     retention_days: int = 730
     version: int = 1
+    # Derived by the service from the purpose's versions, never given by a client:
+    # every notice version the purpose has published, oldest first, and those
+    # published at or after the material change in force (the version that set
+    # ``reconsent_required_before``). Empty without a material change.
+    notice_versions: tuple[str, ...] = ()
+    notices_since_change: tuple[str, ...] = ()
 
 
-class Ref(msgspec.Struct, frozen=True, array_like=True):
-    """A pointer to one ledger event: its id, ``occurred_at`` and recording sequence.
+class Ref(msgspec.Struct, frozen=True, array_like=True, omit_defaults=True):
+    """A pointer to one ledger event: its id, ``occurred_at``, recording sequence and,
+    for a consent, the notice version it names (``nv``).
 
     Events compare by ``occurred_at``; equal instants by the order they were
     recorded in (``seq``), the later recorded one winning.
@@ -94,6 +112,7 @@ class Ref(msgspec.Struct, frozen=True, array_like=True):
     id: UUID
     at: datetime
     seq: int
+    nv: str | None = None
 
     def key(self) -> tuple[datetime, int]:
         return (self.at, self.seq)

@@ -3,32 +3,40 @@
 A pure function of (purpose configuration, subject facts, suppression
 entries, channel, now). Rules are tried in order; the first that answers wins.
 
-    R1  suppressed            an active suppression entry matches
-    R2  objected              objection to direct marketing, not followed by consent
-    R3  restricted            Art 18 restriction active (or the subject was erased)
+    R1  suppressed            an active suppression entry matches (register
+                              entries: unless an exception holds)
+    R2  objected              objection to direct marketing, unless a later
+                              consent for this purpose and channel is still valid
+    R3  restricted            Art 18 restriction active, or an identifier was erased
     R4  withdrawn             latest withdrawal later than latest consent
-    R5  channel_not_allowed   the purpose does not use this channel
+    R5  channel_not_allowed   the purpose does not use this channel;
+        purpose_not_lawful    direct marketing configured on a contract or a
+                              legal obligation (refused at configuration since
+                              rules v2; a stored one allows nothing)
     R6  ePrivacy gate         email/sms marketing to a natural person needs consent
                               or soft opt-in (consent-based purposes go to R7)
     R7  consent               the latest consent covering the channel is valid
-    R8  legitimate interest   a relationship within its window
+    R8  legitimate interest   a valid consent, else a relationship within its window
     R9  contract              an active customer relationship
     R10 legal obligation      always
 
 Clarifications of the table (docs/decision-rules.md explains them):
 
-* Consents, withdrawals and objections are compared per channel: a consent
-  names the channels it covers (none named: all of them), and only a consent
-  covering the asked channel can outweigh a withdrawal or objection.
-* R4 applies to purposes based on consent or used for direct marketing; a
-  withdrawal of consent cannot switch off a contract or a legal obligation.
+* Consents, withdrawals and objections are compared per channel: each names
+  the channels it covers (none named: all of them).
+* A consent is *valid* when it is the latest consent for the purpose covering
+  the channel, no later withdrawal (for the purpose or all) covers the
+  channel, its ``consent_ttl_days`` have not passed, and, after a material
+  change, it names a notice version published since the change or the
+  re-consent deadline has not passed. R2, R6, R7, R8 and the register
+  exception all use this one judgement.
 * The customer relationship is active while the latest ``customer_started``
   is later than the latest ``customer_ended``; otherwise it ended at the later
   of ``customer_ended`` and the latest ``purchase`` (a one-off purchase is a
   relationship that ended on the day of the purchase).
-* ``reconsent_required_before`` in the future is a deadline: earlier consents
-  still count until that instant, and the answer expires then.
 * An allow expires at a computed instant ``t``: it holds while ``now < t``.
+  An allow given under a register exception expires no later than the
+  exception does.
 """
 
 from __future__ import annotations
@@ -37,7 +45,7 @@ from collections.abc import Sequence
 from datetime import datetime, timedelta
 from uuid import UUID
 
-from consent_svc.domain.facts import ALL, Facts, covering
+from consent_svc.domain.facts import Facts, covering, latest_covering
 from consent_svc.domain.models import (
     Decision,
     LegalBasis,
@@ -49,6 +57,9 @@ from consent_svc.domain.models import (
     later,
 )
 
+# Register (NIX) exceptions: a consent counts for 90 days after it was given,
+# a customer for 365 days after the relationship ended (decision-rules.md R1).
+REGISTER_CONSENT_DAYS = 90
 REGISTER_CUSTOMER_DAYS = 365
 
 REF_CONSENT = "GDPR 6(1)(a), 7(1)"
@@ -63,11 +74,18 @@ REF_OBJECTED = "GDPR 21(2)-(3)"
 REF_RESTRICTED = "GDPR 18"
 REF_WITHDRAWN = "GDPR 7(3)"
 REF_CHANNEL = "GDPR 5(1)(b): purpose limitation"
+REF_NOT_LAWFUL = "GDPR 6(1)(b)-(c), 21(2): marketing is neither necessary for a contract nor required by law"
 REF_NO_EPRIVACY = "ePrivacy 13(1), MFL 19 §"
 REF_RECONSENT = "GDPR 7(1); EDPB Guidelines 05/2020"
 
 OBLIGATIONS_ELECTRONIC = ("unsubscribe_link", "identify_sender", "objection_notice")
 OBLIGATIONS_OTHER_MARKETING = ("identify_sender", "objection_notice")
+
+ELECTRONIC_CHANNELS = frozenset({"email", "sms"})
+NATURAL_PERSONS = frozenset({"consumer", "sole_trader"})
+# Reasons whose scope "all" means every direct-marketing purpose (R1); the
+# others (hard_bounce, erasure, manual) mean every purpose.
+MARKETING_REASONS = frozenset({"unsubscribe", "objection", "complaint"})
 
 
 def _deny(rule: str, reason: str, reference: str, evidence: Sequence[UUID], known: bool) -> Decision:
@@ -97,7 +115,7 @@ def _allow(
 ) -> Decision:
     obligations: tuple[str, ...]
     if purpose.direct_marketing:
-        obligations = OBLIGATIONS_ELECTRONIC if channel in ("email", "sms") else OBLIGATIONS_OTHER_MARKETING
+        obligations = OBLIGATIONS_ELECTRONIC if channel in ELECTRONIC_CHANNELS else OBLIGATIONS_OTHER_MARKETING
     else:
         obligations = ()
     return Decision(
@@ -117,7 +135,16 @@ def _ids(*refs: Ref | None) -> list[UUID]:
     return [ref.id for ref in refs if ref is not None]
 
 
-class _Relationship:
+def _earliest(a: datetime | None, b: datetime | None) -> datetime | None:
+    """The earlier of two expiries, ``None`` meaning "no scheduled end"."""
+    if a is None:
+        return b
+    if b is None:
+        return a
+    return min(a, b)
+
+
+class Relationship:
     """The customer relationship as the rules see it (see module docstring)."""
 
     __slots__ = ("active", "ended", "evidence")
@@ -134,9 +161,35 @@ class _Relationship:
             return True
         return self.ended is not None and now < self.ended.at + timedelta(days=days)
 
+    def end_plus(self, days: int) -> datetime | None:
+        """When a window of ``days`` after the relationship closes (None while it is active)."""
+        if self.active or self.ended is None:
+            return None
+        return self.ended.at + timedelta(days=days)
 
-class _ConsentJudgement:
-    """R7's judgement of the latest consent covering the channel."""
+
+def old_notice(purpose: PurposeConfig, consent: Ref) -> bool:
+    """After a material change, a consent naming a notice published before it."""
+    return purpose.reconsent_required_before is not None and consent.nv not in purpose.notices_since_change
+
+
+def withdrawal_of(purpose: PurposeConfig, facts: Facts, channel: str) -> Ref | None:
+    """The latest withdrawal for this purpose or all purposes covering ``channel``."""
+    return latest_covering(facts.withdrawn, purpose.key, channel)
+
+
+def objection_of(purpose: PurposeConfig, facts: Facts, channel: str) -> Ref | None:
+    """The latest objection to this purpose or all direct marketing covering ``channel``."""
+    return latest_covering(facts.objected, purpose.key, channel)
+
+
+class ConsentJudgement:
+    """Is the latest consent for the purpose covering the channel valid at ``now``?
+
+    ``reason`` is ``consent_active`` when it is, else ``no_consent``,
+    ``reconsent_required``, ``consent_expired`` or ``withdrawn``; ``expires_at``
+    is when a valid consent stops counting by itself (None: never).
+    """
 
     __slots__ = ("expires_at", "reason", "ref", "valid")
 
@@ -148,36 +201,68 @@ class _ConsentJudgement:
         if ref is None:
             self.reason = "no_consent"
             return
-        deadline = purpose.reconsent_required_before
-        if deadline is not None and ref.at < deadline and now >= deadline:
+        deadline = purpose.reconsent_required_before if old_notice(purpose, ref) else None
+        if deadline is not None and now >= deadline:
             self.reason = "reconsent_required"
             return
-        expires: datetime | None = None
-        if purpose.consent_ttl_days is not None:
-            expires = ref.at + timedelta(days=purpose.consent_ttl_days)
-            if now >= expires:
-                self.reason = "consent_expired"
-                return
-        if deadline is not None and ref.at < deadline and (expires is None or deadline < expires):
-            expires = deadline
+        expires = None if purpose.consent_ttl_days is None else ref.at + timedelta(days=purpose.consent_ttl_days)
+        if expires is not None and now >= expires:
+            self.reason = "consent_expired"
+            return
+        if is_after(withdrawal_of(purpose, facts, channel), ref):
+            self.reason = "withdrawn"
+            return
         self.valid = True
         self.reason = "consent_active"
-        self.expires_at = expires
+        self.expires_at = _earliest(expires, deadline)
 
 
-def _active_register_exception(purpose: PurposeConfig, facts: Facts, channel: str, now: datetime) -> bool:
-    """R1: a register (NIX) entry does not block an express consent or a recent customer."""
-    consent = _ConsentJudgement(purpose, facts, channel, now)
-    if consent.valid and not is_after(_withdrawal(purpose, facts, channel), consent.ref):
+def consent_reference(purpose: PurposeConfig, channel: str, kind: SubjectKind) -> str:
+    """Email and SMS marketing to a natural person rests on ePrivacy 13(1) as well."""
+    electronic = purpose.direct_marketing and channel in ELECTRONIC_CHANNELS and kind in NATURAL_PERSONS
+    return REF_CONSENT_EPRIVACY if electronic else REF_CONSENT
+
+
+def entry_matches(entry: SuppressionFact, purpose: PurposeConfig, channel: str) -> bool:
+    """R1: does this suppression entry cover this purpose and channel?"""
+    if entry.channel is not None and entry.channel != channel:
+        return False
+    if entry.reason == "register":
+        # Opt-out registers concern direct marketing only, whatever the scope.
+        return purpose.direct_marketing and entry.scope in ("all", purpose.key)
+    if entry.scope == purpose.key:
         return True
-    return _Relationship(facts).within(now, REGISTER_CUSTOMER_DAYS)
+    if entry.scope != "all":
+        return False
+    return purpose.direct_marketing or entry.reason not in MARKETING_REASONS
 
 
-def _withdrawal(purpose: PurposeConfig, facts: Facts, channel: str) -> Ref | None:
-    return later(
-        covering(facts.withdrawn.get(purpose.key), channel),
-        covering(facts.withdrawn.get(ALL), channel),
-    )
+class RegisterException:
+    """R1: a register entry is skipped while (a) a valid consent for this purpose
+    and channel is at most 90 days old, or (b) the purpose markets the tenant's own
+    similar products and the customer relationship is active or ended at most 365
+    days ago. ``until`` is when the last holding exception ends (None: not
+    scheduled)."""
+
+    __slots__ = ("evidence", "holds", "until")
+
+    def __init__(self, purpose: PurposeConfig, facts: Facts, channel: str, now: datetime) -> None:
+        ends: list[datetime | None] = []
+        self.evidence: list[UUID] = []
+        consent = ConsentJudgement(purpose, facts, channel, now)
+        if consent.valid:
+            assert consent.ref is not None
+            window_end = consent.ref.at + timedelta(days=REGISTER_CONSENT_DAYS)
+            if now < window_end:
+                ends.append(_earliest(window_end, consent.expires_at))
+                self.evidence.append(consent.ref.id)
+        relationship = Relationship(facts)
+        if purpose.soft_opt_in and relationship.within(now, REGISTER_CUSTOMER_DAYS):
+            ends.append(relationship.end_plus(REGISTER_CUSTOMER_DAYS))
+            self.evidence.extend(relationship.evidence)
+        self.holds = bool(ends)
+        # The latest end among the exceptions that hold; None (no scheduled end) beats every date.
+        self.until: datetime | None = None if not ends or None in ends else max(e for e in ends if e is not None)
 
 
 def decide(
@@ -199,77 +284,110 @@ def decide(
 
     # R1: suppression list.
     matching = sorted(
-        (s for s in suppressions if s.scope in ("all", purpose.key) and (s.channel is None or s.channel == channel)),
-        key=lambda s: (s.created_at, s.id),
+        (s for s in suppressions if entry_matches(s, purpose, channel)), key=lambda s: (s.created_at, s.id)
     )
+    blocking = [s for s in matching if s.reason != "register"]
+    if blocking:
+        return _deny("R1", "suppressed", REF_SUPPRESSED, [blocking[0].id], known)
     if matching:
-        blocking = [s for s in matching if s.reason != "register"]
-        if blocking:
-            return _deny("R1", "suppressed", REF_SUPPRESSED, [blocking[0].id], known)
-        if not _active_register_exception(purpose, facts, channel, now):
+        exception = RegisterException(purpose, facts, channel, now)
+        if not exception.holds:
             return _deny("R1", "suppressed", REF_REGISTER, [matching[0].id], known)
+        answer = _decide_after_suppressions(purpose, facts, kind, suppressions, channel, now, known)
+        if not answer.allowed:
+            return answer
+        evidence = list(answer.evidence) + [i for i in exception.evidence if i not in answer.evidence]
+        return Decision(
+            allowed=True,
+            reason=answer.reason,
+            rule=answer.rule,
+            legal_basis=answer.legal_basis,
+            legal_reference=answer.legal_reference,
+            expires_at=_earliest(answer.expires_at, exception.until),
+            evidence=tuple(evidence),
+            obligations=answer.obligations,
+            subject_known=known,
+        )
+    return _decide_after_suppressions(purpose, facts, kind, suppressions, channel, now, known)
 
-    consent_ref = covering(facts.given.get(purpose.key), channel)
 
-    # R2: objection to direct marketing is absolute until a later consent.
+def _decide_after_suppressions(
+    purpose: PurposeConfig,
+    facts: Facts,
+    kind: SubjectKind,
+    suppressions: Sequence[SuppressionFact],
+    channel: str,
+    now: datetime,
+    known: bool,
+) -> Decision:
+    consent = ConsentJudgement(purpose, facts, channel, now)
+
+    # R2: an objection to direct marketing holds unless a later consent is still valid.
     if purpose.direct_marketing:
-        objection = later(facts.objection.get(purpose.key), facts.objection.get(ALL))
-        if objection is not None and not is_after(consent_ref, objection):
+        objection = objection_of(purpose, facts, channel)
+        if objection is not None and not (consent.valid and is_after(consent.ref, objection)):
             return _deny("R2", "objected", REF_OBJECTED, [objection.id], known)
 
-    # R3: restriction of processing (Art 18).
+    # R3: restriction of processing (Art 18), or an erasure of any of the identifiers (an
+    # erasure entry covers every purpose and channel, so R1 has normally answered already).
     if is_after(facts.restriction_started, facts.restriction_lifted):
         assert facts.restriction_started is not None
         return _deny("R3", "restricted", REF_RESTRICTED, [facts.restriction_started.id], known)
+    erased = sorted((s for s in suppressions if s.reason == "erasure"), key=lambda s: (s.created_at, s.id))
+    if erased:
+        return _deny("R3", "restricted", REF_RESTRICTED, [erased[0].id], known)
 
     # R4: withdrawal later than the latest consent.
     if purpose.legal_basis == "consent" or purpose.direct_marketing:
-        withdrawal = _withdrawal(purpose, facts, channel)
-        if withdrawal is not None and not is_after(consent_ref, withdrawal):
+        withdrawal = withdrawal_of(purpose, facts, channel)
+        if withdrawal is not None and not is_after(consent.ref, withdrawal):
             return _deny("R4", "withdrawn", REF_WITHDRAWN, [withdrawal.id], known)
 
-    # R5: the purpose's channels.
+    # R5: the purpose's channels, and a configuration the law rules out.
     if channel not in purpose.channels:
         return _deny("R5", "channel_not_allowed", REF_CHANNEL, [], known)
+    if purpose.direct_marketing and purpose.legal_basis in ("contract", "legal_obligation"):
+        return _deny("R5", "purpose_not_lawful", REF_NOT_LAWFUL, [], known)
 
     # R6: ePrivacy 13 for email and sms marketing to natural persons.
     if (
         purpose.direct_marketing
-        and channel in ("email", "sms")
-        and kind in ("consumer", "sole_trader")
+        and channel in ELECTRONIC_CHANNELS
+        and kind in NATURAL_PERSONS
         and purpose.legal_basis != "consent"
     ):
-        consent = _ConsentJudgement(purpose, facts, channel, now)
         if consent.valid:
-            assert consent.ref is not None
             return _allow(
-                purpose, channel, "R7", "consent_active", "consent", REF_CONSENT_EPRIVACY,
-                consent.expires_at, [consent.ref.id], known,
+                purpose, channel, "R6", "consent_active", "consent", REF_CONSENT_EPRIVACY,
+                consent.expires_at, _ids(consent.ref), known,
             )  # fmt: skip
-        relationship = _Relationship(facts)
+        relationship = Relationship(facts)
         if (
             purpose.soft_opt_in
             and facts.purchase is not None
+            and decline_in_force(facts) is None
             and relationship.within(now, purpose.customer_after_end_days)
         ):
-            expires = (
-                None
-                if relationship.active or relationship.ended is None
-                else relationship.ended.at + timedelta(days=purpose.customer_after_end_days)
-            )
             return _allow(
                 purpose, channel, "R6", "soft_opt_in", "legitimate_interest", REF_SOFT_OPT_IN,
-                expires, relationship.evidence, known,
+                relationship.end_plus(purpose.customer_after_end_days), relationship.evidence, known,
             )  # fmt: skip
         return _deny("R6", "no_eprivacy_consent", REF_NO_EPRIVACY, [], known)
 
     basis = purpose.legal_basis
     if basis == "consent":
-        return _decide_consent(purpose, facts, channel, kind, now, known)
+        # R7.
+        if consent.valid:
+            return _allow(
+                purpose, channel, "R7", "consent_active", "consent", consent_reference(purpose, channel, kind),
+                consent.expires_at, _ids(consent.ref), known,
+            )  # fmt: skip
+        reference = REF_RECONSENT if consent.reason == "reconsent_required" else REF_CONSENT
+        return _deny("R7", consent.reason, reference, _ids(consent.ref), known)
     if basis == "legitimate_interest":
-        return _decide_legitimate_interest(purpose, facts, channel, now, known)
+        return _decide_legitimate_interest(purpose, facts, kind, channel, now, known, consent)
     if basis == "contract":
-        relationship = _Relationship(facts)
+        relationship = Relationship(facts)
         if relationship.active:
             return _allow(
                 purpose, channel, "R9", "contract_active", "contract", REF_CONTRACT,
@@ -280,27 +398,6 @@ def decide(
         purpose, channel, "R10", "legal_obligation", "legal_obligation", REF_LEGAL_OBLIGATION,
         None, [], known,
     )  # fmt: skip
-
-
-def _decide_consent(
-    purpose: PurposeConfig,
-    facts: Facts,
-    channel: str,
-    kind: SubjectKind,
-    now: datetime,
-    known: bool,
-) -> Decision:
-    consent = _ConsentJudgement(purpose, facts, channel, now)
-    evidence = _ids(consent.ref)
-    electronic_marketing = purpose.direct_marketing and channel in ("email", "sms") and kind != "business_contact"
-    if consent.valid:
-        reference = REF_CONSENT_EPRIVACY if electronic_marketing else REF_CONSENT
-        return _allow(
-            purpose, channel, "R7", "consent_active", "consent", reference,
-            consent.expires_at, evidence, known,
-        )  # fmt: skip
-    reference = REF_RECONSENT if consent.reason == "reconsent_required" else REF_CONSENT
-    return _deny("R7", consent.reason, reference, evidence, known)
 
 
 def relationship_events(facts: Facts) -> tuple[Ref | None, ...]:
@@ -316,42 +413,53 @@ def decline_in_force(facts: Facts) -> Ref | None:
     return None
 
 
+def li_windows(purpose: PurposeConfig, facts: Facts) -> list[tuple[str, datetime | None, list[UUID]]]:
+    """R8's relationship bases: (reason, end or None while active, evidence), whether open or closed."""
+    relationship = Relationship(facts)
+    windows: list[tuple[str, datetime | None, list[UUID]]] = []
+    if relationship.active:
+        windows.append(("li_customer", None, relationship.evidence))
+    elif relationship.ended is not None:
+        windows.append(("li_customer", relationship.end_plus(purpose.customer_after_end_days), relationship.evidence))
+    if facts.event_attended is not None:
+        windows.append(
+            ("li_event", facts.event_attended.at + timedelta(days=purpose.event_days), [facts.event_attended.id])
+        )
+    if facts.lead_activity is not None:
+        windows.append(
+            ("li_lead", facts.lead_activity.at + timedelta(days=purpose.lead_inactivity_days), [facts.lead_activity.id])
+        )
+    return windows
+
+
 def _decide_legitimate_interest(
-    purpose: PurposeConfig, facts: Facts, channel: str, now: datetime, known: bool
+    purpose: PurposeConfig,
+    facts: Facts,
+    kind: SubjectKind,
+    channel: str,
+    now: datetime,
+    known: bool,
+    consent: ConsentJudgement,
 ) -> Decision:
-    relationship = _Relationship(facts)
-    relationship_events_ = relationship_events(facts)
+    if consent.valid:
+        return _allow(
+            purpose, channel, "R8", "consent_active", "consent", consent_reference(purpose, channel, kind),
+            consent.expires_at, _ids(consent.ref), known,
+        )  # fmt: skip
     declined = decline_in_force(facts)
     if declined is not None:
         return _deny("R8", "prospect_declined", REF_LI, [declined.id], known)
-
-    # Candidates: (reason, expires_at or None for "while active", evidence).
-    candidates: list[tuple[str, datetime | None, list[UUID]]] = []
-    if relationship.active:
-        candidates.append(("li_customer", None, relationship.evidence))
-    elif relationship.ended is not None:
-        until = relationship.ended.at + timedelta(days=purpose.customer_after_end_days)
-        if now < until:
-            candidates.append(("li_customer", until, relationship.evidence))
-    if facts.event_attended is not None:
-        until = facts.event_attended.at + timedelta(days=purpose.event_days)
-        if now < until:
-            candidates.append(("li_event", until, [facts.event_attended.id]))
-    if facts.lead_activity is not None:
-        until = facts.lead_activity.at + timedelta(days=purpose.lead_inactivity_days)
-        if now < until:
-            candidates.append(("li_lead", until, [facts.lead_activity.id]))
-
-    if candidates:
+    windows = li_windows(purpose, facts)
+    open_windows = [w for w in windows if w[1] is None or now < w[1]]
+    if open_windows:
         # The latest-expiring basis wins; "no expiry" beats every date.
         reason, expires, evidence = max(
-            candidates,
+            open_windows,
             key=lambda c: (c[1] is None, c[1] or datetime.min.replace(tzinfo=now.tzinfo)),
         )
         return _allow(purpose, channel, "R8", reason, "legitimate_interest", REF_LI, expires, evidence, known)
-    had_any = any(ref is not None for ref in relationship_events_)
-    evidence = _ids(*relationship_events_)
-    return _deny("R8", "li_window_expired" if had_any else "no_relationship", REF_LI, evidence, known)
+    evidence = _ids(*relationship_events(facts))
+    return _deny("R8", "li_window_expired" if windows else "no_relationship", REF_LI, evidence, known)
 
 
 REASONS = (
@@ -360,6 +468,7 @@ REASONS = (
     "restricted",
     "withdrawn",
     "channel_not_allowed",
+    "purpose_not_lawful",
     "no_eprivacy_consent",
     "soft_opt_in",
     "consent_active",

@@ -34,22 +34,30 @@ def purpose(**overrides: Any) -> PurposeConfig:
 
 
 class Ev:
-    """An event to fold: type, when, purpose, channels."""
+    """An event to fold: type, when, purpose, channels (and a consent's notice version)."""
 
-    def __init__(self, type_: str, at: datetime, purpose: str | None = None, channels: tuple[str, ...] = ()) -> None:
+    def __init__(
+        self,
+        type_: str,
+        at: datetime,
+        purpose: str | None = None,
+        channels: tuple[str, ...] = (),
+        nv: str | None = None,
+    ) -> None:
         self.type = type_
         self.at = at
         self.purpose = purpose
         self.channels = channels
+        self.nv = nv
         self.id = uuid.uuid4()
         self.seq = next(_seq)
 
     def ref(self) -> Ref:
-        return Ref(self.id, self.at, self.seq)
+        return Ref(self.id, self.at, self.seq, self.nv)
 
 
-def given(at: datetime, purpose: str = "newsletter", channels: tuple[str, ...] = ()) -> Ev:
-    return Ev("consent_given", at, purpose, channels)
+def given(at: datetime, purpose: str = "newsletter", channels: tuple[str, ...] = (), nv: str | None = "1") -> Ev:
+    return Ev("consent_given", at, purpose, channels, nv)
 
 
 def facts(*events: Ev) -> Facts:
@@ -59,5 +67,13 @@ def facts(*events: Ev) -> Facts:
     return f
 
 
-def suppression(reason: str = "unsubscribe", scope: str = "all", channel: str | None = None) -> SuppressionFact:
-    return SuppressionFact(id=uuid.uuid4(), scope=scope, channel=channel, reason=reason, created_at=NOW - days(1))  # type: ignore[arg-type]
+def suppression(
+    reason: str = "unsubscribe", scope: str = "all", channel: str | None = None, created_at: datetime | None = None
+) -> SuppressionFact:
+    return SuppressionFact(
+        id=uuid.uuid4(),
+        scope=scope,
+        channel=channel,  # type: ignore[arg-type]
+        reason=reason,  # type: ignore[arg-type]
+        created_at=NOW - days(1) if created_at is None else created_at,
+    )

@@ -65,12 +65,24 @@ def _suppression(scope: str = "all", channel: str | None = None, reason: str = "
 
 
 @settings(max_examples=300, deadline=None)
-@given(purposes(), histories(), kinds, channels, st.sampled_from(("all", "newsletter")), st.booleans())
-def test_a_matching_suppression_is_never_allowed(p, history, kind, channel, scope, channel_scoped) -> None:  # type: ignore[no-untyped-def]
-    entry = _suppression(scope, channel if channel_scoped else None)
+@given(
+    purposes(),
+    histories(),
+    kinds,
+    channels,
+    st.sampled_from(("all", "newsletter")),
+    st.booleans(),
+    st.sampled_from(("unsubscribe", "objection", "complaint", "hard_bounce", "erasure", "manual")),
+)
+def test_a_matching_suppression_is_never_allowed(p, history, kind, channel, scope, channel_scoped, reason) -> None:  # type: ignore[no-untyped-def]
+    """Scope "all" of unsubscribe, objection and complaint means every direct-marketing purpose;
+    of the other reasons, every purpose; a purpose scope, that purpose."""
+    entry = _suppression(scope, channel if channel_scoped else None, reason)
     answer = decide(p, fold_all(history), kind, [entry], channel, NOW)
+    if scope == "all" and reason in ("unsubscribe", "objection", "complaint") and not p.direct_marketing:
+        return
     assert not answer.allowed
-    assert answer.reason == "suppressed"
+    assert answer.reason == ("restricted" if reason == "erasure" and answer.rule == "R3" else "suppressed")
 
 
 @settings(max_examples=300, deadline=None)
@@ -124,3 +136,26 @@ def test_the_answer_depends_on_occurred_at_not_on_recording_order(
     a = decide(p, fold_all(history), kind, [], channel, NOW)
     b = decide(p, fold_all(resequenced), kind, [], channel, NOW)
     assert a == b
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(purposes(), min_size=1, max_size=3), histories(), kinds, st.integers(0, 3 * 365))
+def test_the_sweep_never_takes_a_person_a_purpose_still_allows(ps, history, kind, later_days) -> None:  # type: ignore[no-untyped-def]
+    """Retention and decisions agree: nobody is swept while a purpose allows contact on any of its
+    channels (a legal obligation, which always answers allow, keeps only customers), and nobody
+    under an active restriction is swept."""
+    from consent_svc.domain.retention import restricted, sweepable
+
+    ps = [
+        PurposeConfig(**{**{f: getattr(p, f) for f in p.__struct_fields__}, "key": f"p{i}"}) for i, p in enumerate(ps)
+    ]
+    now = NOW + timedelta(days=later_days)
+    f = fold_all(history)
+    if sweepable(ps, f, kind, now) is None:
+        return
+    assert not restricted(f)
+    for p in ps:
+        if p.legal_basis == "legal_obligation":
+            continue
+        for channel in p.channels:
+            assert not decide(p, f, kind, [], channel, now).allowed
