@@ -407,6 +407,22 @@ def cmd_sweep(settings: Settings, args: argparse.Namespace) -> int:
     return run_with_database(settings, body)
 
 
+def cmd_refold(settings: Settings, _args: argparse.Namespace) -> int:
+    """Rebuild every subject's facts from the ledger (once, after upgrading to rules v2)."""
+    from consent_svc.runtime import run_with_database
+    from consent_svc.service import repair
+
+    def progress(report: repair.RefoldReport) -> None:
+        _say(f"  {report.tenant}: {report.subjects:,} people, {report.events:,} events ...")
+
+    async def body(ctx: Context) -> int:
+        for report in await repair.refold_all(ctx, progress):
+            _say(f"{report.tenant}: refolded {report.subjects:,} people from {report.events:,} events")
+        return 0
+
+    return run_with_database(settings, body)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="consent-svc", description=__doc__.splitlines()[0] if __doc__ else None)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -437,6 +453,8 @@ def build_parser() -> argparse.ArgumentParser:
     brand.add_argument("--color", help="primary colour, #rrggbb")
     brand.add_argument("--privacy-url", help="link to the privacy policy")
     brand.add_argument("--unsubscribe-mailto", help="mailbox for the mailto: half of List-Unsubscribe")
+
+    sub.add_parser("refold", help="rebuild every subject's facts from the ledger (after upgrading the rules)")
 
     sweep = sub.add_parser("sweep", help="retention sweep: remove people whose every purpose lapsed past its retention")
     sweep.add_argument("--dry-run", action="store_true", help="only say what would be removed, with counts")
@@ -494,6 +512,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 COMMANDS = {
     "sweep": cmd_sweep,
+    "refold": cmd_refold,
     "ledger": cmd_ledger,
     "subjects": cmd_subjects,
     "sites": cmd_sites,

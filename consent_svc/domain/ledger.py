@@ -6,7 +6,8 @@ Each tenant's events form one chain in the order they were sealed:
     hash_i   = SHA-256(hash_{i-1} || digest_i),  hash_0 = SHA-256("consent-svc ledger v1|" || tenant id)
 
 The canonical content is a JSON array with a fixed order and sorted object keys,
-so the same row always gives the same digest.
+so the same row always gives the same digest. The subject kind an event named
+is appended when there is one.
 """
 
 from __future__ import annotations
@@ -37,11 +38,15 @@ def content_digest(
     source: str,
     proof: dict[str, Any],
     idempotency_key: str | None,
+    subject_kind: str | None = None,
 ) -> bytes:
-    canonical = [
+    canonical: list[Any] = [
         str(event_id), str(subject_id), type_, purpose, list(channels), occurred_at.isoformat(),
         recorded_at.isoformat(), source, proof, idempotency_key,
     ]  # fmt: skip
+    if subject_kind is not None:
+        # Added with rules v2; events that name no kind keep the digest they always had.
+        canonical.append(subject_kind)
     return hashlib.sha256(_encoder.encode(canonical)).digest()
 
 

@@ -93,12 +93,23 @@ class PurposeConfig(msgspec.Struct, frozen=True, kw_only=True):
     lead_inactivity_days: int = 730
     retention_days: int = 730
     version: int = 1
-    # Derived by the service from the purpose's versions, never given by a client:
-    # every notice version the purpose has published, oldest first, and those
-    # published at or after the material change in force (the version that set
-    # ``reconsent_required_before``). Empty without a material change.
+    # Derived by the service from the purpose's versions, never given by a client
+    # (consent_svc.domain.purposes): every notice version the purpose has
+    # published, oldest first, and for each notice that a material change
+    # superseded, the re-consent deadline after which consents naming it no
+    # longer count.
     notice_versions: tuple[str, ...] = ()
-    notices_since_change: tuple[str, ...] = ()
+    notice_deadlines: dict[str, datetime] = msgspec.field(default_factory=dict)
+
+    def notice_deadline(self, notice: str | None) -> datetime | None:
+        """Until when a consent naming ``notice`` counts (None: no re-consent deadline).
+        A notice the purpose never published (a consent folded before notice versions
+        were kept) is judged as the oldest one."""
+        if notice in self.notice_deadlines:
+            return self.notice_deadlines[notice]
+        if notice not in self.notice_versions and self.notice_deadlines:
+            return min(self.notice_deadlines.values())
+        return None
 
 
 class Ref(msgspec.Struct, frozen=True, array_like=True, omit_defaults=True):

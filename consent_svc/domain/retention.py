@@ -43,7 +43,6 @@ from consent_svc.domain.rules import (
     decline_in_force,
     li_windows,
     objection_of,
-    old_notice,
     withdrawal_of,
 )
 
@@ -87,9 +86,9 @@ def consent_end(purpose: PurposeConfig, facts: Facts, channel: str) -> datetime 
     ends: list[datetime] = []
     if purpose.consent_ttl_days is not None:
         ends.append(consent.at + timedelta(days=purpose.consent_ttl_days))
-    if old_notice(purpose, consent):
-        assert purpose.reconsent_required_before is not None
-        ends.append(purpose.reconsent_required_before)
+    deadline = purpose.notice_deadline(consent.nv)
+    if deadline is not None:
+        ends.append(deadline)
     blockers = [withdrawal_of(purpose, facts, channel)]
     if purpose.direct_marketing:
         blockers.append(objection_of(purpose, facts, channel))

@@ -28,7 +28,7 @@ Clarifications of the table (docs/decision-rules.md explains them):
   the channel, no later withdrawal (for the purpose or all) covers the
   channel, its ``consent_ttl_days`` have not passed, and, after a material
   change, it names a notice version published since the change or the
-  re-consent deadline has not passed. R2, R6, R7, R8 and the register
+  re-consent deadline of the notice it names has not passed. R2, R6, R7, R8 and the register
   exception all use this one judgement.
 * The customer relationship is active while the latest ``customer_started``
   is later than the latest ``customer_ended``; otherwise it ended at the later
@@ -168,11 +168,6 @@ class Relationship:
         return self.ended.at + timedelta(days=days)
 
 
-def old_notice(purpose: PurposeConfig, consent: Ref) -> bool:
-    """After a material change, a consent naming a notice published before it."""
-    return purpose.reconsent_required_before is not None and consent.nv not in purpose.notices_since_change
-
-
 def withdrawal_of(purpose: PurposeConfig, facts: Facts, channel: str) -> Ref | None:
     """The latest withdrawal for this purpose or all purposes covering ``channel``."""
     return latest_covering(facts.withdrawn, purpose.key, channel)
@@ -201,7 +196,7 @@ class ConsentJudgement:
         if ref is None:
             self.reason = "no_consent"
             return
-        deadline = purpose.reconsent_required_before if old_notice(purpose, ref) else None
+        deadline = purpose.notice_deadline(ref.nv)
         if deadline is not None and now >= deadline:
             self.reason = "reconsent_required"
             return

@@ -20,13 +20,21 @@ from consent_svc.domain import facts as facts_mod
 from consent_svc.domain.errors import Conflict, FieldError, InvalidInput
 from consent_svc.domain.identifiers import Identifier, normalize
 from consent_svc.domain.ids import uuid7
-from consent_svc.domain.models import PURPOSE_EVENTS, Ref
+from consent_svc.domain.models import PURPOSE_EVENTS, Ref, more_protective
 from consent_svc.service.context import Context
 from consent_svc.service.inputs import EventIn, SubjectRef
 from consent_svc.store import events as store
 from consent_svc.store import purposes as purpose_store
 
 CLOCK_SKEW = timedelta(minutes=5)
+
+
+def notice_of(event_type: str, proof: dict[str, Any]) -> str | None:
+    """The notice version a consent names (what the rules judge it by after a material change)."""
+    if event_type != "consent_given":
+        return None
+    notice = proof.get("notice_version")
+    return notice if isinstance(notice, str) else None
 
 
 @dataclass(frozen=True, slots=True)
@@ -78,7 +86,7 @@ def _fingerprint(item: EventIn, identifiers: Sequence[Identifier]) -> bytes:
 
 
 def _validate(
-    items: Sequence[EventIn], purposes: set[str], now: datetime, ctx: Context, batch: bool
+    items: Sequence[EventIn], purposes: dict[str, frozenset[str]], now: datetime, ctx: Context, batch: bool
 ) -> list[_Prepared]:
     errors: list[FieldError] = []
     prepared: list[_Prepared] = []
@@ -105,6 +113,15 @@ def _validate(
                         name("proof.notice_version"),
                         "consent_given needs the version of the notice the person saw "
                         "(consent that cannot be demonstrated is not consent)",
+                    )
+                )
+            elif item.purpose in purposes and item.proof.notice_version not in purposes[item.purpose]:
+                known = ", ".join(sorted(purposes[item.purpose]))
+                errors.append(
+                    FieldError(
+                        name("proof.notice_version"),
+                        f"purpose {item.purpose!r} never published notice version "
+                        f"{item.proof.notice_version!r} (published: {known})",
                     )
                 )
         elif item.type not in PURPOSE_EVENTS and item.channels:
@@ -148,7 +165,7 @@ async def record_in(
 ) -> list[EventResult]:
     """:func:`record` inside a transaction the caller owns (to compose with other writes)."""
     now = ctx.clock()
-    purposes = await purpose_store.purpose_keys(conn, tenant_id)
+    purposes = await purpose_store.published_notices(conn, tenant_id)
     prepared = _validate(items, purposes, now, ctx, batch)
 
     results: dict[int, EventResult] = {}
@@ -220,6 +237,7 @@ async def record_in(
             idempotency_key=p.item.idempotency_key,
             fingerprint=p.fingerprint,
             identifiers={i.type: i.value for i in p.identifiers},
+            subject_kind=p.item.subject.kind,
         )
         for p in to_write
     ]
@@ -240,15 +258,15 @@ async def record_in(
         if subject.id not in touched:
             touched[subject.id] = store.LockedSubject(subject.id, subject.kind, subject.facts)
         state = touched[subject.id]
-        if p.item.subject.kind is not None:
-            state.kind = p.item.subject.kind
+        # An event moves a subject only towards more protection; the other way is a rectification.
+        state.kind = more_protective(state.kind, p.item.subject.kind)  # type: ignore[arg-type]
         folded = facts_mod.decode(state.facts)
         facts_mod.fold(
             folded,
             event.type,
             event.purpose,
             event.channels,
-            Ref(event.id, event.occurred_at, row.seq),
+            Ref(event.id, event.occurred_at, row.seq, notice_of(event.type, event.proof)),
         )
         state.facts = facts_mod.encode(folded)
         results[p.index] = EventResult(event.id, event.subject_id, row.recorded_at, True)

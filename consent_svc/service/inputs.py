@@ -80,7 +80,15 @@ class PurposeIn(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     description: LocalizedText
     consent_ttl_days: Annotated[int, Meta(ge=1, le=36_500)] | None = 730
     reconsent_required_before: AwareDatetime | None = None
-    soft_opt_in: bool = False
+    soft_opt_in: Annotated[
+        bool,
+        Meta(
+            description=(
+                "ePrivacy 13(2) / MFL 19 § 2 st.: the purpose markets the tenant's own similar products AND every "
+                "sale that collects contact details offers the opt-out, free and easily (docs/adr/0008)"
+            )
+        ),
+    ] = False
     customer_after_end_days: Annotated[int, Meta(ge=0, le=36_500)] = 730
     event_days: Annotated[int, Meta(ge=0, le=36_500)] = 1095
     lead_inactivity_days: Annotated[int, Meta(ge=0, le=36_500)] = 730

@@ -26,7 +26,7 @@ def _digest(row: Any) -> bytes:
         return bytes(row["erased_digest"])
     return chain.content_digest(
         row["id"], row["subject_id"], row["type"], row["purpose"], row["channels"], row["occurred_at"],
-        row["recorded_at"], row["source"], row["proof"], row["idempotency_key"],
+        row["recorded_at"], row["source"], row["proof"], row["idempotency_key"], row["subject_kind"],
     )  # fmt: skip
 
 

@@ -8,6 +8,7 @@ import msgspec
 
 from consent_svc.domain.errors import InvalidInput, NotFound
 from consent_svc.domain.models import PurposeConfig
+from consent_svc.domain.purposes import check_lawful, published
 from consent_svc.service.context import Context
 from consent_svc.service.inputs import PurposeIn
 from consent_svc.store import purposes as store
@@ -20,8 +21,6 @@ def _stored(config: PurposeConfig) -> dict[str, object]:
 
 
 def _config(key: str, body: PurposeIn, version: int) -> PurposeConfig:
-    if body.soft_opt_in and body.legal_basis == "consent":
-        raise InvalidInput.field("soft_opt_in", "applies only to purposes not based on consent (ePrivacy 13(2))")
     if len(set(body.channels)) != len(body.channels):
         raise InvalidInput.field("channels", "lists a channel twice")
     for name in ("title", "description"):
@@ -29,29 +28,33 @@ def _config(key: str, body: PurposeIn, version: int) -> PurposeConfig:
         missing = [lang for lang in ("sv", "en") if lang not in texts]
         if missing:
             raise InvalidInput.field(name, f"needs a text in {' and '.join(missing)}")
-    return PurposeConfig(
+    config = PurposeConfig(
         key=key,
         version=version,
         **{f: getattr(body, f) for f in body.__struct_fields__ if f != "channels"},
         channels=tuple(body.channels),
     )
+    check_lawful(key, config)
+    return config
 
 
 async def put(ctx: Context, tenant_id: UUID, key: str, body: PurposeIn) -> tuple[PurposeConfig, bool]:
     """Create or replace. Returns the stored configuration and whether it was created.
     An unchanged configuration is not a new version."""
     async with ctx.pool.acquire() as conn, conn.transaction():
-        current = await store.lock_purpose(conn, tenant_id, key)
-        if current is not None:
-            proposed = _config(key, body, current.version)
-            if _stored(proposed) == current.config:
+        row = await store.lock_purpose(conn, tenant_id, key)
+        current = None if row is None else msgspec.convert(row.config, PurposeConfig)
+        now = ctx.clock()
+        if row is not None:
+            proposed = published(current, _config(key, body, row.version), now)
+            if _stored(proposed) == row.config:
                 return proposed, False
-            version = current.version + 1
+            version = row.version + 1
         else:
             version = 1
-        config = _config(key, body, version)
+        config = published(current, _config(key, body, version), now)
         await store.upsert_purpose(conn, tenant_id, key, version, _stored(config))
-        return config, current is None
+        return config, row is None
 
 
 async def get(ctx: Context, tenant_id: UUID, key: str) -> PurposeConfig:

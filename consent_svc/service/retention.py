@@ -4,9 +4,11 @@ Works in bounded batches (one transaction each), reports progress, and takes a
 per-tenant advisory lock, so two replicas (or a cron job and the in-process
 job) never sweep one tenant at once. What goes is what an erasure removes
 (identifiers, banner receipts, webhook messages, the events' content, kept as
-digests in the chain), but no new suppression entry is made: a person swept
-for age was never asked to be left alone; entries they already had stay, as
-keyed hashes only. Every run, dry or real, writes an audit record.
+digests in the chain). A person swept for age was never asked to be erased, so
+no ``erasure`` entry is made; but a person who objected or unsubscribed keeps
+keyed-hash ``objection`` and ``unsubscribe`` entries (with the scopes and
+channels they had) for every identifier, so that a later import cannot make
+them contactable again. Every run, dry or real, writes an audit record.
 """
 
 from __future__ import annotations
@@ -21,13 +23,16 @@ from uuid import UUID
 
 from consent_svc.domain import facts as facts_mod
 from consent_svc.domain.errors import Conflict
+from consent_svc.domain.identifiers import Identifier, exchange_sha256
 from consent_svc.domain.ids import uuid7
-from consent_svc.domain.retention import sweepable
+from consent_svc.domain.retention import KeptEntry, objection_entries, sweepable
 from consent_svc.service import ledger
 from consent_svc.service.context import Context
 from consent_svc.service.decisions import purpose_from_config
+from consent_svc.store import events as event_store
 from consent_svc.store import purposes as purpose_store
 from consent_svc.store import subjects as store
+from consent_svc.store import suppressions as suppression_store
 from consent_svc.store import tenants as tenant_store
 
 BATCH = 500
@@ -70,20 +75,23 @@ async def sweep_tenant(
                     if not rows:
                         break
                     after = rows[-1]["id"]
-                    chosen = []
+                    chosen: list[UUID] = []
+                    kept: dict[UUID, list[KeptEntry]] = {}
                     for row in rows:
                         report.scanned += 1
-                        found = sweepable(purposes, facts_mod.decode(row["facts"]), row["kind"], now)
+                        facts = facts_mod.decode(row["facts"])
+                        found = sweepable(purposes, facts, row["kind"], now)
                         if found is None:
                             continue
                         chosen.append(row["id"])
+                        kept[row["id"]] = objection_entries(purposes, facts)
                         for lapse in found:
                             key = f"{lapse.purpose}/{lapse.reason}"
                             report.counts[key] = report.counts.get(key, 0) + 1
                     report.swept += len(chosen)
                     report.subjects += chosen[: max(0, LIST_LIMIT - len(report.subjects))]
                     if chosen and not dry_run:
-                        await _remove(conn, tenant_id, chosen)
+                        await _remove(conn, ctx, tenant_id, chosen, kept)
                 if progress is not None and time.monotonic() - last_progress > 1.0:
                     progress(report)
                     last_progress = time.monotonic()
@@ -97,13 +105,45 @@ async def sweep_tenant(
             await store.advisory_unlock(lock_conn, _lock_key(tenant_id))
 
 
-async def _remove(conn: Any, tenant_id: UUID, subject_ids: list[UUID]) -> None:
+async def _remove(
+    conn: Any, ctx: Context, tenant_id: UUID, subject_ids: list[UUID], kept: dict[UUID, list[KeptEntry]]
+) -> None:
     await store.allow_ledger_rewrite(conn)
     for subject_id in subject_ids:
         if not await store.lock_subject(conn, tenant_id, subject_id):
             continue  # erased meanwhile
+        hashes = await _keep_suppressions(conn, ctx, tenant_id, subject_id, kept.get(subject_id, []))
         await ledger.erase_events(conn, tenant_id, subject_id)
-        await store.erase(conn, tenant_id, subject_id, await store.identifier_hashes(conn, tenant_id, subject_id))
+        await store.erase(conn, tenant_id, subject_id, hashes)
+
+
+async def _keep_suppressions(
+    conn: Any, ctx: Context, tenant_id: UUID, subject_id: UUID, objections: list[KeptEntry]
+) -> list[bytes]:
+    """Before a person goes: their objections, and their unsubscribes (entries on any one of
+    their identifiers), become keyed-hash entries on every identifier they have or had.
+    Returns those identifiers' hashes."""
+    subject = await event_store.subject_by_id(conn, tenant_id, subject_id)
+    assert subject is not None
+    identities: dict[bytes, tuple[str, bytes | None]] = {
+        h: (t, exchange_sha256(Identifier("email", v)) if t == "email" else None) for t, h, v in subject.identifiers
+    }
+    for past in await store.identifier_history(conn, tenant_id, subject_id):
+        identities.setdefault(past.hash, (past.type, past.sha256 if past.type == "email" else None))
+    hashes = list(identities)
+    wanted = {(k.reason, k.scope, k.channel) for k in objections}
+    for entry in await suppression_store.active_by_reason(conn, tenant_id, hashes, "unsubscribe"):
+        wanted.add(("unsubscribe", entry.scope, entry.channel))
+    entries = [
+        suppression_store.NewSuppression(
+            id=uuid7(), ident_hash=h, ident_type=type_, value=None, sha256=sha, scope=scope, channel=channel,
+            reason=reason, source="retention", note=None,
+        )
+        for h, (type_, sha) in identities.items()
+        for reason, scope, channel in sorted(wanted, key=lambda w: (w[0], w[1], w[2] or ""))
+    ]  # fmt: skip
+    await suppression_store.add(conn, tenant_id, entries)
+    return hashes
 
 
 async def sweep_all(ctx: Context, *, dry_run: bool = False) -> list[SweepReport]:

@@ -8,7 +8,7 @@ from uuid import UUID
 import msgspec
 
 from consent_svc.domain.errors import Conflict, InvalidInput, NotFound
-from consent_svc.domain.identifiers import Identifier, normalize
+from consent_svc.domain.identifiers import Identifier, exchange_sha256, normalize
 from consent_svc.domain.ids import uuid7
 from consent_svc.domain.models import PurposeConfig
 from consent_svc.service import ledger
@@ -77,13 +77,16 @@ async def export(ctx: Context, tenant_id: UUID, subject_id: UUID) -> dict[str, A
     """Everything held about the person, machine-readable (docs/subject-export.md)."""
     async with ctx.pool.acquire() as conn, conn.transaction(isolation="repeatable_read", readonly=True):
         subject = await _subject(conn, tenant_id, subject_id)
-        hashes = [h for _, h, _ in subject.identifiers]
+        past = await store.identifier_history(conn, tenant_id, subject_id)
+        hashes = [h for _, h, _ in subject.identifiers] + [p.hash for p in past]
         events = await event_store.events_of_subject(conn, tenant_id, subject_id)
         return {
             "format": EXPORT_FORMAT,
             "exported_at": ctx.clock(),
             "subject": {"id": subject.id, "kind": subject.kind},
             "identifiers": [{"type": t, "value": v} for t, _, v in subject.identifiers],
+            # Identifiers replaced by a rectification: only their keyed hashes are held.
+            "past_identifiers": [{"type": p.type, "replaced_at": p.replaced_at} for p in past],
             "events": [
                 {k: v for k, v in msgspec.to_builtins(e).items() if k not in ("seq", "subject_id")} for e in events
             ],
@@ -95,8 +98,9 @@ async def export(ctx: Context, tenant_id: UUID, subject_id: UUID) -> dict[str, A
 
 
 async def rectify(ctx: Context, tenant_id: UUID, subject_id: UUID, body: SubjectPatchIn) -> dict[str, Any]:
-    """Replace or add identifiers (a new email replaces the old one) and the kind; recorded in the ledger.
-    A suppression of the old address stays: it is keyed by that address, not by the person."""
+    """Replace or add identifiers (a new email replaces the old one) and set the kind; recorded in
+    the ledger. The old identifier is kept as a keyed hash in the subject's identifier history:
+    its suppression entries stay (they are keyed by the address), and an erasure reaches them."""
     region = ctx.settings.default_phone_region
     changes: list[Identifier] = []
     for type_ in ("email", "phone", "external_id"):
@@ -108,6 +112,7 @@ async def rectify(ctx: Context, tenant_id: UUID, subject_id: UUID, body: Subject
     async with ctx.pool.acquire() as conn, conn.transaction():
         if not await store.lock_subject(conn, tenant_id, subject_id):
             raise NotFound(f"no subject {subject_id}")
+        current = await _subject(conn, tenant_id, subject_id)
         changed: list[str] = []
         for ident in changes:
             h = ctx.hasher.key(ident)
@@ -118,47 +123,56 @@ async def rectify(ctx: Context, tenant_id: UUID, subject_id: UUID, body: Subject
                 continue  # already this person's
             await store.replace_identifier(conn, tenant_id, subject_id, ident.type, h, ident.value)
             changed.append(ident.type)
-        if body.kind is not None:
+        proof: dict[str, Any] = {}
+        if body.kind is not None and body.kind != current.kind:
+            # Any change of kind, less protective ones included: a rectification is the only way down.
             await store.set_kind(conn, tenant_id, subject_id, body.kind)
             changed.append("kind")
+            proof["kind"] = {"from": current.kind, "to": body.kind}
         if changed:
+            proof["note"] = "rectified: " + ", ".join(changed)
             await event_store.insert_events(conn, tenant_id, [
                 event_store.NewEvent(
                     id=uuid7(), subject_id=subject_id, type="subject_rectified", purpose=None, channels=(),
-                    occurred_at=ctx.clock(), source="api", proof={"note": "rectified: " + ", ".join(changed)},
-                    idempotency_key=None, fingerprint=None,
+                    occurred_at=ctx.clock(), source="api", proof=proof, idempotency_key=None, fingerprint=None,
+                    subject_kind=body.kind if "kind" in changed else None,
                 )
             ])  # fmt: skip
     return await view(ctx, tenant_id, subject_id)
 
 
+def _erasure_entries(
+    ctx: Context, subject: event_store.SubjectRow, past: list[store.PastIdentifier]
+) -> list[suppression_store.NewSuppression]:
+    """A keyed-hash ``erasure`` entry for every identifier the person has or had, the CRM id
+    included; an email's keeps its exchange SHA-256 (held solely for suppression)."""
+    found: dict[bytes, tuple[str, bytes | None]] = {}
+    for type_, h, value in subject.identifiers:
+        found[h] = (type_, exchange_sha256(Identifier("email", value)) if type_ == "email" else None)
+    for p in past:
+        found.setdefault(p.hash, (p.type, p.sha256 if p.type == "email" else None))
+    return [
+        suppression_store.NewSuppression(
+            id=uuid7(), ident_hash=h, ident_type=type_, value=None, sha256=sha, scope="all", channel=None,
+            reason="erasure", source="erasure", note=None,
+        )
+        for h, (type_, sha) in found.items()
+    ]  # fmt: skip
+
+
 async def erase(ctx: Context, tenant_id: UUID, subject_id: UUID, reason: str | None) -> store.ErasureRow:
-    """Erasure in one transaction: identifiers, banner receipts and webhook messages about the
-    person go, and the content of their events is replaced by its digest (the chain still
-    verifies); a keyed-hash suppression entry with reason ``erasure`` stays for each email and
-    phone, so a stale list cannot make them contactable again. Returns the kept receipt."""
+    """Erasure in one transaction: identifiers (current and past), banner receipts and webhook
+    messages about the person go, and the content of their events is replaced by its digest (the
+    chain still verifies); a keyed-hash suppression entry with reason ``erasure`` stays for every
+    identifier, so a stale list cannot make them contactable again. Returns the kept receipt."""
     async with ctx.pool.acquire() as conn, conn.transaction():
         if not await store.lock_subject(conn, tenant_id, subject_id):
             raise NotFound(f"no subject {subject_id}")
         subject = await _subject(conn, tenant_id, subject_id)
-        contact = [(t, h) for t, h, _ in subject.identifiers if t in ("email", "phone")]
-        entries = [
-            suppression_store.NewSuppression(
-                id=uuid7(),
-                ident_hash=h,
-                ident_type=t,
-                value=None,
-                sha256=None,
-                scope="all",
-                channel=None,
-                reason="erasure",
-                source="erasure",
-                note=None,
-            )
-            for t, h in contact
-        ]
+        past = await store.identifier_history(conn, tenant_id, subject_id)
+        entries = _erasure_entries(ctx, subject, past)
         kept = await suppression_store.add(conn, tenant_id, entries)
-        hashes = [h for _, h, _ in subject.identifiers]
+        hashes = [e.ident_hash for e in entries]
         await store.allow_ledger_rewrite(conn)
         events = await ledger.erase_events(conn, tenant_id, subject_id)
         receipts, messages = await store.erase(conn, tenant_id, subject_id, hashes)
@@ -169,9 +183,10 @@ async def erase(ctx: Context, tenant_id: UUID, subject_id: UUID, reason: str | N
             id=uuid7(), subject_id=subject_id, erased_at=ctx.clock(), reason=reason, identifiers_removed=counts,
             events_erased=events, receipts_removed=receipts, messages_removed=messages, suppressions_kept=len(kept),
         ))  # fmt: skip
+        email_sha256 = sorted(e.sha256.hex() for e in entries if e.ident_type == "email" and e.sha256 is not None)
         await outbox.enqueue(conn, tenant_id, [outbox.Message(
             type="subject.erased", subject_id=subject_id,
             payload={"subject_id": str(subject_id), "erasure_id": str(erasure.id),
-                     "erased_at": erasure.erased_at.isoformat()},
+                     "erased_at": erasure.erased_at.isoformat(), "email_sha256": email_sha256},
         )])  # fmt: skip
         return erasure

@@ -2,7 +2,8 @@
 
 For each identifier hash (in request order) it returns the subject's kind
 and folded facts, and the active suppression entries that match the hash or
-any other identifier of the same subject for the asked purpose. Nothing is
+any other identifier of the same subject (email, phone, external id, and
+identifiers replaced by a rectification) for the asked purpose. Nothing is
 read per recipient from Python; a 100,000-recipient batch is a few of these
 queries over arrays.
 """
@@ -43,12 +44,17 @@ LEFT JOIN LATERAL (
            array_agg(x.reason) AS reasons, array_agg(x.created_at) AS created
     FROM suppressions x
     WHERE x.tenant_id = $1 AND x.lifted_at IS NULL AND x.scope IN ('all', $3)
-      AND x.ident_hash = ANY (
-          CASE WHEN si.subject_id IS NULL THEN ARRAY[r.h]
-               ELSE ARRAY(SELECT o.hash FROM subject_identifiers o
-                          WHERE o.tenant_id = $1 AND o.subject_id = si.subject_id
-                            AND o.type <> 'external_id') || r.h
-          END)
+      AND (x.ident_hash = ANY (
+               CASE WHEN si.subject_id IS NULL THEN ARRAY[r.h]
+                    ELSE ARRAY(SELECT o.hash FROM subject_identifiers o
+                               WHERE o.tenant_id = $1 AND o.subject_id = si.subject_id) || r.h
+               END)
+           -- Identifiers the person had before a rectification: what the person asked for
+           -- (unsubscribe, objection, complaint ...) still applies; facts about the old
+           -- address itself (a hard bounce, an opt-out register) do not.
+           OR (si.subject_id IS NOT NULL AND x.reason NOT IN ('hard_bounce', 'register')
+               AND x.ident_hash = ANY (ARRAY(SELECT hh.hash FROM subject_identifier_history hh
+                                             WHERE hh.tenant_id = $1 AND hh.subject_id = si.subject_id))))
 ) sp ON true
 ORDER BY r.i
 """

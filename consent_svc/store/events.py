@@ -49,6 +49,8 @@ class NewEvent(msgspec.Struct, frozen=True):
     fingerprint: bytes | None
     # The identifiers the request named (normalized), for the webhook message; not stored with the event.
     identifiers: dict[str, str] = {}
+    # The subject kind the event named (kept in the ledger: the stored kind can be rebuilt from it).
+    subject_kind: str | None = None
 
 
 class InsertedEvent(msgspec.Struct, frozen=True):
@@ -202,13 +204,13 @@ async def insert_events(
     rows = await conn.fetch(
         """
         INSERT INTO events (tenant_id, id, subject_id, type, purpose, channels, occurred_at,
-                            source, proof, idempotency_key, fingerprint)
+                            source, proof, idempotency_key, fingerprint, subject_kind)
         SELECT $1, u.id, u.subject_id, u.type, u.purpose, string_to_array(u.channels, ','),
-               u.occurred_at, u.source, u.proof, u.idem, u.fp
+               u.occurred_at, u.source, u.proof, u.idem, u.fp, u.kind
         FROM unnest($2::uuid[], $3::uuid[], $4::text[], $5::text[], $6::text[],
-                    $7::timestamptz[], $8::text[], $9::jsonb[], $10::text[], $11::bytea[])
+                    $7::timestamptz[], $8::text[], $9::jsonb[], $10::text[], $11::bytea[], $12::text[])
              WITH ORDINALITY AS u(id, subject_id, type, purpose, channels, occurred_at,
-                                  source, proof, idem, fp, ord)
+                                  source, proof, idem, fp, kind, ord)
         ORDER BY u.ord
         ON CONFLICT (tenant_id, idempotency_key) WHERE idempotency_key IS NOT NULL DO NOTHING
         RETURNING id, seq, recorded_at
@@ -224,6 +226,7 @@ async def insert_events(
         [e.proof for e in events],
         [e.idempotency_key for e in events],
         [e.fingerprint for e in events],
+        [e.subject_kind for e in events],
     )
     inserted = {r["id"]: InsertedEvent(r["id"], r["seq"], r["recorded_at"]) for r in rows}
     wanted = await outbox.subscribed(conn, tenant_id)
@@ -284,12 +287,13 @@ class EventRow(msgspec.Struct, frozen=True):
     source: str
     proof: dict[str, Any]
     idempotency_key: str | None
+    subject_kind: str | None
 
 
 async def events_of_subject(conn: asyncpg.Connection, tenant_id: UUID, subject_id: UUID) -> list[EventRow]:
     rows = await conn.fetch(
         "SELECT id, seq, subject_id, type, purpose, channels, occurred_at, recorded_at, source, proof, "
-        "idempotency_key FROM events WHERE tenant_id = $1 AND subject_id = $2 ORDER BY seq",
+        "idempotency_key, subject_kind FROM events WHERE tenant_id = $1 AND subject_id = $2 ORDER BY seq",
         tenant_id,
         subject_id,
     )
@@ -315,3 +319,49 @@ async def subject_by_id(conn: asyncpg.Connection, tenant_id: UUID, subject_id: U
         subject_id,
     )
     return SubjectRow(row["id"], row["kind"], row["facts"], [(i["type"], i["hash"], i["value"]) for i in idents])
+
+
+class FoldRow(msgspec.Struct, frozen=True, array_like=True):
+    subject_id: UUID
+    id: UUID
+    type: str
+    purpose: str | None
+    channels: list[str]
+    occurred_at: datetime
+    seq: int
+    notice_version: str | None
+
+
+async def subject_page(
+    conn: asyncpg.Connection, tenant_id: UUID, after: UUID | None, limit: int
+) -> list[UUID]:
+    """Lock the next ``limit`` subjects of a tenant in id order (for a rewrite of their facts)."""
+    rows = await conn.fetch(
+        "SELECT id FROM subjects WHERE tenant_id = $1 AND ($2::uuid IS NULL OR id > $2) ORDER BY id LIMIT $3 "
+        "FOR UPDATE",
+        tenant_id,
+        after,
+        limit,
+    )
+    return [r["id"] for r in rows]
+
+
+async def events_to_fold(conn: asyncpg.Connection, tenant_id: UUID, subject_ids: Sequence[UUID]) -> list[FoldRow]:
+    """The ledger of these subjects, as the fold reads it (erased events carry no content)."""
+    rows = await conn.fetch(
+        "SELECT subject_id, id, type, purpose, channels, occurred_at, seq, proof ->> 'notice_version' FROM events "
+        "WHERE tenant_id = $1 AND subject_id = ANY($2::uuid[]) AND erased_digest IS NULL ORDER BY subject_id, seq",
+        tenant_id,
+        list(subject_ids),
+    )
+    return [FoldRow(*r) for r in rows]
+
+
+async def set_facts(conn: asyncpg.Connection, tenant_id: UUID, facts: Sequence[tuple[UUID, bytes]]) -> None:
+    await conn.execute(
+        "UPDATE subjects s SET facts = u.facts FROM unnest($2::uuid[], $3::bytea[]) AS u(id, facts) "
+        "WHERE s.tenant_id = $1 AND s.id = u.id",
+        tenant_id,
+        [f[0] for f in facts],
+        [f[1] for f in facts],
+    )

@@ -9,7 +9,9 @@ from uuid import UUID
 
 import asyncpg
 
-_CONTENT = "id, subject_id, type, purpose, channels, occurred_at, recorded_at, source, proof, idempotency_key"
+_CONTENT = (
+    "id, subject_id, type, purpose, channels, occurred_at, recorded_at, source, proof, idempotency_key, subject_kind"
+)
 
 
 async def lock_head(
@@ -82,7 +84,7 @@ async def erase_content(conn: asyncpg.Connection, tenant_id: UUID, digests: Sequ
     await conn.execute(
         """
         UPDATE events e SET erased_digest = u.digest, proof = '{}', purpose = NULL, channels = '{}',
-                            idempotency_key = NULL, fingerprint = NULL
+                            idempotency_key = NULL, fingerprint = NULL, subject_kind = NULL
         FROM unnest($2::uuid[], $3::bytea[]) AS u(id, digest)
         WHERE e.tenant_id = $1 AND e.id = u.id
         """,

@@ -69,9 +69,23 @@ async def messages_of(
 async def replace_identifier(
     conn: asyncpg.Connection, tenant_id: UUID, subject_id: UUID, type_: str, hash_: bytes, value: str
 ) -> bytes | None:
-    """Set the subject's identifier of this type; return the hash it replaced (None if it had none)."""
+    """Set the subject's identifier of this type; return the hash it replaced (None if it had none).
+
+    The replaced identifier moves to the subject's identifier history as its keyed hash (and,
+    for an email, the exchange SHA-256): the plaintext goes, but an erasure still reaches every
+    trace of the old address, and a person-level suppression of it still applies."""
     old = await conn.fetchval(
-        "DELETE FROM subject_identifiers WHERE tenant_id = $1 AND subject_id = $2 AND type = $3 RETURNING hash",
+        """
+        WITH old AS (
+            DELETE FROM subject_identifiers WHERE tenant_id = $1 AND subject_id = $2 AND type = $3
+            RETURNING hash, type, value
+        ), kept AS (
+            INSERT INTO subject_identifier_history (tenant_id, subject_id, hash, type, sha256)
+            SELECT $1, $2, hash, type, CASE WHEN type = 'email' THEN sha256(convert_to(value, 'UTF8')) END FROM old
+            ON CONFLICT DO NOTHING
+        )
+        SELECT hash FROM old
+        """,
         tenant_id,
         subject_id,
         type_,
@@ -96,13 +110,32 @@ async def set_kind(conn: asyncpg.Connection, tenant_id: UUID, subject_id: UUID, 
     )
 
 
+class PastIdentifier(msgspec.Struct, frozen=True):
+    type: str
+    hash: bytes
+    sha256: bytes | None
+    replaced_at: datetime
+
+
+async def identifier_history(conn: asyncpg.Connection, tenant_id: UUID, subject_id: UUID) -> list[PastIdentifier]:
+    rows = await conn.fetch(
+        "SELECT type, hash, sha256, replaced_at FROM subject_identifier_history "
+        "WHERE tenant_id = $1 AND subject_id = $2 ORDER BY replaced_at, hash",
+        tenant_id,
+        subject_id,
+    )
+    return [PastIdentifier(r["type"], bytes(r["hash"]), r["sha256"], r["replaced_at"]) for r in rows]
+
+
 async def erase(
     conn: asyncpg.Connection, tenant_id: UUID, subject_id: UUID, hashes: Sequence[bytes]
 ) -> tuple[int, int]:
-    """Remove the person's banner receipts, webhook messages, identifiers and subject row, and
-    the plaintext and exchange hash kept on suppression entries (the events' content is replaced
-    by the caller, see service.ledger.erase_events). Returns the counts removed (receipts,
-    messages). The caller holds the transaction, with consent.ledger_rewrite set."""
+    """Remove the person's banner receipts, webhook messages, identifiers (current and past) and
+    subject row, and what suppression entries of ``hashes`` (every identifier the person has or
+    had) hold beyond the keyed hash: the plaintext, notes, lift reasons, and the exchange SHA-256
+    of phone numbers (an email's is kept, held solely so providers can keep suppressing it). The
+    events' content is replaced by the caller (service.ledger.erase_events). Returns the counts
+    removed (receipts, messages). The caller holds the transaction, with consent.ledger_rewrite set."""
     receipts = await conn.fetchval(
         "WITH gone AS (DELETE FROM banner_consents WHERE tenant_id = $1 AND subject_id = $2 RETURNING 1) "
         "SELECT count(*) FROM gone",
@@ -123,13 +156,17 @@ async def erase(
         keys,
     )
     await conn.execute(
-        "UPDATE suppressions SET value = NULL, sha256 = NULL, note = NULL "
+        "UPDATE suppressions SET value = NULL, note = NULL, lift_reason = NULL, "
+        "sha256 = CASE WHEN ident_type = 'email' THEN sha256 END "
         "WHERE tenant_id = $1 AND ident_hash = ANY($2::bytea[])",
         tenant_id,
         list(hashes),
     )
     await conn.execute(
         "DELETE FROM subject_identifiers WHERE tenant_id = $1 AND subject_id = $2", tenant_id, subject_id
+    )
+    await conn.execute(
+        "DELETE FROM subject_identifier_history WHERE tenant_id = $1 AND subject_id = $2", tenant_id, subject_id
     )
     await conn.execute("DELETE FROM subjects WHERE tenant_id = $1 AND id = $2", tenant_id, subject_id)
     return int(receipts), int(messages)
@@ -159,8 +196,12 @@ async def subjects_page(conn: asyncpg.Connection, tenant_id: UUID, after: UUID |
 
 
 async def identifier_hashes(conn: asyncpg.Connection, tenant_id: UUID, subject_id: UUID) -> list[bytes]:
+    """The keyed hashes of every identifier the subject has or had (before a rectification)."""
     rows = await conn.fetch(
-        "SELECT hash FROM subject_identifiers WHERE tenant_id = $1 AND subject_id = $2", tenant_id, subject_id
+        "SELECT hash FROM subject_identifiers WHERE tenant_id = $1 AND subject_id = $2 "
+        "UNION SELECT hash FROM subject_identifier_history WHERE tenant_id = $1 AND subject_id = $2",
+        tenant_id,
+        subject_id,
     )
     return [bytes(r["hash"]) for r in rows]
 

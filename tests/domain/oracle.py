@@ -79,8 +79,11 @@ class Oracle:
         suppressions: list[SuppressionFact],
         channel: str,
         now: datetime,
+        since: tuple[str, ...] = (),
     ) -> None:
         self.p = purpose
+        # The notice versions published at or after the material change in force.
+        self.since = since
         self.events = events
         self.kind = kind
         self.sup = suppressions
@@ -120,7 +123,7 @@ class Oracle:
         if c is None:
             return "no_consent", None, None
         deadline = None
-        if self.p.reconsent_required_before is not None and c.notice_version not in self.p.notices_since_change:
+        if self.p.reconsent_required_before is not None and c.notice_version not in self.since:
             deadline = self.p.reconsent_required_before
             if self.now >= deadline:
                 return "reconsent_required", c, None
@@ -328,5 +331,6 @@ def oracle(
     suppressions: list[SuppressionFact],
     channel: str,
     now: datetime,
+    since: tuple[str, ...] = (),
 ) -> OAnswer:
-    return Oracle(purpose, events, kind, suppressions, channel, now).answer()
+    return Oracle(purpose, events, kind, suppressions, channel, now, since).answer()

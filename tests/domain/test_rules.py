@@ -76,7 +76,7 @@ def consent_allow(rule: str, consent: Ev, expires: datetime | None, ref: str = R
 
 def material(deadline: datetime, since: tuple[str, ...] = ("2",), **overrides: Any) -> PurposeConfig:
     """A purpose whose notice changed materially: version "2" published with a re-consent deadline."""
-    return purpose(reconsent_required_before=deadline, notice_versions=("1", "2"), notices_since_change=since,
+    return purpose(reconsent_required_before=deadline, notice_versions=("1", *since), notice_deadlines={"1": deadline},
                    **overrides)  # fmt: skip
 
 

@@ -10,6 +10,7 @@ import pytest
 from consent_svc.domain.identifiers import Identifier
 from consent_svc.service.context import Context
 from tests.conftest import NEWSLETTER, Tenant, make_tenant
+from tests.http.leftovers import traces
 
 LI = {**NEWSLETTER, "legal_basis": "legitimate_interest", "soft_opt_in": True, "channels": ["email", "post"],
       "title": {"sv": "Erbjudanden", "en": "Offers"}}  # fmt: skip
@@ -129,45 +130,27 @@ async def test_erasure_leaves_only_the_keyed_hash(client: httpx.AsyncClient, ctx
     receipt = erased.json()
     assert receipt["events_erased"] == 3
     assert receipt["identifiers_removed"] == {"email": 1, "phone": 1, "external_id": 1}
-    assert receipt["suppressions_kept"] == 2  # email and phone, reason erasure
+    assert receipt["suppressions_kept"] == 3  # email, phone and the CRM id, reason erasure
 
-    keyed = {ctx.hasher.key(Identifier("email", email)), ctx.hasher.key(Identifier("phone", phone)),
-             ctx.hasher.key(Identifier("external_id", external))}  # fmt: skip
-    needles = [email, phone, external, hashlib.sha256(email.encode()).hexdigest(), *(k.hex() for k in keyed)]
+    keyed = [ctx.hasher.key(Identifier("email", email)), ctx.hasher.key(Identifier("phone", phone)),
+             ctx.hasher.key(Identifier("external_id", external))]  # fmt: skip
+    email_sha = hashlib.sha256(email.encode()).digest()
     async with ctx.pool.acquire() as conn:
-        columns = await conn.fetch(
-            "SELECT table_name, column_name, data_type FROM information_schema.columns "
-            "WHERE table_schema = 'public' AND data_type IN ('text', 'jsonb', 'ARRAY', 'bytea', 'character varying')"
+        # The keyed hash the suppression needs, and an email's exchange SHA-256 (held solely for
+        # suppression, so providers keep suppressing the address), by design.
+        left = await traces(conn, tenant.id, [email, phone, external], [*keyed, email_sha],
+                            allowed=[("suppressions", "ident_hash"), ("suppressions", "sha256")])  # fmt: skip
+        kept = await conn.fetch(
+            "SELECT reason, ident_type, value, note, sha256 FROM suppressions WHERE tenant_id = $1 ORDER BY ident_type",
+            tenant.id,
         )
-        tenant_tables = {
-            r["table_name"]
-            for r in await conn.fetch(
-                "SELECT table_name FROM information_schema.columns WHERE table_schema = 'public' AND column_name = 'tenant_id'"
-            )
-        }
-        leftovers = []
-        for c in columns:
-            table, column = c["table_name"], c["column_name"]
-            # Other tests share the database (with the same addresses): look at this tenant's rows.
-            scope = f" AND tenant_id = '{tenant.id}'" if table in tenant_tables else ""
-            if c["data_type"] == "bytea":
-                if (table, column) == ("suppressions", "ident_hash"):
-                    continue  # the keyed hash the suppression needs, by design
-                hits = await conn.fetchval(
-                    f'SELECT count(*) FROM "{table}" WHERE ("{column}" = ANY($1::bytea[]) '
-                    f'OR "{column}" = $2){scope}', [*keyed], hashlib.sha256(email.encode()).digest(),
-                )  # fmt: skip
-            else:
-                hits = await conn.fetchval(
-                    f'SELECT count(*) FROM "{table}" WHERE "{column}"::text ILIKE ANY($1::text[]){scope}',
-                    [f"%{n}%" for n in needles],
-                )
-            if hits:
-                leftovers.append(f"{table}.{column}")
-        kept = await conn.fetch("SELECT reason, value, sha256 FROM suppressions WHERE tenant_id = $1", tenant.id)
-    assert leftovers == []
-    assert sorted(r["reason"] for r in kept) == ["complaint", "erasure", "erasure"]
-    assert all(r["value"] is None and r["sha256"] is None for r in kept)
+    assert left == []
+    assert sorted((r["reason"], r["ident_type"]) for r in kept) == [
+        ("complaint", "email"), ("erasure", "email"), ("erasure", "external_id"), ("erasure", "phone")]  # fmt: skip
+    assert all(r["value"] is None and r["note"] is None for r in kept)
+    # v2 (issue 12, 17): email entries keep the exchange SHA-256, so the export still tells providers.
+    assert {r["ident_type"]: r["sha256"] for r in kept if r["reason"] == "erasure"} == {
+        "email": email_sha, "external_id": None, "phone": None}  # fmt: skip
 
     params = {"purpose": "newsletter", "channel": "email", "email": email}
     answer = (await client.get("/v1/decisions", params=params, headers=tenant.auth())).json()
