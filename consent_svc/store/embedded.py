@@ -247,6 +247,8 @@ class EmbeddedPostgres:
             running = _Postmaster.read(self.pgdata)
             if running is None or not running.alive:
                 _log.warning("embedded PostgreSQL was already stopped")
+                if running is not None:
+                    self._remove_socket_dir(running.socket_dir)
                 return False
             try:
                 self._run("pg_ctl", "-D", str(self.pgdata), "-w", "-t", "60", "-m", "fast", "stop")
