@@ -86,11 +86,20 @@ def started() -> Iterator[list[EmbeddedPostgres]]:
 
 
 @pytest.fixture
-def long_data_dir(tmp_path: Path) -> Iterator[Path]:
-    data = tmp_path.joinpath(*LONG)
+def folder() -> Iterator[Path]:
+    """A folder of the test's own, not under pytest's ``tmp_path``: a pytest session
+    starting meanwhile (another checkout on the machine) resets the mode of
+    ``/tmp/pytest-of-root`` to 0700, and the database user could no longer reach it."""
+    path = Path(tempfile.mkdtemp(prefix="consent-embedded-test-"))
+    yield path
+    shutil.rmtree(path, ignore_errors=True)
+
+
+@pytest.fixture
+def long_data_dir(folder: Path) -> Path:
+    data = folder.joinpath(*LONG)
     assert len(os.fsencode(data / "pg" / ".s.PGSQL.5432")) > 107
-    yield data
-    shutil.rmtree(tmp_path, ignore_errors=True)
+    return data
 
 
 def attack(socket: str) -> tuple[subprocess.CompletedProcess[str], Path]:
@@ -222,9 +231,9 @@ def make_trust_cluster(data_dir: Path) -> Path:
 
 
 def test_a_trust_data_directory_of_an_earlier_version_is_upgraded_in_place(
-    tmp_path: Path, started: list[EmbeddedPostgres]
+    folder: Path, started: list[EmbeddedPostgres]
 ) -> None:
-    data_dir = tmp_path / "data"
+    data_dir = folder / "data"
     pgdata = make_trust_cluster(data_dir)
 
     cluster = EmbeddedPostgres(data_dir)
