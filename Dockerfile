@@ -3,10 +3,13 @@
 #   docker build -t consent-svc .
 #   docker run -p 8000:8000 -e CONSENT_DATABASE_URL=... -e CONSENT_PEPPER=... -e CONSENT_TOKEN_KEYS=... consent-svc
 #
-# Two stages: the first builds a virtualenv from pyproject.toml (compilers are
-# there in case a dependency has no wheel for the platform); the second copies
-# only that virtualenv onto a slim Python image and runs as an unprivileged
-# user. Nothing in the final image is writable by that user except /data
+# Two stages: the first builds a virtualenv from the hash-checked lock
+# requirements/runtime.lock (docs/adr/0007-lock-file.md; compilers are there in
+# case a dependency has no wheel for the platform), then the project itself
+# with --no-deps, then removes pip and setuptools from it; the second copies
+# only that virtualenv onto a slim Python image, removes the image's own pip,
+# setuptools and wheel (nothing installs packages at run time), and runs as an
+# unprivileged user. Nothing in the final image is writable by that user except /data
 # (the embedded database, when no CONSENT_DATABASE_URL is given) and /tmp, so
 # it runs with a read-only root filesystem (the helm chart does).
 #
@@ -24,11 +27,19 @@ RUN apt-get update \
     && rm -rf /var/lib/apt/lists/*
 RUN python -m venv /opt/consent-svc
 WORKDIR /src
+# The dependencies first (a layer of their own until the lock changes): exactly
+# the locked versions, each file checked against its hash. The lock also holds
+# the build backend (setuptools), so the project builds without fetching an
+# unpinned one.
+COPY requirements/runtime.lock ./requirements/
+RUN /opt/consent-svc/bin/pip install --no-compile --require-hashes -r requirements/runtime.lock
 COPY pyproject.toml README.md ./
 COPY consent_svc ./consent_svc
 COPY sql ./sql
 # The wheel carries the migrations from sql/ as consent_svc/_sql (pyproject.toml).
-RUN /opt/consent-svc/bin/pip install --no-compile . \
+# No run-time use for pip and setuptools: they do not go into the image.
+RUN /opt/consent-svc/bin/pip install --no-compile --no-deps --no-build-isolation . \
+    && /opt/consent-svc/bin/pip uninstall --yes setuptools pip \
     && /opt/consent-svc/bin/python -m compileall -q /opt/consent-svc/lib
 
 FROM ${PYTHON_IMAGE}
@@ -36,7 +47,8 @@ LABEL org.opencontainers.image.title="consent-svc" \
       org.opencontainers.image.description="Consent and marketing-preference service" \
       org.opencontainers.image.licenses="Apache-2.0" \
       org.opencontainers.image.source="https://github.com/consent-svc/consent-svc"
-RUN groupadd --system --gid 10001 consent \
+RUN python -m pip uninstall --yes --disable-pip-version-check pip setuptools wheel \
+    && groupadd --system --gid 10001 consent \
     && useradd --system --uid 10001 --gid consent --home-dir /data --shell /usr/sbin/nologin consent \
     && mkdir -p /data \
     && chown consent:consent /data

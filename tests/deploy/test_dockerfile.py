@@ -60,3 +60,25 @@ def test_the_wheel_carries_the_migrations_and_the_web_assets(tmp_path: Path) -> 
     # Every Python module of the package is in the wheel (the package list in pyproject.toml is explicit).
     for module in (ROOT / "consent_svc").rglob("*.py"):
         assert module.relative_to(ROOT).as_posix() in names
+
+
+def build_stage() -> list[str]:
+    text = DOCKERFILE.read_text().replace("\\\n", " ")
+    stages = text.split("\nFROM ")
+    return [" ".join(line.split()) for line in stages[1].splitlines()]
+
+
+def test_the_image_installs_the_lock_with_hashes_and_ships_no_installers() -> None:
+    build = build_stage()
+    installs = [line for line in build if line.startswith("RUN ") and "pip install " in line]
+    # The dependencies: exactly requirements/runtime.lock, hash-checked (docs/adr/0007-lock-file.md) ...
+    assert any("--require-hashes -r requirements/runtime.lock" in line for line in installs), installs
+    assert any(line.startswith("COPY requirements/runtime.lock") for line in build)
+    # ... then the project alone: nothing resolved from an index, no build backend fetched.
+    project = [line for line in installs if "--require-hashes" not in line]
+    assert project
+    assert all("--no-deps" in line and "--no-build-isolation" in line for line in project), project
+    # pip and setuptools leave the virtualenv before it is copied, and the base image's go too.
+    assert any("pip uninstall --yes setuptools pip" in line for line in build)
+    final = " ".join(final_stage()).replace("\\", " ")
+    assert "pip uninstall --yes --disable-pip-version-check pip setuptools wheel" in " ".join(final.split())

