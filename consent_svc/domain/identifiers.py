@@ -7,7 +7,12 @@ number becomes E.164. An external id (the tenant's CRM id) is trimmed and
 otherwise kept as given.
 
 The look-up key of every identifier is HMAC-SHA256(pepper, "<type>:<value>"):
-a database dump does not reveal who is in it, and the type prefix keeps an
+without the pepper, a keyed hash in a database dump cannot be tied to an
+address. (An erased person's email entries also keep the unkeyed SHA-256 that
+providers match on: whoever already has the address can recognise it.) The plaintext of
+people the tenant still holds is in ``subject_identifiers.value`` and on their
+suppression entries, so a dump does reveal them (docs/operations.md, "Security
+model", says what a dump holds). The type prefix keeps an
 external id that happens to look like an email from colliding with it.
 """
 
