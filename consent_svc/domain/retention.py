@@ -149,23 +149,21 @@ def lapses(purposes: Sequence[PurposeConfig], facts: Facts, kind: SubjectKind, n
                 at = min(relationship.ended.at, now)
                 out.append(Lapse(purpose.key, "legal_obligation", at, at + retention))
             continue  # no relationship: this purpose holds nothing for the person
-        reason = ""
-        ends: list[datetime] = []
-        for channel in purpose.channels:
-            answer = decide(purpose, facts, kind, [], channel, now)
-            if answer.allowed:
-                return None
-            reason = reason or answer.reason
-            ends.append(lapsed_at(purpose, facts, kind, channel, fallback))
-        at = min(max(ends), now)
-        out.append(Lapse(purpose.key, reason, at, at + retention))
+        answers = [decide(purpose, facts, kind, [], channel, now) for channel in purpose.channels]
+        if any(answer.allowed for answer in answers):
+            return None
+        at = min(max(lapsed_at(purpose, facts, kind, channel, fallback) for channel in purpose.channels), now)
+        out.append(Lapse(purpose.key, answers[0].reason, at, at + retention))
     return out
 
 
 def sweepable(purposes: Sequence[PurposeConfig], facts: Facts, kind: SubjectKind, now: datetime) -> list[Lapse] | None:
     """The lapses when every purpose's retention has run out (the person may be swept), else None."""
     found = lapses(purposes, facts, kind, now)
-    if found is None or not found or any(now <= lapse.delete_after for lapse in found):
+    if not found:
+        # Kept, or no purpose says for how long (a tenant without purposes sweeps nobody).
+        return None
+    if any(now <= lapse.delete_after for lapse in found):
         return None
     return found
 

@@ -42,7 +42,7 @@ Clarifications of the table (docs/decision-rules.md explains them):
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from uuid import UUID
 
 from consent_svc.domain.facts import Facts, covering, latest_covering
@@ -82,6 +82,7 @@ OBLIGATIONS_ELECTRONIC = ("unsubscribe_link", "identify_sender", "objection_noti
 OBLIGATIONS_OTHER_MARKETING = ("identify_sender", "objection_notice")
 
 ELECTRONIC_CHANNELS = frozenset({"email", "sms"})
+_FOREVER = datetime.max.replace(tzinfo=UTC)
 NATURAL_PERSONS = frozenset({"consumer", "sole_trader"})
 # Reasons whose scope "all" means every direct-marketing purpose (R1); the
 # others (hard_bounce, erasure, manual) mean every purpose.
@@ -102,9 +103,15 @@ def _deny(rule: str, reason: str, reference: str, evidence: Sequence[UUID], know
     )
 
 
+def obligations_of(purpose: PurposeConfig, channel: str) -> tuple[str, ...]:
+    """What an allowed message must carry: direct marketing identifies the sender and tells of the
+    right to object; by email and sms it carries a working unsubscribe link too."""
+    if not purpose.direct_marketing:
+        return ()
+    return OBLIGATIONS_ELECTRONIC if channel in ELECTRONIC_CHANNELS else OBLIGATIONS_OTHER_MARKETING
+
+
 def _allow(
-    purpose: PurposeConfig,
-    channel: str,
     rule: str,
     reason: str,
     basis: LegalBasis,
@@ -112,12 +119,8 @@ def _allow(
     expires_at: datetime | None,
     evidence: Sequence[UUID],
     known: bool,
+    obligations: tuple[str, ...],
 ) -> Decision:
-    obligations: tuple[str, ...]
-    if purpose.direct_marketing:
-        obligations = OBLIGATIONS_ELECTRONIC if channel in ELECTRONIC_CHANNELS else OBLIGATIONS_OTHER_MARKETING
-    else:
-        obligations = ()
     return Decision(
         allowed=True,
         reason=reason,
@@ -152,7 +155,8 @@ class Relationship:
     def __init__(self, facts: Facts) -> None:
         started, ended, purchase = facts.customer_started, facts.customer_ended, facts.purchase
         self.active = started is not None and is_after(started, ended)
-        self.ended: Ref | None = None if self.active else later(ended, purchase)
+        # The last event that ends a relationship (read only when it is not active).
+        self.ended: Ref | None = later(ended, purchase)
         self.evidence = _ids(started, ended, purchase)
 
     def within(self, now: datetime, days: int) -> bool:
@@ -249,7 +253,9 @@ class RegisterException:
             assert consent.ref is not None
             window_end = consent.ref.at + timedelta(days=REGISTER_CONSENT_DAYS)
             if now < window_end:
-                ends.append(_earliest(window_end, consent.expires_at))
+                # (An allow under this exception rests on the consent itself and expires with
+                # it too: the window is the exception's own end.)
+                ends.append(window_end)
                 self.evidence.append(consent.ref.id)
         relationship = Relationship(facts)
         if purpose.soft_opt_in and relationship.within(now, REGISTER_CUSTOMER_DAYS):
@@ -353,8 +359,8 @@ def _decide_after_suppressions(
     ):
         if consent.valid:
             return _allow(
-                purpose, channel, "R6", "consent_active", "consent", REF_CONSENT_EPRIVACY,
-                consent.expires_at, _ids(consent.ref), known,
+                "R6", "consent_active", "consent", REF_CONSENT_EPRIVACY, consent.expires_at, _ids(consent.ref),
+                known, OBLIGATIONS_ELECTRONIC,
             )  # fmt: skip
         relationship = Relationship(facts)
         if (
@@ -364,8 +370,9 @@ def _decide_after_suppressions(
             and relationship.within(now, purpose.customer_after_end_days)
         ):
             return _allow(
-                purpose, channel, "R6", "soft_opt_in", "legitimate_interest", REF_SOFT_OPT_IN,
+                "R6", "soft_opt_in", "legitimate_interest", REF_SOFT_OPT_IN,
                 relationship.end_plus(purpose.customer_after_end_days), relationship.evidence, known,
+                OBLIGATIONS_ELECTRONIC,
             )  # fmt: skip
         return _deny("R6", "no_eprivacy_consent", REF_NO_EPRIVACY, [], known)
 
@@ -374,25 +381,20 @@ def _decide_after_suppressions(
         # R7.
         if consent.valid:
             return _allow(
-                purpose, channel, "R7", "consent_active", "consent", consent_reference(purpose, channel, kind),
-                consent.expires_at, _ids(consent.ref), known,
+                "R7", "consent_active", "consent", consent_reference(purpose, channel, kind),
+                consent.expires_at, _ids(consent.ref), known, obligations_of(purpose, channel),
             )  # fmt: skip
         reference = REF_RECONSENT if consent.reason == "reconsent_required" else REF_CONSENT
         return _deny("R7", consent.reason, reference, _ids(consent.ref), known)
     if basis == "legitimate_interest":
-        return _decide_legitimate_interest(purpose, facts, kind, channel, now, known, consent)
+        return _decide_legitimate_interest(purpose, facts, channel, now, known, consent)
     if basis == "contract":
         relationship = Relationship(facts)
+        # A contract or a legal obligation is never direct marketing here (R5): nothing to carry.
         if relationship.active:
-            return _allow(
-                purpose, channel, "R9", "contract_active", "contract", REF_CONTRACT,
-                None, relationship.evidence, known,
-            )  # fmt: skip
+            return _allow("R9", "contract_active", "contract", REF_CONTRACT, None, relationship.evidence, known, ())
         return _deny("R9", "no_contract", REF_CONTRACT, relationship.evidence, known)
-    return _allow(
-        purpose, channel, "R10", "legal_obligation", "legal_obligation", REF_LEGAL_OBLIGATION,
-        None, [], known,
-    )  # fmt: skip
+    return _allow("R10", "legal_obligation", "legal_obligation", REF_LEGAL_OBLIGATION, None, [], known, ())
 
 
 def relationship_events(facts: Facts) -> tuple[Ref | None, ...]:
@@ -430,17 +432,17 @@ def li_windows(purpose: PurposeConfig, facts: Facts) -> list[tuple[str, datetime
 def _decide_legitimate_interest(
     purpose: PurposeConfig,
     facts: Facts,
-    kind: SubjectKind,
     channel: str,
     now: datetime,
     known: bool,
     consent: ConsentJudgement,
 ) -> Decision:
+    obligations = obligations_of(purpose, channel)
     if consent.valid:
+        # Email and sms marketing to a natural person was answered by R6: no ePrivacy reference here.
         return _allow(
-            purpose, channel, "R8", "consent_active", "consent", consent_reference(purpose, channel, kind),
-            consent.expires_at, _ids(consent.ref), known,
-        )  # fmt: skip
+            "R8", "consent_active", "consent", REF_CONSENT, consent.expires_at, _ids(consent.ref), known, obligations
+        )
     declined = decline_in_force(facts)
     if declined is not None:
         return _deny("R8", "prospect_declined", REF_LI, [declined.id], known)
@@ -448,11 +450,8 @@ def _decide_legitimate_interest(
     open_windows = [w for w in windows if w[1] is None or now < w[1]]
     if open_windows:
         # The latest-expiring basis wins; "no expiry" beats every date.
-        reason, expires, evidence = max(
-            open_windows,
-            key=lambda c: (c[1] is None, c[1] or datetime.min.replace(tzinfo=now.tzinfo)),
-        )
-        return _allow(purpose, channel, "R8", reason, "legitimate_interest", REF_LI, expires, evidence, known)
+        reason, expires, evidence = max(open_windows, key=lambda c: c[1] or _FOREVER)
+        return _allow("R8", reason, "legitimate_interest", REF_LI, expires, evidence, known, obligations)
     evidence = _ids(*relationship_events(facts))
     return _deny("R8", "li_window_expired" if windows else "no_relationship", REF_LI, evidence, known)
 

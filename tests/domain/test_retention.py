@@ -53,6 +53,11 @@ SERVICE = purpose(key="service", direct_marketing=False, retention_days=30)
          True),
         ("v2: a legal obligation does not keep leads",
          [Ev("lead_activity", NOW - days(900))], [LEADS, INVOICES], True),
+        ("... whatever the order of the purposes", [Ev("lead_activity", NOW - days(900))], [INVOICES, LEADS], True),
+        ("only a legal obligation, no relationship: no purpose says how long, kept",
+         [Ev("lead_activity", NOW - days(900))], [INVOICES], False),
+        ("exactly at the end of the retention: kept", [Ev("lead_activity", NOW - days(760))],
+         [purpose(key="o", legal_basis="legitimate_interest", retention_days=30)], False),
         ("v2: a legal obligation keeps a customer for its retention after the relationship",
          [Ev("purchase", NOW - days(2500))], [INVOICES], False),
         ("... and lets them go after it", [Ev("purchase", NOW - days(2556))], [INVOICES], True),
@@ -118,6 +123,10 @@ def test_a_lapse_is_never_dated_in_the_future() -> None:
         ("no consent", NEWSLETTER, [], "email", None),
         ("a later withdrawal", NEWSLETTER, [given(NOW - days(50)), Ev("consent_withdrawn", NOW - days(20))], "email",
          NOW - days(20)),
+        ("a later withdrawal for this channel", NEWSLETTER,
+         [given(NOW - days(50)), Ev("consent_withdrawn", NOW - days(20), None, ("email",))], "email", NOW - days(20)),
+        ("a later objection for this channel", NEWSLETTER,
+         [given(NOW - days(50)), Ev("objection", NOW - days(20), "newsletter", ("email",))], "email", NOW - days(20)),
         ("an earlier withdrawal does not end it", purpose(consent_ttl_days=None),
          [Ev("consent_withdrawn", NOW - days(60)), given(NOW - days(50))], "email", None),
         ("a withdrawal for another channel does not end it", purpose(consent_ttl_days=None),
@@ -171,6 +180,8 @@ CONTRACT_P = purpose(key="c", legal_basis="contract", direct_marketing=False)
          [Ev("customer_started", NOW - days(900)), Ev("customer_ended", NOW - days(800))], "consumer", "email",
          NOW - days(800)),
         ("a purchase alone is no contract", CONTRACT_P, [Ev("purchase", NOW - days(900))], "consumer", "email", None),
+        ("an end without a start is no contract", CONTRACT_P, [Ev("customer_ended", NOW - days(900))], "consumer",
+         "email", None),
         ("consent purposes have no relationship end", NEWSLETTER, [Ev("purchase", NOW - days(900))], "consumer", "post",
          None),
     ],
@@ -228,3 +239,36 @@ def test_the_sweep_agrees_with_the_decisions_at_the_edge() -> None:
     assert lapses([p], f, "consumer", given_at + days(30)) == [
         Lapse("newsletter", "no_consent", given_at + days(30), given_at + days(30))
     ]
+
+
+def test_a_consent_for_the_channel_after_the_objection_dates_the_lapse_itself() -> None:
+    f = facts(Ev("objection", NOW - days(60)), given(NOW - days(50), channels=("email",)))
+    p = purpose(consent_ttl_days=10)
+    assert lapsed_at(p, f, "consumer", "email", NOW - days(1)) == NOW - days(40)
+
+
+@pytest.mark.parametrize("blocker", ["objection", "consent_withdrawn"])
+def test_a_blocker_for_the_channel_cuts_a_relationship_short(blocker: str) -> None:
+    f = facts(Ev("customer_started", NOW - days(50)), Ev(blocker, NOW - days(20), None, ("post",)))
+    assert lapsed_at(LI_P, f, "consumer", "post", NOW - days(1)) == NOW - days(20)
+
+
+def test_an_objection_after_an_earlier_consent_cuts_the_window_short() -> None:
+    f = facts(Ev("lead_activity", NOW - days(100)), given(NOW - days(50)), Ev("objection", NOW - days(20)))
+    assert lapsed_at(LI_P, f, "consumer", "post", NOW - days(1)) == NOW - days(20)
+
+
+def test_leads_were_never_a_basis_for_emailing_a_consumer() -> None:
+    """R6: the lapse of a consumer's email falls back to the last activity; a business contact's
+    follows the lead window."""
+    lead = Ev("lead_activity", NOW - days(800))
+    email_only = purpose(key="o", legal_basis="legitimate_interest", channels=("email",), retention_days=0)
+    assert lapsed_at(LI_P, facts(lead), "consumer", "email", NOW - days(1)) == NOW - days(1)
+    assert lapsed_at(LI_P, facts(lead), "business_contact", "email", NOW - days(1)) == NOW - days(70)
+    recent = Ev("lead_activity", NOW - days(100))
+    assert lapses([email_only], facts(recent), "consumer", NOW) == [
+        Lapse("o", "no_eprivacy_consent", NOW - days(100), NOW - days(100))
+    ]
+    assert lapses([email_only], facts(recent), "business_contact", NOW) is None
+    assert sweepable([email_only], facts(recent), "consumer", NOW) is not None
+    assert sweepable([email_only], facts(recent), "business_contact", NOW) is None

@@ -33,6 +33,7 @@ from consent_svc.domain.rules import (
     REF_SOFT_OPT_IN,
     REF_SUPPRESSED,
     REF_WITHDRAWN,
+    ConsentJudgement,
     decide,
 )
 from tests.domain.rules_helpers import NOW, SECOND, Ev, days, facts, given, purpose, suppression
@@ -110,6 +111,7 @@ reg_phone = suppression(reason="register", channel="phone")
 manual_all = suppression(reason="manual")
 bounce_all = suppression(reason="hard_bounce", created_at=NOW - days(2))
 erased_sms = suppression(reason="erasure", channel="sms")
+erased_early = suppression(reason="erasure", channel="sms", created_at=NOW - days(9))
 c_old_before = g(NOW - days(10), "1")
 c_new_before = g(NOW - days(10), "2")
 c_old_after = g(NOW - days(1), "1")
@@ -204,6 +206,18 @@ CASES = [
          [Ev("purchase", NOW - days(300)), given(NOW - days(10), channels=("phone",))],
          allow("consent_active", "R8", "consent", REF_CONSENT, NOW + days(80), [], OTHER), channel="phone",
          suppressions=[reg]),
+    Case("R1 register: exactly 365 days after the relationship ended", purpose(**SOFT), [p_200], deny("suppressed",
+         "R1", REF_REGISTER, [reg]), channel="phone", now=p_200.at + days(365), suppressions=[reg]),
+    Case("R1 register on email: soft opt-in needs the natural person's kind", purpose(**SOFT), [p_200],
+         allow("soft_opt_in", "R6", "legitimate_interest", REF_SOFT_OPT_IN, p_200.at + days(365), [p_200]),
+         suppressions=[reg]),
+    Case("R1 register: an exception that holds does not hide a later objection", purpose(**SOFT), [p_200, obj_reg :=
+         Ev("objection", NOW - days(1))], deny("objected", "R2", REF_OBJECTED, [obj_reg]), channel="phone",
+         suppressions=[reg]),
+    Case("R1 register: an active customer's consent expires with the consent", purpose(**SOFT),
+         [start_t0, c_ph := given(NOW - days(10), channels=("phone",))],
+         allow("consent_active", "R8", "consent", REF_CONSENT, c_ph.at + days(730), [c_ph, start_t0], OTHER),
+         channel="phone", suppressions=[reg]),
     # --- R2 objection -----------------------------------------------------------------
     Case("R2 objection to this purpose", purpose(**LI), [lead_t0, obj_news], deny("objected", "R2", REF_OBJECTED, [obj_news]),
          kind="business_contact"),
@@ -236,6 +250,9 @@ CASES = [
          deny("restricted", "R3", REF_RESTRICTED, [r2])),
     Case("R3 an erasure entry, whatever its channel", purpose(), [c_t0],
          deny("restricted", "R3", REF_RESTRICTED, [erased_sms]), suppressions=[erased_sms]),
+    Case("R3 the earliest erasure entry is the evidence", purpose(), [c_t0],
+         deny("restricted", "R3", REF_RESTRICTED, [erased_early]),
+         suppressions=[suppression(reason="erasure", channel="phone"), erased_early]),
     # --- R4 withdrawal ----------------------------------------------------------------
     Case("R4 withdrawal after consent", purpose(), [c_t0, wd_news], deny("withdrawn", "R4", REF_WITHDRAWN, [wd_news])),
     Case("R4 withdrawal of all purposes", purpose(), [c_t0, wd_all], deny("withdrawn", "R4", REF_WITHDRAWN, [wd_all])),
@@ -252,6 +269,8 @@ CASES = [
          [Ev("consent_withdrawn", T0, "newsletter"), c2 := given(T0)], consent_allow("R7", c2, T0 + days(730))),
     Case("R4 a withdrawal stops direct marketing on legitimate interest", purpose(**LI), [start_t0, wd_all],
          deny("withdrawn", "R4", REF_WITHDRAWN, [wd_all]), channel="post"),
+    Case("R4 a withdrawal ends a service consent too", purpose(direct_marketing=False), [c_t0, wd_all],
+         deny("withdrawn", "R4", REF_WITHDRAWN, [wd_all])),
     Case("R4 does not switch off a contract", purpose(legal_basis="contract", direct_marketing=False),
          [start_t0, wd_all], allow("contract_active", "R9", "contract", REF_CONTRACT, None, [start_t0], NONE)),
     Case("R4 does not apply to a legitimate-interest service purpose", purpose(**LI, direct_marketing=False),
@@ -290,6 +309,8 @@ CASES = [
          allow("soft_opt_in", "R6", "legitimate_interest", REF_SOFT_OPT_IN, T0 + days(2) + days(730), [p2])),
     Case("R6 soft opt-in window: 1 s before end", purpose(**SOFT), [p_edge_in],
          allow("soft_opt_in", "R6", "legitimate_interest", REF_SOFT_OPT_IN, NOW + SECOND, [p_edge_in])),
+    Case("R6 soft opt-in window: exactly at the end", purpose(**SOFT), [p_edge_in],
+         deny("no_eprivacy_consent", "R6", REF_NO_EPRIVACY, []), now=p_edge_in.at + days(730)),
     Case("R6 soft opt-in window: 1 s after end", purpose(**SOFT), [p_edge_out], deny("no_eprivacy_consent", "R6", REF_NO_EPRIVACY, [])),
     Case("R6 does not apply to phone", purpose(**LI), [lead_t0],
          allow("li_lead", "R8", "legitimate_interest", REF_LI, T0 + days(730), [lead_t0], OTHER), channel="phone"),
@@ -332,6 +353,8 @@ CASES = [
          consent_allow("R8", c_t0, T0 + days(730), REF_CONSENT, OTHER), channel="phone"),
     Case("v2: R8 a valid consent beats an expired relationship", purpose(**LI, lead_inactivity_days=10), [lead_t0, c_t0],
          consent_allow("R8", c_t0, T0 + days(730), REF_CONSENT, OTHER), channel="post"),
+    Case("R8 a business contact's consent by email carries the email obligations", purpose(**LI), [c_t0],
+         consent_allow("R8", c_t0, T0 + days(730), REF_CONSENT), kind="business_contact"),
     Case("R8 an expired consent falls back to the relationship", purpose(**LI), [c_expired, lead_t0],
          allow("li_lead", "R8", "legitimate_interest", REF_LI, T0 + days(730), [lead_t0], OTHER), channel="phone"),
     Case("R8 active customer", purpose(**LI), [start_t0],
@@ -370,7 +393,7 @@ CASES = [
          allow("legal_obligation", "R10", "legal_obligation", REF_LEGAL_OBLIGATION, None, [], NONE), known=False),
 ]  # fmt: skip
 
-# The register case with two exceptions names the consent: fill in its evidence.
+# The register case with two exceptions names the consent and the purchase: fill in its evidence.
 _two = next(c for c in CASES if c.name.startswith("v2: R1 register: two exceptions"))
 _two.expect["evidence"] = (_two.events[1].id, _two.events[0].id)
 
@@ -404,3 +427,23 @@ def test_seed_policy_windows() -> None:
     assert decide(li, facts(bought), "consumer", [], "email", NOW).reason == "soft_opt_in"
     event = Ev("event_attended", NOW - days(30 * 35))
     assert decide(li, facts(event), "business_contact", [], "email", NOW).reason == "li_event"
+
+
+@pytest.mark.parametrize(
+    ("name", "p", "events", "valid", "reason", "expires"),
+    [
+        ("none", purpose(), [], False, "no_consent", None),
+        ("active", purpose(), [c_t0], True, "consent_active", T0 + days(730)),
+        ("withdrawn", purpose(), [c_t0, wd_news], False, "withdrawn", None),
+        ("expired", purpose(), [c_expired], False, "consent_expired", None),
+        ("old notice after the deadline", material(NOW - SECOND), [c_old_before], False, "reconsent_required", None),
+        ("old notice before the deadline", material(NOW + days(1)), [c_old_before], True, "consent_active",
+         NOW + days(1)),
+    ],
+)  # fmt: skip
+def test_the_consent_judgement(name: str, p: PurposeConfig, events: list[Ev], valid: bool, reason: str,
+                               expires: datetime | None) -> None:  # fmt: skip
+    """The one judgement R2, R6, R7, R8 and the register exception share."""
+    judged = ConsentJudgement(p, facts(*events), "email", NOW)
+    assert (judged.valid, judged.reason, judged.expires_at) == (valid, reason, expires), name
+    assert judged.valid is valid
