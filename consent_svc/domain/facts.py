@@ -120,6 +120,6 @@ def decode(raw: bytes | None) -> Facts:
     facts = _decoder.decode(raw)
     if facts.objection:
         for purpose, ref in facts.objection.items():
-            _put_channels(facts.objected, purpose, (), ref)
+            _put(facts.objected.setdefault(purpose, {}), ALL, ref)
         facts.objection = {}
     return facts

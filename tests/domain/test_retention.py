@@ -56,6 +56,8 @@ SERVICE = purpose(key="service", direct_marketing=False, retention_days=30)
         ("... whatever the order of the purposes", [Ev("lead_activity", NOW - days(900))], [INVOICES, LEADS], True),
         ("only a legal obligation, no relationship: no purpose says how long, kept",
          [Ev("lead_activity", NOW - days(900))], [INVOICES], False),
+        ("a lead window ends exactly at its last instant", [Ev("lead_activity", NOW - days(730))],
+         [purpose(key="o", legal_basis="legitimate_interest", retention_days=0, channels=("post",))], False),
         ("exactly at the end of the retention: kept", [Ev("lead_activity", NOW - days(760))],
          [purpose(key="o", legal_basis="legitimate_interest", retention_days=30)], False),
         ("v2: a legal obligation keeps a customer for its retention after the relationship",
@@ -254,7 +256,7 @@ def test_a_blocker_for_the_channel_cuts_a_relationship_short(blocker: str) -> No
 
 
 def test_an_objection_after_an_earlier_consent_cuts_the_window_short() -> None:
-    f = facts(Ev("lead_activity", NOW - days(100)), given(NOW - days(50)), Ev("objection", NOW - days(20)))
+    f = facts(Ev("lead_activity", NOW - days(100)), given(NOW - days(50), "o"), Ev("objection", NOW - days(20)))
     assert lapsed_at(LI_P, f, "consumer", "post", NOW - days(1)) == NOW - days(20)
 
 

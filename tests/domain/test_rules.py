@@ -371,6 +371,8 @@ CASES = [
          deny("li_window_expired", "R8", REF_LI, [e3]), channel="post"),
     Case("R8 lead: 1 s before inactivity window", purpose(**LI), [lead_in],
          allow("li_lead", "R8", "legitimate_interest", REF_LI, NOW + SECOND, [lead_in], OTHER), channel="phone"),
+    Case("R8 lead: exactly at the end of the inactivity window", purpose(**LI), [lead_in],
+         deny("li_window_expired", "R8", REF_LI, [lead_in]), channel="phone", now=lead_in.at + days(730)),
     Case("R8 lead: 1 s after inactivity window", purpose(**LI), [e4 := Ev("lead_activity", NOW - days(730) - SECOND)],
          deny("li_window_expired", "R8", REF_LI, [e4]), channel="phone"),
     Case("R8 latest-expiring basis wins", purpose(**LI), [lead_700, ev_10],
