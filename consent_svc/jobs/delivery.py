@@ -129,12 +129,15 @@ class DeliveryWorker:
         poll = self.ctx.settings.webhook_poll_seconds
         while not self._stop.is_set():
             self._wake.clear()
+            room = self.max_in_flight - len(self._tasks)
             try:
                 started = self._start(await self._claim())
             except Exception as exc:  # the worker must outlive a bad moment of the database
                 _log.error("webhook worker error", error=type(exc).__name__)
                 started = 0
-            if started == 0 or len(self._tasks) >= self.max_in_flight:
+            # Look again at once only if this look filled every free slot (there may be more);
+            # otherwise what is due was taken, and the next look comes when an attempt ends.
+            if started < room or len(self._tasks) >= self.max_in_flight:
                 waits = [asyncio.ensure_future(self._stop.wait()), asyncio.ensure_future(self._wake.wait())]
                 await asyncio.wait(waits, timeout=poll, return_when=asyncio.FIRST_COMPLETED)
                 for waiting in waits:

@@ -179,19 +179,22 @@ async def claim(
     webhooks' messages. One statement, committed on return.
     """
     busy = {w: n for w, n in (busy or {}).items() if n > 0}
-    full = [w for w, n in busy.items() if n >= per_webhook]
+    full = [str(w) for w, n in busy.items() if n >= per_webhook]
     rows = await conn.fetch(
         """
         WITH candidate AS (
+            -- Walks the due index in order and stops after $2 rows, each the first pending message of
+            -- its subject (a probe per row), skipping webhooks at their limit. The generic plan cannot
+            -- know how many rows pass; written plainly ("=", a uuid array) the estimate falls to one
+            -- row and the planner sorts the whole backlog instead of walking the index, so the two
+            -- tests are written in forms it estimates loosely ("<=", a text array).
             SELECT o.tenant_id, o.id, o.webhook_id, o.next_attempt_at, o.seq
             FROM outbox o
-            JOIN webhooks w ON w.tenant_id = o.tenant_id AND w.id = o.webhook_id AND w.deleted_at IS NULL
             WHERE o.status = 'pending' AND o.next_attempt_at <= now()
-              AND o.webhook_id <> ALL ($3::uuid[])
-              AND NOT EXISTS (SELECT 1 FROM outbox p
-                              WHERE p.tenant_id = o.tenant_id AND p.webhook_id = o.webhook_id
-                                AND p.subject_key = o.subject_key
-                                AND p.status = 'pending' AND p.seq < o.seq)
+              AND o.webhook_id::text <> ALL ($3::text[])
+              AND o.seq <= (SELECT min(p.seq) FROM outbox p
+                            WHERE p.webhook_id = o.webhook_id AND p.subject_key = o.subject_key
+                              AND p.status = 'pending' AND p.tenant_id = o.tenant_id)
             ORDER BY o.next_attempt_at, o.seq
             LIMIT $2
             FOR UPDATE OF o SKIP LOCKED
@@ -199,6 +202,7 @@ async def claim(
             SELECT r.tenant_id, r.id
             FROM (SELECT c.*, row_number() OVER (PARTITION BY c.webhook_id ORDER BY c.next_attempt_at, c.seq) AS n
                   FROM candidate c) r
+            JOIN webhooks w ON w.tenant_id = r.tenant_id AND w.id = r.webhook_id AND w.deleted_at IS NULL
             LEFT JOIN unnest($4::uuid[], $5::int[]) AS b(webhook_id, busy) ON b.webhook_id = r.webhook_id
             WHERE r.n <= $6 - coalesce(b.busy, 0)
             ORDER BY r.next_attempt_at, r.seq
