@@ -138,7 +138,7 @@ class PinnedTransport(httpx.AsyncBaseTransport):
     def __init__(self, *, verify: ssl.SSLContext | None = None, limits: httpx.Limits | None = None) -> None:
         limits = limits or httpx.Limits()
         self._pool = httpcore.AsyncConnectionPool(
-            ssl_context=verify or ssl.create_default_context(),
+            ssl_context=verify or httpx.create_ssl_context(trust_env=False),  # httpx's default: certifi's CAs
             max_connections=limits.max_connections,
             max_keepalive_connections=limits.max_keepalive_connections,
             keepalive_expiry=limits.keepalive_expiry,
