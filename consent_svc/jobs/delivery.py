@@ -40,6 +40,7 @@ from datetime import UTC, datetime
 from typing import NamedTuple
 from uuid import UUID
 
+import anyio
 import httpx
 import msgspec
 import structlog
@@ -211,7 +212,10 @@ class DeliveryWorker:
         started = time.perf_counter()
         deadline = self.ctx.settings.webhook_timeout_seconds
         try:
-            async with asyncio.timeout(deadline):
+            # anyio's scope, as httpcore's own timeouts are (httpcore runs on anyio): it keeps cancelling
+            # until the attempt has left it, also past httpcore's shielded clean-ups, where a one-shot
+            # asyncio.timeout cancellation has nothing to fall back on.
+            with anyio.fail_after(deadline):
                 return await self._send(due, started)
         except TimeoutError:
             return Outcome(False, None, f"timeout: no complete answer within {deadline:g} s", _ms(started))

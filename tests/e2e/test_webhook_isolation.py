@@ -139,10 +139,11 @@ async def test_a_dripping_receiver_does_not_hold_up_another_tenant(
             first = await attempts_of(ctx, tenant)
             for error, duration_ms in first:
                 assert error == f"timeout: no complete answer within {deadline:g} s"
-                assert deadline * 1000 <= duration_ms < deadline * 1000 + 1000, duration_ms
+                assert deadline * 1000 - 50 <= duration_ms < deadline * 1000 + 1000, duration_ms  # clocks differ
             print(f"dripping receiver's attempts cut at {max(d for _, d in first):.0f} ms (deadline {deadline:g} s)")
     finally:
         server.stop()
+        print(f"serve's log (shown if the test failed):\n{server.log.read_text()[-4000:]}")
         slow.stop()
         good.stop()
 
@@ -198,6 +199,7 @@ async def test_a_huge_answer_leaves_the_server_memory_flat(
         assert huge.body_bytes_sent < 32 * MiB  # the rest was never read
     finally:
         server.stop()
+        print(f"serve's log (shown if the test failed):\n{server.log.read_text()[-4000:]}")
         huge.stop()
         good.stop()
 
@@ -239,10 +241,15 @@ async def test_a_worker_killed_mid_lease_loses_nothing(
         assert len(got) == 1
         assert got[0].signature_ok
         assert got[0].at >= killed + lease_left - 0.25  # not before the dead worker's lease ran out
-        async with ctx.pool.acquire() as conn:
-            row = await conn.fetchrow("SELECT status, attempts FROM outbox WHERE tenant_id = $1", tenant.id)
-        assert (row["status"], row["attempts"]) == ("delivered", 1)
+
+        async def recorded() -> bool:
+            async with ctx.pool.acquire() as conn:
+                row = await conn.fetchrow("SELECT status, attempts FROM outbox WHERE tenant_id = $1", tenant.id)
+            return (row["status"], row["attempts"]) == ("delivered", 1)  # the dead worker's attempt left no trace
+
+        await until(recorded, 5.0, "the delivery's outcome")
         print(f"\nleased message delivered {got[0].at - killed:.1f} s after the kill (lease left {lease_left:.1f} s)")
     finally:
         second.stop()
+        print(f"serve's log (shown if the test failed):\n{second.log.read_text()[-4000:]}")
         receiver.stop()
