@@ -24,11 +24,17 @@ from consent_svc.store import outbox as store
 ALLOWED_PORTS = (443, 8443)
 
 # IPv6 forms that carry an IPv4 address, whose fate is that IPv4 address's:
-# a NAT64 gateway (RFC 6052 well-known prefix), a 6to4 relay (RFC 3056) or the
-# kernel (IPv4-mapped, and the deprecated IPv4-compatible ::a.b.c.d) delivers
-# the packet to the embedded IPv4 address.
+# a NAT64 gateway (RFC 6052 well-known prefix), a 6to4 relay (RFC 3056), a
+# SIIT translator (IPv4-translated, RFC 2765) or the kernel (IPv4-mapped, and
+# the deprecated IPv4-compatible ::a.b.c.d) delivers the packet to the
+# embedded IPv4 address.
 _NAT64 = ipaddress.IPv6Network("64:ff9b::/96")
+_IPV4_TRANSLATED = ipaddress.IPv6Network("::ffff:0:0:0/96")
 _IPV4_COMPATIBLE = ipaddress.IPv6Network("::/96")
+# Refused outright: the local-use NAT64 prefix (RFC 8215; where its IPv4 sits
+# depends on a prefix length only the local network knows) and the deprecated
+# site-local fec0::/10, which Python counts as global.
+_NAT64_LOCAL_USE = ipaddress.IPv6Network("64:ff9b:1::/48")
 
 Resolve = Callable[[str, int], Awaitable[Sequence[str]]]
 
@@ -51,7 +57,7 @@ def embedded_ipv4(ip: ipaddress.IPv6Address) -> ipaddress.IPv4Address | None:
         return ip.ipv4_mapped
     if ip.sixtofour is not None:
         return ip.sixtofour
-    if ip in _NAT64 or ip in _IPV4_COMPATIBLE:
+    if ip in _NAT64 or ip in _IPV4_TRANSLATED or ip in _IPV4_COMPATIBLE:
         return ipaddress.IPv4Address(int(ip) & 0xFFFF_FFFF)
     return None
 
@@ -60,6 +66,8 @@ def blocked(address: str) -> bool:
     """True for an address a webhook must not reach: anything but a public unicast address."""
     ip = ipaddress.ip_address(address.partition("%")[0])  # an IPv6 zone (fe80::1%eth0) changes nothing
     if isinstance(ip, ipaddress.IPv6Address):
+        if ip in _NAT64_LOCAL_USE or ip.is_site_local:
+            return True
         inner = embedded_ipv4(ip)
         if inner is not None:
             return blocked(str(inner))

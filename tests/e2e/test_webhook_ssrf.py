@@ -231,6 +231,11 @@ async def test_the_connection_goes_to_the_checked_address_and_tls_checks_the_nam
         ("::127.0.0.1", True),  # IPv4-compatible (deprecated)
         ("::a00:1", True),
         ("::5db8:d822", False),
+        ("::ffff:0:7f00:1", True),  # IPv4-translated (SIIT)
+        ("::ffff:0:5db8:d822", False),
+        ("64:ff9b:1::808:808", True),  # the local-use NAT64 prefix: refused whatever it carries
+        ("fec0::1", True),  # site-local (deprecated)
+        ("2001:0:4136:e378:8000:63bf:3fff:fdd2", True),  # Teredo
         ("::", True),
         ("::1", True),
         ("fe80::1%eth0", True),
@@ -253,6 +258,7 @@ def test_embedded_ipv4_decoding() -> None:
     assert str(embedded_ipv4(six("2002:c000:221:1::5"))) == "192.0.2.33"
     assert str(embedded_ipv4(six("::ffff:192.0.2.33"))) == "192.0.2.33"
     assert str(embedded_ipv4(six("::192.0.2.33"))) == "192.0.2.33"
+    assert str(embedded_ipv4(six("::ffff:0:192.0.2.33"))) == "192.0.2.33"
     assert embedded_ipv4(six("2606:4700:4700::1111")) is None
 
 
