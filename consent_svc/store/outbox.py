@@ -251,7 +251,7 @@ async def record_attempt(
                 status = CASE WHEN $5 THEN 'delivered' WHEN $9::float8 IS NULL THEN 'dead' ELSE status END,
                 delivered_at = CASE WHEN $5 THEN now() ELSE delivered_at END,
                 last_error = CASE WHEN $5 THEN NULL ELSE $7 END,
-                next_attempt_at = CASE WHEN $5 OR $9::float8 IS NULL THEN next_attempt_at
+                next_attempt_at = CASE WHEN $5 OR $9::float8 IS NULL THEN now()  -- no attempt to come: the lease ends
                                        ELSE now() + make_interval(secs => $9::float8) END
             WHERE tenant_id = $1 AND id = $2 AND next_attempt_at = $3
             RETURNING tenant_id, id
