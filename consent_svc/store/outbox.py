@@ -3,15 +3,24 @@
 ``enqueue`` is called by the store functions that make the changes (events,
 suppression adds and lifts), inside their transaction, so no change can be
 made without its message, and no message exists for a change that was rolled
-back. ``claim`` hands a worker the due messages with ``FOR UPDATE SKIP
-LOCKED``, at most the oldest pending message of each (webhook, subject), so
-workers never send one message twice at once and a subject's messages go out
-in order.
+back. ``claim`` leases due messages to a worker: at most the oldest pending
+message of each (webhook, subject), so a subject's messages go out in order,
+picked with ``FOR UPDATE SKIP LOCKED`` and committed at once, so workers never
+send one message twice at once and no transaction stays open while a receiver
+is called. ``record_attempt`` writes the outcome later, in a statement of its
+own.
+
+A lease is the message's ``next_attempt_at`` pushed to the end of the lease:
+the message is not due while a worker holds it, and is due again by itself
+when a worker dies holding it. That timestamp is also the lease's fencing
+token: an outcome is written only while ``next_attempt_at`` still holds the
+value the claim gave it, so a worker whose lease ran out and was taken over
+cannot overwrite the newer holder's outcome.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any
 from uuid import UUID
@@ -144,33 +153,76 @@ async def webhook_exists(conn: asyncpg.Connection, tenant_id: UUID, webhook_id: 
 class Due(msgspec.Struct, frozen=True):
     tenant_id: UUID
     id: UUID
+    webhook_id: UUID
     event_type: str
     payload: dict[str, Any]
     created_at: datetime
     attempts: int
     url: str
     secret: str
+    leased_until: datetime  # the lease: this message is ours until then, and it fences our outcome
 
 
-async def claim(conn: asyncpg.Connection, limit: int) -> list[Due]:
-    """Lock due messages for this transaction: the oldest pending one of each (webhook, subject)."""
+async def claim(
+    conn: asyncpg.Connection,
+    limit: int,
+    *,
+    lease_seconds: float,
+    per_webhook: int,
+    busy: Mapping[UUID, int] | None = None,
+) -> list[Due]:
+    """Lease up to ``limit`` due messages for ``lease_seconds``: the oldest pending one of each (webhook, subject).
+
+    At most ``per_webhook`` messages of a webhook are in flight: ``busy`` tells
+    how many this worker already sends to each webhook; a webhook at its
+    limit is skipped, so its backlog cannot fill the lease and hold back other
+    webhooks' messages. One statement, committed on return.
+    """
+    busy = {w: n for w, n in (busy or {}).items() if n > 0}
+    full = [str(w) for w, n in busy.items() if n >= per_webhook]
     rows = await conn.fetch(
         """
-        SELECT o.tenant_id, o.id, o.event_type, o.payload, o.created_at, o.attempts, w.url, w.secret
-        FROM outbox o
-        JOIN webhooks w ON w.tenant_id = o.tenant_id AND w.id = o.webhook_id AND w.deleted_at IS NULL
-        WHERE o.status = 'pending' AND o.next_attempt_at <= now()
-          AND NOT EXISTS (SELECT 1 FROM outbox p
-                          WHERE p.tenant_id = o.tenant_id AND p.webhook_id = o.webhook_id
-                            AND p.subject_key = o.subject_key
-                            AND p.status = 'pending' AND p.seq < o.seq)
-        ORDER BY o.next_attempt_at, o.seq
-        LIMIT $1
-        FOR UPDATE OF o SKIP LOCKED
+        WITH candidate AS (
+            -- Walks the due index in order and stops after $2 rows, each the first pending message of
+            -- its subject (a probe per row), skipping webhooks at their limit. The generic plan cannot
+            -- know how many rows pass; written plainly ("=", a uuid array) the estimate falls to one
+            -- row and the planner sorts the whole backlog instead of walking the index, so the two
+            -- tests are written in forms it estimates loosely ("<=", a text array).
+            SELECT o.tenant_id, o.id, o.webhook_id, o.next_attempt_at, o.seq
+            FROM outbox o
+            WHERE o.status = 'pending' AND o.next_attempt_at <= now()
+              AND o.webhook_id::text <> ALL ($3::text[])
+              AND o.seq <= (SELECT min(p.seq) FROM outbox p
+                            WHERE p.webhook_id = o.webhook_id AND p.subject_key = o.subject_key
+                              AND p.status = 'pending' AND p.tenant_id = o.tenant_id)
+            ORDER BY o.next_attempt_at, o.seq
+            LIMIT $2
+            FOR UPDATE OF o SKIP LOCKED
+        ), chosen AS (
+            SELECT r.tenant_id, r.id
+            FROM (SELECT c.*, row_number() OVER (PARTITION BY c.webhook_id ORDER BY c.next_attempt_at, c.seq) AS n
+                  FROM candidate c) r
+            JOIN webhooks w ON w.tenant_id = r.tenant_id AND w.id = r.webhook_id AND w.deleted_at IS NULL
+            LEFT JOIN unnest($4::uuid[], $5::int[]) AS b(webhook_id, busy) ON b.webhook_id = r.webhook_id
+            WHERE r.n <= $6 - coalesce(b.busy, 0)
+            ORDER BY r.next_attempt_at, r.seq
+            LIMIT $1
+        )
+        UPDATE outbox o SET next_attempt_at = now() + make_interval(secs => $7)
+        FROM chosen c, webhooks w
+        WHERE o.tenant_id = c.tenant_id AND o.id = c.id AND w.tenant_id = o.tenant_id AND w.id = o.webhook_id
+        RETURNING o.tenant_id, o.id, o.webhook_id, o.event_type, o.payload, o.created_at, o.attempts, w.url, w.secret,
+                  o.next_attempt_at AS leased_until
         """,
         limit,
+        max(limit * 4, 64),  # how far to look past one webhook's messages for other webhooks' (window per claim)
+        full,
+        list(busy),
+        list(busy.values()),
+        per_webhook,
+        lease_seconds,
     )
-    return [Due(**dict(r)) for r in rows]
+    return sorted((Due(**dict(r)) for r in rows), key=lambda d: d.created_at)
 
 
 async def record_attempt(
@@ -182,45 +234,45 @@ async def record_attempt(
     error: str | None,
     duration_ms: float,
     retry_in_seconds: float | None,
-) -> None:
-    """Write an attempt's outcome. ``retry_in_seconds`` None on a failure: dead-letter it."""
-    attempt = due.attempts + 1
-    await conn.execute(
-        "INSERT INTO webhook_attempts (tenant_id, outbox_id, attempt, status_code, error, duration_ms) "
-        "VALUES ($1, $2, $3, $4, $5, $6)",
+) -> bool:
+    """Write an attempt's outcome, if ``due``'s lease still holds; ``retry_in_seconds`` None on a failure: dead-letter.
+
+    One statement (the outbox row and the attempt log change together).
+    Returns False, writing nothing, when the lease was lost: the message was
+    redelivered, or the lease ran out and another worker took it over (that
+    worker's outcome is the one that counts; the receiver may see the message
+    twice, which at-least-once delivery allows).
+    """
+    written = await conn.fetchval(
+        """
+        WITH held AS (
+            UPDATE outbox SET
+                attempts = $4,
+                status = CASE WHEN $5 THEN 'delivered' WHEN $9::float8 IS NULL THEN 'dead' ELSE status END,
+                delivered_at = CASE WHEN $5 THEN now() ELSE delivered_at END,
+                last_error = CASE WHEN $5 THEN NULL ELSE $7 END,
+                next_attempt_at = CASE WHEN $5 OR $9::float8 IS NULL THEN now()  -- no attempt to come: the lease ends
+                                       ELSE now() + make_interval(secs => $9::float8) END
+            WHERE tenant_id = $1 AND id = $2 AND next_attempt_at = $3
+            RETURNING tenant_id, id
+        ), logged AS (
+            INSERT INTO webhook_attempts (tenant_id, outbox_id, attempt, status_code, error, duration_ms)
+            SELECT tenant_id, id, $4, $6, $7, $8 FROM held
+            RETURNING 1
+        )
+        SELECT count(*) FROM logged
+        """,
         due.tenant_id,
         due.id,
-        attempt,
+        due.leased_until,
+        due.attempts + 1,
+        ok,
         status_code,
         error[:1000] if error else None,
         duration_ms,
+        retry_in_seconds,
     )
-    if ok:
-        await conn.execute(
-            "UPDATE outbox SET status = 'delivered', attempts = $3, delivered_at = now(), last_error = NULL "
-            "WHERE tenant_id = $1 AND id = $2",
-            due.tenant_id,
-            due.id,
-            attempt,
-        )
-    elif retry_in_seconds is None:
-        await conn.execute(
-            "UPDATE outbox SET status = 'dead', attempts = $3, last_error = $4 WHERE tenant_id = $1 AND id = $2",
-            due.tenant_id,
-            due.id,
-            attempt,
-            error,
-        )
-    else:
-        await conn.execute(
-            "UPDATE outbox SET attempts = $3, last_error = $4, "
-            "next_attempt_at = now() + make_interval(secs => $5) WHERE tenant_id = $1 AND id = $2",
-            due.tenant_id,
-            due.id,
-            attempt,
-            error,
-            retry_in_seconds,
-        )
+    return bool(written)
 
 
 class DeliveryRow(msgspec.Struct, frozen=True):

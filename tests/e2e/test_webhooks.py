@@ -164,7 +164,12 @@ async def test_dead_letter_and_redeliver(
 @pytest.mark.parametrize(
     "url",
     ["http://127.0.0.1:9/x", "https://10.0.0.1/x", "https://169.254.169.254/latest", "https://[::1]/x",
-     "https://192.168.1.10/x", "ftp://example.org/x", "https://user:pw@127.0.0.1/x"],
+     "https://192.168.1.10/x", "ftp://example.org/x", "https://user:pw@127.0.0.1/x",
+     # IPv6 forms that carry a private IPv4 address: NAT64, 6to4, IPv4-mapped, IPv4-compatible
+     "https://[64:ff9b::a9fe:a9fe]/latest", "https://[2002:7f00:1::1]/x", "https://[::ffff:10.0.0.1]/x",
+     "https://[::127.0.0.1]/x",
+     # a public address, but a port that is not a receiver's
+     "https://93.184.216.34:22/x", "https://93.184.216.34:6379/x"],
 )  # fmt: skip
 async def test_ssrf_targets_are_refused(client: httpx.AsyncClient, tenant: Tenant, url: str) -> None:
     """The default settings (no private targets): every internal address is refused at creation."""
