@@ -38,8 +38,9 @@ def openapi_config() -> OpenAPIConfig:
     )
 
 
-def create_litestar(ctx: Context | None) -> Litestar:
-    """The litestar app; ``ctx`` may be None only to render the OpenAPI document."""
+def create_litestar(ctx: Context | None, *, authenticator: Authenticator | None = None) -> Litestar:
+    """The litestar app; ``ctx`` may be None only to render the OpenAPI document.
+    ``authenticator``: one built here from ``ctx`` unless given (tests give one with a clock they step)."""
     app = Litestar(
         route_handlers=[
             controllers.PurposeController,
@@ -66,12 +67,12 @@ def create_litestar(ctx: Context | None) -> Litestar:
         logging_config=None,
     )
     app.state.ctx = ctx
-    app.state.authenticator = Authenticator(ctx) if ctx else None
+    app.state.authenticator = authenticator or (Authenticator(ctx) if ctx else None)
     app.state.public_limits = PublicLimits()
     return app
 
 
-def create_app(ctx: Context) -> Any:
+def create_app(ctx: Context, *, authenticator: Authenticator | None = None) -> Any:
     """The ASGI app served: the decision fast path in front of litestar, inside the request-log wrapper."""
-    litestar = create_litestar(ctx)
+    litestar = create_litestar(ctx, authenticator=authenticator)
     return RequestLogMiddleware(DecisionFastPath(litestar, ctx, litestar.state.authenticator))

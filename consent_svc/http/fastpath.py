@@ -10,6 +10,9 @@ which produces the answer or the problem+json error, so every error and every
 documented behaviour stays in one place. The answer itself is built by the
 same service function and the same response Struct as the litestar handler
 (``tests/http/test_fastpath.py`` checks that both give the same body).
+The key is authenticated as the guard does it (``authenticate_once`` in
+http/auth.py): the same per-address budget of failures, spent once per
+request whichever path answers.
 """
 
 from __future__ import annotations
@@ -21,6 +24,7 @@ import msgspec
 
 from consent_svc.domain.errors import InvalidInput
 from consent_svc.domain.models import CHANNELS
+from consent_svc.http.auth import authenticate_once
 from consent_svc.http.problems import DATABASE_UNAVAILABLE
 from consent_svc.http.schemas import DecisionOut
 from consent_svc.service import decisions
@@ -75,7 +79,10 @@ class DecisionFastPath:
         token = _bearer(scope)
         if token is None:
             return None
-        principal = await self.authenticator.authenticate(token)
+        try:
+            principal = await authenticate_once(scope, self.authenticator, token)
+        except RateLimited:
+            return None  # the route answers the 429 (from the same outcome: no second look-up)
         if principal is None or not principal.allows("check"):
             return None
         try:

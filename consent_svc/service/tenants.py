@@ -6,7 +6,9 @@ import hashlib
 import re
 import secrets
 import time
+from collections import OrderedDict
 from dataclasses import dataclass
+from typing import Any
 from uuid import UUID
 
 from consent_svc.domain.errors import Conflict, InvalidInput, NotFound
@@ -15,7 +17,7 @@ from consent_svc.domain.ids import uuid7
 from consent_svc.domain.models import KEY_SCOPES
 from consent_svc.service.context import Context
 from consent_svc.service.inputs import BrandingIn
-from consent_svc.service.ratelimit import TokenBuckets
+from consent_svc.service.ratelimit import Clock, RateLimited, TokenBuckets
 from consent_svc.store import tenants as store
 
 KEY_PREFIX = "csk_"
@@ -91,56 +93,116 @@ async def list_keys(ctx: Context, tenant_name: str) -> list[store.KeyRow]:
 
 
 class Authenticator:
-    """Resolves bearer keys, caching answers for ``auth_cache_seconds`` (default 5 s),
-    and applies the per-key rate limit (``rate_limit_per_key`` requests a second,
-    with a burst of two seconds' worth; 0 = none; per process).
+    """Resolves bearer keys and applies two budgets: the per-key rate limit
+    (``rate_limit_per_key`` requests a second, a burst of two seconds' worth;
+    0 = none) and a per-address budget of failed authentications. Per process.
 
-    The cache saves a query per request on the hot path; a revoked key is
-    refused by every replica within that many seconds.
+    Keys that verified are kept in an LRU table of ``cache_size`` entries (the
+    least recently used is evicted). An entry answers without a query for
+    ``auth_cache_seconds`` (default 5 s: a revoked key is refused by every
+    replica within that); after that it is *stale*: the key is looked up again,
+    but the process still knows it as a key that verified. Keys that did not
+    verify are remembered apart, in an LRU table of their own, for the same
+    time, so a flood of unknown keys never pushes a good key out.
+
+    The failure budget (``FAILURE_BURST`` per address, refilled at
+    ``FAILURE_RATE`` a second) protects the database from key guessing, on
+    every path (the decision fast path and the litestar guard alike):
+
+    * a look-up is paid for *before* it runs, with a token from the client
+      address's bucket, so concurrent guesses cannot run ahead of the budget;
+      a key that verifies gets its token back, so only failures count;
+    * a key that is not known (not cached as good) from an address whose
+      bucket is empty is refused with 429, without a look-up;
+    * a key that is known, fresh or stale, is never refused by this budget: a
+      fresh one needs no look-up, and a stale one is looked up whatever the
+      budget (only a key that verified before gets this, so it buys an
+      attacker nothing).
+
+    The trade-off: a client whose key this process has not seen yet, behind
+    the same address as a key guesser (a shared NAT), waits for the budget
+    to refill (one look-up a second) before its key is checked once; from
+    then on its key is known. docs/operations.md says so.
     """
 
-    def __init__(self, ctx: Context) -> None:
+    FAILURE_BURST = 20
+    FAILURE_RATE = 1.0  # a second
+    _UNKNOWN = "requests with unknown API keys from this address"
+
+    def __init__(self, ctx: Context, *, clock: Clock = time.monotonic, cache_size: int = 10_000) -> None:
         self._ctx = ctx
         self._ttl = ctx.settings.auth_cache_seconds
-        self._cache: dict[bytes, tuple[float, Principal | None]] = {}
+        self._clock = clock
+        self._cache_size = cache_size
+        # digest -> (answer reusable until, principal); LRU order, most recent last
+        self._good: OrderedDict[bytes, tuple[float, Principal]] = OrderedDict()
+        self._bad: OrderedDict[bytes, float] = OrderedDict()  # digest -> remembered until
         rate = ctx.settings.rate_limit_per_key
-        self._limits = TokenBuckets(capacity=2 * rate, per_second=rate) if rate > 0 else None
-        # Unknown keys cost a database look-up each: an address that keeps
-        # sending them gets 429 after 20, then may try one a second.
-        self._failures = TokenBuckets(capacity=20, per_second=1.0)
+        self._limits = TokenBuckets(capacity=2 * rate, per_second=rate, clock=clock) if rate > 0 else None
+        self._failures = TokenBuckets(capacity=self.FAILURE_BURST, per_second=self.FAILURE_RATE, clock=clock)
+        self.look_ups = 0  # database look-ups of keys, for /metrics
+        self.refused = 0  # unknown keys refused (429) without a look-up
 
     def limit(self, principal: Principal) -> None:
         """Take one request from the key's budget; raises RateLimited (429 with Retry-After)."""
         if self._limits is not None:
             self._limits.take(str(principal.key_id), "requests with this key")
 
-    async def authenticate(self, token: str, address: str | None = None) -> Principal | None:
-        """The key's principal, or None. With ``address``, a client that has
-        sent too many unknown keys gets RateLimited instead of a look-up (a key
-        in the cache still passes)."""
+    async def authenticate(self, token: str, address: str) -> Principal | None:
+        """The key's principal, or None when it does not verify. Raises
+        RateLimited, without a database look-up, for a key that is not known
+        good from an ``address`` that has spent its failure budget."""
         digest = hash_key(token)
-        now = time.monotonic()
-        hit = self._cache.get(digest)
-        if hit is not None and hit[0] > now and hit[1] is not None:
-            return hit[1]
-        if address is not None:
-            self._failures.check(address, "requests with unknown API keys from this address")
-        principal = await self._look_up(token, digest, now) if hit is None or hit[0] <= now else None
-        if principal is None and address is not None:
-            self._failures.take(address, "requests with unknown API keys from this address")
+        now = self._clock()
+        known = self._good.get(digest)
+        if known is not None:
+            self._good.move_to_end(digest)
+            if known[0] > now:
+                return known[1]
+            return await self._verify(digest, address, now, paid=False)  # stale: check it again
+        remembered_bad = self._bad.get(digest)
+        if remembered_bad is not None and remembered_bad > now:
+            self._bad.move_to_end(digest)
+            self._failures.spend(address)
+            return None
+        if not token.startswith(KEY_PREFIX) or len(token) > 100:
+            self._failures.spend(address)  # cannot be a key: no look-up needed
+            return None
+        try:
+            self._failures.take(address, self._UNKNOWN)
+        except RateLimited:
+            self.refused += 1
+            raise
+        return await self._verify(digest, address, now, paid=True)
+
+    async def _verify(self, digest: bytes, address: str, now: float, *, paid: bool) -> Principal | None:
+        self.look_ups += 1
+        try:
+            async with self._ctx.pool.acquire() as conn:
+                row = await store.active_key_by_hash(conn, digest)
+        except BaseException:
+            if paid:
+                self._failures.give_back(address)  # the database failed, not the key
+            raise
+        if row is None:
+            self._good.pop(digest, None)
+            if self._ttl > 0:
+                self._remember(self._bad, digest, now + self._ttl)
+            if not paid:
+                self._failures.spend(address)
+            return None
+        principal = Principal(row.tenant_id, row.tenant_name, row.id, row.scope)
+        self._bad.pop(digest, None)
+        self._remember(self._good, digest, (now + self._ttl, principal))
+        if paid:
+            self._failures.give_back(address)
         return principal
 
-    async def _look_up(self, token: str, digest: bytes, now: float) -> Principal | None:
-        if not token.startswith(KEY_PREFIX) or len(token) > 100:
-            return None
-        async with self._ctx.pool.acquire() as conn:
-            row = await store.active_key_by_hash(conn, digest)
-        principal = None if row is None else Principal(row.tenant_id, row.tenant_name, row.id, row.scope)
-        if self._ttl > 0:
-            if len(self._cache) > 10_000:
-                self._cache.clear()
-            self._cache[digest] = (now + self._ttl, principal)
-        return principal
+    def _remember(self, table: OrderedDict[bytes, Any], digest: bytes, value: Any) -> None:
+        table[digest] = value
+        table.move_to_end(digest)
+        while len(table) > self._cache_size:
+            table.popitem(last=False)
 
 
 async def get_branding(ctx: Context, tenant_id: UUID) -> store.BrandingRow:
