@@ -13,6 +13,7 @@ from consent_svc import __version__
 from consent_svc.http import banner, controllers, ledger, ops, subjects, unsubscribe, webhooks
 from consent_svc.http.auth import require_scope
 from consent_svc.http.fastpath import DecisionFastPath
+from consent_svc.http.jsonbody import BoundedJsonRequest
 from consent_svc.http.middleware import RequestLogMiddleware
 from consent_svc.http.problems import EXCEPTION_HANDLERS
 from consent_svc.service.context import Context
@@ -62,6 +63,7 @@ def create_litestar(ctx: Context | None, *, authenticator: Authenticator | None 
         ],
         guards=[require_scope],
         exception_handlers=EXCEPTION_HANDLERS,
+        request_class=BoundedJsonRequest,
         openapi_config=openapi_config(),
         request_max_body_size=ctx.settings.max_body_bytes if ctx else 1_048_576,
         logging_config=None,

@@ -29,8 +29,9 @@ DURATION = Histogram(
 )
 
 
-def _route(scope: Scope) -> str:
-    # Set by litestar's router on this same scope dict; absent when nothing matched.
+def route_of(scope: Scope) -> str:
+    """The route template (``/u/{token}``), never the raw path; "unmatched" when no route matched."""
+    # Set by litestar's router on this same scope dict (and by the fast path).
     template = scope.get("path_template")
     return str(template) if template else "unmatched"
 
@@ -68,7 +69,7 @@ class RequestLogMiddleware:
             await self.app(scope, receive, send_wrapper)
         finally:
             elapsed = time.perf_counter() - started
-            route = _route(scope)
+            route = route_of(scope)
             method = scope.get("method", "")
             REQUESTS.labels(route, method, str(status)).inc()
             DURATION.labels(route).observe(elapsed)

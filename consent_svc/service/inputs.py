@@ -29,7 +29,8 @@ def whole(pattern: str) -> str:
     return rf"^(?:{pattern})(?!\n)$"
 
 
-PurposeKey = Annotated[str, Meta(pattern=whole(r"[a-z0-9][a-z0-9_-]{0,63}"), description="purpose key")]
+PURPOSE_KEY = whole(r"[a-z0-9][a-z0-9_-]{0,63}")
+PurposeKey = Annotated[str, Meta(pattern=PURPOSE_KEY, description="purpose key")]
 AwareDatetime = Annotated[datetime, Meta(tz=True)]
 ShortText = Annotated[str, Meta(max_length=200)]
 LocalizedText = Annotated[
