@@ -59,7 +59,6 @@ def create_litestar(ctx: Context | None, *, authenticator: Authenticator | None 
             banner.gpc_json,
             ops.healthz,
             ops.readyz,
-            ops.metrics,
         ],
         guards=[require_scope],
         exception_handlers=EXCEPTION_HANDLERS,
@@ -75,6 +74,22 @@ def create_litestar(ctx: Context | None, *, authenticator: Authenticator | None 
 
 
 def create_app(ctx: Context, *, authenticator: Authenticator | None = None) -> Any:
-    """The ASGI app served: the decision fast path in front of litestar, inside the request-log wrapper."""
+    """The ASGI app served: the decision fast path in front of litestar, inside the request-log wrapper
+    (which also sets the security headers on every response). /metrics is not here: it has a listener
+    of its own (:func:`create_metrics_app`)."""
     litestar = create_litestar(ctx, authenticator=authenticator)
     return RequestLogMiddleware(DecisionFastPath(litestar, ctx, litestar.state.authenticator))
+
+
+def create_metrics_app(ctx: Context, authenticator: Authenticator | None = None) -> Any:
+    """The ASGI app of the metrics listener (``CONSENT_METRICS_PORT``): ``GET /metrics`` only.
+    ``authenticator``: the served app's, whose key look-ups it reports."""
+    app = Litestar(
+        route_handlers=[ops.metrics],
+        exception_handlers=EXCEPTION_HANDLERS,
+        openapi_config=None,
+        logging_config=None,
+    )
+    app.state.ctx = ctx
+    ops.KEY_LOOKUPS.authenticator = authenticator
+    return RequestLogMiddleware(app)

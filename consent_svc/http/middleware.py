@@ -1,8 +1,14 @@
-"""Request ids, the canonical log line and request metrics, as one plain ASGI wrapper.
+"""Request ids, the canonical log line, request metrics and the security
+headers, as one plain ASGI wrapper.
 
 It wraps the whole app, so 404s and 405s are logged too. One line per
 request: request id, tenant, route template, method, status, duration. No
-query string (it may hold an email) and no body is ever logged.
+query string (it may hold an email), no raw path (a ``/u/`` path holds a
+capability token) and no body is ever logged.
+
+Every response gets ``X-Content-Type-Options: nosniff`` here, in one place
+(the fast path's, the framework's, errors and the ``/u/`` pages alike),
+unless the response set it itself.
 """
 
 from __future__ import annotations
@@ -27,6 +33,9 @@ DURATION = Histogram(
     ["route"],
     buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30),
 )
+
+
+SECURITY_HEADERS: list[tuple[bytes, bytes]] = [(b"x-content-type-options", b"nosniff")]
 
 
 def route_of(scope: Scope) -> str:
@@ -59,8 +68,10 @@ class RequestLogMiddleware:
             nonlocal status
             if message["type"] == "http.response.start":
                 status = message["status"]
-                message.setdefault("headers", [])
-                message["headers"] = [*message["headers"], (b"x-request-id", request_id.encode())]
+                headers = list(message.get("headers") or [])
+                present = {name.lower() for name, _ in headers}
+                headers += [(name, value) for name, value in SECURITY_HEADERS if name not in present]
+                message["headers"] = [*headers, (b"x-request-id", request_id.encode())]
             await send(message)
 
         # The auth guard puts the principal here, so the log line can name the tenant.

@@ -423,11 +423,19 @@ async def test_export_with_cursor_and_formats(client: httpx.AsyncClient, tenant:
 # --- operations -------------------------------------------------------------------------------------
 
 
-async def test_health_ready_metrics_and_openapi(client: httpx.AsyncClient) -> None:
+async def test_health_ready_metrics_and_openapi(ctx: Context, client: httpx.AsyncClient) -> None:
+    from consent_svc.http.app import create_metrics_app
+
     assert (await client.get("/healthz")).json() == {"status": "ok"}
     assert (await client.get("/readyz")).json() == {"status": "ready", "read_replica": "none"}
-    metrics = await client.get("/metrics")
-    assert "consent_http_requests_total" in metrics.text
+    # Metrics have an app (and a listener) of their own, not the public one.
+    assert (await client.get("/metrics")).status_code == 404
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=create_metrics_app(ctx)), base_url="http://m") as m:
+        metrics = await m.get("/metrics")
+        assert metrics.headers["x-content-type-options"] == "nosniff"
+        assert "consent_http_requests_total" in metrics.text
+        assert "consent_api_key_lookups_total" in metrics.text
+        assert (await m.get("/healthz")).status_code == 404
     schema = (await client.get("/schema/openapi.json")).json()
     assert "/v1/decisions/batch" in schema["paths"]
 
