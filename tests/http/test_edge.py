@@ -230,21 +230,6 @@ async def test_the_key_cache_keeps_a_hot_key_through_a_flood_of_new_ones(
         assert look_ups[-1] == tenants.hash_key(new_keys[0])  # the most recent one was still cached
 
 
-async def test_the_per_key_limit_is_exact_with_a_stepped_clock(ctx: Context, tenant: Tenant) -> None:
-    clock = ManualClock()
-    limited = cached(ctx, 5.0, rate_limit_per_key=5.0)
-    app = create_app(limited, authenticator=Authenticator(limited, clock=clock))
-    async with client_for(app, "127.0.0.1") as http:
-        await http.put("/v1/purposes/newsletter", json=NEWSLETTER, headers=tenant.auth())
-        statuses = [(await ROUTES["fast path"](http, tenant.keys["check"])).status_code for _ in range(12)]
-        assert statuses == [200] * 10 + [429] * 2  # a burst of two seconds' worth
-        refused = await ROUTES["litestar route"](http, tenant.keys["check"])
-        assert refused.status_code == 429 and refused.headers["retry-after"] == "1"
-        clock.advance(0.2)  # 5 a second: one more
-        assert (await ROUTES["fast path"](http, tenant.keys["check"])).status_code == 200
-        assert (await ROUTES["fast path"](http, tenant.keys["check"])).status_code == 429
-
-
 # --- finding 7: hostile input ---------------------------------------------------------------------
 
 
@@ -304,7 +289,7 @@ async def test_a_trailing_newline_is_a_400_not_a_500(client: httpx.AsyncClient, 
     for response, field in ((purpose, "key"), (colour, "primary_color"), (site, "origins[0]")):
         assert response.status_code == 400, response.text
         assert response.headers["content-type"].startswith("application/problem+json")
-        assert response.json()["errors"][0]["field"] == field
+        assert response.json().get("errors", [{}])[0].get("field") == field, response.text
     assert not [entry for entry in logs if entry["log_level"] in ("error", "warning")]
 
 
@@ -440,7 +425,7 @@ async def test_500_and_503_logs_name_the_route_never_the_token(
     errors = [e for e in logs + more if e["log_level"] in ("error", "warning")]
     assert {e["event"] for e in errors} == {"unhandled error", "database unavailable"}
     for entry in errors:
-        assert entry["route"] == "/u/{token:str}"
+        assert entry["route"] == "/u/{token}"
         assert token not in repr(entry)
         assert "path" not in entry
     # The 500's log line says where it failed, without the exception's message (which can carry row data).
