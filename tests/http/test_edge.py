@@ -434,6 +434,29 @@ async def test_500_and_503_logs_name_the_route_never_the_token(
     assert "exc_info" not in internal and "relation" not in repr(internal)
 
 
+@pytest.mark.parametrize("cached_key", [False, True])
+async def test_the_fast_path_hands_database_failures_to_the_route(
+    ctx: Context, broken_ctx: Context, tenant: Tenant, cached_key: bool
+) -> None:
+    """A database failure on the fast path (the key look-up, or the decision's query) is
+    answered by the route as problem+json and logged there without row data; it never
+    escapes to the server as a bare 500 with a traceback."""
+    for failing, status in ((dataclasses.replace(ctx, pool=await unreachable_pool()), 503), (broken_ctx, 500)):
+        if cached_key:  # the key is cached, so what fails is the decision's query, not the key's look-up
+            authenticator = Authenticator(cached(ctx, 300))
+            assert await authenticator.authenticate(tenant.keys["check"], "127.0.0.1") is not None
+        else:
+            authenticator = Authenticator(cached(failing, 300))
+        app = create_app(cached(failing, 300), authenticator=authenticator)
+        async with client_for(app, "127.0.0.1") as http:
+            with capture_logs() as logs:
+                response = await ROUTES["fast path"](http, tenant.keys["check"])
+        assert response.status_code == status, response.text
+        assert response.headers["content-type"].startswith("application/problem+json")
+        [entry] = [e for e in logs if e["log_level"] in ("error", "warning")]
+        assert entry["route"] == "/v1/decisions"
+
+
 async def unreachable_pool() -> asyncpg.Pool:
     """A pool whose server is gone: every acquire fails as a connection error."""
     pool = await asyncpg.create_pool("postgresql://nobody@127.0.0.1:9/none", min_size=0, max_size=1, timeout=1)
