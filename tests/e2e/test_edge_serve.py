@@ -27,6 +27,7 @@ import pytest
 from consent_svc.domain.identifiers import Hasher, normalize
 from tests.conftest import NEWSLETTER, TEST_PEPPER, TEST_TOKEN_KEY, Tenant
 from tests.e2e.test_serve import BIN, Server, clean_env, free_port
+from tests.http.test_edge import SITE
 
 pytestmark = pytest.mark.e2e
 
@@ -89,7 +90,8 @@ def test_no_metrics_listener_with_port_0_and_a_clear_error_when_the_port_is_take
         taken.bind(("127.0.0.1", 0))
         taken.listen()
         port = taken.getsockname()[1]
-        done = subprocess.run([str(BIN), "serve", "--port", str(free_port())], env={**env, "CONSENT_METRICS_PORT": str(port)},
+        taken_env = {**env, "CONSENT_METRICS_PORT": str(port)}
+        done = subprocess.run([str(BIN), "serve", "--port", str(free_port())], env=taken_env,
                               cwd=tmp_path, capture_output=True, text=True, timeout=60)  # fmt: skip
     assert done.returncode == 1
     assert f"cannot listen for metrics on 127.0.0.1:{port}" in done.stderr
@@ -129,7 +131,8 @@ async def test_a_flood_of_unknown_keys_costs_at_most_the_budget_and_valid_keys_s
         assert refused.status_code == 429
         assert refused.headers["x-content-type-options"] == "nosniff"
     # From another address it is checked at once.
-    assert httpx.get(f"{server.url}/v1/purposes", headers=tenant.auth("record")).status_code == 200
+    async with httpx.AsyncClient(base_url=server.url) as local:
+        assert (await local.get("/v1/purposes", headers=tenant.auth("record"))).status_code == 200
 
 
 async def test_hostile_input_is_answered_4xx_and_logged_without_row_data(
@@ -137,10 +140,7 @@ async def test_hostile_input_is_answered_4xx_and_logged_without_row_data(
 ) -> None:
     async with httpx.AsyncClient(base_url=server.url, headers=tenant.auth(), timeout=30) as api:
         assert (await api.put("/v1/purposes/newsletter", json=NEWSLETTER)).status_code in (200, 201)
-        site = (await api.post("/v1/sites", json={
-            "name": "n", "origins": ["https://www.example.se"],
-            "categories": [{"key": "analytics", "title": {"sv": "s", "en": "e"}, "description": {"sv": "s", "en": "e"}}],
-        })).json()  # fmt: skip
+        site = (await api.post("/v1/sites", json=SITE)).json()
         answers = {
             "newline purpose key": await api.put("/v1/purposes/newsletter%0A", json=NEWSLETTER),
             "upper-case purpose key": await api.put("/v1/purposes/Newsletter", json=NEWSLETTER),
@@ -192,7 +192,8 @@ async def _rectify_into_a_concurrent_write(
     try:
         async with racer.transaction():
             await racer.execute(
-                "INSERT INTO subject_identifiers (tenant_id, hash, subject_id, type, value) VALUES ($1, $2, $3, 'email', $4)",
+                "INSERT INTO subject_identifiers (tenant_id, hash, subject_id, type, value) "
+                "VALUES ($1, $2, $3, 'email', $4)",
                 tenant.id, Hasher(TEST_PEPPER).key(wanted), UUID(other.json()["subject_id"]), wanted.value,
             )  # fmt: skip
             patch = asyncio.ensure_future(
@@ -231,8 +232,8 @@ def test_every_response_says_nosniff(server: Server, tenant: Tenant) -> None:
             http.get("/healthz"),
             http.get("/nowhere"),
             http.get("/v1/purposes"),
-            http.get("/v1/decisions", params={"purpose": "newsletter", "channel": "email", "email": "a@example.se"},
-                     headers=tenant.auth("check")),  # fmt: skip
+            http.get("/v1/decisions", headers=tenant.auth("check"),
+                     params={"purpose": "newsletter", "channel": "email", "email": "a@example.se"}),
             http.get(link["url"].removeprefix(server.url)),
             http.get("/banner.js"),
             http.get("/schema/openapi.json"),

@@ -33,6 +33,11 @@ from tests.conftest import NEWSLETTER, Tenant, make_tenant
 ATTACKER = "203.0.113.66"
 NEIGHBOUR = "203.0.113.67"
 DECISION = {"purpose": "newsletter", "channel": "email", "email": "edge@example.se"}
+SITE = {
+    "name": "n",
+    "origins": ["https://www.example.se"],
+    "categories": [{"key": "analytics", "title": {"sv": "s", "en": "e"}, "description": {"sv": "s", "en": "e"}}],
+}
 
 
 class ManualClock:
@@ -192,7 +197,8 @@ async def test_a_key_never_seen_from_an_address_over_budget_waits_for_the_budget
             assert (await ROUTES["litestar route"](http, f"csk_guess{i}")).status_code == 401
         before = len(look_ups)
         refused = await ROUTES["fast path"](http, tenant.keys["check"])
-        assert refused.status_code == 429 and refused.headers["retry-after"] == "1"
+        assert refused.status_code == 429
+        assert refused.headers["retry-after"] == "1"
         assert len(look_ups) == before
         clock.advance(1.0)
         assert (await ROUTES["fast path"](http, tenant.keys["check"])).status_code == 200
@@ -282,10 +288,7 @@ async def test_a_trailing_newline_is_a_400_not_a_500(client: httpx.AsyncClient, 
     with capture_logs() as logs:
         purpose = await client.put("/v1/purposes/newsletter%0A", json=NEWSLETTER, headers=tenant.auth())
         colour = await client.put("/v1/branding", json={"primary_color": "#ffffff\n"}, headers=tenant.auth())
-        site = await client.post("/v1/sites", headers=tenant.auth(), json={
-            "name": "n", "origins": ["https://example.se\n"],
-            "categories": [{"key": "analytics", "title": {"sv": "s", "en": "e"}, "description": {"sv": "s", "en": "e"}}],
-        })  # fmt: skip
+        site = await client.post("/v1/sites", headers=tenant.auth(), json={**SITE, "origins": ["https://example.se\n"]})
     for response, field in ((purpose, "key"), (colour, "primary_color"), (site, "origins[0]")):
         assert response.status_code == 400, response.text
         assert response.headers["content-type"].startswith("application/problem+json")
@@ -298,10 +301,7 @@ def deep(levels: int) -> bytes:
 
 
 async def test_deeply_nested_json_is_a_400_on_every_json_body(client: httpx.AsyncClient, tenant: Tenant) -> None:
-    site = (await client.post("/v1/sites", headers=tenant.auth(), json={
-        "name": "n", "origins": ["https://www.example.se"],
-        "categories": [{"key": "analytics", "title": {"sv": "s", "en": "e"}, "description": {"sv": "s", "en": "e"}}],
-    })).json()  # fmt: skip
+    site = (await client.post("/v1/sites", headers=tenant.auth(), json=SITE)).json()
     json_headers = {"Content-Type": "application/json"}
     bodies = {
         # public, no key: 2,000 levels fit in the banner's 4 KiB body limit
@@ -331,12 +331,14 @@ async def test_a_nul_character_is_a_400_and_the_log_names_no_value(client: httpx
             headers=tenant.auth(),
         )
         json_column = await client.post("/v1/events", headers=tenant.auth(), json={
-            "subject": {"email": "nul@example.se"}, "type": "lead_activity", "proof": {"note": "b\u0000secret-proof"}})  # fmt: skip
+            "subject": {"email": "nul@example.se"}, "type": "lead_activity",
+            "proof": {"note": "b\u0000secret-proof"}})  # fmt: skip
     for response in (text_column, json_column):
         assert response.status_code == 400, response.text
         assert "secret" not in response.text
     rendered = repr(logs)
-    assert "secret" not in rendered and "nul@example.se" not in rendered
+    assert "secret" not in rendered
+    assert "nul@example.se" not in rendered
     assert [e["sqlstate"] for e in logs if e["event"] == "database refused a value"] == ["22021", "22P05"]
 
 
@@ -357,7 +359,8 @@ async def test_a_unique_violation_from_a_concurrent_write_is_a_409_without_row_d
         writing = racer.transaction()
         await writing.start()
         await racer.execute(
-            "INSERT INTO subject_identifiers (tenant_id, hash, subject_id, type, value) VALUES ($1, $2, $3, 'email', $4)",
+            "INSERT INTO subject_identifiers (tenant_id, hash, subject_id, type, value) "
+            "VALUES ($1, $2, $3, 'email', $4)",
             tenant.id, ctx.hasher.key(wanted), UUID(other_id), wanted.value,
         )  # fmt: skip
         with capture_logs() as logs:
@@ -373,16 +376,17 @@ async def test_a_unique_violation_from_a_concurrent_write_is_a_409_without_row_d
     assert response.headers["content-type"].startswith("application/problem+json")
     assert "race@example.se" not in response.text
     [entry] = [e for e in logs if e["event"] == "database refused a write"]
-    assert entry["constraint"] == "subject_identifiers_pkey" and entry["exc_type"] == "UniqueViolationError"
-    assert "race@example.se" not in repr(logs) and "Key (" not in repr(logs)
+    assert (entry["constraint"], entry["exc_type"]) == ("subject_identifiers_pkey", "UniqueViolationError")
+    assert "race@example.se" not in repr(logs)
+    assert "Key (" not in repr(logs)
     # Nothing half-written: the subject still has its first address.
     found = await client.get("/v1/subjects", params={"email": "first@example.se"}, headers=tenant.auth())
     assert found.status_code == 200
 
 
-async def wait_for_lock_wait(conn: asyncpg.Connection, task: asyncio.Future[Any], timeout: float = 10.0) -> None:
-    """Until another session of this database waits on a lock (the PATCH, blocked by our insert)."""
-    deadline = asyncio.get_running_loop().time() + timeout
+async def wait_for_lock_wait(conn: asyncpg.Connection, task: asyncio.Future[Any]) -> None:
+    """Until another session of this database waits on a lock (the PATCH, blocked by our insert): 10 s at most."""
+    deadline = asyncio.get_running_loop().time() + 10
     while asyncio.get_running_loop().time() < deadline:
         waiting = await conn.fetchval(
             "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock'"
@@ -431,7 +435,8 @@ async def test_500_and_503_logs_name_the_route_never_the_token(
     # The 500's log line says where it failed, without the exception's message (which can carry row data).
     [internal] = [e for e in errors if e["event"] == "unhandled error"]
     assert internal["exc_type"] == "UndefinedTableError"
-    assert "exc_info" not in internal and "relation" not in repr(internal)
+    assert "exc_info" not in internal
+    assert "relation" not in repr(internal)
 
 
 @pytest.mark.parametrize("cached_key", [False, True])
