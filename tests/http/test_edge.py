@@ -176,6 +176,31 @@ async def test_a_known_key_is_checked_again_when_stale_whatever_the_budget(
             assert (await route(http, tenant.keys["check"])).status_code == 401
 
 
+@pytest.mark.usefixtures("purpose")
+async def test_a_burst_with_one_valid_key_on_a_cold_process_is_looked_up_once_and_never_refused(
+    ctx: Context, tenant: Tenant, look_ups: list[bytes]
+) -> None:
+    """60 requests at once with a key this process has not seen (a fresh replica after a
+    deploy): one look-up, shared by all, and no 429 (the budget is for failures)."""
+    async with client_for(create_app(cached(ctx)), ATTACKER) as http:
+        answers = await asyncio.gather(*(ROUTES[r](http, tenant.keys["check"]) for r in ROUTES for _ in range(30)))
+    assert [a.status_code for a in answers] == [200] * 60
+    assert len(look_ups) == 1  # concurrent requests share one look-up; later ones find it cached
+
+
+async def test_a_burst_of_many_valid_keys_from_one_address_waits_for_the_budget_instead_of_429(
+    ctx: Context, look_ups: list[bytes]
+) -> None:
+    """An integrator sending for 30 tenants from one address, at once, to a cold process:
+    more look-ups than the budget are in flight, but none fails, so none is refused."""
+    others = [await make_tenant(ctx) for _ in range(10)]
+    keys = [t.keys[s] for t in others for s in ("check", "record", "admin")]
+    async with client_for(create_app(cached(ctx)), ATTACKER) as http:
+        answers = await asyncio.gather(*(ROUTES["litestar route"](http, key) for key in keys))
+    assert [a.status_code for a in answers] == [200] * 30
+    assert len(look_ups) == 30
+
+
 async def key_id_of(ctx: Context, tenant: Tenant, scope: str) -> Any:
     async with ctx.pool.acquire() as conn:
         row = await tenant_store.active_key_by_hash(conn, tenants.hash_key(tenant.keys[scope]))
