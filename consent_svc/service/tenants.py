@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import re
 import secrets
@@ -103,17 +104,22 @@ class Authenticator:
     replica within that); after that it is *stale*: the key is looked up again,
     but the process still knows it as a key that verified. Keys that did not
     verify are remembered apart, in an LRU table of their own, for the same
-    time, so a flood of unknown keys never pushes a good key out.
+    time, so a flood of unknown keys never pushes a good key out. Concurrent
+    requests with the same key share one look-up.
 
     The failure budget (``FAILURE_BURST`` per address, refilled at
     ``FAILURE_RATE`` a second) protects the database from key guessing, on
     every path (the decision fast path and the litestar guard alike):
 
-    * a look-up is paid for *before* it runs, with a token from the client
-      address's bucket, so concurrent guesses cannot run ahead of the budget;
-      a key that verifies gets its token back, so only failures count;
-    * a key that is not known (not cached as good) from an address whose
-      bucket is empty is refused with 429, without a look-up;
+    * a look-up of a key that is not known is paid for *before* it runs, with
+      a token from the client address's bucket, so concurrent guesses cannot
+      run ahead of the budget; a key that verifies gets its token back, so
+      only failures spend the budget;
+    * while the address's tokens are out on look-ups still running, a new
+      unknown key waits for them to settle instead of being refused (a burst
+      of valid keys is not a burst of failures);
+    * an unknown key from an address whose tokens are spent (by failures) is
+      refused with 429, without a look-up;
     * a key that is known, fresh or stale, is never refused by this budget: a
       fresh one needs no look-up, and a stale one is looked up whatever the
       budget (only a key that verified before gets this, so it buys an
@@ -137,6 +143,9 @@ class Authenticator:
         # digest -> (answer reusable until, principal); LRU order, most recent last
         self._good: OrderedDict[bytes, tuple[float, Principal]] = OrderedDict()
         self._bad: OrderedDict[bytes, float] = OrderedDict()  # digest -> remembered until
+        self._running: dict[bytes, asyncio.Future[Principal | None]] = {}  # look-ups in flight, by key
+        self._paid: dict[str, int] = {}  # address -> look-ups it paid for that are still running
+        self._settled: dict[str, asyncio.Event] = {}  # address -> set when one of them finishes
         rate = ctx.settings.rate_limit_per_key
         self._limits = TokenBuckets(capacity=2 * rate, per_second=rate, clock=clock) if rate > 0 else None
         self._failures = TokenBuckets(capacity=self.FAILURE_BURST, per_second=self.FAILURE_RATE, clock=clock)
@@ -159,7 +168,10 @@ class Authenticator:
             self._good.move_to_end(digest)
             if known[0] > now:
                 return known[1]
-            return await self._verify(digest, address, now, paid=False)  # stale: check it again
+            principal = await self._look_up(digest)  # stale: checked again (a revocation), whatever the budget
+            if principal is None:
+                self._failures.spend(address)
+            return principal
         remembered_bad = self._bad.get(digest)
         if remembered_bad is not None and remembered_bad > now:
             self._bad.move_to_end(digest)
@@ -168,34 +180,72 @@ class Authenticator:
         if not token.startswith(KEY_PREFIX) or len(token) > 100:
             self._failures.spend(address)  # cannot be a key: no look-up needed
             return None
+        if digest in self._running:  # the same key is being looked up (and was paid for): share the answer
+            principal = await self._look_up(digest)
+            if principal is None:
+                self._failures.spend(address)
+            return principal
+        await self._pay(address)
         try:
-            self._failures.take(address, self._UNKNOWN)
-        except RateLimited:
-            self.refused += 1
-            raise
-        return await self._verify(digest, address, now, paid=True)
-
-    async def _verify(self, digest: bytes, address: str, now: float, *, paid: bool) -> Principal | None:
-        self.look_ups += 1
-        try:
-            async with self._ctx.pool.acquire() as conn:
-                row = await store.active_key_by_hash(conn, digest)
+            principal = await self._look_up(digest)
         except BaseException:
-            if paid:
-                self._failures.give_back(address)  # the database failed, not the key
+            self._settle(address, refund=True)  # the database failed, not the key
             raise
+        self._settle(address, refund=principal is not None)
+        return principal
+
+    async def _pay(self, address: str) -> None:
+        """Take a token for a look-up, waiting while the address's tokens are out on
+        look-ups still running; RateLimited when they are spent."""
+        while True:
+            try:
+                self._failures.take(address, self._UNKNOWN)
+            except RateLimited:
+                if not self._paid.get(address):
+                    self.refused += 1
+                    raise
+                await self._settled.setdefault(address, asyncio.Event()).wait()
+                continue
+            self._paid[address] = self._paid.get(address, 0) + 1
+            return
+
+    def _settle(self, address: str, *, refund: bool) -> None:
+        if refund:
+            self._failures.give_back(address)
+        left = self._paid.pop(address) - 1
+        if left:
+            self._paid[address] = left
+        settled = self._settled.pop(address, None)
+        if settled is not None:
+            settled.set()
+
+    async def _look_up(self, digest: bytes) -> Principal | None:
+        """One database look-up per key at a time; it runs on its own, so a
+        client that goes away does not cancel it for the others."""
+        running = self._running.get(digest)
+        if running is None:
+            running = asyncio.ensure_future(self._query(digest))
+            self._running[digest] = running
+            running.add_done_callback(lambda done: self._forget_running(digest, done))
+        return await asyncio.shield(running)
+
+    def _forget_running(self, digest: bytes, done: asyncio.Future[Principal | None]) -> None:
+        if self._running.get(digest) is done:
+            del self._running[digest]
+
+    async def _query(self, digest: bytes) -> Principal | None:
+        self.look_ups += 1
+        async with self._ctx.pool.acquire() as conn:
+            row = await store.active_key_by_hash(conn, digest)
+        now = self._clock()
         if row is None:
             self._good.pop(digest, None)
             if self._ttl > 0:
                 self._remember(self._bad, digest, now + self._ttl)
-            if not paid:
-                self._failures.spend(address)
             return None
         principal = Principal(row.tenant_id, row.tenant_name, row.id, row.scope)
         self._bad.pop(digest, None)
         self._remember(self._good, digest, (now + self._ttl, principal))
-        if paid:
-            self._failures.give_back(address)
         return principal
 
     def _remember(self, table: OrderedDict[bytes, Any], digest: bytes, value: Any) -> None:
