@@ -5,7 +5,7 @@ loopback (tests/e2e/pgpair.py), seeds a tenant, and runs the same single
 decisions (GET /v1/decisions, concurrency 32) and a 100,000-recipient batch
 against two `consent-svc serve` processes in turn: one reading the primary
 only (the baseline), one with CONSENT_DATABASE_READ_URL. Prints both, their
-ratio, and the routes the second took (from its /metrics). On one machine the
+ratio, and the routes the second took (from its metrics listener). On one machine the
 replica adds no capacity (both servers share the cores); the figure is the
 price of the freshness check, which is what a deployment pays per decision.
 
@@ -33,14 +33,15 @@ from bench.loadgen import get_request, run_load
 from tests.e2e.pgpair import StreamingPair
 
 
-def start(env: dict[str, str]) -> tuple[subprocess.Popen[bytes], int]:
-    port = free_port()
+def start(env: dict[str, str]) -> tuple[subprocess.Popen[bytes], int, int]:
+    port, metrics_port = free_port(), free_port()
+    env = {**env, "CONSENT_METRICS_PORT": str(metrics_port)}
     proc = subprocess.Popen([str(BIN), "serve", "--port", str(port)], env=env,
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # fmt: skip
     for _ in range(300):
         try:
             if httpx.get(f"http://127.0.0.1:{port}/readyz").status_code == 200:
-                return proc, port
+                return proc, port, metrics_port
         except httpx.HTTPError:
             pass
         time.sleep(0.1)
@@ -91,13 +92,13 @@ def main() -> None:
         results = {}
         with_replica = {"CONSENT_DATABASE_READ_URL": pair.replica.dsn("consent")}
         for label, extra in (("primary only", {}), ("with read replica", with_replica)):
-            proc, port = start({**env, **extra})
+            proc, port, metrics_port = start({**env, **extra})
             servers.append(proc)
             with httpx.Client(headers={"Authorization": f"Bearer {key}"}) as http:
                 for pkey, body in PURPOSES.items():
                     http.put(f"http://127.0.0.1:{port}/v1/purposes/{pkey}", json=body).raise_for_status()
                 results[label] = measure(port, key, paths, args.seconds, batch)
-                metrics = http.get(f"http://127.0.0.1:{port}/metrics").text
+                metrics = http.get(f"http://127.0.0.1:{metrics_port}/metrics").text
             proc.terminate()
             proc.wait(30)
             rate, p99, batch_rate = results[label]

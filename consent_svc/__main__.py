@@ -8,12 +8,14 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import dataclasses
 import json
 import os
 import signal
 import socket
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 from uuid import UUID
@@ -35,12 +37,13 @@ def _say(message: str) -> None:
 def cmd_serve(settings: Settings, args: argparse.Namespace) -> int:
     import uvicorn
 
-    from consent_svc.http.app import create_app
+    from consent_svc.http.app import create_app, create_metrics_app
     from consent_svc.http.server import uvicorn_http
     from consent_svc.jobs.delivery import DeliveryWorker
     from consent_svc.jobs.periodic import every
     from consent_svc.runtime import run_with_database
     from consent_svc.service import ledger, retention
+    from consent_svc.service.tenants import Authenticator
 
     async def _swept(run: Any) -> int:
         return sum(r.swept for r in await run)
@@ -54,10 +57,13 @@ def cmd_serve(settings: Settings, args: argparse.Namespace) -> int:
     if processes > 1:
         return _serve_processes(settings, host, port, processes)
     reuse_port = os.environ.get(_REUSE_PORT_ENV) == "1"
+    # Bound now, before the database starts: a port in use is a clear error at once.
+    metrics_socket = _metrics_socket(settings) if settings.metrics_port else None
 
     async def body(ctx: Context) -> int:
+        authenticator = Authenticator(ctx)
         config = uvicorn.Config(
-            create_app(ctx),
+            create_app(ctx, authenticator=authenticator),
             host=host,
             port=port,
             http=uvicorn_http(ctx.settings.max_header_bytes),
@@ -68,6 +74,13 @@ def cmd_serve(settings: Settings, args: argparse.Namespace) -> int:
             timeout_graceful_shutdown=10,
         )
         server = uvicorn.Server(config)
+        metrics: Any = None
+        metrics_task = None
+        if metrics_socket is not None:
+            metrics = _quiet_server(uvicorn.Config(
+                create_metrics_app(ctx, authenticator), http=uvicorn_http(ctx.settings.max_header_bytes),
+                lifespan="off", access_log=False, log_config=None, server_header=False))  # fmt: skip
+            metrics_task = asyncio.create_task(metrics.serve(sockets=[metrics_socket]))
 
         async def announce() -> None:
             # Said once the socket really listens, so "listening" is true when read.
@@ -75,6 +88,8 @@ def cmd_serve(settings: Settings, args: argparse.Namespace) -> int:
                 await asyncio.sleep(0.05)
             if server.started:
                 _say(f"consent-svc listening on http://{host}:{port} (Ctrl-C to stop)")
+                if metrics_socket is not None:
+                    _say(f"metrics on http://{ctx.settings.metrics_host}:{ctx.settings.metrics_port}/metrics")
 
         announced = asyncio.create_task(announce())
         worker = DeliveryWorker(ctx) if ctx.settings.webhook_worker else None
@@ -92,6 +107,9 @@ def cmd_serve(settings: Settings, args: argparse.Namespace) -> int:
             await server.serve(sockets=[_reuse_port_socket(host, port)] if reuse_port else None)
         finally:
             announced.cancel()
+            if metrics_task is not None:
+                metrics.should_exit = True
+                await metrics_task
             stop_jobs.set()
             await asyncio.gather(*jobs)
             if worker is not None and task is not None:
@@ -108,14 +126,45 @@ def cmd_serve(settings: Settings, args: argparse.Namespace) -> int:
 _REUSE_PORT_ENV = "CONSENT_INTERNAL_REUSE_PORT"
 
 
-def _reuse_port_socket(host: str, port: int) -> socket.socket:
+def _reuse_port_socket(host: str, port: int, *, reuse_port: bool = True) -> socket.socket:
     family, kind, proto, _name, address = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)[0]
     sock = socket.socket(family, kind, proto)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
-    sock.bind(address)
+    if reuse_port:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+    try:
+        sock.bind(address)
+    except OSError:
+        sock.close()
+        raise
     sock.set_inheritable(False)
     return sock
+
+
+def _metrics_socket(settings: Settings) -> socket.socket:
+    """The metrics listener's socket (``CONSENT_METRICS_HOST``:``CONSENT_METRICS_PORT``). Never
+    shared (no SO_REUSEPORT): each process has its own metrics, so each has its own port."""
+    host, port = settings.metrics_host, settings.metrics_port
+    try:
+        return _reuse_port_socket(host, port, reuse_port=False)
+    except OSError as exc:
+        raise ConfigError(
+            f"cannot listen for metrics on {host}:{port} ({exc.strerror or exc}): set CONSENT_METRICS_PORT "
+            "to a free port, or 0 for no metrics listener"
+        ) from None
+
+
+def _quiet_server(config: Any) -> Any:
+    """A uvicorn server that leaves SIGINT and SIGTERM to the main one: the
+    metrics listener, beside it in the same loop, stopped after it."""
+    import uvicorn
+
+    class QuietServer(uvicorn.Server):
+        @contextlib.contextmanager
+        def capture_signals(self) -> Iterator[None]:
+            yield
+
+    return QuietServer(config)
 
 
 def _serve_processes(settings: Settings, host: str, port: int, processes: int) -> int:
@@ -128,7 +177,8 @@ def _serve_processes(settings: Settings, host: str, port: int, processes: int) -
     a supervisor (systemd, Kubernetes) restarts the whole, rather than one
     process quietly serving at 1/N of the capacity. Each child runs its own
     webhook worker, ledger sealer and sweep, which are safe side by side
-    (docs/operations.md, "Many replicas").
+    (docs/operations.md, "Many replicas"). Child i (from 0) serves its own
+    metrics on ``CONSENT_METRICS_PORT + i``: one scrape target per process.
     """
     from consent_svc.runtime import run_with_database
 
@@ -137,6 +187,9 @@ def _serve_processes(settings: Settings, host: str, port: int, processes: int) -
         return 2
     if not hasattr(socket, "SO_REUSEPORT"):
         _say("error: serve --processes needs SO_REUSEPORT (Linux, BSD, macOS)")
+        return 2
+    if settings.metrics_port and settings.metrics_port + processes - 1 > 65535:
+        _say(f"error: {processes} processes need metrics ports from CONSENT_METRICS_PORT up to 65535")
         return 2
 
     async def body(ctx: Context) -> int:
@@ -149,7 +202,13 @@ def _serve_processes(settings: Settings, host: str, port: int, processes: int) -
             "CONSENT_DATA_DIR": str(ctx.settings.data_dir),
         }
         command = [sys.executable, "-m", "consent_svc", "serve", "--host", host, "--port", str(port)]
-        children = [await asyncio.create_subprocess_exec(*command, env=env) for _ in range(processes)]
+        metrics_port = ctx.settings.metrics_port
+        children = [
+            await asyncio.create_subprocess_exec(
+                *command, env={**env, "CONSENT_METRICS_PORT": str(metrics_port + i if metrics_port else 0)}
+            )
+            for i in range(processes)
+        ]
         _say(f"consent-svc: {processes} processes on http://{host}:{port} (pids {[c.pid for c in children]})")
         stopping = asyncio.Event()
         loop = asyncio.get_running_loop()

@@ -49,6 +49,9 @@ class Secret:
 class Settings:
     host: str = "127.0.0.1"
     port: int = 8000
+    # /metrics has a listener of its own, on loopback unless told otherwise; 0 = none.
+    metrics_host: str = "127.0.0.1"
+    metrics_port: int = 9464
     database_url: str | None = field(default=None, repr=False)  # may hold a password
     database_read_url: str | None = field(default=None, repr=False)  # a streaming replica, for decisions
     read_max_wait_ms: float = 50.0
@@ -163,6 +166,10 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         raise ConfigError(f"CONSENT_LOG_LEVEL must be debug, info, warning or error, got {log_level!r}")
     port = _env_int(env, "CONSENT_PORT", 8000, low=0, high=65535)
     host = env.get("CONSENT_HOST", "127.0.0.1").strip() or "127.0.0.1"
+    metrics_port = _env_int(env, "CONSENT_METRICS_PORT", 9464, low=0, high=65535)
+    metrics_host = env.get("CONSENT_METRICS_HOST", "127.0.0.1").strip() or "127.0.0.1"
+    if metrics_port and metrics_port == port:
+        raise ConfigError("CONSENT_METRICS_PORT must differ from CONSENT_PORT (metrics have a listener of their own)")
     database_url = env.get("CONSENT_DATABASE_URL", "").strip() or None
 
     database_read_url = env.get("CONSENT_DATABASE_READ_URL", "").strip() or None
@@ -210,6 +217,8 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
     return Settings(
         host=host,
         port=port,
+        metrics_host=metrics_host,
+        metrics_port=metrics_port,
         database_url=database_url,
         database_read_url=database_read_url,
         read_max_wait_ms=_env_float(env, "CONSENT_READ_MAX_WAIT_MS", 50.0, low=0.0, high=10_000.0),

@@ -13,6 +13,7 @@ from consent_svc import __version__
 from consent_svc.http import banner, controllers, ledger, ops, subjects, unsubscribe, webhooks
 from consent_svc.http.auth import require_scope
 from consent_svc.http.fastpath import DecisionFastPath
+from consent_svc.http.jsonbody import BoundedJsonRequest
 from consent_svc.http.middleware import RequestLogMiddleware
 from consent_svc.http.problems import EXCEPTION_HANDLERS
 from consent_svc.service.context import Context
@@ -38,8 +39,9 @@ def openapi_config() -> OpenAPIConfig:
     )
 
 
-def create_litestar(ctx: Context | None) -> Litestar:
-    """The litestar app; ``ctx`` may be None only to render the OpenAPI document."""
+def create_litestar(ctx: Context | None, *, authenticator: Authenticator | None = None) -> Litestar:
+    """The litestar app; ``ctx`` may be None only to render the OpenAPI document.
+    ``authenticator``: one built here from ``ctx`` unless given (tests give one with a clock they step)."""
     app = Litestar(
         route_handlers=[
             controllers.PurposeController,
@@ -57,21 +59,37 @@ def create_litestar(ctx: Context | None) -> Litestar:
             banner.gpc_json,
             ops.healthz,
             ops.readyz,
-            ops.metrics,
         ],
         guards=[require_scope],
         exception_handlers=EXCEPTION_HANDLERS,
+        request_class=BoundedJsonRequest,
         openapi_config=openapi_config(),
         request_max_body_size=ctx.settings.max_body_bytes if ctx else 1_048_576,
         logging_config=None,
     )
     app.state.ctx = ctx
-    app.state.authenticator = Authenticator(ctx) if ctx else None
+    app.state.authenticator = authenticator or (Authenticator(ctx) if ctx else None)
     app.state.public_limits = PublicLimits()
     return app
 
 
-def create_app(ctx: Context) -> Any:
-    """The ASGI app served: the decision fast path in front of litestar, inside the request-log wrapper."""
-    litestar = create_litestar(ctx)
+def create_app(ctx: Context, *, authenticator: Authenticator | None = None) -> Any:
+    """The ASGI app served: the decision fast path in front of litestar, inside the request-log wrapper
+    (which also sets the security headers on every response). /metrics is not here: it has a listener
+    of its own (:func:`create_metrics_app`)."""
+    litestar = create_litestar(ctx, authenticator=authenticator)
     return RequestLogMiddleware(DecisionFastPath(litestar, ctx, litestar.state.authenticator))
+
+
+def create_metrics_app(ctx: Context, authenticator: Authenticator | None = None) -> Any:
+    """The ASGI app of the metrics listener (``CONSENT_METRICS_PORT``): ``GET /metrics`` only.
+    ``authenticator``: the served app's, whose key look-ups it reports."""
+    app = Litestar(
+        route_handlers=[ops.metrics],
+        exception_handlers=EXCEPTION_HANDLERS,
+        openapi_config=None,
+        logging_config=None,
+    )
+    app.state.ctx = ctx
+    ops.KEY_LOOKUPS.authenticator = authenticator
+    return RequestLogMiddleware(app)

@@ -33,12 +33,12 @@ from consent_svc.http.schemas import (
 )
 from consent_svc.service import decisions, events, purposes, suppressions
 from consent_svc.service.inputs import (
+    PURPOSE_KEY,
     DecisionBatchIn,
     EventBatchIn,
     EventIn,
     LiftIn,
     PurposeIn,
-    PurposeKey,
     Recipient,
     SuppressionIn,
 )
@@ -51,7 +51,13 @@ class PurposeController(Controller):
     tags = ["purposes"]
 
     @put("/{key:str}", opt={"scope": "admin"}, status_code=HTTP_200_OK)
-    async def put_purpose(self, request: AnyRequest, key: PurposeKey, data: PurposeIn) -> Response[PurposeConfig]:
+    async def put_purpose(
+        self,
+        request: AnyRequest,
+        # litestar checks a path parameter against Parameter(pattern=...), not against a Meta in its type.
+        key: Annotated[str, Parameter(pattern=PURPOSE_KEY, description="purpose key")],
+        data: PurposeIn,
+    ) -> Response[PurposeConfig]:
         """Create or replace a purpose; every change is kept as a new version (201 when created)."""
         config, created = await purposes.put(ctx_of(request), principal_of(request).tenant_id, key, data)
         return Response(config, status_code=HTTP_201_CREATED if created else HTTP_200_OK)

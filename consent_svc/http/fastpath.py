@@ -10,6 +10,9 @@ which produces the answer or the problem+json error, so every error and every
 documented behaviour stays in one place. The answer itself is built by the
 same service function and the same response Struct as the litestar handler
 (``tests/http/test_fastpath.py`` checks that both give the same body).
+The key is authenticated as the guard does it (``authenticate_once`` in
+http/auth.py): the same per-address budget of failures, spent once per
+request whichever path answers.
 """
 
 from __future__ import annotations
@@ -17,10 +20,12 @@ from __future__ import annotations
 from typing import Any
 from urllib.parse import parse_qsl
 
+import asyncpg
 import msgspec
 
 from consent_svc.domain.errors import InvalidInput
 from consent_svc.domain.models import CHANNELS
+from consent_svc.http.auth import authenticate_once
 from consent_svc.http.problems import DATABASE_UNAVAILABLE
 from consent_svc.http.schemas import DecisionOut
 from consent_svc.service import decisions
@@ -34,6 +39,7 @@ _ALLOWED = {"purpose", "channel", "email", "phone", "external_id"}
 _LIMITS = {"purpose": 64, "channel": 8, "email": 320, "phone": 64, "external_id": 200}
 _encode = msgspec.json.Encoder().encode
 _HEADERS = [(b"content-type", b"application/json")]
+_DATABASE_FAILED = (*DATABASE_UNAVAILABLE, asyncpg.PostgresError)
 
 
 class DecisionFastPath:
@@ -75,7 +81,12 @@ class DecisionFastPath:
         token = _bearer(scope)
         if token is None:
             return None
-        principal = await self.authenticator.authenticate(token)
+        try:
+            principal = await authenticate_once(scope, self.authenticator, token)
+        except RateLimited:
+            return None  # the route answers the 429 (from the same outcome: no second look-up)
+        except _DATABASE_FAILED:
+            return None  # the route tries once more and answers (503, 500) through the problem table
         if principal is None or not principal.allows("check"):
             return None
         try:
@@ -91,8 +102,10 @@ class DecisionFastPath:
             answer, decided_at = await decisions.decide_one(self.ctx, principal.tenant_id, purpose, channel, identifier)
         except InvalidInput:
             return None  # the route gives the 400
-        except DATABASE_UNAVAILABLE:
-            return None  # the route gives the 503
+        except _DATABASE_FAILED:
+            # The route gives the 503 (or the 4xx, or the 500 logged without row data). Escaping
+            # here, it would reach the server as a bare 500 with the error's message in a traceback.
+            return None
         scope.setdefault("state", {})["principal"] = principal
         return _encode(DecisionOut.of(answer, purpose, channel, decided_at))
 

@@ -1,8 +1,14 @@
-"""Request ids, the canonical log line and request metrics, as one plain ASGI wrapper.
+"""Request ids, the canonical log line, request metrics and the security
+headers, as one plain ASGI wrapper.
 
 It wraps the whole app, so 404s and 405s are logged too. One line per
 request: request id, tenant, route template, method, status, duration. No
-query string (it may hold an email) and no body is ever logged.
+query string (it may hold an email), no raw path (a ``/u/`` path holds a
+capability token) and no body is ever logged.
+
+Every response gets ``X-Content-Type-Options: nosniff`` here, in one place
+(the fast path's, the framework's, errors and the ``/u/`` pages alike),
+unless the response set it itself.
 """
 
 from __future__ import annotations
@@ -29,8 +35,12 @@ DURATION = Histogram(
 )
 
 
-def _route(scope: Scope) -> str:
-    # Set by litestar's router on this same scope dict; absent when nothing matched.
+SECURITY_HEADERS: list[tuple[bytes, bytes]] = [(b"x-content-type-options", b"nosniff")]
+
+
+def route_of(scope: Scope) -> str:
+    """The route template (``/u/{token}``), never the raw path; "unmatched" when no route matched."""
+    # Set by litestar's router on this same scope dict (and by the fast path).
     template = scope.get("path_template")
     return str(template) if template else "unmatched"
 
@@ -58,8 +68,10 @@ class RequestLogMiddleware:
             nonlocal status
             if message["type"] == "http.response.start":
                 status = message["status"]
-                message.setdefault("headers", [])
-                message["headers"] = [*message["headers"], (b"x-request-id", request_id.encode())]
+                headers = list(message.get("headers") or [])
+                present = {name.lower() for name, _ in headers}
+                headers += [(name, value) for name, value in SECURITY_HEADERS if name not in present]
+                message["headers"] = [*headers, (b"x-request-id", request_id.encode())]
             await send(message)
 
         # The auth guard puts the principal here, so the log line can name the tenant.
@@ -68,7 +80,7 @@ class RequestLogMiddleware:
             await self.app(scope, receive, send_wrapper)
         finally:
             elapsed = time.perf_counter() - started
-            route = _route(scope)
+            route = route_of(scope)
             method = scope.get("method", "")
             REQUESTS.labels(route, method, str(status)).inc()
             DURATION.labels(route).observe(elapsed)

@@ -1,4 +1,6 @@
-"""Operations endpoints: health, readiness, metrics."""
+"""Operations endpoints: health and readiness on the public app; metrics on a
+listener of its own (``CONSENT_METRICS_PORT``, loopback by default), never on
+the public port."""
 
 from __future__ import annotations
 
@@ -11,6 +13,7 @@ from prometheus_client.core import CounterMetricFamily, Metric
 from prometheus_client.registry import Collector
 
 from consent_svc.http.problems import problem
+from consent_svc.service.tenants import Authenticator
 from consent_svc.store import migrations, outbox
 from consent_svc.store.reads import ReadRouter
 
@@ -40,6 +43,30 @@ DECISION_READS = _DecisionReads()
 REGISTRY.register(DECISION_READS)
 
 
+class _KeyLookups(Collector):  # type: ignore[misc]  # prometheus_client is untyped here
+    """``consent_api_key_lookups_total`` (database look-ups of API keys) and
+    ``consent_api_key_refusals_total`` (unknown keys refused, 429, without a
+    look-up: an address over its failure budget), from the process's authenticator."""
+
+    def __init__(self) -> None:
+        self.authenticator: Authenticator | None = None
+
+    def collect(self) -> Iterator[Metric]:
+        auth = self.authenticator
+        lookups = CounterMetricFamily("consent_api_key_lookups", "API key look-ups in the database")
+        lookups.add_metric([], auth.look_ups if auth else 0)
+        yield lookups
+        refusals = CounterMetricFamily(
+            "consent_api_key_refusals", "Unknown API keys refused without a look-up (address over its failure budget)"
+        )
+        refusals.add_metric([], auth.refused if auth else 0)
+        yield refusals
+
+
+KEY_LOOKUPS = _KeyLookups()
+REGISTRY.register(KEY_LOOKUPS)
+
+
 @get("/healthz", tags=["operations"], include_in_schema=True)
 async def healthz() -> dict[str, str]:
     """The process is up."""
@@ -62,9 +89,9 @@ async def readyz(request: Request[Any, Any, Any]) -> Response[Any]:
     return Response({"status": "ready", "read_replica": reads})
 
 
-@get("/metrics", tags=["operations"], media_type="text/plain; version=0.0.4")
+@get("/metrics", media_type="text/plain; version=0.0.4", include_in_schema=False)
 async def metrics(request: Request[Any, Any, Any]) -> Response[bytes]:
-    """Prometheus text format."""
+    """Prometheus text format (served by the metrics listener's app only)."""
     pool = request.app.state.ctx.pool
     DECISION_READS.router = request.app.state.ctx.reads
     POOL_SIZE.labels("total").set(pool.get_size())

@@ -1,7 +1,14 @@
-"""One table from exceptions to RFC 9457 problem+json. A 5xx never leaks internals."""
+"""One table from exceptions to RFC 9457 problem+json. A 5xx never leaks internals.
+
+Logs name the route template, never the raw path (a ``/u/`` path holds a
+capability token), and never an exception's message: a database error's
+message and DETAIL can quote whole rows ("Failing row contains (...)"), so
+only its type, SQLSTATE and constraint are logged.
+"""
 
 from __future__ import annotations
 
+import traceback
 from typing import Any
 
 import asyncpg
@@ -10,6 +17,7 @@ from litestar import MediaType, Request, Response
 from litestar.exceptions import HTTPException, ValidationException
 
 from consent_svc.domain.errors import Conflict, DomainError, InvalidInput, NotFound, Refused
+from consent_svc.http.middleware import route_of
 from consent_svc.service.ratelimit import RateLimited
 
 PROBLEM = "application/problem+json"
@@ -114,8 +122,51 @@ DATABASE_UNAVAILABLE: tuple[type[Exception], ...] = (
 )
 
 
+def _database_fields(exc: Exception) -> dict[str, Any]:
+    """What may be logged of a database error: never its message or DETAIL."""
+    fields: dict[str, Any] = {"exc_type": type(exc).__name__}
+    if isinstance(exc, asyncpg.PostgresError):
+        fields["sqlstate"] = exc.sqlstate
+        for name in ("constraint_name", "table_name", "column_name"):
+            value = getattr(exc, name, None)
+            if value:
+                fields[name.removesuffix("_name")] = value
+    return fields
+
+
+def _stack(exc: BaseException) -> list[str]:
+    """Where an exception was raised, as ``file:line function`` (no message, no locals)."""
+    frames = traceback.extract_tb(exc.__traceback__)[-12:]
+    return [f"{f.filename.rsplit('/consent_svc/', 1)[-1]}:{f.lineno} {f.name}" for f in frames]
+
+
+# A request the database's constraints refuse. The service layer validates
+# first, so these are races (two writes of the same unique value at once) or
+# values only the database catches (a NUL character in text); each transaction
+# rolls back whole, so nothing is half-written.
+_CONFLICTS = (
+    asyncpg.UniqueViolationError,
+    asyncpg.ExclusionViolationError,
+    asyncpg.ForeignKeyViolationError,
+    asyncpg.RestrictViolationError,
+)
+
+
+def _integrity(request: Request[Any, Any, Any], exc: asyncpg.IntegrityConstraintViolationError) -> Response[Any]:
+    _log.warning("database refused a write", route=route_of(request.scope), **_database_fields(exc))  # type: ignore[arg-type]
+    if isinstance(exc, _CONFLICTS):
+        return problem(409, "the request conflicts with a change made at the same time; read again and retry")
+    return problem(400, "a value in the request is outside what can be stored")
+
+
+def _data(request: Request[Any, Any, Any], exc: asyncpg.DataError) -> Response[Any]:
+    # SQLSTATE class 22: a value PostgreSQL cannot hold (a NUL character, "\u0000" in JSON, out of range ...).
+    _log.warning("database refused a value", route=route_of(request.scope), **_database_fields(exc))  # type: ignore[arg-type]
+    return problem(400, "a value in the request cannot be stored (for example a NUL character)")
+
+
 def _unavailable(request: Request[Any, Any, Any], exc: Exception) -> Response[Any]:
-    _log.warning("database unavailable", exc_type=type(exc).__name__, path=request.url.path)
+    _log.warning("database unavailable", exc_type=type(exc).__name__, route=route_of(request.scope))  # type: ignore[arg-type]
     return problem(
         503,
         "the database is unavailable for a moment (restart or failover); retry, with the same idempotency_key",
@@ -124,7 +175,7 @@ def _unavailable(request: Request[Any, Any, Any], exc: Exception) -> Response[An
 
 
 def _internal(request: Request[Any, Any, Any], exc: Exception) -> Response[Any]:
-    _log.error("unhandled error", exc_type=type(exc).__name__, path=request.url.path, exc_info=exc)
+    _log.error("unhandled error", route=route_of(request.scope), stack=_stack(exc), **_database_fields(exc))  # type: ignore[arg-type]
     return problem(500, "the server could not answer; the request id identifies it in the logs")
 
 
@@ -133,6 +184,8 @@ EXCEPTION_HANDLERS: dict[type[Exception] | int, Any] = {
     ValidationException: _validation,
     HTTPException: _http,
     Exception: _internal,
+    asyncpg.IntegrityConstraintViolationError: _integrity,
+    asyncpg.DataError: _data,
     **dict.fromkeys(DATABASE_UNAVAILABLE, _unavailable),
 }
 

@@ -18,12 +18,24 @@ from consent_svc.domain.models import (
     SuppressionReason,
 )
 
-PurposeKey = Annotated[str, Meta(pattern=r"^[a-z0-9][a-z0-9_-]{0,63}$", description="purpose key")]
+
+def whole(pattern: str) -> str:
+    r"""``pattern`` anchored to the whole value, meaning the same to Python's ``re``
+    (msgspec validates with ``re.search``) and to ECMA-262 (what readers of the
+    OpenAPI document use). A bare ``$`` will not do: in Python it also matches
+    before a final newline, so ``"newsletter\n"`` passed ``^...$`` and reached
+    the database's CHECK as a 500. ``\Z`` will not do either: ECMA-262 has no
+    ``\Z`` (it reads a literal ``Z``). ``(?!\n)$`` is the very end in both."""
+    return rf"^(?:{pattern})(?!\n)$"
+
+
+PURPOSE_KEY = whole(r"[a-z0-9][a-z0-9_-]{0,63}")
+PurposeKey = Annotated[str, Meta(pattern=PURPOSE_KEY, description="purpose key")]
 AwareDatetime = Annotated[datetime, Meta(tz=True)]
 ShortText = Annotated[str, Meta(max_length=200)]
 LocalizedText = Annotated[
     dict[
-        Annotated[str, Meta(pattern=r"^[a-z]{2}$")],
+        Annotated[str, Meta(pattern=whole(r"[a-z]{2}"))],
         Annotated[str, Meta(min_length=1, max_length=4000)],
     ],
     Meta(max_length=20),
@@ -43,7 +55,7 @@ class Proof(msgspec.Struct, forbid_unknown_fields=True, kw_only=True, omit_defau
     """What the person saw and did (GDPR 7(1))."""
 
     notice_version: Annotated[str, Meta(min_length=1, max_length=100)] | None = None
-    notice_text_sha256: Annotated[str, Meta(pattern=r"^[0-9a-f]{64}$")] | None = None
+    notice_text_sha256: Annotated[str, Meta(pattern=whole(r"[0-9a-f]{64}"))] | None = None
     ip: Annotated[str, Meta(max_length=64)] | None = None
     user_agent: Annotated[str, Meta(max_length=1000)] | None = None
     form_url: Annotated[str, Meta(max_length=2000)] | None = None
@@ -98,7 +110,7 @@ class PurposeIn(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
 class SuppressionIn(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     email: Annotated[str, Meta(max_length=320)] | None = None
     phone: Annotated[str, Meta(max_length=64)] | None = None
-    scope: Annotated[str, Meta(pattern=r"^[a-z0-9][a-z0-9_-]{0,63}$")] = "all"
+    scope: Annotated[str, Meta(pattern=whole(r"[a-z0-9][a-z0-9_-]{0,63}"))] = "all"
     channel: Channel | None = None
     reason: SuppressionReason
     source: Annotated[str, Meta(max_length=100)] | None = None
@@ -124,7 +136,7 @@ class DecisionBatchIn(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     recipients: Annotated[list[Recipient], Meta(max_length=MAX_BATCH_RECIPIENTS)]
 
 
-HttpUrl = Annotated[str, Meta(pattern=r"^https?://[^\s<>\"']+$", max_length=2000)]
+HttpUrl = Annotated[str, Meta(pattern=whole(r"https?://[^\s<>\"']+"), max_length=2000)]
 
 
 class BrandingIn(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
@@ -132,7 +144,7 @@ class BrandingIn(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
 
     display_name: Annotated[str, Meta(min_length=1, max_length=200)] | None = None
     logo_url: HttpUrl | None = None
-    primary_color: Annotated[str, Meta(pattern=r"^#[0-9a-fA-F]{6}$")] | None = None
+    primary_color: Annotated[str, Meta(pattern=whole(r"#[0-9a-fA-F]{6}"))] | None = None
     privacy_policy_url: HttpUrl | None = None
     unsubscribe_mailto: Annotated[str, Meta(max_length=320)] | None = None
 
@@ -157,8 +169,8 @@ class WebhookIn(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     secret: Annotated[str, Meta(min_length=16, max_length=200)] | None = None
 
 
-CategoryKey = Annotated[str, Meta(pattern=r"^[a-z][a-z0-9_]{0,31}$")]
-Origin = Annotated[str, Meta(pattern=r"^https?://[A-Za-z0-9.\-\[\]:]+$", max_length=300)]
+CategoryKey = Annotated[str, Meta(pattern=whole(r"[a-z][a-z0-9_]{0,31}"))]
+Origin = Annotated[str, Meta(pattern=whole(r"https?://[A-Za-z0-9.\-\[\]:]+"), max_length=300)]
 
 
 class CategoryIn(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
@@ -176,11 +188,11 @@ class SiteIn(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     origins: Annotated[list[Origin], Meta(min_length=1, max_length=20)]
     categories: Annotated[list[CategoryIn], Meta(min_length=1, max_length=20)]
     validity_days: Annotated[int, Meta(ge=1, le=395)] = 182
-    gpc_domains: Annotated[list[Annotated[str, Meta(pattern=r"^[a-z0-9.\-]{1,253}$")]], Meta(max_length=20)] = []
+    gpc_domains: Annotated[list[Annotated[str, Meta(pattern=whole(r"[a-z0-9.\-]{1,253}"))]], Meta(max_length=20)] = []
 
 
 class BannerConsentIn(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
-    visitor_id: Annotated[str, Meta(pattern=r"^[A-Za-z0-9_\-]{1,64}$")] | None = None
+    visitor_id: Annotated[str, Meta(pattern=whole(r"[A-Za-z0-9_\-]{1,64}"))] | None = None
     categories: Annotated[dict[CategoryKey, bool], Meta(max_length=20)] = {}
     action: Literal["accept_all", "reject_all", "save", "dismiss"]
     banner_version: Annotated[int, Meta(ge=1)]

@@ -32,6 +32,7 @@ EVERYTHING = [
     "ingress.tls[0].secretName=consent-tls",
     "ingress.tls[0].hosts[0]=consent.example.com",
     "metrics.serviceMonitor.enabled=true",
+    "metrics.networkPolicy.enabled=true",
     "config.publicUrl=https://consent.example.com",
     "config.extra.CONSENT_WEBHOOK_POLL_SECONDS=0.2",
     "podAnnotations.team=marketing",
@@ -58,9 +59,13 @@ def manifests(*sets: str) -> list[dict[str, Any]]:
     return docs
 
 
-def by_kind(docs: list[dict[str, Any]], kind: str) -> dict[str, Any]:
-    [found] = [d for d in docs if d["kind"] == kind]
+def by_kind(docs: list[dict[str, Any]], kind: str, name: str | None = None) -> dict[str, Any]:
+    [found] = [d for d in docs if d["kind"] == kind and name in (None, d["metadata"]["name"])]
     return found
+
+
+def public_service(docs: list[dict[str, Any]]) -> dict[str, Any]:
+    return by_kind(docs, "Service", by_kind(docs, "Deployment")["metadata"]["name"])
 
 
 # The CRD's duration pattern.
@@ -138,7 +143,8 @@ def test_defaults_render_the_expected_objects() -> None:
         ]
     )
     everything = sorted(d["kind"] for d in manifests(*EVERYTHING))
-    assert {"Ingress", "ServiceMonitor"} <= set(everything)
+    assert {"Ingress", "ServiceMonitor", "NetworkPolicy"} <= set(everything)
+    assert everything.count("Service") == 2  # the public one and the metrics one
 
 
 def test_pods_run_unprivileged_on_a_read_only_root() -> None:
@@ -209,15 +215,10 @@ def test_selectors_and_targets_line_up() -> None:
     pod_labels = deployment["spec"]["template"]["metadata"]["labels"]
     selector = deployment["spec"]["selector"]["matchLabels"]
     assert selector.items() <= pod_labels.items()
-    for kind, path in (("Service", ("spec", "selector")), ("PodDisruptionBudget", ("spec", "selector", "matchLabels"))):
-        found: Any = by_kind(docs, kind)
-        for key in path:
-            found = found[key]
-        assert found == selector, kind
-    service = by_kind(docs, "Service")
-    monitor = by_kind(docs, "ServiceMonitor")
-    assert monitor["spec"]["selector"]["matchLabels"].items() <= service["metadata"]["labels"].items()
-    assert monitor["spec"]["endpoints"][0]["port"] == service["spec"]["ports"][0]["name"]
+    service = public_service(docs)
+    metrics = by_kind(docs, "Service", service["metadata"]["name"] + "-metrics")
+    assert service["spec"]["selector"] == metrics["spec"]["selector"] == selector
+    assert by_kind(docs, "PodDisruptionBudget")["spec"]["selector"]["matchLabels"] == selector
     assert by_kind(docs, "HorizontalPodAutoscaler")["spec"]["scaleTargetRef"]["name"] == deployment["metadata"]["name"]
     backend = by_kind(docs, "Ingress")["spec"]["rules"][0]["http"]["paths"][0]["backend"]["service"]
     assert backend["name"] == service["metadata"]["name"]
@@ -242,3 +243,61 @@ def test_settings_reach_the_config_map_as_the_service_reads_them() -> None:
     assert settings.host == "0.0.0.0"  # noqa: S104 - inside a pod, the Service reaches it on the pod address
     assert settings.webhook_poll_seconds == 0.2
     assert settings.migrate_on_start is False
+
+
+def test_metrics_have_their_own_port_reached_only_through_the_metrics_service() -> None:
+    """/metrics is not on the public port: a named container port, a Service of its own
+    that the ServiceMonitor selects (and the Ingress does not), and, with the
+    NetworkPolicy, only the configured peers may reach it."""
+    docs = manifests(*EVERYTHING)
+    deployment = by_kind(docs, "Deployment")
+    [container] = deployment["spec"]["template"]["spec"]["containers"]
+    ports = {p["name"]: p["containerPort"] for p in container["ports"]}
+    assert ports == {"http": 8000, "metrics": 9464}
+    data = by_kind(docs, "ConfigMap")["data"]
+    assert (data["CONSENT_PORT"], data["CONSENT_METRICS_PORT"]) == ("8000", "9464")
+    # The public Service and the Ingress know only http.
+    public = public_service(docs)
+    assert [p["name"] for p in public["spec"]["ports"]] == ["http"]
+    backend = by_kind(docs, "Ingress")["spec"]["rules"][0]["http"]["paths"][0]["backend"]["service"]
+    assert (backend["name"], backend["port"]) == (public["metadata"]["name"], {"name": "http"})
+    # The metrics Service has only the metrics port; the ServiceMonitor selects it and not the public one.
+    metrics = by_kind(docs, "Service", public["metadata"]["name"] + "-metrics")
+    assert [(p["name"], p["targetPort"]) for p in metrics["spec"]["ports"]] == [("metrics", "metrics")]
+    assert metrics["spec"]["selector"] == deployment["spec"]["selector"]["matchLabels"]
+    monitor = by_kind(docs, "ServiceMonitor")
+    wanted = monitor["spec"]["selector"]["matchLabels"].items()
+    assert wanted <= metrics["metadata"]["labels"].items()
+    assert not wanted <= public["metadata"]["labels"].items()
+    assert [(e["port"], e["path"]) for e in monitor["spec"]["endpoints"]] == [("metrics", "/metrics")]
+    # The NetworkPolicy: http from anywhere, metrics only from the monitoring namespace.
+    policy = by_kind(docs, "NetworkPolicy")["spec"]
+    assert policy["podSelector"]["matchLabels"] == deployment["spec"]["selector"]["matchLabels"]
+    rules = {tuple(p["port"] for p in rule["ports"]): rule.get("from") for rule in policy["ingress"]}
+    assert rules == {
+        ("http",): None,
+        ("metrics",): [{"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "monitoring"}}}],
+    }
+
+
+def test_metrics_settings_are_accepted_and_can_be_turned_off() -> None:
+    from consent_svc.config import load_settings
+
+    secrets = {"CONSENT_DATABASE_URL": "postgresql://db/consent", "CONSENT_PEPPER": "p" * 32,
+               "CONSENT_TOKEN_KEYS": "k" * 32}  # fmt: skip
+    on = load_settings({**by_kind(manifests(), "ConfigMap")["data"], **secrets})
+    assert (on.metrics_host, on.metrics_port) == ("0.0.0.0", 9464)  # noqa: S104 - the pod address, behind its Services
+    off_docs = manifests("metrics.enabled=false")
+    off = load_settings({**by_kind(off_docs, "ConfigMap")["data"], **secrets})
+    assert off.metrics_port == 0
+    [container] = by_kind(off_docs, "Deployment")["spec"]["template"]["spec"]["containers"]
+    assert [p["name"] for p in container["ports"]] == ["http"]
+    # A ServiceMonitor without the listener, or a NetworkPolicy open to everyone, is a clear error.
+    refused = render("metrics.enabled=false", "metrics.serviceMonitor.enabled=true", check=False)
+    assert refused.returncode != 0
+    assert "metrics.serviceMonitor.enabled needs metrics.enabled" in refused.stderr
+    args = [helm(), "template", "demo", str(CHART), "--set", "metrics.networkPolicy.enabled=true",
+            "--set-json", "metrics.networkPolicy.from=[]"]  # fmt: skip
+    open_to_all = subprocess.run(args, capture_output=True, text=True, timeout=60, check=False)
+    assert open_to_all.returncode != 0
+    assert "metrics.networkPolicy.from must name who may scrape" in open_to_all.stderr

@@ -59,3 +59,16 @@ def test_read_replica_url_needs_the_primary(tmp_path: Path) -> None:
 def test_bad_values_name_the_variable(tmp_path: Path, name: str, value: str, message: str) -> None:
     with pytest.raises(ConfigError, match=message):
         load_settings({"CONSENT_DATA_DIR": str(tmp_path), name: value})
+
+
+def test_metrics_listen_on_loopback_apart_from_the_public_port(tmp_path: Path) -> None:
+    base = {"CONSENT_DATA_DIR": str(tmp_path)}
+    default = load_settings(base)
+    assert (default.metrics_host, default.metrics_port) == ("127.0.0.1", 9464)
+    assert load_settings(base | {"CONSENT_METRICS_PORT": "0"}).metrics_port == 0  # no listener
+    moved = load_settings(base | {"CONSENT_METRICS_HOST": "10.0.0.5", "CONSENT_METRICS_PORT": "9100"})
+    assert (moved.metrics_host, moved.metrics_port) == ("10.0.0.5", 9100)
+    with pytest.raises(ConfigError, match="CONSENT_METRICS_PORT must differ from CONSENT_PORT"):
+        load_settings(base | {"CONSENT_METRICS_PORT": "8000"})
+    with pytest.raises(ConfigError, match="CONSENT_METRICS_PORT must be between 0 and 65535"):
+        load_settings(base | {"CONSENT_METRICS_PORT": "70000"})

@@ -40,7 +40,7 @@ def start_service(workdir: Path, **env: str) -> tuple[Any, str]:
     cli(settings, workdir, "migrate")
     cli(settings, workdir, "tenants", "create", "acme")
     key = cli(settings, workdir, "keys", "create", "--tenant", "acme", "--scope", "admin")
-    return Server(settings, workdir), key
+    return Server(settings, workdir, metrics=True), key
 
 
 def pg_bin() -> Path:

@@ -5,6 +5,7 @@ them and the embedded PostgreSQL."""
 from __future__ import annotations
 
 import signal
+import socket
 import subprocess
 import time
 from pathlib import Path
@@ -44,9 +45,23 @@ def listening(proc: psutil.Process, port: int) -> bool:
         return False
 
 
+def two_free_ports_in_a_row() -> int:
+    for _ in range(50):
+        first = free_port()
+        with socket.socket() as probe:
+            try:
+                probe.bind(("127.0.0.1", first + 1))
+            except OSError:
+                continue
+        return first
+    raise AssertionError("no two free ports in a row")
+
+
 def test_two_processes_share_the_port_and_stop_together(workdir: Path) -> None:  # noqa: F811
     port = free_port()
-    env = clean_env(CONSENT_DATA_DIR=str(workdir / "data"), CONSENT_LOG_LEVEL="warning")
+    metrics = two_free_ports_in_a_row()
+    env = clean_env(CONSENT_DATA_DIR=str(workdir / "data"), CONSENT_LOG_LEVEL="warning",
+                    CONSENT_METRICS_PORT=str(metrics))  # fmt: skip
     log = workdir / "serve.log"
     parent = subprocess.Popen([str(BIN), "serve", "--port", str(port), "--processes", "2"], env=env, cwd=workdir,
                               stdout=log.open("wb"), stderr=subprocess.STDOUT)  # fmt: skip
@@ -68,6 +83,10 @@ def test_two_processes_share_the_port_and_stop_together(workdir: Path) -> None: 
                 assert fresh.get(f"{base}/healthz").status_code == 200
         spent = [busy_seconds(c) - b for c, b in zip(children, before, strict=True)]
         assert all(s > 0.02 for s in spent), spent  # both processes served
+        # Each process has its own metrics, on a port of its own: CONSENT_METRICS_PORT + i.
+        assert sorted(p for p in (metrics, metrics + 1) for c in children if listening(c, p)) == [metrics, metrics + 1]
+        for p in (metrics, metrics + 1):
+            assert "consent_http_requests_total" in httpx.get(f"http://127.0.0.1:{p}/metrics").text
 
         parent.send_signal(signal.SIGTERM)
         assert parent.wait(timeout=60) == 0, log.read_text()

@@ -1,7 +1,7 @@
 """Decisions read from a real streaming replica, and an unsubscribe still
 blocks the very next decision: with the replica current, lagging (replay
 paused) and stopped. Everything goes through a real ``consent-svc serve``
-over HTTP; the routes taken are read from its ``/metrics``."""
+over HTTP; the routes taken are read from its metrics listener."""
 
 from __future__ import annotations
 
@@ -33,7 +33,7 @@ def pair() -> Iterator[StreamingPair]:
 
 
 def routes(http: httpx.Client, server: Server) -> dict[str, float]:
-    text = http.get(f"{server.url}/metrics").text
+    text = http.get(server.metrics_url).text
     pattern = r'^consent_decision_reads_total\{route="(\w+)"\} (\S+)$'
     return {m[1]: float(m[2]) for m in re.finditer(pattern, text, re.M)}
 

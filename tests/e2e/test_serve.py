@@ -42,14 +42,19 @@ def free_port() -> int:
 def clean_env(**extra: str) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("CONSENT_")}
     env["CONSENT_SWEEP_INTERVAL_SECONDS"] = "0"  # the periodic retention sweep is off in tests
+    env["CONSENT_METRICS_PORT"] = "0"  # no metrics listener unless a test asks (on a free port: see Server)
     env.update(extra)
     return env
 
 
 class Server:
-    def __init__(self, env: dict[str, str], cwd: Path) -> None:
+    def __init__(self, env: dict[str, str], cwd: Path, *, metrics: bool = False) -> None:
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
+        # With metrics=True, the metrics listener on a free loopback port (metrics_url).
+        self.metrics_port = free_port() if metrics else 0
+        self.metrics_url = f"http://127.0.0.1:{self.metrics_port}/metrics"
+        env = {**env, "CONSENT_METRICS_PORT": str(self.metrics_port)} if metrics else env
         self.log = cwd / f"serve-{self.port}.log"
         self.proc = subprocess.Popen(
             [str(BIN), "serve", "--port", str(self.port)],

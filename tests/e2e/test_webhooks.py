@@ -10,7 +10,7 @@ from collections.abc import AsyncIterator
 import httpx
 import pytest
 
-from consent_svc.http.app import create_app
+from consent_svc.http.app import create_app, create_metrics_app
 from consent_svc.jobs.delivery import DeliveryWorker
 from consent_svc.service.context import Context
 from consent_svc.webhooks import SignatureError, sign, verify
@@ -151,8 +151,9 @@ async def test_dead_letter_and_redeliver(
     ).json()["items"]
     assert len(dead) == 1
     assert dead[0]["attempts"] >= 2 and dead[0]["last_error"] == "HTTP 500"
-    metrics = (await api.get("/metrics")).text
-    assert "consent_webhook_outbox_dead" in metrics
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=create_metrics_app(wctx)), base_url="http://m") as m:
+        metrics = (await m.get("/metrics")).text
+    assert "consent_webhook_outbox_dead 1.0" in metrics.splitlines()
     receiver.always_fail = False
     url = f"/v1/webhooks/{hook['id']}/deliveries/{dead[0]['id']}/redeliver"
     assert (await api.post(url, headers=tenant.auth())).status_code == 202

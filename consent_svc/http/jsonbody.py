@@ -1,0 +1,61 @@
+"""A bound on how deeply a JSON request body may nest, checked before it is decoded.
+
+litestar decodes a JSON body into Python objects before converting it to the
+handler's Struct. Nested a few thousand levels deep, that decoding ran out of
+recursion (``RecursionError``): a 500 with a traceback per request, and the
+public banner endpoint takes JSON without a key. No body of this API nests
+more than a handful of levels, so bodies deeper than :data:`MAX_DEPTH` are
+refused with a 400 before any decoding. The typed decoders (the decision
+batch, its NDJSON lines) refuse a deep value at its first unexpected
+bracket, without recursing, and need no bound.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from litestar import Request
+from litestar.exceptions import ClientException
+from litestar.types import Empty
+
+MAX_DEPTH = 32
+
+# A JSON string, escapes included; the unrolled form is linear, without backtracking.
+_STRING = re.compile(rb'"[^"\\]*(?:\\.[^"\\]*)*"', re.DOTALL)
+_ONE_KIND = bytes.maketrans(b"{}", b"[]")
+_NOT_A_BRACKET = bytes(b for b in range(256) if b not in b"[]{}")
+
+
+def too_deep(body: bytes, limit: int = MAX_DEPTH) -> bool:
+    """Whether ``body`` nests arrays and objects more than ``limit`` levels deep.
+
+    At C speed, for bodies of many megabytes: strings are cut out, everything
+    but brackets is dropped, and matched pairs with nothing inside (``[]``) are
+    removed one layer a pass. A balanced nesting of depth d is gone after d
+    passes; ``limit + 1`` opening brackets in a row are too deep at once.
+    Unbalanced leftovers are not called too deep: the decoder refuses them.
+    """
+    if body.count(b"[") + body.count(b"{") <= limit:
+        return False  # cannot nest deeper than it has opening brackets
+    brackets = _STRING.sub(b"", body).translate(_ONE_KIND, _NOT_A_BRACKET)
+    run = b"[" * (limit + 1)
+    for _ in range(limit):
+        if run in brackets:
+            return True
+        inner_removed = brackets.replace(b"[]", b"")
+        if len(inner_removed) == len(brackets):
+            return False  # empty, or only unmatched brackets left
+        brackets = inner_removed
+    return b"[]" in brackets  # still matched pairs after `limit` layers
+
+
+class BoundedJsonRequest(Request[Any, Any, Any]):
+    """litestar's request, refusing a JSON body nested deeper than :data:`MAX_DEPTH` (400)."""
+
+    async def json(self) -> Any:
+        if self._json is Empty and self._connection_state.json is Empty:  # not decoded yet
+            body = await self.body()
+            if too_deep(body):
+                raise ClientException(status_code=400, detail=f"the JSON body nests deeper than {MAX_DEPTH} levels")
+        return await super().json()
