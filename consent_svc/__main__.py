@@ -42,7 +42,7 @@ def cmd_serve(settings: Settings, args: argparse.Namespace) -> int:
     from consent_svc.jobs.delivery import DeliveryWorker
     from consent_svc.jobs.periodic import every
     from consent_svc.runtime import run_with_database
-    from consent_svc.service import ledger, retention
+    from consent_svc.service import ledger, retention, unsubscribe
     from consent_svc.service.tenants import Authenticator
 
     async def _swept(run: Any) -> int:
@@ -54,9 +54,11 @@ def cmd_serve(settings: Settings, args: argparse.Namespace) -> int:
         # Links the service hands out must point where it really listens.
         settings = dataclasses.replace(settings, public_url=f"http://{host}:{port}")
     processes = settings.processes if args.processes is None else args.processes
+    reuse_port = os.environ.get(_REUSE_PORT_ENV) == "1"
+    if not reuse_port:  # said once, by the process the operator started
+        unsubscribe.warn_if_public_url_not_https(settings.public_url)
     if processes > 1:
         return _serve_processes(settings, host, port, processes)
-    reuse_port = os.environ.get(_REUSE_PORT_ENV) == "1"
     # Bound now, before the database starts: a port in use is a clear error at once.
     metrics_socket = _metrics_socket(settings) if settings.metrics_port else None
 

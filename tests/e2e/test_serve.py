@@ -147,6 +147,8 @@ def test_readme_tour_on_the_embedded_default_survives_a_restart(workdir: Path) -
     log = server.log.read_text()
     assert "anna@example.se" not in log  # no plaintext identifier in any log line
     lines = [httpx.Response(200, content=line).json() for line in log.splitlines() if line.startswith("{")]
+    # Served on http (as here): serve warns once that one-click unsubscribe needs https (RFC 8058).
+    assert [line["event"] for line in lines].count("public_url_not_https") == 1
     requests = [line for line in lines if line.get("event") == "request"]
     decision = next(line for line in requests if line["route"] == "/v1/decisions")
     assert decision["tenant"] == "acme"
