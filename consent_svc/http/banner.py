@@ -13,10 +13,10 @@ from litestar.enums import HttpMethod
 from litestar.exceptions import PermissionDeniedException
 from litestar.status_codes import HTTP_200_OK, HTTP_201_CREATED, HTTP_204_NO_CONTENT
 
+from consent_svc.domain.records import ReceiptRow, SiteRow
 from consent_svc.http.auth import ctx_of, principal_of
 from consent_svc.service import banner
 from consent_svc.service.inputs import BannerConsentIn, ReceiptLinkIn, SiteIn
-from consent_svc.store.banner import ReceiptRow, SiteRow
 
 AnyRequest = Request[Any, Any, Any]
 BANNER_JS = Path(__file__).resolve().parents[1] / "web" / "banner.js"

@@ -8,8 +8,8 @@ from uuid import UUID
 import msgspec
 
 from consent_svc.domain.models import Decision, PurposeConfig
+from consent_svc.domain.records import SuppressionRow
 from consent_svc.service.decisions import DecisionItem
-from consent_svc.store.suppressions import SuppressionRow
 
 
 class PurposeVersionOut(msgspec.Struct, frozen=True, kw_only=True):

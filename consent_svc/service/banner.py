@@ -21,6 +21,7 @@ import msgspec
 
 from consent_svc.domain.errors import InvalidInput, NotFound
 from consent_svc.domain.ids import uuid7
+from consent_svc.domain.records import ReceiptRow, SiteRow
 from consent_svc.service.context import Context
 from consent_svc.service.events import record_in, subject_identifiers
 from consent_svc.service.inputs import BannerConsentIn, EventIn, Proof, SiteIn, SubjectRef
@@ -84,10 +85,10 @@ def _check_gpc_domains(gpc_domains: list[str], origins: list[str]) -> list[str]:
     return wanted
 
 
-async def create_site(ctx: Context, tenant_id: UUID, body: SiteIn) -> store.SiteRow:
+async def create_site(ctx: Context, tenant_id: UUID, body: SiteIn) -> SiteRow:
     now = ctx.clock()
     origins = _check_origins(body.origins)
-    site = store.SiteRow(
+    site = SiteRow(
         tenant_id=tenant_id, site_key="site_" + secrets.token_urlsafe(12), name=body.name,
         origins=origins, categories=_categories(body), banner_version=1, validity_days=body.validity_days,
         gpc_domains=_check_gpc_domains(body.gpc_domains, origins), created_at=now, updated_at=now,
@@ -96,7 +97,7 @@ async def create_site(ctx: Context, tenant_id: UUID, body: SiteIn) -> store.Site
         return await store.insert_site(conn, site)
 
 
-async def replace_site(ctx: Context, tenant_id: UUID, site_key: str, body: SiteIn) -> store.SiteRow:
+async def replace_site(ctx: Context, tenant_id: UUID, site_key: str, body: SiteIn) -> SiteRow:
     """Replace the configuration; ``banner_version`` goes up when categories or texts change."""
     async with ctx.pool.acquire() as conn, conn.transaction():
         current = await store.site_by_key(conn, site_key, lock=True)
@@ -112,7 +113,7 @@ async def replace_site(ctx: Context, tenant_id: UUID, site_key: str, body: SiteI
         return await store.update_site(conn, site)
 
 
-async def get_site(ctx: Context, site_key: str, tenant_id: UUID | None = None) -> store.SiteRow:
+async def get_site(ctx: Context, site_key: str, tenant_id: UUID | None = None) -> SiteRow:
     async with ctx.pool.acquire() as conn:
         site = await store.site_by_key(conn, site_key)
     if site is None or (tenant_id is not None and site.tenant_id != tenant_id):
@@ -120,7 +121,7 @@ async def get_site(ctx: Context, site_key: str, tenant_id: UUID | None = None) -
     return site
 
 
-async def list_sites(ctx: Context, tenant_id: UUID) -> list[store.SiteRow]:
+async def list_sites(ctx: Context, tenant_id: UUID) -> list[SiteRow]:
     async with ctx.pool.acquire() as conn:
         return await store.list_sites(conn, tenant_id)
 
@@ -146,7 +147,7 @@ class Client:
     gpc_header: bool
 
 
-def _choices(site: store.SiteRow, body: BannerConsentIn, gpc: bool) -> dict[str, bool]:
+def _choices(site: SiteRow, body: BannerConsentIn, gpc: bool) -> dict[str, bool]:
     keys = [c["key"] for c in site.categories]
     unknown = sorted(set(body.categories) - set(keys))
     if unknown:
@@ -165,7 +166,7 @@ def _choices(site: store.SiteRow, body: BannerConsentIn, gpc: bool) -> dict[str,
     return chosen
 
 
-async def record(ctx: Context, site_key: str, body: BannerConsentIn, client: Client) -> store.ReceiptRow:
+async def record(ctx: Context, site_key: str, body: BannerConsentIn, client: Client) -> ReceiptRow:
     site = await get_site(ctx, site_key)
     ip_prefix = truncate_ip(client.ip)
     PER_CLIENT.take(f"{site_key}|{ip_prefix}", "choices from this address")
@@ -174,7 +175,7 @@ async def record(ctx: Context, site_key: str, body: BannerConsentIn, client: Cli
         raise InvalidInput.field("banner_version", f"this site's banner is at version {site.banner_version}")
     gpc = client.gpc_header or body.gpc_signal
     now = ctx.clock()
-    receipt = store.ReceiptRow(
+    receipt = ReceiptRow(
         id=uuid7(), site_key=site_key, visitor_id=body.visitor_id, categories=_choices(site, body, gpc),
         action=body.action, banner_version=body.banner_version, language=body.language, gpc=gpc,
         recorded_at=now, expires_at=now + timedelta(days=site.validity_days), subject_id=None,
@@ -185,7 +186,7 @@ async def record(ctx: Context, site_key: str, body: BannerConsentIn, client: Cli
         )
 
 
-async def receipt(ctx: Context, site_key: str, consent_id: UUID) -> store.ReceiptRow:
+async def receipt(ctx: Context, site_key: str, consent_id: UUID) -> ReceiptRow:
     site = await get_site(ctx, site_key)
     async with ctx.pool.acquire() as conn:
         found = await store.receipt(conn, site, consent_id)
@@ -194,7 +195,7 @@ async def receipt(ctx: Context, site_key: str, consent_id: UUID) -> store.Receip
     return found
 
 
-async def link(ctx: Context, tenant_id: UUID, site_key: str, consent_id: UUID, subject: SubjectRef) -> store.ReceiptRow:
+async def link(ctx: Context, tenant_id: UUID, site_key: str, consent_id: UUID, subject: SubjectRef) -> ReceiptRow:
     """Link a receipt to a known person (a logged-in visitor). A refusal of ``marketing``
     then becomes an objection to direct marketing in the ledger."""
     site = await get_site(ctx, site_key, tenant_id)
@@ -236,5 +237,5 @@ async def gpc_document_for_host(ctx: Context, host: str) -> dict[str, object]:
     return {"gpc": True, "lastUpdate": site.updated_at.date().isoformat()}
 
 
-def site_texts(site: store.SiteRow) -> dict[str, object]:
+def site_texts(site: SiteRow) -> dict[str, object]:
     return {"categories": site.categories, "banner_version": site.banner_version, "validity_days": site.validity_days}

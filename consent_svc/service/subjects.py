@@ -11,6 +11,7 @@ from consent_svc.domain.errors import Conflict, InvalidInput, NotFound
 from consent_svc.domain.identifiers import Identifier, exchange_sha256, normalize
 from consent_svc.domain.ids import uuid7
 from consent_svc.domain.models import PurposeConfig
+from consent_svc.domain.records import ErasureRow, PastIdentifier, SubjectRow
 from consent_svc.service import ledger
 from consent_svc.service.context import Context
 from consent_svc.service.decisions import purpose_from_config, subject_answer
@@ -44,14 +45,14 @@ async def _purposes(conn: Any, tenant_id: UUID) -> list[PurposeConfig]:
     return [purpose_from_config(r.config) for r in await purpose_store.list_purposes(conn, tenant_id)]
 
 
-async def _subject(conn: Any, tenant_id: UUID, subject_id: UUID) -> event_store.SubjectRow:
+async def _subject(conn: Any, tenant_id: UUID, subject_id: UUID) -> SubjectRow:
     subject = await event_store.subject_by_id(conn, tenant_id, subject_id)
     if subject is None:
         raise NotFound(f"no subject {subject_id}")
     return subject
 
 
-async def _state(conn: Any, ctx: Context, tenant_id: UUID, subject: event_store.SubjectRow) -> list[dict[str, Any]]:
+async def _state(conn: Any, ctx: Context, tenant_id: UUID, subject: SubjectRow) -> list[dict[str, Any]]:
     """The current decision for each purpose, on the purpose's first channel."""
     out = []
     first_hash = subject.identifiers[0][1]
@@ -142,7 +143,7 @@ async def rectify(ctx: Context, tenant_id: UUID, subject_id: UUID, body: Subject
 
 
 def _erasure_entries(
-    ctx: Context, subject: event_store.SubjectRow, past: list[store.PastIdentifier]
+    ctx: Context, subject: SubjectRow, past: list[PastIdentifier]
 ) -> list[suppression_store.NewSuppression]:
     """A keyed-hash ``erasure`` entry for every identifier the person has or had, the CRM id
     included; an email's keeps its exchange SHA-256 (held solely for suppression)."""
@@ -160,7 +161,7 @@ def _erasure_entries(
     ]  # fmt: skip
 
 
-async def erase(ctx: Context, tenant_id: UUID, subject_id: UUID, reason: str | None) -> store.ErasureRow:
+async def erase(ctx: Context, tenant_id: UUID, subject_id: UUID, reason: str | None) -> ErasureRow:
     """Erasure in one transaction: identifiers (current and past), banner receipts and webhook
     messages about the person go, and the content of their events is replaced by its digest (the
     chain still verifies); a keyed-hash suppression entry with reason ``erasure`` stays for every
@@ -179,7 +180,7 @@ async def erase(ctx: Context, tenant_id: UUID, subject_id: UUID, reason: str | N
         counts: dict[str, int] = {}
         for t, _, _ in subject.identifiers:
             counts[t] = counts.get(t, 0) + 1
-        erasure = await store.insert_erasure(conn, tenant_id, store.ErasureRow(
+        erasure = await store.insert_erasure(conn, tenant_id, ErasureRow(
             id=uuid7(), subject_id=subject_id, erased_at=ctx.clock(), reason=reason, identifiers_removed=counts,
             events_erased=events, receipts_removed=receipts, messages_removed=messages, suppressions_kept=len(kept),
         ))  # fmt: skip

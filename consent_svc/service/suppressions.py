@@ -8,6 +8,7 @@ from uuid import UUID
 from consent_svc.domain.errors import InvalidInput, NotFound
 from consent_svc.domain.identifiers import Identifier, exchange_sha256, normalize
 from consent_svc.domain.ids import uuid7
+from consent_svc.domain.records import SuppressionRow
 from consent_svc.service.context import Context
 from consent_svc.service.inputs import SuppressionIn
 from consent_svc.store import purposes as purpose_store
@@ -41,7 +42,7 @@ def new_entry(ctx: Context, ident: Identifier, scope: str, channel: str | None, 
     )
 
 
-async def add(ctx: Context, tenant_id: UUID, body: SuppressionIn) -> tuple[store.SuppressionRow, bool]:
+async def add(ctx: Context, tenant_id: UUID, body: SuppressionIn) -> tuple[SuppressionRow, bool]:
     """Add an entry; idempotent on (identifier, scope, channel, reason). Returns (entry, created)."""
     if body.reason == "erasure":
         raise InvalidInput.field("reason", "erasure entries are made by erasing a subject")
@@ -54,13 +55,13 @@ async def add(ctx: Context, tenant_id: UUID, body: SuppressionIn) -> tuple[store
     return row, created
 
 
-async def find(ctx: Context, tenant_id: UUID, email: str | None, phone: str | None) -> list[store.SuppressionRow]:
+async def find(ctx: Context, tenant_id: UUID, email: str | None, phone: str | None) -> list[SuppressionRow]:
     ident = suppression_identifier(email, phone, ctx.settings.default_phone_region)
     async with ctx.pool.acquire() as conn:
         return await store.active_for(conn, tenant_id, [ctx.hasher.key(ident)])
 
 
-async def lift(ctx: Context, tenant_id: UUID, entry_id: UUID, reason: str) -> store.SuppressionRow:
+async def lift(ctx: Context, tenant_id: UUID, entry_id: UUID, reason: str) -> SuppressionRow:
     async with ctx.pool.acquire() as conn, conn.transaction():
         row = await store.lift(conn, tenant_id, entry_id, reason)
     if row is None:
@@ -70,7 +71,7 @@ async def lift(ctx: Context, tenant_id: UUID, entry_id: UUID, reason: str) -> st
 
 @dataclass(frozen=True, slots=True)
 class ExportPage:
-    items: list[store.SuppressionRow]
+    items: list[SuppressionRow]
     next_cursor: str
 
 

@@ -16,6 +16,7 @@ from consent_svc.domain.errors import Conflict, InvalidInput, NotFound
 from consent_svc.domain.identifiers import normalize_email
 from consent_svc.domain.ids import uuid7
 from consent_svc.domain.models import KEY_SCOPES
+from consent_svc.domain.records import BrandingRow, KeyRow, TenantRow
 from consent_svc.service.context import Context
 from consent_svc.service.inputs import BrandingIn
 from consent_svc.service.ratelimit import Clock, RateLimited, TokenBuckets
@@ -44,7 +45,7 @@ def hash_key(token: str) -> bytes:
     return hashlib.sha256(token.encode()).digest()
 
 
-async def create_tenant(ctx: Context, name: str) -> store.TenantRow:
+async def create_tenant(ctx: Context, name: str) -> TenantRow:
     name = name.strip()
     if not re.fullmatch(r"[a-z0-9][a-z0-9_-]{0,62}", name):
         raise InvalidInput.field(
@@ -58,7 +59,7 @@ async def create_tenant(ctx: Context, name: str) -> store.TenantRow:
     return row
 
 
-async def list_tenants(ctx: Context) -> list[store.TenantRow]:
+async def list_tenants(ctx: Context) -> list[TenantRow]:
     async with ctx.pool.acquire() as conn:
         return await store.list_tenants(conn)
 
@@ -77,7 +78,7 @@ async def create_key(ctx: Context, tenant_name: str, scope: str, label: str | No
     return key_id, token
 
 
-async def revoke_key(ctx: Context, key_id: UUID) -> store.KeyRow:
+async def revoke_key(ctx: Context, key_id: UUID) -> KeyRow:
     async with ctx.pool.acquire() as conn, conn.transaction():
         row = await store.revoke_key(conn, key_id)
     if row is None:
@@ -85,7 +86,7 @@ async def revoke_key(ctx: Context, key_id: UUID) -> store.KeyRow:
     return row
 
 
-async def list_keys(ctx: Context, tenant_name: str) -> list[store.KeyRow]:
+async def list_keys(ctx: Context, tenant_name: str) -> list[KeyRow]:
     async with ctx.pool.acquire() as conn:
         tenant = await store.tenant_by_name(conn, tenant_name)
         if tenant is None:
@@ -255,7 +256,7 @@ class Authenticator:
             table.popitem(last=False)
 
 
-async def get_branding(ctx: Context, tenant_id: UUID) -> store.BrandingRow:
+async def get_branding(ctx: Context, tenant_id: UUID) -> BrandingRow:
     async with ctx.pool.acquire() as conn:
         row = await store.get_branding(conn, tenant_id)
     if row is None:
@@ -277,7 +278,7 @@ def _unsubscribe_mailbox(raw: str) -> str:
     return normalize_email(value, field="unsubscribe_mailto")
 
 
-async def set_branding(ctx: Context, tenant_id: UUID, body: BrandingIn) -> store.BrandingRow:
+async def set_branding(ctx: Context, tenant_id: UUID, body: BrandingIn) -> BrandingRow:
     mailto = None
     if body.unsubscribe_mailto is not None:
         mailto = _unsubscribe_mailbox(body.unsubscribe_mailto)
@@ -285,7 +286,7 @@ async def set_branding(ctx: Context, tenant_id: UUID, body: BrandingIn) -> store
         current = await store.get_branding(conn, tenant_id)
         if current is None:
             raise NotFound("no such tenant")
-        branding = store.BrandingRow(
+        branding = BrandingRow(
             name=current.name,
             display_name=body.display_name,
             logo_url=body.logo_url,

@@ -25,6 +25,7 @@ from consent_svc.domain.errors import InvalidInput, NotFound
 from consent_svc.domain.identifiers import Identifier
 from consent_svc.domain.ids import uuid7
 from consent_svc.domain.models import PurposeConfig
+from consent_svc.domain.records import BrandingRow, SubjectRow
 from consent_svc.service.context import Context
 from consent_svc.service.decisions import purpose_from_config, subject_answer
 from consent_svc.service.events import record_in, subject_identifiers
@@ -172,14 +173,14 @@ def claims_of(ctx: Context, token: str) -> tokens.TokenClaims:
     return claims
 
 
-async def _subject(conn: Any, claims: tokens.TokenClaims) -> event_store.SubjectRow:
+async def _subject(conn: Any, claims: tokens.TokenClaims) -> SubjectRow:
     subject = await event_store.subject_by_id(conn, claims.tenant_id, claims.subject_id)
     if subject is None or not subject.identifiers:
         raise NotFound("no such link")
     return subject
 
 
-def _ref(subject: event_store.SubjectRow) -> SubjectRef:
+def _ref(subject: SubjectRow) -> SubjectRef:
     """A reference that resolves to this subject (its first identifier)."""
     type_, _, value = subject.identifiers[0]
     if type_ == "email":
@@ -189,12 +190,12 @@ def _ref(subject: event_store.SubjectRow) -> SubjectRef:
     return SubjectRef(external_id=value)
 
 
-def _contact_hashes(subject: event_store.SubjectRow) -> list[tuple[Identifier, bytes]]:
+def _contact_hashes(subject: SubjectRow) -> list[tuple[Identifier, bytes]]:
     return [(Identifier(t, v), h) for t, h, v in subject.identifiers if t in ("email", "phone")]  # type: ignore[arg-type]
 
 
 async def _opt_out(
-    conn: Any, ctx: Context, tenant_id: UUID, subject: event_store.SubjectRow, purpose: str | None,
+    conn: Any, ctx: Context, tenant_id: UUID, subject: SubjectRow, purpose: str | None,
     source: str, proof: Proof,
 ) -> None:  # fmt: skip
     """Withdraw and object (for one purpose, or all direct marketing), and suppress."""
@@ -210,7 +211,7 @@ async def _opt_out(
     await suppression_store.add(conn, tenant_id, entries)
 
 
-async def _already_out(conn: Any, tenant_id: UUID, subject: event_store.SubjectRow, scope: str) -> bool:
+async def _already_out(conn: Any, tenant_id: UUID, subject: SubjectRow, scope: str) -> bool:
     hashes = [h for _, h in _contact_hashes(subject)]
     if not hashes:
         return False
@@ -252,7 +253,7 @@ class PurposeChoice:
 
 @dataclass(frozen=True, slots=True)
 class PreferenceView:
-    branding: tenant_store.BrandingRow
+    branding: BrandingRow
     choices: list[PurposeChoice]
 
 
@@ -277,7 +278,7 @@ async def _view(conn: Any, ctx: Context, claims: tokens.TokenClaims) -> Preferen
     return PreferenceView(branding, choices)
 
 
-async def _only_unsubscribe_entries(conn: Any, tenant_id: UUID, subject: event_store.SubjectRow, key: str) -> bool:
+async def _only_unsubscribe_entries(conn: Any, tenant_id: UUID, subject: SubjectRow, key: str) -> bool:
     hashes = [h for _, h in _contact_hashes(subject)]
     active = await suppression_store.active_for(conn, tenant_id, hashes)
     relevant = [s for s in active if s.scope in ("all", key)]
@@ -339,7 +340,7 @@ async def save_preferences(
 
 
 async def _resubscribe(
-    conn: Any, ctx: Context, tenant_id: UUID, subject: event_store.SubjectRow, purpose: PurposeConfig,
+    conn: Any, ctx: Context, tenant_id: UUID, subject: SubjectRow, purpose: PurposeConfig,
     stay_out: set[str], proof: Proof,
 ) -> None:  # fmt: skip
     """A real consent, with the notice version the page showed; lifts only this purpose's

@@ -14,6 +14,7 @@ import msgspec
 
 from consent_svc.domain.errors import InvalidInput, NotFound
 from consent_svc.domain.ids import uuid7
+from consent_svc.domain.records import DeliveryRow, WebhookRow
 from consent_svc.service.context import Context
 from consent_svc.store import outbox as store
 
@@ -126,7 +127,7 @@ async def check_target(url: str, allow_private: bool, field: str = "url", resolv
 
 async def create(
     ctx: Context, tenant_id: UUID, url: str, events: list[str], secret: str | None
-) -> tuple[store.WebhookRow, str]:
+) -> tuple[WebhookRow, str]:
     if not events:
         raise InvalidInput.field("events", "name at least one event type")
     unknown = [e for e in events if e not in store.MESSAGE_TYPES]
@@ -139,7 +140,7 @@ async def create(
     return row, secret
 
 
-async def list_all(ctx: Context, tenant_id: UUID) -> list[store.WebhookRow]:
+async def list_all(ctx: Context, tenant_id: UUID) -> list[WebhookRow]:
     async with ctx.pool.acquire() as conn:
         return await store.list_webhooks(conn, tenant_id)
 
@@ -152,7 +153,7 @@ async def delete(ctx: Context, tenant_id: UUID, webhook_id: UUID) -> None:
 
 async def deliveries(
     ctx: Context, tenant_id: UUID, webhook_id: UUID, status: str | None, limit: int
-) -> list[store.DeliveryRow]:
+) -> list[DeliveryRow]:
     async with ctx.pool.acquire() as conn:
         if not await store.webhook_exists(conn, tenant_id, webhook_id):
             raise NotFound(f"no webhook {webhook_id}")

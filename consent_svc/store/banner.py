@@ -2,26 +2,11 @@
 
 from __future__ import annotations
 
-from datetime import datetime
-from typing import Any
 from uuid import UUID
 
 import asyncpg
-import msgspec
 
-
-class SiteRow(msgspec.Struct, frozen=True, kw_only=True):
-    tenant_id: UUID
-    site_key: str
-    name: str
-    origins: list[str]
-    categories: list[dict[str, Any]]
-    banner_version: int
-    validity_days: int
-    gpc_domains: list[str]
-    created_at: datetime
-    updated_at: datetime
-
+from consent_svc.domain.records import ReceiptRow, SiteRow
 
 _SITE = (
     "tenant_id, site_key, name, origins, categories, banner_version, validity_days, gpc_domains, created_at, updated_at"
@@ -65,20 +50,6 @@ async def site_for_gpc_domain(conn: asyncpg.Connection, domain: str) -> SiteRow 
         f"SELECT {_SITE} FROM sites WHERE $1 = ANY (gpc_domains) ORDER BY updated_at DESC LIMIT 1", domain
     )
     return None if row is None else SiteRow(**dict(row))
-
-
-class ReceiptRow(msgspec.Struct, frozen=True, kw_only=True):
-    id: UUID
-    site_key: str
-    visitor_id: str | None
-    categories: dict[str, bool]
-    action: str
-    banner_version: int
-    language: str
-    gpc: bool
-    recorded_at: datetime
-    expires_at: datetime
-    subject_id: UUID | None
 
 
 _RECEIPT = (

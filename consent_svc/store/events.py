@@ -15,6 +15,7 @@ from uuid import UUID
 import asyncpg
 import msgspec
 
+from consent_svc.domain.records import EventRow, SubjectRow
 from consent_svc.store import outbox
 
 
@@ -275,21 +276,6 @@ async def update_subjects(
     )
 
 
-class EventRow(msgspec.Struct, frozen=True):
-    id: UUID
-    seq: int
-    subject_id: UUID
-    type: str
-    purpose: str | None
-    channels: list[str]
-    occurred_at: datetime
-    recorded_at: datetime
-    source: str
-    proof: dict[str, Any]
-    idempotency_key: str | None
-    subject_kind: str | None
-
-
 async def events_of_subject(conn: asyncpg.Connection, tenant_id: UUID, subject_id: UUID) -> list[EventRow]:
     rows = await conn.fetch(
         "SELECT id, seq, subject_id, type, purpose, channels, occurred_at, recorded_at, source, proof, "
@@ -298,13 +284,6 @@ async def events_of_subject(conn: asyncpg.Connection, tenant_id: UUID, subject_i
         subject_id,
     )
     return [EventRow(**dict(r)) for r in rows]
-
-
-class SubjectRow(msgspec.Struct, frozen=True):
-    id: UUID
-    kind: str
-    facts: bytes | None
-    identifiers: list[tuple[str, bytes, str]]  # (type, hash, value)
 
 
 async def subject_by_id(conn: asyncpg.Connection, tenant_id: UUID, subject_id: UUID) -> SubjectRow | None:
@@ -332,9 +311,7 @@ class FoldRow(msgspec.Struct, frozen=True, array_like=True):
     notice_version: str | None
 
 
-async def subject_page(
-    conn: asyncpg.Connection, tenant_id: UUID, after: UUID | None, limit: int
-) -> list[UUID]:
+async def subject_page(conn: asyncpg.Connection, tenant_id: UUID, after: UUID | None, limit: int) -> list[UUID]:
     """Lock the next ``limit`` subjects of a tenant in id order (for a rewrite of their facts)."""
     rows = await conn.fetch(
         "SELECT id FROM subjects WHERE tenant_id = $1 AND ($2::uuid IS NULL OR id > $2) ORDER BY id LIMIT $3 "

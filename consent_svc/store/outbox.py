@@ -28,6 +28,8 @@ from uuid import UUID
 import asyncpg
 import msgspec
 
+from consent_svc.domain.records import DeliveryRow, WebhookRow
+
 # Ledger event types announced by webhooks.
 EVENT_MESSAGES = {
     "consent_given": "consent.given",
@@ -92,13 +94,6 @@ async def enqueue(conn: asyncpg.Connection, tenant_id: UUID, messages: Sequence[
         [m.subject_id for m in messages],
         [m.ident_hash for m in messages],
     )
-
-
-class WebhookRow(msgspec.Struct, frozen=True):
-    id: UUID
-    url: str
-    events: list[str]
-    created_at: datetime
 
 
 async def create_webhook(
@@ -273,18 +268,6 @@ async def record_attempt(
         retry_in_seconds,
     )
     return bool(written)
-
-
-class DeliveryRow(msgspec.Struct, frozen=True):
-    id: UUID
-    event_type: str
-    status: str
-    attempts: int
-    created_at: datetime
-    next_attempt_at: datetime
-    delivered_at: datetime | None
-    last_error: str | None
-    payload: dict[str, Any]
 
 
 async def deliveries(

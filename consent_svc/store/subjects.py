@@ -3,24 +3,12 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import datetime
 from typing import Any
 from uuid import UUID
 
 import asyncpg
-import msgspec
 
-
-class ErasureRow(msgspec.Struct, frozen=True, kw_only=True):
-    id: UUID
-    subject_id: UUID
-    erased_at: datetime
-    reason: str | None
-    identifiers_removed: dict[str, int]
-    events_erased: int
-    receipts_removed: int
-    messages_removed: int
-    suppressions_kept: int
+from consent_svc.domain.records import ErasureRow, PastIdentifier
 
 
 async def lock_subject(conn: asyncpg.Connection, tenant_id: UUID, subject_id: UUID) -> bool:
@@ -108,13 +96,6 @@ async def set_kind(conn: asyncpg.Connection, tenant_id: UUID, subject_id: UUID, 
         subject_id,
         kind,
     )
-
-
-class PastIdentifier(msgspec.Struct, frozen=True):
-    type: str
-    hash: bytes
-    sha256: bytes | None
-    replaced_at: datetime
 
 
 async def identifier_history(conn: asyncpg.Connection, tenant_id: UUID, subject_id: UUID) -> list[PastIdentifier]:

@@ -3,30 +3,13 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import datetime
 from uuid import UUID
 
 import asyncpg
 import msgspec
 
+from consent_svc.domain.records import SuppressionRow
 from consent_svc.store import outbox
-
-
-class SuppressionRow(msgspec.Struct, frozen=True):
-    id: UUID
-    ident_type: str
-    value: str | None
-    sha256: bytes | None
-    scope: str
-    channel: str | None
-    reason: str
-    source: str | None
-    note: str | None
-    created_at: datetime
-    lifted_at: datetime | None
-    lift_reason: str | None
-    change_seq: int
-
 
 _COLUMNS = (
     "id, ident_type, value, sha256, scope, channel, reason, source, note, created_at, "

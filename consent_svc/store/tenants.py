@@ -2,27 +2,11 @@
 
 from __future__ import annotations
 
-from datetime import datetime
 from uuid import UUID
 
 import asyncpg
-import msgspec
 
-
-class TenantRow(msgspec.Struct, frozen=True):
-    id: UUID
-    name: str
-    created_at: datetime
-
-
-class KeyRow(msgspec.Struct, frozen=True):
-    id: UUID
-    tenant_id: UUID
-    tenant_name: str
-    scope: str
-    label: str | None
-    created_at: datetime
-    revoked_at: datetime | None
+from consent_svc.domain.records import BrandingRow, KeyRow, TenantRow
 
 
 async def insert_tenant(conn: asyncpg.Connection, tenant_id: UUID, name: str) -> TenantRow | None:
@@ -110,15 +94,6 @@ async def write_meta_once(conn: asyncpg.Connection, key: str, value: bytes) -> b
     )
     stored: bytes = await conn.fetchval("SELECT value FROM service_meta WHERE key = $1", key)
     return stored
-
-
-class BrandingRow(msgspec.Struct, frozen=True, kw_only=True):
-    name: str
-    display_name: str | None
-    logo_url: str | None
-    primary_color: str | None
-    privacy_policy_url: str | None
-    unsubscribe_mailto: str | None
 
 
 _BRANDING = "name, display_name, logo_url, primary_color, privacy_policy_url, unsubscribe_mailto"

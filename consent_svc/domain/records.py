@@ -1,0 +1,142 @@
+"""Records the services hand to the edge (HTTP, CLI): what the store reads, as plain frozen Structs.
+
+They live here, beside the other domain values, so that ``http`` and ``cli`` can name
+them without importing ``store`` (docs/architecture.md: http talks to service, never
+to store). The store's functions build them.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+from uuid import UUID
+
+import msgspec
+
+
+class SiteRow(msgspec.Struct, frozen=True, kw_only=True):
+    tenant_id: UUID
+    site_key: str
+    name: str
+    origins: list[str]
+    categories: list[dict[str, Any]]
+    banner_version: int
+    validity_days: int
+    gpc_domains: list[str]
+    created_at: datetime
+    updated_at: datetime
+
+
+class ReceiptRow(msgspec.Struct, frozen=True, kw_only=True):
+    id: UUID
+    site_key: str
+    visitor_id: str | None
+    categories: dict[str, bool]
+    action: str
+    banner_version: int
+    language: str
+    gpc: bool
+    recorded_at: datetime
+    expires_at: datetime
+    subject_id: UUID | None
+
+
+class WebhookRow(msgspec.Struct, frozen=True):
+    id: UUID
+    url: str
+    events: list[str]
+    created_at: datetime
+
+
+class DeliveryRow(msgspec.Struct, frozen=True):
+    id: UUID
+    event_type: str
+    status: str
+    attempts: int
+    created_at: datetime
+    next_attempt_at: datetime
+    delivered_at: datetime | None
+    last_error: str | None
+    payload: dict[str, Any]
+
+
+class ErasureRow(msgspec.Struct, frozen=True, kw_only=True):
+    id: UUID
+    subject_id: UUID
+    erased_at: datetime
+    reason: str | None
+    identifiers_removed: dict[str, int]
+    events_erased: int
+    receipts_removed: int
+    messages_removed: int
+    suppressions_kept: int
+
+
+class PastIdentifier(msgspec.Struct, frozen=True):
+    type: str
+    hash: bytes
+    sha256: bytes | None
+    replaced_at: datetime
+
+
+class SuppressionRow(msgspec.Struct, frozen=True):
+    id: UUID
+    ident_type: str
+    value: str | None
+    sha256: bytes | None
+    scope: str
+    channel: str | None
+    reason: str
+    source: str | None
+    note: str | None
+    created_at: datetime
+    lifted_at: datetime | None
+    lift_reason: str | None
+    change_seq: int
+
+
+class TenantRow(msgspec.Struct, frozen=True):
+    id: UUID
+    name: str
+    created_at: datetime
+
+
+class KeyRow(msgspec.Struct, frozen=True):
+    id: UUID
+    tenant_id: UUID
+    tenant_name: str
+    scope: str
+    label: str | None
+    created_at: datetime
+    revoked_at: datetime | None
+
+
+class BrandingRow(msgspec.Struct, frozen=True, kw_only=True):
+    name: str
+    display_name: str | None
+    logo_url: str | None
+    primary_color: str | None
+    privacy_policy_url: str | None
+    unsubscribe_mailto: str | None
+
+
+class EventRow(msgspec.Struct, frozen=True):
+    id: UUID
+    seq: int
+    subject_id: UUID
+    type: str
+    purpose: str | None
+    channels: list[str]
+    occurred_at: datetime
+    recorded_at: datetime
+    source: str
+    proof: dict[str, Any]
+    idempotency_key: str | None
+    subject_kind: str | None
+
+
+class SubjectRow(msgspec.Struct, frozen=True):
+    id: UUID
+    kind: str
+    facts: bytes | None
+    identifiers: list[tuple[str, bytes, str]]  # (type, hash, value)
