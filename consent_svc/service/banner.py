@@ -22,12 +22,12 @@ import msgspec
 from consent_svc.domain.errors import InvalidInput, NotFound
 from consent_svc.domain.ids import uuid7
 from consent_svc.domain.records import ReceiptRow, SiteRow
+from consent_svc.service import subjects
 from consent_svc.service.context import Context
 from consent_svc.service.events import record_in, subject_identifiers
 from consent_svc.service.inputs import BannerConsentIn, EventIn, Proof, SiteIn, SubjectRef
 from consent_svc.service.ratelimit import TokenBuckets
 from consent_svc.store import banner as store
-from consent_svc.store import events as event_store
 
 NECESSARY = {
     "key": "necessary",
@@ -213,16 +213,7 @@ async def link(ctx: Context, tenant_id: UUID, site_key: str, consent_id: UUID, s
             ])  # fmt: skip
             subject_id = result.subject_id
         else:
-            hashes = [ctx.hasher.key(i) for i in identifiers]
-            owners = await event_store.resolve(conn, tenant_id, hashes)
-            if not owners:
-                new_identifiers = tuple(
-                    event_store.NewIdentifier(h, i.type, i.value) for i, h in zip(identifiers, hashes, strict=True)
-                )
-                new = event_store.NewSubject(uuid7(), subject.kind or "consumer", new_identifiers)
-                await event_store.create_subjects(conn, tenant_id, [new])
-                owners = await event_store.resolve(conn, tenant_id, hashes)
-            subject_id = next(iter(owners.values()))
+            subject_id = await subjects.find_or_create(conn, ctx, tenant_id, identifiers, subject.kind)
         linked = await store.link_subject(conn, tenant_id, consent_id, subject_id)
         assert linked is not None
         return linked

@@ -25,6 +25,7 @@ from consent_svc.service.context import Context
 from consent_svc.service.inputs import EventIn, SubjectRef
 from consent_svc.store import events as store
 from consent_svc.store import purposes as purpose_store
+from consent_svc.store import subjects as subject_store
 
 CLOCK_SKEW = timedelta(minutes=5)
 
@@ -188,21 +189,21 @@ async def record_in(
 
     # Subjects: resolve every identifier, create the people we have never seen.
     all_hashes = sorted({h for p in to_write for h in p.hashes})
-    owners = await store.resolve(conn, tenant_id, all_hashes)
+    owners = await subject_store.resolve(conn, tenant_id, all_hashes)
     new_subjects = _plan_new_subjects(to_write, owners)
     # New people: their identifiers are claimed now, their subject rows are
     # inserted once at the end with their folded facts (no insert-then-update).
     created: dict[UUID, str] = {}
     if new_subjects:
-        claimed = await store.claim_identifiers(conn, tenant_id, new_subjects)
+        claimed = await subject_store.claim_identifiers(conn, tenant_id, new_subjects)
         owners.update(claimed)
         winners = set(claimed.values())
         created = {s.id: s.kind for s in new_subjects if s.id in winners}
         # Only identifiers a concurrent writer took meanwhile are left to look up.
         missing = [h for h in all_hashes if h not in owners]
-        owners.update(await store.resolve(conn, tenant_id, missing))
+        owners.update(await subject_store.resolve(conn, tenant_id, missing))
     subject_of: dict[int, UUID] = {}
-    extra_identifiers: dict[UUID, dict[str, store.NewIdentifier]] = {}
+    extra_identifiers: dict[UUID, dict[str, subject_store.NewIdentifier]] = {}
     for p in to_write:
         found = {owners[h] for h in p.hashes if h in owners}
         if len(found) != 1:
@@ -214,16 +215,16 @@ async def record_in(
         subject_of[p.index] = subject_id
         for ident, h in zip(p.identifiers, p.hashes, strict=True):
             if h not in owners:
-                extra_identifiers.setdefault(subject_id, {})[ident.type] = store.NewIdentifier(
+                extra_identifiers.setdefault(subject_id, {})[ident.type] = subject_store.NewIdentifier(
                     h, ident.type, ident.value
                 )
     for subject_id, idents in extra_identifiers.items():
-        await store.add_identifiers(conn, tenant_id, subject_id, list(idents.values()))
+        await subject_store.add_identifiers(conn, tenant_id, subject_id, list(idents.values()))
 
     # Lock the subjects, append, fold.
-    locked = await store.lock_subjects(conn, tenant_id, [s for s in subject_of.values() if s not in created])
+    locked = await subject_store.lock_subjects(conn, tenant_id, [s for s in subject_of.values() if s not in created])
     # Subjects created here are invisible to other transactions until commit: nothing to lock.
-    locked.update({sid: store.LockedSubject(sid, kind, None) for sid, kind in created.items()})
+    locked.update({sid: subject_store.LockedSubject(sid, kind, None) for sid, kind in created.items()})
     new_events = [
         store.NewEvent(
             id=uuid7(),
@@ -246,7 +247,7 @@ async def record_in(
     if raced:
         # A concurrent request with the same key committed first: answer with its event.
         late = await store.existing_by_idempotency_key(conn, tenant_id, [k for k in raced if k])
-    touched: dict[UUID, store.LockedSubject] = {}
+    touched: dict[UUID, subject_store.LockedSubject] = {}
     for p, event in zip(to_write, new_events, strict=True):
         row = inserted.get(event.id)
         if row is None:
@@ -256,7 +257,7 @@ async def record_in(
             continue
         subject = locked[event.subject_id]
         if subject.id not in touched:
-            touched[subject.id] = store.LockedSubject(subject.id, subject.kind, subject.facts)
+            touched[subject.id] = subject_store.LockedSubject(subject.id, subject.kind, subject.facts)
         state = touched[subject.id]
         # An event moves a subject only towards more protection; the other way is a rectification.
         state.kind = more_protective(state.kind, p.item.subject.kind)  # type: ignore[arg-type]
@@ -271,8 +272,8 @@ async def record_in(
         state.facts = facts_mod.encode(folded)
         results[p.index] = EventResult(event.id, event.subject_id, row.recorded_at, True)
     finals = [touched.get(sid, locked[sid]) for sid in created]
-    await store.insert_subjects(conn, tenant_id, [(s.id, s.kind, s.facts) for s in finals])
-    await store.update_subjects(
+    await subject_store.insert_subjects(conn, tenant_id, [(s.id, s.kind, s.facts) for s in finals])
+    await subject_store.update_subjects(
         conn, tenant_id, [(s.id, s.kind, s.facts or b"") for s in touched.values() if s.id not in created]
     )
     for follower, leader in followers:
@@ -289,26 +290,26 @@ def _replay(existing: store.ExistingEvent, p: _Prepared) -> EventResult:
     return EventResult(existing.id, existing.subject_id, existing.recorded_at, False)
 
 
-def _plan_new_subjects(items: Sequence[_Prepared], owners: dict[bytes, UUID]) -> list[store.NewSubject]:
+def _plan_new_subjects(items: Sequence[_Prepared], owners: dict[bytes, UUID]) -> list[subject_store.NewSubject]:
     """One new subject per group of unknown identifiers that appear together."""
     planned: dict[bytes, UUID] = {}
-    subjects: dict[UUID, store.NewSubject] = {}
+    subjects: dict[UUID, subject_store.NewSubject] = {}
     for p in items:
         if any(h in owners for h in p.hashes):
             continue
         subject_id = next((planned[h] for h in p.hashes if h in planned), None)
         if subject_id is None:
             subject_id = uuid7()
-            subjects[subject_id] = store.NewSubject(subject_id, p.item.subject.kind or "consumer", ())
+            subjects[subject_id] = subject_store.NewSubject(subject_id, p.item.subject.kind or "consumer", ())
         current = subjects[subject_id]
         known = {i.hash for i in current.identifiers}
         types = {i.type for i in current.identifiers}
         added = [
-            store.NewIdentifier(h, ident.type, ident.value)
+            subject_store.NewIdentifier(h, ident.type, ident.value)
             for ident, h in zip(p.identifiers, p.hashes, strict=True)
             if h not in known and ident.type not in types
         ]
-        subjects[subject_id] = store.NewSubject(subject_id, current.kind, current.identifiers + tuple(added))
+        subjects[subject_id] = subject_store.NewSubject(subject_id, current.kind, current.identifiers + tuple(added))
         for h in p.hashes:
             planned.setdefault(h, subject_id)
     return list(subjects.values())

@@ -21,6 +21,7 @@ from consent_svc.domain import facts as facts_mod
 from consent_svc.domain.models import Ref
 from consent_svc.service.context import Context
 from consent_svc.store import events as store
+from consent_svc.store import subjects as subject_store
 from consent_svc.store import tenants as tenant_store
 
 BATCH = 1000
@@ -41,7 +42,7 @@ async def refold_tenant(
     last = time.monotonic()
     while True:
         async with ctx.pool.acquire() as conn, conn.transaction():
-            ids = await store.subject_page(conn, tenant_id, after, BATCH)
+            ids = await subject_store.subject_page(conn, tenant_id, after, BATCH)
             if not ids:
                 return report
             after = ids[-1]
@@ -50,7 +51,7 @@ async def refold_tenant(
                 ref = Ref(row.id, row.occurred_at, row.seq, row.notice_version if row.type == "consent_given" else None)
                 facts_mod.fold(folded[row.subject_id], row.type, row.purpose, row.channels, ref)
                 report.events += 1
-            await store.set_facts(conn, tenant_id, [(sid, facts_mod.encode(f)) for sid, f in folded.items()])
+            await subject_store.set_facts(conn, tenant_id, [(sid, facts_mod.encode(f)) for sid, f in folded.items()])
             report.subjects += len(ids)
         if progress is not None and time.monotonic() - last > 1.0:
             progress(report)

@@ -29,8 +29,9 @@ from consent_svc.domain.retention import KeptEntry, objection_entries, sweepable
 from consent_svc.service import ledger
 from consent_svc.service.context import Context
 from consent_svc.service.decisions import purpose_from_config
-from consent_svc.store import events as event_store
+from consent_svc.store import ledger as ledger_store
 from consent_svc.store import purposes as purpose_store
+from consent_svc.store import retention as retention_store
 from consent_svc.store import subjects as store
 from consent_svc.store import suppressions as suppression_store
 from consent_svc.store import tenants as tenant_store
@@ -62,7 +63,7 @@ async def sweep_tenant(
     started = now
     report = SweepReport(tenant_name, dry_run, now)
     async with ctx.pool.acquire() as lock_conn:
-        if not await store.try_advisory_lock(lock_conn, _lock_key(tenant_id)):
+        if not await retention_store.try_advisory_lock(lock_conn, _lock_key(tenant_id)):
             raise Conflict(f"a sweep of tenant {tenant_name!r} is running elsewhere")
         try:
             async with ctx.pool.acquire() as conn:
@@ -96,19 +97,19 @@ async def sweep_tenant(
                     progress(report)
                     last_progress = time.monotonic()
             async with ctx.pool.acquire() as conn:
-                await store.insert_sweep_run(conn, tenant_id, {
+                await retention_store.insert_sweep_run(conn, tenant_id, {
                     "id": uuid7(), "started_at": started, "finished_at": ctx.clock(), "as_of": now,
                     "dry_run": dry_run, "scanned": report.scanned, "swept": report.swept, "counts": report.counts,
                 })  # fmt: skip
             return report
         finally:
-            await store.advisory_unlock(lock_conn, _lock_key(tenant_id))
+            await retention_store.advisory_unlock(lock_conn, _lock_key(tenant_id))
 
 
 async def _remove(
     conn: Any, ctx: Context, tenant_id: UUID, subject_ids: list[UUID], kept: dict[UUID, list[KeptEntry]]
 ) -> None:
-    await store.allow_ledger_rewrite(conn)
+    await ledger_store.allow_ledger_rewrite(conn)
     for subject_id in subject_ids:
         if not await store.lock_subject(conn, tenant_id, subject_id):
             continue  # erased meanwhile
@@ -123,7 +124,7 @@ async def _keep_suppressions(
     """Before a person goes: their objections, and their unsubscribes (entries on any one of
     their identifiers), become keyed-hash entries on every identifier they have or had.
     Returns those identifiers' hashes."""
-    subject = await event_store.subject_by_id(conn, tenant_id, subject_id)
+    subject = await store.subject_by_id(conn, tenant_id, subject_id)
     assert subject is not None
     identities: dict[bytes, tuple[str, bytes | None]] = {
         h: (t, exchange_sha256(Identifier("email", v)) if t == "email" else None) for t, h, v in subject.identifiers

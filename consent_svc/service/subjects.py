@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 from uuid import UUID
 
@@ -10,13 +11,14 @@ import msgspec
 from consent_svc.domain.errors import Conflict, InvalidInput, NotFound
 from consent_svc.domain.identifiers import Identifier, exchange_sha256, normalize
 from consent_svc.domain.ids import uuid7
-from consent_svc.domain.models import PurposeConfig
+from consent_svc.domain.models import PurposeConfig, SubjectKind
 from consent_svc.domain.records import ErasureRow, PastIdentifier, SubjectRow
 from consent_svc.service import ledger
 from consent_svc.service.context import Context
 from consent_svc.service.decisions import purpose_from_config, subject_answer
 from consent_svc.service.inputs import SubjectPatchIn
 from consent_svc.store import events as event_store
+from consent_svc.store import ledger as ledger_store
 from consent_svc.store import outbox
 from consent_svc.store import purposes as purpose_store
 from consent_svc.store import subjects as store
@@ -33,9 +35,30 @@ def lookup_identifier(email: str | None, phone: str | None, external_id: str | N
     return normalize(type_, value, region=region)  # type: ignore[arg-type]
 
 
+async def find_or_create(
+    conn: Any, ctx: Context, tenant_id: UUID, identifiers: Sequence[Identifier], kind: SubjectKind | None = None
+) -> UUID:
+    """The subject these identifiers belong to, created when nobody has recorded any of them yet,
+    in the caller's transaction. Identifiers of two different people are a Conflict."""
+    hashes = [ctx.hasher.key(i) for i in identifiers]
+    owners = await store.resolve(conn, tenant_id, hashes)
+    if not owners:
+        new = store.NewSubject(
+            uuid7(),
+            kind or "consumer",
+            tuple(store.NewIdentifier(h, i.type, i.value) for i, h in zip(identifiers, hashes, strict=True)),
+        )
+        await store.create_subjects(conn, tenant_id, [new])
+        owners = await store.resolve(conn, tenant_id, hashes)
+    found = set(owners.values())
+    if len(found) != 1:
+        raise Conflict("these identifiers belong to different subjects; rectify or erase one of them first")
+    return found.pop()
+
+
 async def find(ctx: Context, tenant_id: UUID, ident: Identifier) -> UUID:
     async with ctx.pool.acquire() as conn:
-        owners = await event_store.resolve(conn, tenant_id, [ctx.hasher.key(ident)])
+        owners = await store.resolve(conn, tenant_id, [ctx.hasher.key(ident)])
     if not owners:
         raise NotFound("no subject with that identifier")
     return next(iter(owners.values()))
@@ -46,7 +69,7 @@ async def _purposes(conn: Any, tenant_id: UUID) -> list[PurposeConfig]:
 
 
 async def _subject(conn: Any, tenant_id: UUID, subject_id: UUID) -> SubjectRow:
-    subject = await event_store.subject_by_id(conn, tenant_id, subject_id)
+    subject = await store.subject_by_id(conn, tenant_id, subject_id)
     if subject is None:
         raise NotFound(f"no subject {subject_id}")
     return subject
@@ -117,7 +140,7 @@ async def rectify(ctx: Context, tenant_id: UUID, subject_id: UUID, body: Subject
         changed: list[str] = []
         for ident in changes:
             h = ctx.hasher.key(ident)
-            owner = await event_store.resolve(conn, tenant_id, [h])
+            owner = await store.resolve(conn, tenant_id, [h])
             if owner and owner[h] != subject_id:
                 raise Conflict(f"that {ident.type} belongs to another subject; erase or merge that one first")
             if owner:
@@ -174,7 +197,7 @@ async def erase(ctx: Context, tenant_id: UUID, subject_id: UUID, reason: str | N
         entries = _erasure_entries(ctx, subject, past)
         kept = await suppression_store.add(conn, tenant_id, entries)
         hashes = [e.ident_hash for e in entries]
-        await store.allow_ledger_rewrite(conn)
+        await ledger_store.allow_ledger_rewrite(conn)
         events = await ledger.erase_events(conn, tenant_id, subject_id)
         receipts, messages = await store.erase(conn, tenant_id, subject_id, hashes)
         counts: dict[str, int] = {}

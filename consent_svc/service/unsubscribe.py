@@ -23,17 +23,17 @@ import structlog
 from consent_svc.domain import tokens
 from consent_svc.domain.errors import InvalidInput, NotFound
 from consent_svc.domain.identifiers import Identifier
-from consent_svc.domain.ids import uuid7
 from consent_svc.domain.models import PurposeConfig
 from consent_svc.domain.records import BrandingRow, SubjectRow
+from consent_svc.service import subjects
 from consent_svc.service.context import Context
 from consent_svc.service.decisions import purpose_from_config, subject_answer
 from consent_svc.service.events import record_in, subject_identifiers
 from consent_svc.service.inputs import EventIn, Proof, SubjectRef
 from consent_svc.service.ratelimit import TokenBuckets
 from consent_svc.service.suppressions import new_entry
-from consent_svc.store import events as event_store
 from consent_svc.store import purposes as purpose_store
+from consent_svc.store import subjects as subject_store
 from consent_svc.store import suppressions as suppression_store
 from consent_svc.store import tenants as tenant_store
 
@@ -91,10 +91,10 @@ async def create_link(
                 raise InvalidInput.field("purpose", f"no direct-marketing purpose {purpose!r}")
         if email is not None:
             [ident] = subject_identifiers(SubjectRef(email=email), ctx.settings.default_phone_region, "")
-            subject_id = await _subject_for(conn, ctx, tenant_id, ident)
+            subject_id = await subjects.find_or_create(conn, ctx, tenant_id, [ident])
         else:
             assert subject_id is not None
-            if await event_store.subject_by_id(conn, tenant_id, subject_id) is None:
+            if await subject_store.subject_by_id(conn, tenant_id, subject_id) is None:
                 raise NotFound(f"no subject {subject_id}")
         branding = await tenant_store.get_branding(conn, tenant_id)
     token = tokens.sign(_keys(ctx), tokens.TokenClaims(tenant_id, subject_id, purpose))
@@ -104,17 +104,6 @@ async def create_link(
         targets.append(f"<{mailto_uri(branding.unsubscribe_mailto, 'unsubscribe ' + token)}>")
     headers = {"List-Unsubscribe": ", ".join(targets), "List-Unsubscribe-Post": ONE_CLICK}
     return Link(url, token, headers, public_url_warnings(url))
-
-
-async def _subject_for(conn: Any, ctx: Context, tenant_id: UUID, ident: Identifier) -> UUID:
-    """The subject with this identifier, created when nobody has recorded it yet."""
-    h = ctx.hasher.key(ident)
-    found = await event_store.resolve(conn, tenant_id, [h])
-    if h not in found:
-        new = event_store.NewSubject(uuid7(), "consumer", (event_store.NewIdentifier(h, ident.type, ident.value),))
-        await event_store.create_subjects(conn, tenant_id, [new])
-        found = await event_store.resolve(conn, tenant_id, [h])
-    return found[h]
 
 
 class PublicLimits:
@@ -174,7 +163,7 @@ def claims_of(ctx: Context, token: str) -> tokens.TokenClaims:
 
 
 async def _subject(conn: Any, claims: tokens.TokenClaims) -> SubjectRow:
-    subject = await event_store.subject_by_id(conn, claims.tenant_id, claims.subject_id)
+    subject = await subject_store.subject_by_id(conn, claims.tenant_id, claims.subject_id)
     if subject is None or not subject.identifiers:
         raise NotFound("no such link")
     return subject
@@ -235,8 +224,8 @@ async def unsubscribe_address(ctx: Context, tenant_id: UUID, email: str, purpose
     """An unsubscribe received for an address (the mailto: half of List-Unsubscribe)."""
     [ident] = subject_identifiers(SubjectRef(email=email), ctx.settings.default_phone_region, "")
     async with ctx.pool.acquire() as conn, conn.transaction():
-        subject_id = await _subject_for(conn, ctx, tenant_id, ident)
-        subject = await event_store.subject_by_id(conn, tenant_id, subject_id)
+        subject_id = await subjects.find_or_create(conn, ctx, tenant_id, [ident])
+        subject = await subject_store.subject_by_id(conn, tenant_id, subject_id)
         assert subject is not None
         if await _already_out(conn, tenant_id, subject, purpose or "all"):
             return False

@@ -17,6 +17,7 @@ from consent_svc.domain.ids import uuid7
 from consent_svc.domain.records import DeliveryRow, WebhookRow
 from consent_svc.service.context import Context
 from consent_svc.store import outbox as store
+from consent_svc.store import webhooks as webhook_store
 
 # Where a webhook may be delivered. Receivers listen on the standard https
 # port or its common alternative; any other port is refused (unless private
@@ -136,18 +137,18 @@ async def create(
     await check_target(url, ctx.settings.webhook_allow_private)
     secret = secret or "whsec_" + secrets.token_urlsafe(32)
     async with ctx.pool.acquire() as conn:
-        row = await store.create_webhook(conn, tenant_id, uuid7(), url, sorted(set(events)), secret)
+        row = await webhook_store.create_webhook(conn, tenant_id, uuid7(), url, sorted(set(events)), secret)
     return row, secret
 
 
 async def list_all(ctx: Context, tenant_id: UUID) -> list[WebhookRow]:
     async with ctx.pool.acquire() as conn:
-        return await store.list_webhooks(conn, tenant_id)
+        return await webhook_store.list_webhooks(conn, tenant_id)
 
 
 async def delete(ctx: Context, tenant_id: UUID, webhook_id: UUID) -> None:
     async with ctx.pool.acquire() as conn, conn.transaction():
-        if not await store.delete_webhook(conn, tenant_id, webhook_id):
+        if not await webhook_store.delete_webhook(conn, tenant_id, webhook_id):
             raise NotFound(f"no webhook {webhook_id}")
 
 
@@ -155,14 +156,14 @@ async def deliveries(
     ctx: Context, tenant_id: UUID, webhook_id: UUID, status: str | None, limit: int
 ) -> list[DeliveryRow]:
     async with ctx.pool.acquire() as conn:
-        if not await store.webhook_exists(conn, tenant_id, webhook_id):
+        if not await webhook_store.webhook_exists(conn, tenant_id, webhook_id):
             raise NotFound(f"no webhook {webhook_id}")
         return await store.deliveries(conn, tenant_id, webhook_id, status, limit)
 
 
 async def redeliver(ctx: Context, tenant_id: UUID, webhook_id: UUID, message_id: UUID) -> None:
     async with ctx.pool.acquire() as conn, conn.transaction():
-        if not await store.webhook_exists(conn, tenant_id, webhook_id) or not await store.redeliver(
+        if not await webhook_store.webhook_exists(conn, tenant_id, webhook_id) or not await store.redeliver(
             conn, tenant_id, webhook_id, message_id
         ):
             raise NotFound(f"no message {message_id} for webhook {webhook_id}")

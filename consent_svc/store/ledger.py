@@ -98,3 +98,8 @@ async def events_content(conn: asyncpg.Connection, tenant_id: UUID, subject_id: 
     return await conn.fetch(  # type: ignore[no-any-return]
         f"SELECT {_CONTENT}, erased_digest FROM events WHERE tenant_id = $1 AND subject_id = $2", tenant_id, subject_id
     )
+
+
+async def allow_ledger_rewrite(conn: asyncpg.Connection) -> None:
+    """For this transaction only: let erasure and the retention sweep rewrite ledger rows."""
+    await conn.execute("SET LOCAL consent.ledger_rewrite = 'on'")

@@ -15,7 +15,7 @@ from consent_svc.domain.identifiers import Identifier
 from consent_svc.domain.ids import uuid7
 from consent_svc.service import retention
 from consent_svc.service.context import Context
-from consent_svc.store import outbox
+from consent_svc.store import outbox, webhooks
 from tests.conftest import NEWSLETTER, Tenant
 from tests.http.leftovers import traces
 
@@ -157,7 +157,7 @@ async def test_erasure_reaches_a_rectified_address_and_messages_queued_before(
 ) -> None:
     await put_purpose(client, tenant, "newsletter", NEWSLETTER)
     async with ctx.pool.acquire() as conn:  # a subscriber to everything (delivery is not under test)
-        await outbox.create_webhook(conn, tenant.id, uuid7(), "https://hooks.example.com/x", outbox.MESSAGE_TYPES,
+        await webhooks.create_webhook(conn, tenant.id, uuid7(), "https://hooks.example.com/x", outbox.MESSAGE_TYPES,
                                     "whsec_" + "x" * 32)  # fmt: skip
     old, new = "lisa.old@example.se", "lisa@example.se"
     # Suppressed before anybody recorded her: the message is keyed to the address alone.

@@ -14,6 +14,7 @@ from consent_svc.service import events
 from consent_svc.service.context import Context
 from consent_svc.service.inputs import EventIn, Proof, SubjectRef
 from consent_svc.store import events as event_store
+from consent_svc.store import subjects as subject_store
 from consent_svc.store import migrations
 from tests.conftest import NEWSLETTER, TEST_PEPPER, Tenant, create_database, drop_database
 
