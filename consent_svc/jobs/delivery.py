@@ -46,7 +46,7 @@ import msgspec
 import structlog
 from prometheus_client import Counter
 
-from consent_svc import webhooks
+from consent_svc import webhook_signatures
 from consent_svc.domain.errors import InvalidInput
 from consent_svc.jobs.pinned import PIN, PinnedTransport
 from consent_svc.service.context import Context
@@ -231,7 +231,7 @@ class DeliveryWorker:
             "Content-Type": "application/json",
             "Consent-Event-Id": str(due.id),
             "Consent-Event-Type": due.event_type,
-            "Consent-Signature": webhooks.sign(due.secret, body),
+            "Consent-Signature": webhook_signatures.sign(due.secret, body),
         }
         try:
             async with self.client.stream(

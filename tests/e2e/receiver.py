@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
-from consent_svc.webhooks import SignatureError, verify
+from consent_svc.webhook_signatures import SignatureError, verify
 
 
 @dataclass

@@ -13,7 +13,7 @@ import pytest
 from consent_svc.http.app import create_app, create_metrics_app
 from consent_svc.jobs.delivery import DeliveryWorker
 from consent_svc.service.context import Context
-from consent_svc.webhooks import SignatureError, sign, verify
+from consent_svc.webhook_signatures import SignatureError, sign, verify
 from tests.conftest import NEWSLETTER, Tenant
 from tests.e2e.receiver import Receiver
 

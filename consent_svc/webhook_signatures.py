@@ -6,7 +6,7 @@ Every delivery carries ``Consent-Signature: t=<unix seconds>,v1=<hex>`` where
 it). A receiver checks the signature and the age, for example with Starlette
 or litestar::
 
-    from consent_svc.webhooks import SignatureError, verify
+    from consent_svc.webhook_signatures import SignatureError, verify
 
     async def receive(request):
         body = await request.body()
