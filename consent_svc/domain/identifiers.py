@@ -157,6 +157,19 @@ def normalize(type_: IdentifierType, raw: str, *, region: str = "SE", field: str
     return Identifier("external_id", normalize_external_id(raw, field=name))
 
 
+def one_identifier(given: dict[str, str | None], *, region: str = "SE", field: str, nested: bool = False) -> Identifier:
+    """Exactly one identifier of ``given`` ({"email": ..., "phone": ..., "external_id": ...}, the
+    types a request may use), normalized. Field names in errors: ``field`` when not exactly one
+    is given; the identifier's type (``field.type`` with ``nested``) when it is invalid."""
+    present = [(t, v) for t, v in given.items() if v is not None]
+    if len(present) != 1:
+        names = list(given)
+        choices = ", ".join(names[:-1]) + f" or {names[-1]}" if len(names) > 1 else names[0]
+        raise InvalidIdentifier.field(field, f"give exactly one of {choices}")
+    type_, value = present[0]
+    return normalize(type_, value, region=region, field=f"{field}.{type_}" if nested else type_)  # type: ignore[arg-type]
+
+
 class Hasher:
     """Keyed hashing with the server's pepper. Holds the pepper; never prints it."""
 

@@ -7,11 +7,29 @@ to store). The store's functions build them.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, Generic, TypeVar
 from uuid import UUID
 
 import msgspec
+
+T = TypeVar("T")
+
+
+@dataclass(frozen=True, slots=True)
+class Page(Generic[T]):
+    """One page of a listing: its items, and where the next page starts (None: this is the last)."""
+
+    items: list[T]
+    after: Any | None
+
+    @classmethod
+    def of(cls, rows: Sequence[T], limit: int, key: Callable[[T], Any]) -> Page[T]:
+        """The page of ``rows`` read with ``LIMIT limit + 1``: one row more than asked means more follow."""
+        items = list(rows[:limit])
+        return cls(items, key(items[-1]) if len(rows) > limit else None)
 
 
 class SiteRow(msgspec.Struct, frozen=True, kw_only=True):
@@ -140,3 +158,15 @@ class SubjectRow(msgspec.Struct, frozen=True):
     kind: str
     facts: bytes | None
     identifiers: list[tuple[str, bytes, str]]  # (type, hash, value)
+
+
+class MessageRecord(msgspec.Struct, frozen=True):
+    """A webhook message about a person, as their export lists it (no payload)."""
+
+    id: UUID
+    webhook_id: UUID
+    event_type: str
+    status: str
+    attempts: int
+    created_at: datetime
+    delivered_at: datetime | None

@@ -10,15 +10,27 @@ from litestar.openapi.plugins import JsonRenderPlugin, ScalarRenderPlugin
 from litestar.openapi.spec import Components, SecurityScheme
 
 from consent_svc import __version__
-from consent_svc.http import banner, controllers, ledger, ops, subjects, unsubscribe, webhooks
-from consent_svc.http.auth import require_scope
+from consent_svc.http import (
+    banner,
+    branding,
+    decisions,
+    events,
+    ledger,
+    ops,
+    purposes,
+    sites,
+    subjects,
+    suppressions,
+    unsubscribe,
+    webhooks,
+)
+from consent_svc.http.auth import Authenticator, require_scope
+from consent_svc.http.deps import DEPENDENCIES
 from consent_svc.http.fastpath import DecisionFastPath
 from consent_svc.http.jsonbody import BoundedJsonRequest
 from consent_svc.http.middleware import RequestLogMiddleware
 from consent_svc.http.problems import EXCEPTION_HANDLERS
 from consent_svc.service.context import Context
-from consent_svc.service.tenants import Authenticator
-from consent_svc.service.unsubscribe import PublicLimits
 
 
 def openapi_config() -> OpenAPIConfig:
@@ -44,14 +56,15 @@ def create_litestar(ctx: Context | None, *, authenticator: Authenticator | None 
     ``authenticator``: one built here from ``ctx`` unless given (tests give one with a clock they step)."""
     app = Litestar(
         route_handlers=[
-            controllers.PurposeController,
-            controllers.EventController,
-            controllers.DecisionController,
-            controllers.SuppressionController,
+            purposes.PurposeController,
+            events.EventController,
+            decisions.DecisionController,
+            suppressions.SuppressionController,
             unsubscribe.UnsubscribeApiController,
             unsubscribe.PublicPagesController,
+            branding.BrandingController,
             webhooks.WebhookController,
-            banner.SiteController,
+            sites.SiteController,
             subjects.SubjectController,
             ledger.LedgerController,
             banner.BannerController,
@@ -61,6 +74,7 @@ def create_litestar(ctx: Context | None, *, authenticator: Authenticator | None 
             ops.readyz,
         ],
         guards=[require_scope],
+        dependencies=DEPENDENCIES,
         exception_handlers=EXCEPTION_HANDLERS,
         request_class=BoundedJsonRequest,
         openapi_config=openapi_config(),
@@ -69,7 +83,8 @@ def create_litestar(ctx: Context | None, *, authenticator: Authenticator | None 
     )
     app.state.ctx = ctx
     app.state.authenticator = authenticator or (Authenticator(ctx) if ctx else None)
-    app.state.public_limits = PublicLimits()
+    app.state.public_limits = unsubscribe.PublicLimits()
+    app.state.banner_limits = banner.BannerLimits()
     return app
 
 
@@ -86,6 +101,7 @@ def create_metrics_app(ctx: Context, authenticator: Authenticator | None = None)
     ``authenticator``: the served app's, whose key look-ups it reports."""
     app = Litestar(
         route_handlers=[ops.metrics],
+        dependencies=DEPENDENCIES,
         exception_handlers=EXCEPTION_HANDLERS,
         openapi_config=None,
         logging_config=None,

@@ -25,14 +25,13 @@ import msgspec
 
 from consent_svc.domain.errors import InvalidInput
 from consent_svc.domain.models import CHANNELS
-from consent_svc.http.auth import authenticate_once
+from consent_svc.http.auth import Authenticator, authenticate_once
+from consent_svc.http.decisions import DecisionOut
 from consent_svc.http.problems import DATABASE_UNAVAILABLE
-from consent_svc.http.schemas import DecisionOut
+from consent_svc.http.ratelimit import RateLimited
 from consent_svc.service import decisions
 from consent_svc.service.context import Context
 from consent_svc.service.inputs import Recipient
-from consent_svc.service.ratelimit import RateLimited
-from consent_svc.service.tenants import Authenticator
 
 PATH = "/v1/decisions"
 _ALLOWED = {"purpose", "channel", "email", "phone", "external_id"}
@@ -107,7 +106,7 @@ class DecisionFastPath:
             # here, it would reach the server as a bare 500 with the error's message in a traceback.
             return None
         scope.setdefault("state", {})["principal"] = principal
-        return _encode(DecisionOut.of(answer, purpose, channel, decided_at))
+        return _encode(DecisionOut.from_domain(answer, purpose, channel, decided_at))
 
 
 def _bearer(scope: dict[str, Any]) -> str | None:

@@ -2,28 +2,58 @@
 
 from __future__ import annotations
 
-from typing import Any
+from datetime import datetime
+from uuid import UUID
 
-from litestar import Controller, Request, get
+import msgspec
+from litestar import Controller, get
 
-from consent_svc.http.auth import ctx_of, principal_of
 from consent_svc.service import ledger
+from consent_svc.service.context import Context
 
-AnyRequest = Request[Any, Any, Any]
+
+class ChainBreakOut(msgspec.Struct, frozen=True, kw_only=True):
+    event_id: str | None
+    position: int
+    expected: str
+    found: str
+
+
+class LedgerVerificationOut(msgspec.Struct, frozen=True, kw_only=True):
+    ok: bool
+    events: int
+    head: str
+    unsealed: int
+    first_break: ChainBreakOut | None
+
+    @classmethod
+    def from_domain(cls, result: ledger.Verification) -> LedgerVerificationOut:
+        brk = None if result.first_break is None else ChainBreakOut(**result.first_break)
+        return cls(ok=result.ok, events=result.events, head=result.head, unsealed=result.unsealed, first_break=brk)
+
+
+class LedgerHeadOut(msgspec.Struct, frozen=True, kw_only=True):
+    position: int
+    head: str
+    sealed_at: datetime | None
+    unsealed: int
+
+    @classmethod
+    def from_domain(cls, head: ledger.Head) -> LedgerHeadOut:
+        return cls(position=head.position, head=head.hash, sealed_at=head.sealed_at, unsealed=head.unsealed)
 
 
 class LedgerController(Controller):
     path = "/v1/ledger"
     tags = ["ledger"]
+    opt = {"scope": "admin"}
 
-    @get("/verify", opt={"scope": "admin"})
-    async def verify_ledger(self, request: AnyRequest) -> dict[str, Any]:
-        """Walk the tenant's hash chain; the first position that does not match, if any."""
-        result = await ledger.verify(ctx_of(request), principal_of(request).tenant_id)
-        return {"ok": result.ok, "events": result.events, "head": result.head, "unsealed": result.unsealed,
-                "first_break": result.first_break}  # fmt: skip
+    @get("/verify", summary="Verify the ledger's hash chain")
+    async def verify_ledger(self, ctx: Context, tenant_id: UUID) -> LedgerVerificationOut:
+        """Walk the tenant's chain; the first position that does not match, if any."""
+        return LedgerVerificationOut.from_domain(await ledger.verify(ctx, tenant_id))
 
-    @get("/head", opt={"scope": "admin"})
-    async def ledger_head(self, request: AnyRequest) -> dict[str, Any]:
+    @get("/head", summary="Read the ledger's head hash")
+    async def ledger_head(self, ctx: Context, tenant_id: UUID) -> LedgerHeadOut:
         """The current head hash and position, to publish or timestamp elsewhere."""
-        return await ledger.head(ctx_of(request), principal_of(request).tenant_id)
+        return LedgerHeadOut.from_domain(await ledger.head(ctx, tenant_id))

@@ -5,17 +5,17 @@ the public port."""
 from __future__ import annotations
 
 from collections.abc import Iterator
-from typing import Any
 
-from litestar import Request, Response, get
+import msgspec
+from litestar import Response, get
 from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, Gauge, generate_latest
 from prometheus_client.core import CounterMetricFamily, Metric
 from prometheus_client.registry import Collector
 
+from consent_svc.http.auth import Authenticator
 from consent_svc.http.problems import problem
-from consent_svc.service.tenants import Authenticator
-from consent_svc.store import migrations, outbox
-from consent_svc.store.reads import ReadRouter
+from consent_svc.service import ops
+from consent_svc.service.context import Context
 
 POOL_SIZE = Gauge("consent_db_pool_connections", "Database pool connections", ["state"])
 OUTBOX_PENDING = Gauge("consent_webhook_outbox_pending", "Webhook messages waiting to be delivered")
@@ -28,13 +28,14 @@ class _DecisionReads(Collector):  # type: ignore[misc]  # prometheus_client is u
     (replica, or primary and why), from the process's read router."""
 
     def __init__(self) -> None:
-        self.router: ReadRouter | None = None
+        self.ctx: Context | None = None
 
     def collect(self) -> Iterator[Metric]:
         family = CounterMetricFamily(
             "consent_decision_reads", "Decision reads by where they were served", labels=["route"]
         )
-        for route, count in sorted((self.router.routes if self.router else {}).items()):
+        router = self.ctx.reads if self.ctx is not None else None
+        for route, count in sorted((router.routes if router else {}).items()):
             family.add_metric([route], count)
         yield family
 
@@ -67,38 +68,39 @@ KEY_LOOKUPS = _KeyLookups()
 REGISTRY.register(KEY_LOOKUPS)
 
 
-@get("/healthz", tags=["operations"], include_in_schema=True)
-async def healthz() -> dict[str, str]:
-    """The process is up."""
-    return {"status": "ok"}
+class HealthOut(msgspec.Struct, frozen=True, kw_only=True):
+    status: str
 
 
-@get("/readyz", tags=["operations"])
-async def readyz(request: Request[Any, Any, Any]) -> Response[Any]:
-    """The database answers and every migration is applied."""
-    ctx = request.app.state.ctx
-    try:
-        async with ctx.pool.acquire(timeout=2) as conn:
-            pending = await migrations.status(conn)
-    except Exception:
+class ReadyOut(msgspec.Struct, frozen=True, kw_only=True):
+    status: str
+    read_replica: str
+
+
+@get("/healthz", tags=["operations"], summary="Check that the process is up")
+async def healthz() -> HealthOut:
+    return HealthOut(status="ok")
+
+
+@get("/readyz", tags=["operations"], summary="Check that the service is ready")
+async def readyz(ctx: Context) -> Response[ReadyOut]:
+    """The database answers and every migration is applied (503 otherwise)."""
+    ready = await ops.readiness(ctx)
+    if not ready.database:
         return problem(503, "the database is not reachable")
-    if pending:
-        return problem(503, f"{len(pending)} migration(s) not applied: run `consent-svc migrate`")
-    # A read replica that is down does not make the service unready: decisions read the primary.
-    reads = ctx.reads.status() if ctx.reads is not None else "none"
-    return Response({"status": "ready", "read_replica": reads})
+    if ready.pending_migrations:
+        return problem(503, f"{ready.pending_migrations} migration(s) not applied: run `consent-svc migrate`")
+    return Response(ReadyOut(status="ready", read_replica=ready.read_replica))
 
 
 @get("/metrics", media_type="text/plain; version=0.0.4", include_in_schema=False)
-async def metrics(request: Request[Any, Any, Any]) -> Response[bytes]:
+async def metrics(ctx: Context) -> Response[bytes]:
     """Prometheus text format (served by the metrics listener's app only)."""
-    pool = request.app.state.ctx.pool
-    DECISION_READS.router = request.app.state.ctx.reads
-    POOL_SIZE.labels("total").set(pool.get_size())
-    POOL_SIZE.labels("idle").set(pool.get_idle_size())
-    async with pool.acquire() as conn:
-        pending, oldest, dead = await outbox.stats(conn)
-    OUTBOX_PENDING.set(pending)
-    OUTBOX_OLDEST.set(oldest)
-    OUTBOX_DEAD.set(dead)
+    DECISION_READS.ctx = ctx
+    POOL_SIZE.labels("total").set(ctx.pool.get_size())
+    POOL_SIZE.labels("idle").set(ctx.pool.get_idle_size())
+    stats = await ops.outbox_stats(ctx)
+    OUTBOX_PENDING.set(stats.pending)
+    OUTBOX_OLDEST.set(stats.oldest_pending_seconds)
+    OUTBOX_DEAD.set(stats.dead)
     return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)

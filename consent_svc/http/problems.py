@@ -18,7 +18,7 @@ from litestar.exceptions import HTTPException, ValidationException
 
 from consent_svc.domain.errors import Conflict, DomainError, InvalidInput, NotFound, Refused
 from consent_svc.http.middleware import route_of
-from consent_svc.service.ratelimit import RateLimited
+from consent_svc.http.ratelimit import RateLimited
 
 PROBLEM = "application/problem+json"
 _log = structlog.get_logger("consent_svc.http")

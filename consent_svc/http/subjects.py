@@ -1,67 +1,228 @@
-"""Data subject rights over HTTP (admin)."""
+"""Data subject rights over HTTP (admin): look-up, export (Art 15, 20), rectification (Art 16),
+erasure (Art 17). The export document is also what ``consent-svc subjects export`` prints."""
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Annotated, Any
 from uuid import UUID
 
-from litestar import Controller, Request, delete, get, patch
+import msgspec
+from litestar import Controller, delete, get, patch
 from litestar.params import Parameter
 from litestar.status_codes import HTTP_200_OK
 
-from consent_svc.http.auth import ctx_of, principal_of
+from consent_svc.domain.models import Decision
+from consent_svc.domain.records import ErasureRow, EventRow, MessageRecord, PastIdentifier, ReceiptRow, SuppressionRow
 from consent_svc.service import subjects
+from consent_svc.service.context import Context
 from consent_svc.service.inputs import ErasureIn, SubjectPatchIn
 
-AnyRequest = Request[Any, Any, Any]
+EXPORT_FORMAT = "consent-svc.subject-export/1"
+
+
+class IdentifierOut(msgspec.Struct, frozen=True, kw_only=True):
+    type: str
+    value: str
+
+
+class PurposeStateOut(msgspec.Struct, frozen=True, kw_only=True):
+    purpose: str
+    channel: str
+    decision: Decision
+
+    @classmethod
+    def from_domain(cls, state: subjects.PurposeState) -> PurposeStateOut:
+        return cls(purpose=state.purpose, channel=state.channel, decision=state.decision)
+
+
+class SubjectOut(msgspec.Struct, frozen=True, kw_only=True):
+    """The person, and the decision now for each purpose (on its first channel)."""
+
+    id: UUID
+    kind: str
+    identifiers: list[IdentifierOut]
+    purposes: list[PurposeStateOut]
+
+    @classmethod
+    def from_domain(cls, view: subjects.SubjectView) -> SubjectOut:
+        return cls(
+            id=view.id,
+            kind=view.kind,
+            identifiers=[IdentifierOut(type=t, value=v) for t, v in view.identifiers],
+            purposes=[PurposeStateOut.from_domain(p) for p in view.purposes],
+        )
+
+
+class ExportSubjectOut(msgspec.Struct, frozen=True, kw_only=True):
+    id: UUID
+    kind: str
+
+
+class PastIdentifierOut(msgspec.Struct, frozen=True, kw_only=True):
+    type: str
+    replaced_at: datetime
+
+
+class EventRecordOut(msgspec.Struct, frozen=True, kw_only=True):
+    id: UUID
+    type: str
+    purpose: str | None
+    channels: list[str]
+    occurred_at: datetime
+    recorded_at: datetime
+    source: str
+    proof: dict[str, Any]
+    idempotency_key: str | None
+    subject_kind: str | None
+
+    @classmethod
+    def from_domain(cls, e: EventRow) -> EventRecordOut:
+        return cls(**{f: getattr(e, f) for f in cls.__struct_fields__})
+
+
+class SuppressionRecordOut(msgspec.Struct, frozen=True, kw_only=True):
+    id: UUID
+    ident_type: str
+    scope: str
+    channel: str | None
+    reason: str
+    source: str | None
+    note: str | None
+    created_at: datetime
+    lifted_at: datetime | None
+    lift_reason: str | None
+
+    @classmethod
+    def from_domain(cls, row: SuppressionRow) -> SuppressionRecordOut:
+        return cls(**{f: getattr(row, f) for f in cls.__struct_fields__})
+
+
+class ReceiptRecordOut(msgspec.Struct, frozen=True, kw_only=True):
+    id: UUID
+    site_key: str
+    categories: dict[str, bool]
+    action: str
+    banner_version: int
+    language: str
+    gpc: bool
+    recorded_at: datetime
+    expires_at: datetime
+
+    @classmethod
+    def from_domain(cls, row: ReceiptRow) -> ReceiptRecordOut:
+        return cls(**{f: getattr(row, f) for f in cls.__struct_fields__})
+
+
+class MessageRecordOut(msgspec.Struct, frozen=True, kw_only=True):
+    id: UUID
+    webhook_id: UUID
+    event_type: str
+    status: str
+    attempts: int
+    created_at: datetime
+    delivered_at: datetime | None
+
+    @classmethod
+    def from_domain(cls, row: MessageRecord) -> MessageRecordOut:
+        return cls(**{f: getattr(row, f) for f in cls.__struct_fields__})
+
+
+class SubjectExportOut(msgspec.Struct, frozen=True, kw_only=True):
+    """Everything held about a person (docs/subject-export.md)."""
+
+    format: str
+    exported_at: datetime
+    subject: ExportSubjectOut
+    identifiers: list[IdentifierOut]
+    past_identifiers: list[PastIdentifierOut]
+    events: list[EventRecordOut]
+    suppressions: list[SuppressionRecordOut]
+    banner_receipts: list[ReceiptRecordOut]
+    webhook_messages: list[MessageRecordOut]
+    current_decisions: list[PurposeStateOut]
+
+    @classmethod
+    def from_domain(cls, export: subjects.SubjectExport) -> SubjectExportOut:
+        view = export.subject
+
+        def past(p: PastIdentifier) -> PastIdentifierOut:
+            return PastIdentifierOut(type=p.type, replaced_at=p.replaced_at)
+
+        return cls(
+            format=EXPORT_FORMAT,
+            exported_at=export.exported_at,
+            subject=ExportSubjectOut(id=view.id, kind=view.kind),
+            identifiers=[IdentifierOut(type=t, value=v) for t, v in view.identifiers],
+            past_identifiers=[past(p) for p in export.past_identifiers],
+            events=[EventRecordOut.from_domain(e) for e in export.events],
+            suppressions=[SuppressionRecordOut.from_domain(s) for s in export.suppressions],
+            banner_receipts=[ReceiptRecordOut.from_domain(r) for r in export.banner_receipts],
+            webhook_messages=[MessageRecordOut.from_domain(m) for m in export.webhook_messages],
+            current_decisions=[PurposeStateOut.from_domain(p) for p in view.purposes],
+        )
+
+
+class ErasureOut(msgspec.Struct, frozen=True, kw_only=True):
+    """The erasure receipt: kept, without personal data, as proof the request was carried out."""
+
+    erasure_id: UUID
+    subject_id: UUID
+    erased_at: datetime
+    reason: str | None
+    identifiers_removed: dict[str, int]
+    events_erased: int
+    receipts_removed: int
+    messages_removed: int
+    suppressions_kept: int
+
+    @classmethod
+    def from_domain(cls, row: ErasureRow) -> ErasureOut:
+        return cls(
+            erasure_id=row.id, subject_id=row.subject_id, erased_at=row.erased_at, reason=row.reason,
+            identifiers_removed=row.identifiers_removed, events_erased=row.events_erased,
+            receipts_removed=row.receipts_removed, messages_removed=row.messages_removed,
+            suppressions_kept=row.suppressions_kept,
+        )  # fmt: skip
 
 
 class SubjectController(Controller):
     path = "/v1/subjects"
     tags = ["subjects"]
+    opt = {"scope": "admin"}
 
-    @get("/", opt={"scope": "admin"})
+    @get("/", summary="Find a person by email, phone or external id")
     async def find_subject(
         self,
-        request: AnyRequest,
+        ctx: Context,
+        tenant_id: UUID,
         email: Annotated[str | None, Parameter(max_length=320)] = None,
         phone: Annotated[str | None, Parameter(max_length=64)] = None,
         external_id: Annotated[str | None, Parameter(max_length=200)] = None,
-    ) -> dict[str, Any]:
-        """The person with this identifier, and the current decision for each purpose."""
-        ctx, tenant_id = ctx_of(request), principal_of(request).tenant_id
+    ) -> SubjectOut:
+        """With the current decision for each purpose."""
         ident = subjects.lookup_identifier(email, phone, external_id, ctx.settings.default_phone_region)
-        return await subjects.view(ctx, tenant_id, await subjects.find(ctx, tenant_id, ident))
+        return SubjectOut.from_domain(await subjects.view(ctx, tenant_id, await subjects.find(ctx, tenant_id, ident)))
 
-    @get("/{subject_id:uuid}", opt={"scope": "admin"})
-    async def get_subject(self, request: AnyRequest, subject_id: UUID) -> dict[str, Any]:
-        return await subjects.view(ctx_of(request), principal_of(request).tenant_id, subject_id)
+    @get("/{subject_id:uuid}", summary="Read a person")
+    async def get_subject(self, ctx: Context, tenant_id: UUID, subject_id: UUID) -> SubjectOut:
+        return SubjectOut.from_domain(await subjects.view(ctx, tenant_id, subject_id))
 
-    @get("/{subject_id:uuid}/export", opt={"scope": "admin"})
-    async def export_subject(self, request: AnyRequest, subject_id: UUID) -> dict[str, Any]:
-        """Everything held about the person (GDPR 15 and 20), format consent-svc.subject-export/1."""
-        return await subjects.export(ctx_of(request), principal_of(request).tenant_id, subject_id)
+    @get("/{subject_id:uuid}/export", summary="Export everything held about a person")
+    async def export_subject(self, ctx: Context, tenant_id: UUID, subject_id: UUID) -> SubjectExportOut:
+        """GDPR 15 and 20, format consent-svc.subject-export/1 (docs/subject-export.md)."""
+        return SubjectExportOut.from_domain(await subjects.export(ctx, tenant_id, subject_id))
 
-    @patch("/{subject_id:uuid}", opt={"scope": "admin"})
-    async def rectify_subject(self, request: AnyRequest, subject_id: UUID, data: SubjectPatchIn) -> dict[str, Any]:
-        """Rectify identifiers or kind (GDPR 16); recorded in the ledger. An old address stays suppressed."""
-        return await subjects.rectify(ctx_of(request), principal_of(request).tenant_id, subject_id, data)
+    @patch("/{subject_id:uuid}", summary="Rectify a person's identifiers or kind")
+    async def rectify_subject(
+        self, ctx: Context, tenant_id: UUID, subject_id: UUID, data: SubjectPatchIn
+    ) -> SubjectOut:
+        """GDPR 16; recorded in the ledger. An old address stays suppressed."""
+        return SubjectOut.from_domain(await subjects.rectify(ctx, tenant_id, subject_id, data))
 
-    @delete("/{subject_id:uuid}", opt={"scope": "admin"}, status_code=HTTP_200_OK)
+    @delete("/{subject_id:uuid}", status_code=HTTP_200_OK, summary="Erase a person")
     async def erase_subject(
-        self, request: AnyRequest, subject_id: UUID, data: ErasureIn | None = None
-    ) -> dict[str, Any]:
-        """Erasure (GDPR 17): personal data and events go, keyed-hash suppression entries stay. Answers the receipt."""
-        erasure = await subjects.erase(
-            ctx_of(request), principal_of(request).tenant_id, subject_id, data.reason if data else None
-        )
-        return {
-            "erasure_id": erasure.id,
-            "subject_id": erasure.subject_id,
-            "erased_at": erasure.erased_at,
-            "identifiers_removed": erasure.identifiers_removed,
-            "events_erased": erasure.events_erased,
-            "receipts_removed": erasure.receipts_removed,
-            "messages_removed": erasure.messages_removed,
-            "suppressions_kept": erasure.suppressions_kept,
-        }
+        self, ctx: Context, tenant_id: UUID, subject_id: UUID, data: ErasureIn | None = None
+    ) -> ErasureOut:
+        """GDPR 17: personal data and events go, keyed-hash suppression entries stay. Answers the receipt."""
+        return ErasureOut.from_domain(await subjects.erase(ctx, tenant_id, subject_id, data.reason if data else None))

@@ -1,21 +1,25 @@
-"""Unsubscribe links, the public one-click and preference pages, tenant branding."""
+"""Unsubscribe links (record scope), the public one-click and preference pages, and their abuse limits."""
 
 from __future__ import annotations
 
+import time
 from typing import Any
 from urllib.parse import urlsplit
+from uuid import UUID
 
 import msgspec
-from litestar import Controller, Request, Response, get, post, put
+from litestar import Controller, Request, Response, get, post
 from litestar.enums import MediaType
 from litestar.exceptions import ClientException, HTTPException, PermissionDeniedException
 from litestar.status_codes import HTTP_200_OK, HTTP_201_CREATED, HTTP_400_BAD_REQUEST
 
-from consent_svc.domain.errors import InvalidInput
-from consent_svc.http.auth import ctx_of, principal_of
-from consent_svc.service import tenants, unsubscribe
-from consent_svc.service.banner import truncate_ip
-from consent_svc.service.inputs import BrandingIn, Proof, UnsubscribeIn, UnsubscribeLinkIn
+from consent_svc.domain.errors import InvalidInput, NotFound
+from consent_svc.domain.network import truncate_ip
+from consent_svc.domain.tokens import TokenClaims
+from consent_svc.http.ratelimit import Clock, TokenBuckets
+from consent_svc.service import unsubscribe
+from consent_svc.service.context import Context
+from consent_svc.service.inputs import Proof, UnsubscribeIn, UnsubscribeLinkIn
 from consent_svc.web import pages
 
 AnyRequest = Request[Any, Any, Any]
@@ -39,55 +43,33 @@ class LinkOut(msgspec.Struct, frozen=True, kw_only=True):
     # Problems with the link, e.g. that it is not https (RFC 8058 needs https); empty when none.
     warnings: list[str] = []
 
+    @classmethod
+    def from_domain(cls, link: unsubscribe.Link) -> LinkOut:
+        return cls(url=link.url, headers=link.headers, warnings=link.warnings)
+
 
 class UnsubscribeOut(msgspec.Struct, frozen=True, kw_only=True):
     unsubscribed: bool
     already: bool
 
 
-class BrandingOut(msgspec.Struct, frozen=True, kw_only=True):
-    display_name: str | None
-    logo_url: str | None
-    primary_color: str | None
-    privacy_policy_url: str | None
-    unsubscribe_mailto: str | None
-
-
-def _branding_out(row: Any) -> BrandingOut:
-    return BrandingOut(
-        display_name=row.display_name, logo_url=row.logo_url, primary_color=row.primary_color,
-        privacy_policy_url=row.privacy_policy_url, unsubscribe_mailto=row.unsubscribe_mailto,
-    )  # fmt: skip
-
-
 class UnsubscribeApiController(Controller):
     tags = ["unsubscribe"]
+    opt = {"scope": "record"}
 
-    @post("/v1/unsubscribe-links", opt={"scope": "record"}, status_code=HTTP_201_CREATED)
-    async def create_link(self, request: AnyRequest, data: UnsubscribeLinkIn) -> LinkOut:
-        """A signed unsubscribe link for a recipient, with the List-Unsubscribe headers to put in the email."""
+    @post("/v1/unsubscribe-links", status_code=HTTP_201_CREATED, summary="Make an unsubscribe link for a recipient")
+    async def create_link(self, ctx: Context, tenant_id: UUID, data: UnsubscribeLinkIn) -> LinkOut:
+        """A signed link, with the List-Unsubscribe headers to put in the email (RFC 8058 one-click)."""
         link = await unsubscribe.create_link(
-            ctx_of(request), principal_of(request).tenant_id, email=data.email, subject_id=data.subject_id,
-            purpose=data.purpose,
-        )  # fmt: skip
-        return LinkOut(url=link.url, headers=link.headers, warnings=link.warnings)
-
-    @post("/v1/unsubscribes", opt={"scope": "record"}, status_code=HTTP_200_OK)
-    async def unsubscribe_address(self, request: AnyRequest, data: UnsubscribeIn) -> UnsubscribeOut:
-        """Record an unsubscribe received for an address (the mailto: half of List-Unsubscribe)."""
-        changed = await unsubscribe.unsubscribe_address(
-            ctx_of(request), principal_of(request).tenant_id, data.email, data.purpose, data.note or "mailto"
+            ctx, tenant_id, email=data.email, subject_id=data.subject_id, purpose=data.purpose
         )
+        return LinkOut.from_domain(link)
+
+    @post("/v1/unsubscribes", status_code=HTTP_200_OK, summary="Record an unsubscribe received by mail")
+    async def unsubscribe_address(self, ctx: Context, tenant_id: UUID, data: UnsubscribeIn) -> UnsubscribeOut:
+        """For an address (the mailto: half of List-Unsubscribe): withdrawal, objection and suppression."""
+        changed = await unsubscribe.unsubscribe_address(ctx, tenant_id, data.email, data.purpose, data.note or "mailto")
         return UnsubscribeOut(unsubscribed=True, already=not changed)
-
-    @get("/v1/branding", opt={"scope": "admin"})
-    async def get_branding(self, request: AnyRequest) -> BrandingOut:
-        return _branding_out(await tenants.get_branding(ctx_of(request), principal_of(request).tenant_id))
-
-    @put("/v1/branding", opt={"scope": "admin"}, status_code=HTTP_200_OK)
-    async def put_branding(self, request: AnyRequest, data: BrandingIn) -> BrandingOut:
-        """Name, logo, primary colour, privacy-policy link and unsubscribe mailbox shown on the preference page."""
-        return _branding_out(await tenants.set_branding(ctx_of(request), principal_of(request).tenant_id, data))
 
 
 def _html(body: str, status_code: int = HTTP_200_OK) -> Response[str]:
@@ -105,20 +87,18 @@ class PublicPagesController(Controller):
     tags = ["unsubscribe"]
     include_in_schema = True
 
-    @get("/{token:str}", media_type=MediaType.HTML)
-    async def page(self, request: AnyRequest, token: str) -> Response[str]:
-        """The preference center (Swedish or English by Accept-Language; ?lang= overrides)."""
-        ctx = ctx_of(request)
+    @get("/{token:str}", media_type=MediaType.HTML, summary="Show the preference center")
+    async def page(self, ctx: Context, request: AnyRequest, token: str) -> Response[str]:
+        """Swedish or English by Accept-Language (?lang= overrides); plain HTML, no script."""
         _limits(request).admit_page(ctx, token, _address(request))
         view = await unsubscribe.preferences(ctx, token)
         return _html(pages.preference_page(_lang(request), view, token, unsubscribe.form_nonce(ctx, token)))
 
-    @post("/{token:str}", media_type=MediaType.HTML, status_code=HTTP_200_OK, request_max_body_size=PUBLIC_BODY_LIMIT)
-    async def one_click(self, request: AnyRequest, token: str) -> Response[str]:
-        """RFC 8058 one-click unsubscribe: body ``List-Unsubscribe=One-Click``, form-encoded or multipart.
-
-        A well-formed one is never refused by a limiter; malformed ones count against the client address."""
-        ctx = ctx_of(request)
+    @post("/{token:str}", media_type=MediaType.HTML, status_code=HTTP_200_OK, request_max_body_size=PUBLIC_BODY_LIMIT,
+          summary="Unsubscribe with one click (RFC 8058)")  # fmt: skip
+    async def one_click(self, ctx: Context, request: AnyRequest, token: str) -> Response[str]:
+        """Body ``List-Unsubscribe=One-Click``, form-encoded or multipart. A well-formed one is never
+        refused by a limiter; malformed ones count against the client address."""
         limits, address = _limits(request), _address(request)
         limits.admit_one_click(ctx, token, address)  # a bad token is 404 before the body is looked at
         try:
@@ -132,13 +112,12 @@ class PublicPagesController(Controller):
         return _html(pages.one_click_page(_lang(request), await unsubscribe.confirmation(ctx, token)))
 
     @post("/{token:str}/preferences", media_type=MediaType.HTML, status_code=HTTP_200_OK,
-          request_max_body_size=PUBLIC_BODY_LIMIT)  # fmt: skip
-    async def save(self, request: AnyRequest, token: str) -> Response[str]:
+          request_max_body_size=PUBLIC_BODY_LIMIT, summary="Save the preference center's choices")  # fmt: skip
+    async def save(self, ctx: Context, request: AnyRequest, token: str) -> Response[str]:
         """The preference form: ``purpose`` (one per purpose to keep), ``action`` save or unsubscribe_all,
         and the page's ``nonce``. Only from the page's own origin (403 otherwise). Without a genuine
         nonce nothing changes (400, the page again); with an expired one, opt-outs are saved and
         re-subscribes wait for the form to be sent again."""
-        ctx = ctx_of(request)
         _limits(request).admit_page(ctx, token, _address(request))
         _same_origin(request, ctx.settings.public_url)
         form = await _form(request)
@@ -173,8 +152,8 @@ class PublicPagesController(Controller):
         return _html(pages.preference_page(lang, saved.view, token, nonce, notice=notice))
 
 
-def _limits(request: AnyRequest) -> unsubscribe.PublicLimits:
-    limits: unsubscribe.PublicLimits = request.app.state.public_limits
+def _limits(request: AnyRequest) -> PublicLimits:
+    limits: PublicLimits = request.app.state.public_limits
     return limits
 
 
@@ -210,3 +189,43 @@ async def _form(request: AnyRequest) -> Any:
     if content_type not in ("application/x-www-form-urlencoded", "multipart/form-data"):
         raise ClientException(status_code=415, detail="send application/x-www-form-urlencoded or multipart/form-data")
     return await request.form()
+
+
+class PublicLimits:
+    """Abuse limits for the public ``/u/`` pages, per process (docs/unsubscribe.md).
+
+    A well-formed one-click unsubscribe is never limited: mailbox providers
+    send RFC 8058 requests from shared servers, and a refused one could be an
+    unsubscribe lost. It is idempotent, so a repeat only finds the work done
+    and writes nothing. Requests with links that do not verify, and malformed
+    one-clicks (checked before anything is charged), count against the
+    client address, as do page views and preference saves, which people make;
+    those are also limited per link.
+    """
+
+    def __init__(self, clock: Clock = time.monotonic) -> None:
+        self.per_address = TokenBuckets(capacity=60, per_second=1.0, clock=clock)
+        self.per_link_page = TokenBuckets(capacity=30, per_second=0.2, clock=clock)
+
+    def _verify(self, ctx: Context, token: str, address: str | None) -> TokenClaims:
+        try:
+            return unsubscribe.claims_of(ctx, token)
+        except NotFound:
+            self.per_address.take(address or "-", "requests from this address")
+            raise
+
+    def admit_page(self, ctx: Context, token: str, address: str | None) -> TokenClaims:
+        """A page view or a preference save: the token's claims, or NotFound, or RateLimited."""
+        claims = self._verify(ctx, token, address)
+        self.per_address.take(address or "-", "requests from this address")
+        self.per_link_page.take(f"{claims.tenant_id}|{claims.subject_id}|{claims.purpose or '*'}",
+                                "requests for this link")  # fmt: skip
+        return claims
+
+    def admit_one_click(self, ctx: Context, token: str, address: str | None) -> TokenClaims:
+        """A one-click: the token's claims or NotFound. A good link is never limited."""
+        return self._verify(ctx, token, address)
+
+    def malformed(self, address: str | None) -> None:
+        """A one-click request that is not one (wrong type or body): counts against the address."""
+        self.per_address.take(address or "-", "requests from this address")

@@ -1,21 +1,20 @@
-"""Webhook subscriptions and their deliveries."""
+"""Webhook subscriptions and their deliveries (admin)."""
 
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated, Any, Literal
+from typing import Any, Literal
 from uuid import UUID
 
 import msgspec
-from litestar import Controller, Request, delete, get, post
-from litestar.params import Parameter
+from litestar import Controller, delete, get, post
 from litestar.status_codes import HTTP_201_CREATED, HTTP_202_ACCEPTED, HTTP_204_NO_CONTENT
 
-from consent_svc.http.auth import ctx_of, principal_of
+from consent_svc.domain.records import DeliveryRow, WebhookRow
+from consent_svc.http.paging import DEFAULT_LIMIT, Cursor, Limit, decode_cursor, encode_cursor
 from consent_svc.service import webhooks
+from consent_svc.service.context import Context
 from consent_svc.service.inputs import WebhookIn
-
-AnyRequest = Request[Any, Any, Any]
 
 
 class WebhookOut(msgspec.Struct, frozen=True, kw_only=True):
@@ -24,9 +23,18 @@ class WebhookOut(msgspec.Struct, frozen=True, kw_only=True):
     events: list[str]
     created_at: datetime
 
+    @classmethod
+    def from_domain(cls, row: WebhookRow) -> WebhookOut:
+        return cls(id=row.id, url=row.url, events=row.events, created_at=row.created_at)
+
 
 class WebhookCreatedOut(WebhookOut, frozen=True, kw_only=True):
     secret: str  # shown once
+
+
+class WebhookList(msgspec.Struct, frozen=True, kw_only=True):
+    items: list[WebhookOut]
+    next_cursor: str | None
 
 
 class DeliveryOut(msgspec.Struct, frozen=True, kw_only=True):
@@ -40,63 +48,67 @@ class DeliveryOut(msgspec.Struct, frozen=True, kw_only=True):
     last_error: str | None
     data: dict[str, Any]
 
+    @classmethod
+    def from_domain(cls, row: DeliveryRow) -> DeliveryOut:
+        return cls(
+            id=row.id, type=row.event_type, status=row.status, attempts=row.attempts, created_at=row.created_at,
+            next_attempt_at=row.next_attempt_at if row.status == "pending" else None,
+            delivered_at=row.delivered_at, last_error=row.last_error, data=row.payload,
+        )  # fmt: skip
 
-class DeliveriesOut(msgspec.Struct, frozen=True, kw_only=True):
+
+class DeliveryList(msgspec.Struct, frozen=True, kw_only=True):
     items: list[DeliveryOut]
+    next_cursor: str | None
+
+
+class RedeliveryOut(msgspec.Struct, frozen=True, kw_only=True):
+    status: Literal["pending"]
 
 
 class WebhookController(Controller):
     path = "/v1/webhooks"
     tags = ["webhooks"]
+    opt = {"scope": "admin"}
 
-    @post("/", opt={"scope": "admin"}, status_code=HTTP_201_CREATED)
-    async def create_webhook(self, request: AnyRequest, data: WebhookIn) -> WebhookCreatedOut:
-        """Subscribe an https url to event types; the signing secret is generated unless given, and shown once."""
-        row, secret = await webhooks.create(
-            ctx_of(request), principal_of(request).tenant_id, data.url, data.events, data.secret
-        )
-        return WebhookCreatedOut(id=row.id, url=row.url, events=row.events, created_at=row.created_at, secret=secret)
+    @post("/", status_code=HTTP_201_CREATED, summary="Subscribe a url to events")
+    async def create_webhook(self, ctx: Context, tenant_id: UUID, data: WebhookIn) -> WebhookCreatedOut:
+        """https only, to a public address; the signing secret is generated unless given, and shown once."""
+        row, secret = await webhooks.create(ctx, tenant_id, data.url, data.events, data.secret)
+        return WebhookCreatedOut(**msgspec.structs.asdict(WebhookOut.from_domain(row)), secret=secret)
 
-    @get("/", opt={"scope": "admin"})
-    async def list_webhooks(self, request: AnyRequest) -> list[WebhookOut]:
-        rows = await webhooks.list_all(ctx_of(request), principal_of(request).tenant_id)
-        return [WebhookOut(id=r.id, url=r.url, events=r.events, created_at=r.created_at) for r in rows]
+    @get("/", summary="List the webhook subscriptions")
+    async def list_webhooks(
+        self, ctx: Context, tenant_id: UUID, cursor: Cursor = None, limit: Limit = DEFAULT_LIMIT
+    ) -> WebhookList:
+        """Oldest first; secrets are not shown."""
+        page = await webhooks.list_page(ctx, tenant_id, decode_cursor(cursor, UUID), limit)
+        return WebhookList(items=[WebhookOut.from_domain(r) for r in page.items], next_cursor=encode_cursor(page.after))
 
-    @delete("/{webhook_id:uuid}", opt={"scope": "admin"}, status_code=HTTP_204_NO_CONTENT)
-    async def delete_webhook(self, request: AnyRequest, webhook_id: UUID) -> None:
-        """Stop the subscription; undelivered messages are dead-lettered and stay visible."""
-        await webhooks.delete(ctx_of(request), principal_of(request).tenant_id, webhook_id)
+    @delete("/{webhook_id:uuid}", status_code=HTTP_204_NO_CONTENT, summary="Stop a webhook subscription")
+    async def delete_webhook(self, ctx: Context, tenant_id: UUID, webhook_id: UUID) -> None:
+        """Undelivered messages are dead-lettered and stay visible."""
+        await webhooks.delete(ctx, tenant_id, webhook_id)
 
-    @get("/{webhook_id:uuid}/deliveries", opt={"scope": "admin"})
+    @get("/{webhook_id:uuid}/deliveries", summary="List a webhook's deliveries")
     async def list_deliveries(
         self,
-        request: AnyRequest,
+        ctx: Context,
+        tenant_id: UUID,
         webhook_id: UUID,
         status: Literal["pending", "delivered", "dead"] | None = None,
-        limit: Annotated[int, Parameter(ge=1, le=1000)] = 100,
-    ) -> DeliveriesOut:
-        """Messages for this webhook, newest first, with their state and attempts."""
-        rows = await webhooks.deliveries(ctx_of(request), principal_of(request).tenant_id, webhook_id, status, limit)
-        return DeliveriesOut(
-            items=[
-                DeliveryOut(
-                    id=r.id,
-                    type=r.event_type,
-                    status=r.status,
-                    attempts=r.attempts,
-                    created_at=r.created_at,
-                    next_attempt_at=r.next_attempt_at if r.status == "pending" else None,
-                    delivered_at=r.delivered_at,
-                    last_error=r.last_error,
-                    data=r.payload,
-                )
-                for r in rows
-            ]
+        cursor: Cursor = None,
+        limit: Limit = DEFAULT_LIMIT,
+    ) -> DeliveryList:
+        """Newest first, with their state and attempts."""
+        page = await webhooks.deliveries(ctx, tenant_id, webhook_id, status, decode_cursor(cursor, int), limit)
+        return DeliveryList(
+            items=[DeliveryOut.from_domain(r) for r in page.items], next_cursor=encode_cursor(page.after)
         )
 
-    @post("/{webhook_id:uuid}/deliveries/{message_id:uuid}/redeliver", opt={"scope": "admin"},
-          status_code=HTTP_202_ACCEPTED)  # fmt: skip
-    async def redeliver(self, request: AnyRequest, webhook_id: UUID, message_id: UUID) -> dict[str, str]:
-        """Send a message again (a delivered or dead-lettered one), as soon as the worker runs."""
-        await webhooks.redeliver(ctx_of(request), principal_of(request).tenant_id, webhook_id, message_id)
-        return {"status": "pending"}
+    @post("/{webhook_id:uuid}/deliveries/{message_id:uuid}/redeliver", status_code=HTTP_202_ACCEPTED,
+          summary="Send a message again")  # fmt: skip
+    async def redeliver(self, ctx: Context, tenant_id: UUID, webhook_id: UUID, message_id: UUID) -> RedeliveryOut:
+        """A delivered or dead-lettered message goes out again as soon as the worker runs."""
+        await webhooks.redeliver(ctx, tenant_id, webhook_id, message_id)
+        return RedeliveryOut(status="pending")

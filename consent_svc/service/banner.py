@@ -9,7 +9,6 @@ IP addresses are kept truncated (IPv4 /24, IPv6 /48).
 
 from __future__ import annotations
 
-import ipaddress
 import secrets
 from dataclasses import dataclass
 from datetime import timedelta
@@ -21,12 +20,12 @@ import msgspec
 
 from consent_svc.domain.errors import InvalidInput, NotFound
 from consent_svc.domain.ids import uuid7
-from consent_svc.domain.records import ReceiptRow, SiteRow
+from consent_svc.domain.network import truncate_ip
+from consent_svc.domain.records import Page, ReceiptRow, SiteRow
 from consent_svc.service import subjects
 from consent_svc.service.context import Context
 from consent_svc.service.events import record_in, subject_identifiers
 from consent_svc.service.inputs import BannerConsentIn, EventIn, Proof, SiteIn, SubjectRef
-from consent_svc.service.ratelimit import TokenBuckets
 from consent_svc.store import banner as store
 
 NECESSARY = {
@@ -39,10 +38,6 @@ NECESSARY = {
         "en": "Needed for the site to work, for example to remember your choice. Cannot be switched off.",
     },
 }
-# Per truncated client address: a burst of 20, then one choice every 2 seconds.
-PER_CLIENT = TokenBuckets(capacity=20, per_second=0.5)
-# Per site: a burst of 500, then 100 choices a second (a real traffic peak, not a script).
-PER_SITE = TokenBuckets(capacity=500, per_second=100)
 
 
 def _categories(body: SiteIn) -> list[dict[str, Any]]:
@@ -121,23 +116,10 @@ async def get_site(ctx: Context, site_key: str, tenant_id: UUID | None = None) -
     return site
 
 
-async def list_sites(ctx: Context, tenant_id: UUID) -> list[SiteRow]:
+async def list_sites(ctx: Context, tenant_id: UUID, after: str | None, limit: int) -> Page[SiteRow]:
     async with ctx.pool.acquire() as conn:
-        return await store.list_sites(conn, tenant_id)
-
-
-def truncate_ip(raw: str | None) -> str | None:
-    """IPv4 to its /24, IPv6 to its /48: enough for abuse handling, not enough to single out a visitor."""
-    if not raw:
-        return None
-    try:
-        ip = ipaddress.ip_address(raw)
-    except ValueError:
-        return None
-    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped:
-        ip = ip.ipv4_mapped
-    prefix = 24 if ip.version == 4 else 48
-    return str(ipaddress.ip_network(f"{ip}/{prefix}", strict=False))
+        rows = await store.list_sites(conn, tenant_id, after, limit + 1)
+    return Page.of(rows, limit, lambda s: s.site_key)
 
 
 @dataclass(frozen=True, slots=True)
@@ -169,8 +151,6 @@ def _choices(site: SiteRow, body: BannerConsentIn, gpc: bool) -> dict[str, bool]
 async def record(ctx: Context, site_key: str, body: BannerConsentIn, client: Client) -> ReceiptRow:
     site = await get_site(ctx, site_key)
     ip_prefix = truncate_ip(client.ip)
-    PER_CLIENT.take(f"{site_key}|{ip_prefix}", "choices from this address")
-    PER_SITE.take(site_key, "choices for this site")
     if body.banner_version > site.banner_version:
         raise InvalidInput.field("banner_version", f"this site's banner is at version {site.banner_version}")
     gpc = client.gpc_header or body.gpc_signal

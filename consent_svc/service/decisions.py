@@ -16,8 +16,8 @@ from uuid import UUID
 import msgspec
 
 from consent_svc.domain import facts as facts_mod
-from consent_svc.domain.errors import InvalidIdentifier, InvalidInput
-from consent_svc.domain.identifiers import Identifier, normalize
+from consent_svc.domain.errors import InvalidInput
+from consent_svc.domain.identifiers import Identifier, one_identifier
 from consent_svc.domain.models import Decision, PurposeConfig, SubjectKind, SuppressionFact
 from consent_svc.domain.rules import decide
 from consent_svc.service.context import Context
@@ -73,19 +73,8 @@ def _judge(purpose: PurposeConfig, row: store.DecisionRow, channel: str, now: da
 
 
 def recipient_identifier(recipient: Recipient, region: str, field: str) -> Identifier:
-    given = [
-        (t, v)
-        for t, v in (
-            ("email", recipient.email),
-            ("phone", recipient.phone),
-            ("external_id", recipient.external_id),
-        )
-        if v is not None
-    ]
-    if len(given) != 1:
-        raise InvalidIdentifier.field(field, "needs exactly one of email, phone, external_id")
-    type_, value = given[0]
-    return normalize(type_, value, region=region, field=f"{field}.{type_}")  # type: ignore[arg-type]
+    given = {"email": recipient.email, "phone": recipient.phone, "external_id": recipient.external_id}
+    return one_identifier(given, region=region, field=field, nested=True)
 
 
 def _check_channel(channel: str) -> None:
@@ -155,7 +144,8 @@ async def _decide_chunk(
     return out
 
 
-def _identify(recipient: Recipient, region: str, field: str) -> Identifier | InvalidRecipient:
+def identify(recipient: Recipient, region: str, field: str) -> Identifier | InvalidRecipient:
+    """The recipient's identifier, or an InvalidRecipient saying why it cannot be judged."""
     try:
         return recipient_identifier(recipient, region, field)
     except InvalidInput as exc:
@@ -174,7 +164,7 @@ async def decide_batch(
     _check_channel(channel)
     purpose = await load_purpose(ctx, tenant_id, purpose_key)
     region = ctx.settings.default_phone_region
-    identifiers = [_identify(r, region, f"recipients[{i}]") for i, r in enumerate(recipients)]
+    identifiers = [identify(r, region, f"recipients[{i}]") for i, r in enumerate(recipients)]
     now = ctx.clock()
     # Two chunks in flight on two connections: PostgreSQL answers one while
     # Python judges the other, so both cores work.
@@ -188,60 +178,27 @@ async def decide_batch(
     return [item for chunk in chunks for item in chunk], now
 
 
-_recipient_decoder = msgspec.json.Decoder(Recipient)
-_encoder = msgspec.json.Encoder()
-MAX_LINE_BYTES = 4096
-
-
-async def _lines(chunks: AsyncIterable[bytes]) -> AsyncIterator[bytes]:
-    """Split a byte stream into lines, refusing a line longer than MAX_LINE_BYTES."""
-    pending = b""
-    async for chunk in chunks:
-        pending += chunk
-        *complete, pending = pending.split(b"\n")
-        for line in complete:
-            yield line
-        if len(pending) > MAX_LINE_BYTES:
-            raise InvalidInput.field("body", f"a line is longer than {MAX_LINE_BYTES} bytes")
-    if pending.strip():
-        yield pending
-
-
 async def decide_stream(
-    ctx: Context, tenant_id: UUID, purpose_key: str, channel: str, body: AsyncIterable[bytes]
-) -> AsyncIterator[bytes]:
-    """NDJSON in, NDJSON out, in order, CHUNK recipients at a time: memory stays
-    flat whatever the length. A line that is not a recipient object is
-    answered with an ``invalid_identifier`` item; the stream goes on."""
+    ctx: Context,
+    tenant_id: UUID,
+    purpose_key: str,
+    channel: str,
+    recipients: AsyncIterable[Identifier | InvalidRecipient],
+) -> AsyncIterator[list[DecisionItem]]:
+    """Any number of recipients, answered in order, CHUNK at a time: memory stays flat whatever
+    the length. Up to IN_FLIGHT chunks are judged (their queries running in PostgreSQL, their
+    answers computed here) while the next is read; at most IN_FLIGHT + 1 are in memory."""
     _check_channel(channel)
     purpose = await load_purpose(ctx, tenant_id, purpose_key)
-    region = ctx.settings.default_phone_region
 
-    async def judged(batch: list[Identifier | InvalidRecipient]) -> bytes:
-        items = await _decide_chunk(ctx, tenant_id, purpose, channel, batch, ctx.clock())
-        return b"".join(_encoder.encode(item) + b"\n" for item in items)
+    async def judged(batch: list[Identifier | InvalidRecipient]) -> list[DecisionItem]:
+        return await _decide_chunk(ctx, tenant_id, purpose, channel, batch, ctx.clock())
 
-    # Up to IN_FLIGHT chunks are judged (their queries running in PostgreSQL,
-    # their answers computed here) while the next is read and parsed; answers
-    # leave in order. At most IN_FLIGHT + 1 chunks are in memory, so memory
-    # stays flat however long the stream is.
-    pending: deque[asyncio.Task[bytes]] = deque()
+    pending: deque[asyncio.Task[list[DecisionItem]]] = deque()
     batch: list[Identifier | InvalidRecipient] = []
-    number = 0
     try:
-        async for line in _lines(body):
-            if not line.strip():
-                continue
-            field = f"line[{number}]"
-            number += 1
-            try:
-                recipient = _recipient_decoder.decode(line)
-            except msgspec.ValidationError as exc:
-                batch.append(InvalidRecipient(error={"field": field, "message": str(exc)}))
-            except msgspec.DecodeError:
-                batch.append(InvalidRecipient(error={"field": field, "message": "is not a JSON object"}))
-            else:
-                batch.append(_identify(recipient, region, field))
+        async for item in recipients:
+            batch.append(item)
             if len(batch) >= CHUNK:
                 if len(pending) >= IN_FLIGHT:
                     yield await pending.popleft()

@@ -11,6 +11,7 @@ says how many are waiting.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 from uuid import UUID
 
@@ -46,6 +47,12 @@ async def seal_tenant(conn: Any, tenant_id: UUID, *, skip_locked: bool = False) 
         await store.seal(conn, tenant_id, sealed, (pos, current))
         total += len(rows)
     return total
+
+
+async def seal_now(ctx: Context, tenant_id: UUID) -> int:
+    """Seal one tenant's pending events now (waiting for another sealer, if one is at it)."""
+    async with ctx.pool.acquire() as conn, conn.transaction():
+        return await seal_tenant(conn, tenant_id)
 
 
 async def seal_all(ctx: Context) -> int:
@@ -91,12 +98,20 @@ async def verify(ctx: Context, tenant_id: UUID) -> Verification:
     return Verification(True, count, current.hex(), unsealed, None)
 
 
-async def head(ctx: Context, tenant_id: UUID) -> dict[str, Any]:
+@dataclass(frozen=True, slots=True)
+class Head:
+    position: int
+    hash: str
+    sealed_at: datetime | None
+    unsealed: int
+
+
+async def head(ctx: Context, tenant_id: UUID) -> Head:
     async with ctx.pool.acquire() as conn:
         found = await store.head(conn, tenant_id)
         unsealed = await store.count_unsealed(conn, tenant_id)
     pos, digest, sealed_at = found if found is not None else (0, chain.genesis(tenant_id), None)
-    return {"position": pos, "head": digest.hex(), "sealed_at": sealed_at, "unsealed": unsealed}
+    return Head(pos, digest.hex(), sealed_at, unsealed)
 
 
 async def erase_events(conn: Any, tenant_id: UUID, subject_id: UUID) -> int:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from datetime import datetime
 from uuid import UUID
 
 import msgspec
@@ -9,6 +11,7 @@ import msgspec
 from consent_svc.domain.errors import InvalidInput, NotFound
 from consent_svc.domain.models import PurposeConfig
 from consent_svc.domain.purposes import check_lawful, published
+from consent_svc.domain.records import Page
 from consent_svc.service.context import Context
 from consent_svc.service.inputs import PurposeIn
 from consent_svc.store import purposes as store
@@ -65,15 +68,24 @@ async def get(ctx: Context, tenant_id: UUID, key: str) -> PurposeConfig:
     return msgspec.convert(row.config, PurposeConfig)
 
 
-async def list_all(ctx: Context, tenant_id: UUID) -> list[PurposeConfig]:
+async def list_page(ctx: Context, tenant_id: UUID, after: str | None, limit: int) -> Page[PurposeConfig]:
+    """The tenant's purposes in key order."""
     async with ctx.pool.acquire() as conn:
-        rows = await store.list_purposes(conn, tenant_id)
-    return [msgspec.convert(r.config, PurposeConfig) for r in rows]
+        rows = await store.purposes_page(conn, tenant_id, after, limit + 1)
+    return Page.of([msgspec.convert(r.config, PurposeConfig) for r in rows], limit, lambda p: p.key)
 
 
-async def versions(ctx: Context, tenant_id: UUID, key: str) -> list[tuple[PurposeConfig, str]]:
+@dataclass(frozen=True, slots=True)
+class Version:
+    config: PurposeConfig
+    created_at: datetime
+
+
+async def versions(ctx: Context, tenant_id: UUID, key: str, after: int, limit: int) -> Page[Version]:
+    """Every configuration the purpose had, oldest first."""
     async with ctx.pool.acquire() as conn:
-        rows = await store.list_versions(conn, tenant_id, key)
-    if not rows:
-        raise NotFound(f"no purpose {key!r}")
-    return [(msgspec.convert(r.config, PurposeConfig), r.created_at.isoformat()) for r in rows]
+        if await store.get_purpose(conn, tenant_id, key) is None:
+            raise NotFound(f"no purpose {key!r}")
+        rows = await store.list_versions(conn, tenant_id, key, after, limit + 1)
+    found = [Version(msgspec.convert(r.config, PurposeConfig), r.created_at) for r in rows]
+    return Page.of(found, limit, lambda v: v.config.version)

@@ -3,16 +3,24 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 from uuid import UUID
 
-import msgspec
-
 from consent_svc.domain.errors import Conflict, InvalidInput, NotFound
-from consent_svc.domain.identifiers import Identifier, exchange_sha256, normalize
+from consent_svc.domain.identifiers import Identifier, exchange_sha256, normalize, one_identifier
 from consent_svc.domain.ids import uuid7
-from consent_svc.domain.models import PurposeConfig, SubjectKind
-from consent_svc.domain.records import ErasureRow, PastIdentifier, SubjectRow
+from consent_svc.domain.models import Decision, PurposeConfig, SubjectKind
+from consent_svc.domain.records import (
+    ErasureRow,
+    EventRow,
+    MessageRecord,
+    PastIdentifier,
+    ReceiptRow,
+    SubjectRow,
+    SuppressionRow,
+)
 from consent_svc.service import ledger
 from consent_svc.service.context import Context
 from consent_svc.service.decisions import purpose_from_config, subject_answer
@@ -24,15 +32,9 @@ from consent_svc.store import purposes as purpose_store
 from consent_svc.store import subjects as store
 from consent_svc.store import suppressions as suppression_store
 
-EXPORT_FORMAT = "consent-svc.subject-export/1"
-
 
 def lookup_identifier(email: str | None, phone: str | None, external_id: str | None, region: str) -> Identifier:
-    given = [(t, v) for t, v in (("email", email), ("phone", phone), ("external_id", external_id)) if v is not None]
-    if len(given) != 1:
-        raise InvalidInput.field("query", "give exactly one of email, phone, external_id")
-    type_, value = given[0]
-    return normalize(type_, value, region=region)  # type: ignore[arg-type]
+    return one_identifier({"email": email, "phone": phone, "external_id": external_id}, region=region, field="query")
 
 
 async def find_or_create(
@@ -75,53 +77,74 @@ async def _subject(conn: Any, tenant_id: UUID, subject_id: UUID) -> SubjectRow:
     return subject
 
 
-async def _state(conn: Any, ctx: Context, tenant_id: UUID, subject: SubjectRow) -> list[dict[str, Any]]:
-    """The current decision for each purpose, on the purpose's first channel."""
+@dataclass(frozen=True, slots=True)
+class PurposeState:
+    """The decision now for one purpose, on the purpose's first channel."""
+
+    purpose: str
+    channel: str
+    decision: Decision
+
+
+@dataclass(frozen=True, slots=True)
+class SubjectView:
+    id: UUID
+    kind: str
+    identifiers: list[tuple[str, str]]  # (type, value)
+    purposes: list[PurposeState]
+
+
+@dataclass(frozen=True, slots=True)
+class SubjectExport:
+    """Everything held about the person (docs/subject-export.md)."""
+
+    exported_at: datetime
+    subject: SubjectView
+    past_identifiers: list[PastIdentifier]
+    events: list[EventRow]
+    suppressions: list[SuppressionRow]
+    banner_receipts: list[ReceiptRow]
+    webhook_messages: list[MessageRecord]
+
+
+async def _state(conn: Any, ctx: Context, tenant_id: UUID, subject: SubjectRow) -> list[PurposeState]:
     out = []
     first_hash = subject.identifiers[0][1]
     for purpose in await _purposes(conn, tenant_id):
         channel = purpose.channels[0]
         answer = await subject_answer(conn, ctx, tenant_id, purpose, channel, first_hash)
-        out.append({"purpose": purpose.key, "channel": channel, "decision": msgspec.to_builtins(answer)})
+        out.append(PurposeState(purpose.key, channel, answer))
     return out
 
 
-async def view(ctx: Context, tenant_id: UUID, subject_id: UUID) -> dict[str, Any]:
+async def _view(conn: Any, ctx: Context, tenant_id: UUID, subject: SubjectRow) -> SubjectView:
+    identifiers = [(t, v) for t, _, v in subject.identifiers]
+    return SubjectView(subject.id, subject.kind, identifiers, await _state(conn, ctx, tenant_id, subject))
+
+
+async def view(ctx: Context, tenant_id: UUID, subject_id: UUID) -> SubjectView:
     async with ctx.pool.acquire() as conn:
-        subject = await _subject(conn, tenant_id, subject_id)
-        return {
-            "id": subject.id,
-            "kind": subject.kind,
-            "identifiers": [{"type": t, "value": v} for t, _, v in subject.identifiers],
-            "purposes": await _state(conn, ctx, tenant_id, subject),
-        }
+        return await _view(conn, ctx, tenant_id, await _subject(conn, tenant_id, subject_id))
 
 
-async def export(ctx: Context, tenant_id: UUID, subject_id: UUID) -> dict[str, Any]:
+async def export(ctx: Context, tenant_id: UUID, subject_id: UUID) -> SubjectExport:
     """Everything held about the person, machine-readable (docs/subject-export.md)."""
     async with ctx.pool.acquire() as conn, conn.transaction(isolation="repeatable_read", readonly=True):
         subject = await _subject(conn, tenant_id, subject_id)
         past = await store.identifier_history(conn, tenant_id, subject_id)
         hashes = [h for _, h, _ in subject.identifiers] + [p.hash for p in past]
-        events = await event_store.events_of_subject(conn, tenant_id, subject_id)
-        return {
-            "format": EXPORT_FORMAT,
-            "exported_at": ctx.clock(),
-            "subject": {"id": subject.id, "kind": subject.kind},
-            "identifiers": [{"type": t, "value": v} for t, _, v in subject.identifiers],
-            # Identifiers replaced by a rectification: only their keyed hashes are held.
-            "past_identifiers": [{"type": p.type, "replaced_at": p.replaced_at} for p in past],
-            "events": [
-                {k: v for k, v in msgspec.to_builtins(e).items() if k not in ("seq", "subject_id")} for e in events
-            ],
-            "suppressions": await store.suppressions_of(conn, tenant_id, hashes),
-            "banner_receipts": await store.receipts_of(conn, tenant_id, subject_id),
-            "webhook_messages": await store.messages_of(conn, tenant_id, subject_id, hashes),
-            "current_decisions": await _state(conn, ctx, tenant_id, subject),
-        }
+        return SubjectExport(
+            exported_at=ctx.clock(),
+            subject=await _view(conn, ctx, tenant_id, subject),
+            past_identifiers=past,
+            events=await event_store.events_of_subject(conn, tenant_id, subject_id),
+            suppressions=await store.suppressions_of(conn, tenant_id, hashes),
+            banner_receipts=await store.receipts_of(conn, tenant_id, subject_id),
+            webhook_messages=await store.messages_of(conn, tenant_id, subject_id, hashes),
+        )
 
 
-async def rectify(ctx: Context, tenant_id: UUID, subject_id: UUID, body: SubjectPatchIn) -> dict[str, Any]:
+async def rectify(ctx: Context, tenant_id: UUID, subject_id: UUID, body: SubjectPatchIn) -> SubjectView:
     """Replace or add identifiers (a new email replaces the old one) and set the kind; recorded in
     the ledger. The old identifier is kept as a keyed hash in the subject's identifier history:
     its suppression entries stay (they are keyed by the address), and an erasure reaches them."""

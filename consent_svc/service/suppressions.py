@@ -6,24 +6,17 @@ from dataclasses import dataclass
 from uuid import UUID
 
 from consent_svc.domain.errors import InvalidInput, NotFound
-from consent_svc.domain.identifiers import Identifier, exchange_sha256, normalize
+from consent_svc.domain.identifiers import Identifier, exchange_sha256, one_identifier
 from consent_svc.domain.ids import uuid7
-from consent_svc.domain.records import SuppressionRow
+from consent_svc.domain.records import Page, SuppressionRow
 from consent_svc.service.context import Context
 from consent_svc.service.inputs import SuppressionIn
 from consent_svc.store import purposes as purpose_store
 from consent_svc.store import suppressions as store
 
-EXPORT_MAX_LIMIT = 10_000
-
 
 def suppression_identifier(email: str | None, phone: str | None, region: str) -> Identifier:
-    if (email is None) == (phone is None):
-        raise InvalidInput.field("email", "give exactly one of email or phone")
-    if email is not None:
-        return normalize("email", email)
-    assert phone is not None
-    return normalize("phone", phone, region=region)
+    return one_identifier({"email": email, "phone": phone}, region=region, field="email")
 
 
 def new_entry(ctx: Context, ident: Identifier, scope: str, channel: str | None, reason: str,
@@ -55,10 +48,14 @@ async def add(ctx: Context, tenant_id: UUID, body: SuppressionIn) -> tuple[Suppr
     return row, created
 
 
-async def find(ctx: Context, tenant_id: UUID, email: str | None, phone: str | None) -> list[SuppressionRow]:
+async def find(
+    ctx: Context, tenant_id: UUID, email: str | None, phone: str | None, after: UUID | None, limit: int
+) -> Page[SuppressionRow]:
+    """The active entries of an email or phone, oldest first."""
     ident = suppression_identifier(email, phone, ctx.settings.default_phone_region)
     async with ctx.pool.acquire() as conn:
-        return await store.active_for(conn, tenant_id, [ctx.hasher.key(ident)])
+        rows = await store.active_for(conn, tenant_id, [ctx.hasher.key(ident)], after, limit + 1)
+    return Page.of(rows, limit, lambda r: r.id)
 
 
 async def lift(ctx: Context, tenant_id: UUID, entry_id: UUID, reason: str) -> SuppressionRow:
@@ -72,22 +69,13 @@ async def lift(ctx: Context, tenant_id: UUID, entry_id: UUID, reason: str) -> Su
 @dataclass(frozen=True, slots=True)
 class ExportPage:
     items: list[SuppressionRow]
-    next_cursor: str
+    position: int  # resume here: the last change this page holds (or where it started)
+    more: bool  # more changes follow now
 
 
-def parse_cursor(raw: str | None) -> int:
-    if raw is None or raw == "":
-        return 0
-    if not raw.isdigit() or len(raw) > 18:
-        raise InvalidInput.field("since", "is not a cursor returned by this endpoint")
-    return int(raw)
-
-
-async def export(ctx: Context, tenant_id: UUID, since: str | None, limit: int) -> ExportPage:
-    after = parse_cursor(since)
-    if not 1 <= limit <= EXPORT_MAX_LIMIT:
-        raise InvalidInput.field("limit", f"must be between 1 and {EXPORT_MAX_LIMIT}")
+async def export(ctx: Context, tenant_id: UUID, after: int, limit: int) -> ExportPage:
+    """Every entry added or lifted after change ``after``, oldest change first."""
     async with ctx.pool.acquire() as conn:
-        rows = await store.changes_since(conn, tenant_id, after, limit)
-    cursor = rows[-1].change_seq if rows else after
-    return ExportPage(rows, str(cursor))
+        rows = await store.changes_since(conn, tenant_id, after, limit + 1)
+    items = rows[:limit]
+    return ExportPage(items, items[-1].change_seq if items else after, len(rows) > limit)

@@ -30,7 +30,6 @@ from consent_svc.service.context import Context
 from consent_svc.service.decisions import purpose_from_config, subject_answer
 from consent_svc.service.events import record_in, subject_identifiers
 from consent_svc.service.inputs import EventIn, Proof, SubjectRef
-from consent_svc.service.ratelimit import TokenBuckets
 from consent_svc.service.suppressions import new_entry
 from consent_svc.store import purposes as purpose_store
 from consent_svc.store import subjects as subject_store
@@ -104,46 +103,6 @@ async def create_link(
         targets.append(f"<{mailto_uri(branding.unsubscribe_mailto, 'unsubscribe ' + token)}>")
     headers = {"List-Unsubscribe": ", ".join(targets), "List-Unsubscribe-Post": ONE_CLICK}
     return Link(url, token, headers, public_url_warnings(url))
-
-
-class PublicLimits:
-    """Abuse limits for the public ``/u/`` pages, per process (docs/unsubscribe.md).
-
-    A well-formed one-click unsubscribe is never limited: mailbox providers
-    send RFC 8058 requests from shared servers, and a refused one could be an
-    unsubscribe lost. It is idempotent, so a repeat only finds the work done
-    and writes nothing. Requests with links that do not verify, and malformed
-    one-clicks (checked before anything is charged), count against the
-    client address, as do page views and preference saves, which people make;
-    those are also limited per link.
-    """
-
-    def __init__(self) -> None:
-        self.per_address = TokenBuckets(capacity=60, per_second=1.0)
-        self.per_link_page = TokenBuckets(capacity=30, per_second=0.2)
-
-    def _verify(self, ctx: Context, token: str, address: str | None) -> tokens.TokenClaims:
-        claims = tokens.verify(_keys(ctx), token)
-        if claims is None:
-            self.per_address.take(address or "-", "requests from this address")
-            raise NotFound("no such link")
-        return claims
-
-    def admit_page(self, ctx: Context, token: str, address: str | None) -> tokens.TokenClaims:
-        """A page view or a preference save: the token's claims, or NotFound, or RateLimited."""
-        claims = self._verify(ctx, token, address)
-        self.per_address.take(address or "-", "requests from this address")
-        self.per_link_page.take(f"{claims.tenant_id}|{claims.subject_id}|{claims.purpose or '*'}",
-                                "requests for this link")  # fmt: skip
-        return claims
-
-    def admit_one_click(self, ctx: Context, token: str, address: str | None) -> tokens.TokenClaims:
-        """A one-click: the token's claims or NotFound. A good link is never limited."""
-        return self._verify(ctx, token, address)
-
-    def malformed(self, address: str | None) -> None:
-        """A one-click request that is not one (wrong type or body): counts against the address."""
-        self.per_address.take(address or "-", "requests from this address")
 
 
 def form_nonce(ctx: Context, token: str) -> str:

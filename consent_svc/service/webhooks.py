@@ -14,7 +14,7 @@ import msgspec
 
 from consent_svc.domain.errors import InvalidInput, NotFound
 from consent_svc.domain.ids import uuid7
-from consent_svc.domain.records import DeliveryRow, WebhookRow
+from consent_svc.domain.records import DeliveryRow, Page, WebhookRow
 from consent_svc.service.context import Context
 from consent_svc.store import outbox as store
 from consent_svc.store import webhooks as webhook_store
@@ -141,9 +141,10 @@ async def create(
     return row, secret
 
 
-async def list_all(ctx: Context, tenant_id: UUID) -> list[WebhookRow]:
+async def list_page(ctx: Context, tenant_id: UUID, after: UUID | None, limit: int) -> Page[WebhookRow]:
     async with ctx.pool.acquire() as conn:
-        return await webhook_store.list_webhooks(conn, tenant_id)
+        rows = await webhook_store.list_webhooks(conn, tenant_id, after, limit + 1)
+    return Page.of(rows, limit, lambda w: w.id)
 
 
 async def delete(ctx: Context, tenant_id: UUID, webhook_id: UUID) -> None:
@@ -153,12 +154,15 @@ async def delete(ctx: Context, tenant_id: UUID, webhook_id: UUID) -> None:
 
 
 async def deliveries(
-    ctx: Context, tenant_id: UUID, webhook_id: UUID, status: str | None, limit: int
-) -> list[DeliveryRow]:
+    ctx: Context, tenant_id: UUID, webhook_id: UUID, status: str | None, before: int | None, limit: int
+) -> Page[DeliveryRow]:
+    """A webhook's messages, newest first; a page's ``after`` is the position the next one starts before."""
     async with ctx.pool.acquire() as conn:
         if not await webhook_store.webhook_exists(conn, tenant_id, webhook_id):
             raise NotFound(f"no webhook {webhook_id}")
-        return await store.deliveries(conn, tenant_id, webhook_id, status, limit)
+        rows = await store.deliveries(conn, tenant_id, webhook_id, status, before, limit + 1)
+    page = Page.of(rows, limit, lambda r: r[0])
+    return Page([row for _, row in page.items], page.after)
 
 
 async def redeliver(ctx: Context, tenant_id: UUID, webhook_id: UUID, message_id: UUID) -> None:

@@ -40,8 +40,16 @@ async def site_by_key(conn: asyncpg.Connection, site_key: str, *, lock: bool = F
     return None if row is None else SiteRow(**dict(row))
 
 
-async def list_sites(conn: asyncpg.Connection, tenant_id: UUID) -> list[SiteRow]:
-    rows = await conn.fetch(f"SELECT {_SITE} FROM sites WHERE tenant_id = $1 ORDER BY created_at", tenant_id)
+async def list_sites(
+    conn: asyncpg.Connection, tenant_id: UUID, after: str | None = None, limit: int | None = None
+) -> list[SiteRow]:
+    rows = await conn.fetch(
+        f"SELECT {_SITE} FROM sites WHERE tenant_id = $1 AND ($2::text IS NULL OR site_key > $2) "
+        "ORDER BY site_key LIMIT $3",
+        tenant_id,
+        after,
+        limit,
+    )
     return [SiteRow(**dict(r)) for r in rows]
 
 

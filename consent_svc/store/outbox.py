@@ -222,20 +222,23 @@ async def record_attempt(
 
 
 async def deliveries(
-    conn: asyncpg.Connection, tenant_id: UUID, webhook_id: UUID, status: str | None, limit: int
-) -> list[DeliveryRow]:
+    conn: asyncpg.Connection, tenant_id: UUID, webhook_id: UUID, status: str | None, before: int | None, limit: int
+) -> list[tuple[int, DeliveryRow]]:
+    """Messages of a webhook, newest first, older than position ``before``; with their positions."""
     rows = await conn.fetch(
         """
-        SELECT id, event_type, status, attempts, created_at, next_attempt_at, delivered_at, last_error, payload
+        SELECT seq, id, event_type, status, attempts, created_at, next_attempt_at, delivered_at, last_error, payload
         FROM outbox WHERE tenant_id = $1 AND webhook_id = $2 AND ($3::text IS NULL OR status = $3)
-        ORDER BY seq DESC LIMIT $4
+          AND ($4::bigint IS NULL OR seq < $4)
+        ORDER BY seq DESC LIMIT $5
         """,
         tenant_id,
         webhook_id,
         status,
+        before,
         limit,
     )
-    return [DeliveryRow(**dict(r)) for r in rows]
+    return [(r["seq"], DeliveryRow(**{k: v for k, v in dict(r).items() if k != "seq"})) for r in rows]
 
 
 async def redeliver(conn: asyncpg.Connection, tenant_id: UUID, webhook_id: UUID, message_id: UUID) -> bool:

@@ -70,6 +70,17 @@ async def list_purposes(conn: asyncpg.Connection, tenant_id: UUID) -> list[Purpo
     return [PurposeRow(**dict(r)) for r in rows]
 
 
+async def purposes_page(conn: asyncpg.Connection, tenant_id: UUID, after: str | None, limit: int) -> list[PurposeRow]:
+    rows = await conn.fetch(
+        "SELECT key, version, config, created_at, updated_at FROM purposes "
+        "WHERE tenant_id = $1 AND ($2::text IS NULL OR key > $2) ORDER BY key LIMIT $3",
+        tenant_id,
+        after,
+        limit,
+    )
+    return [PurposeRow(**dict(r)) for r in rows]
+
+
 async def purpose_keys(conn: asyncpg.Connection, tenant_id: UUID) -> set[str]:
     rows = await conn.fetch("SELECT key FROM purposes WHERE tenant_id = $1", tenant_id)
     return {r["key"] for r in rows}
@@ -91,10 +102,15 @@ class PurposeVersionRow(msgspec.Struct, frozen=True):
     created_at: datetime
 
 
-async def list_versions(conn: asyncpg.Connection, tenant_id: UUID, key: str) -> list[PurposeVersionRow]:
+async def list_versions(
+    conn: asyncpg.Connection, tenant_id: UUID, key: str, after: int = 0, limit: int | None = None
+) -> list[PurposeVersionRow]:
     rows = await conn.fetch(
-        "SELECT version, config, created_at FROM purpose_versions WHERE tenant_id = $1 AND key = $2 ORDER BY version",
+        "SELECT version, config, created_at FROM purpose_versions WHERE tenant_id = $1 AND key = $2 "
+        "AND version > $3 ORDER BY version LIMIT $4",
         tenant_id,
         key,
+        after,
+        limit,
     )
     return [PurposeVersionRow(**dict(r)) for r in rows]

@@ -11,7 +11,14 @@ from uuid import UUID
 import asyncpg
 import msgspec
 
-from consent_svc.domain.records import ErasureRow, PastIdentifier, SubjectRow
+from consent_svc.domain.records import (
+    ErasureRow,
+    MessageRecord,
+    PastIdentifier,
+    ReceiptRow,
+    SubjectRow,
+    SuppressionRow,
+)
 
 
 async def lock_subject(conn: asyncpg.Connection, tenant_id: UUID, subject_id: UUID) -> bool:
@@ -21,24 +28,25 @@ async def lock_subject(conn: asyncpg.Connection, tenant_id: UUID, subject_id: UU
     return bool(found)
 
 
-async def receipts_of(conn: asyncpg.Connection, tenant_id: UUID, subject_id: UUID) -> list[dict[str, Any]]:
+async def receipts_of(conn: asyncpg.Connection, tenant_id: UUID, subject_id: UUID) -> list[ReceiptRow]:
     rows = await conn.fetch(
-        "SELECT id, site_key, categories, action, banner_version, language, gpc, recorded_at, expires_at "
-        "FROM banner_consents WHERE tenant_id = $1 AND subject_id = $2 ORDER BY recorded_at",
+        "SELECT id, site_key, visitor_id, categories, action, banner_version, language, gpc, recorded_at, "
+        "expires_at, subject_id FROM banner_consents WHERE tenant_id = $1 AND subject_id = $2 ORDER BY recorded_at",
         tenant_id,
         subject_id,
     )
-    return [dict(r) for r in rows]
+    return [ReceiptRow(**dict(r)) for r in rows]
 
 
-async def suppressions_of(conn: asyncpg.Connection, tenant_id: UUID, hashes: Sequence[bytes]) -> list[dict[str, Any]]:
+async def suppressions_of(conn: asyncpg.Connection, tenant_id: UUID, hashes: Sequence[bytes]) -> list[SuppressionRow]:
     rows = await conn.fetch(
-        "SELECT id, ident_type, scope, channel, reason, source, note, created_at, lifted_at, lift_reason "
-        "FROM suppressions WHERE tenant_id = $1 AND ident_hash = ANY($2::bytea[]) ORDER BY created_at",
+        "SELECT id, ident_type, value, sha256, scope, channel, reason, source, note, created_at, lifted_at, "
+        "lift_reason, change_seq FROM suppressions WHERE tenant_id = $1 AND ident_hash = ANY($2::bytea[]) "
+        "ORDER BY created_at, id",
         tenant_id,
         list(hashes),
     )
-    return [dict(r) for r in rows]
+    return [SuppressionRow(**dict(r)) for r in rows]
 
 
 def _message_keys(subject_id: UUID, hashes: Sequence[bytes]) -> list[str]:
@@ -47,14 +55,14 @@ def _message_keys(subject_id: UUID, hashes: Sequence[bytes]) -> list[str]:
 
 async def messages_of(
     conn: asyncpg.Connection, tenant_id: UUID, subject_id: UUID, hashes: Sequence[bytes]
-) -> list[dict[str, Any]]:
+) -> list[MessageRecord]:
     rows = await conn.fetch(
         "SELECT id, webhook_id, event_type, status, attempts, created_at, delivered_at FROM outbox "
         "WHERE tenant_id = $1 AND subject_key = ANY($2::text[]) ORDER BY seq",
         tenant_id,
         _message_keys(subject_id, hashes),
     )
-    return [dict(r) for r in rows]
+    return [MessageRecord(**dict(r)) for r in rows]
 
 
 async def replace_identifier(

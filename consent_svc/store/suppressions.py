@@ -109,12 +109,21 @@ async def add(
     return out
 
 
-async def active_for(conn: asyncpg.Connection, tenant_id: UUID, hashes: Sequence[bytes]) -> list[SuppressionRow]:
+async def active_for(
+    conn: asyncpg.Connection,
+    tenant_id: UUID,
+    hashes: Sequence[bytes],
+    after: UUID | None = None,
+    limit: int | None = None,
+) -> list[SuppressionRow]:
+    """Active entries of these identifiers in id order (time-ordered UUIDv7: oldest first)."""
     rows = await conn.fetch(
         f"SELECT {_COLUMNS} FROM suppressions WHERE tenant_id = $1 AND lifted_at IS NULL "
-        "AND ident_hash = ANY($2::bytea[]) ORDER BY created_at, id",
+        "AND ident_hash = ANY($2::bytea[]) AND ($3::uuid IS NULL OR id > $3) ORDER BY id LIMIT $4",
         tenant_id,
         list(hashes),
+        after,
+        limit,
     )
     return [SuppressionRow(**dict(r)) for r in rows]
 

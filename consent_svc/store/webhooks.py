@@ -25,11 +25,16 @@ async def create_webhook(
     return WebhookRow(**dict(row))
 
 
-async def list_webhooks(conn: asyncpg.Connection, tenant_id: UUID) -> list[WebhookRow]:
+async def list_webhooks(
+    conn: asyncpg.Connection, tenant_id: UUID, after: UUID | None = None, limit: int | None = None
+) -> list[WebhookRow]:
+    """Live subscriptions in id order (ids are time-ordered UUIDv7: oldest first)."""
     rows = await conn.fetch(
         "SELECT id, url, events, created_at FROM webhooks WHERE tenant_id = $1 AND deleted_at IS NULL "
-        "ORDER BY created_at",
+        "AND ($2::uuid IS NULL OR id > $2) ORDER BY id LIMIT $3",
         tenant_id,
+        after,
+        limit,
     )
     return [WebhookRow(**dict(r)) for r in rows]
 

@@ -53,7 +53,7 @@ async def retired(ctx: Context, tenant: Tenant, other: Tenant) -> AsyncIterator[
     """After the test, both tenants' webhooks are deleted (pending messages dead-lettered): the database is shared."""
     yield
     for t in (tenant, other):
-        for hook in await webhooks.list_all(ctx, t.id):
+        for hook in (await webhooks.list_page(ctx, t.id, None, 1000)).items:
             await webhooks.delete(ctx, t.id, hook.id)
 
 

@@ -120,7 +120,7 @@ async def subscribe(ctx: Context, tenant: Tenant, url: str) -> str:
 
 async def retire(ctx: Context, tenant: Tenant) -> None:
     """Delete the tenant's webhooks (their pending messages are dead-lettered): the database is shared by the run."""
-    for hook in await webhooks.list_all(ctx, tenant.id):
+    for hook in (await webhooks.list_page(ctx, tenant.id, None, 1000)).items:
         await webhooks.delete(ctx, tenant.id, hook.id)
 
 

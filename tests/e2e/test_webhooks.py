@@ -194,13 +194,15 @@ async def test_webhook_validation_and_isolation(
     bad = await api.post("/v1/webhooks", json={"url": receiver.url, "events": ["cake.baked"]}, headers=tenant.auth())
     assert bad.status_code == 400 and bad.json()["errors"][0]["field"] == "events"
     hook = await subscribe(api, tenant, receiver)
-    listed = (await api.get("/v1/webhooks", headers=tenant.auth())).json()
-    assert [h["id"] for h in listed] == [hook["id"]] and "secret" not in listed[0]
+    listed = await api.get("/v1/webhooks", headers=tenant.auth())
+    assert listed.status_code == 200, listed.text
+    assert [h["id"] for h in listed.json()["items"]] == [hook["id"]]
+    assert "secret" not in listed.json()["items"][0]
     other = await make_tenant(ctx)
     assert (await api.get(f"/v1/webhooks/{hook['id']}/deliveries", headers=other.auth())).status_code == 404
     assert (await api.delete(f"/v1/webhooks/{hook['id']}", headers=other.auth())).status_code == 404
     assert (await api.delete(f"/v1/webhooks/{hook['id']}", headers=tenant.auth())).status_code == 204
-    assert (await api.get("/v1/webhooks", headers=tenant.auth())).json() == []
+    assert (await api.get("/v1/webhooks", headers=tenant.auth())).json() == {"items": [], "next_cursor": None}
 
 
 def test_receiver_helper_rejects_forgeries_and_replays() -> None:

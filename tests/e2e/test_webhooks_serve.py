@@ -40,7 +40,7 @@ def receiver() -> Iterator[Receiver]:
 def setup(server: Server, tenant: Tenant, receiver: Receiver, email: str) -> str:
     with httpx.Client(base_url=server.url, headers=tenant.auth()) as api:
         api.put("/v1/purposes/newsletter", json=NEWSLETTER)
-        if not api.get("/v1/webhooks").json():
+        if not api.get("/v1/webhooks").json()["items"]:
             hook = api.post("/v1/webhooks", json={"url": receiver.url, "events": [
                 "consent.withdrawn", "objection.recorded", "suppression.added"]})  # fmt: skip
             assert hook.status_code == 201, hook.text

@@ -128,10 +128,17 @@ async def test_purposes_are_versioned(client: httpx.AsyncClient, tenant: Tenant)
     )
     assert changed.json()["version"] == 2
     versions = (await client.get("/v1/purposes/newsletter/versions", headers=tenant.auth("check"))).json()
-    assert [v["version"] for v in versions["versions"]] == [1, 2]
-    assert versions["versions"][0]["config"]["notice_version"] == "2026-03"
+    assert [v["version"] for v in versions["items"]] == [1, 2]
+    assert versions["items"][0]["config"]["notice_version"] == "2026-03"
+    assert versions["next_cursor"] is None
+    first_page = (await client.get("/v1/purposes/newsletter/versions", params={"limit": 1},
+                                   headers=tenant.auth("check"))).json()  # fmt: skip
+    assert [v["version"] for v in first_page["items"]] == [1]
+    second_page = (await client.get("/v1/purposes/newsletter/versions", params={"cursor": first_page["next_cursor"]},
+                                    headers=tenant.auth("check"))).json()  # fmt: skip
+    assert ([v["version"] for v in second_page["items"]], second_page["next_cursor"]) == ([2], None)
     listed = (await client.get("/v1/purposes", headers=tenant.auth("check"))).json()
-    assert [p["key"] for p in listed] == ["newsletter"]
+    assert ([p["key"] for p in listed["items"]], listed["next_cursor"]) == (["newsletter"], None)
 
 
 @pytest.mark.parametrize(
@@ -415,9 +422,11 @@ async def test_export_with_cursor_and_formats(client: httpx.AsyncClient, tenant:
     empty = (
         await client.get("/v1/suppressions/export", params={"since": rest["next_cursor"]}, headers=tenant.auth("check"))
     ).json()
-    assert empty == {"items": [], "next_cursor": rest["next_cursor"]}
-    bad = await client.get("/v1/suppressions/export", params={"since": "garbage"}, headers=tenant.auth("check"))
-    assert bad.status_code == 400
+    assert rest["has_more"] is False
+    assert empty == {"items": [], "next_cursor": rest["next_cursor"], "has_more": False}
+    assert page["has_more"] is True
+    bad = await client.get("/v1/suppressions/export", params={"cursor": "garbage"}, headers=tenant.auth("check"))
+    assert (bad.status_code, bad.json()["errors"][0]["field"]) == (400, "cursor")
 
 
 # --- operations -------------------------------------------------------------------------------------
@@ -449,7 +458,7 @@ async def test_per_key_rate_limit(ctx: Context, tenant: Tenant) -> None:
     import dataclasses
 
     from consent_svc.http.app import create_app
-    from consent_svc.service.tenants import Authenticator
+    from consent_svc.http.auth import Authenticator
 
     now = [0.0]  # a clock the test steps: the answer does not depend on how fast the machine is
     limited = dataclasses.replace(ctx, settings=dataclasses.replace(ctx.settings, rate_limit_per_key=5.0))

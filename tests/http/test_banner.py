@@ -5,9 +5,7 @@ from __future__ import annotations
 import httpx
 import pytest
 
-from consent_svc.service import banner as banner_service
 from consent_svc.service.context import Context
-from consent_svc.service.ratelimit import TokenBuckets
 from tests.conftest import Tenant, make_tenant
 
 ORIGIN = "https://www.example.se"
@@ -37,12 +35,6 @@ async def site(client: httpx.AsyncClient, tenant: Tenant) -> dict:
 
 def choice(action: str, **categories: bool) -> dict:
     return {"action": action, "categories": categories, "banner_version": 1, "language": "sv"}
-
-
-@pytest.fixture(autouse=True)
-def fresh_limits(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(banner_service, "PER_CLIENT", TokenBuckets(capacity=20, per_second=0.5))
-    monkeypatch.setattr(banner_service, "PER_SITE", TokenBuckets(capacity=500, per_second=100))
 
 
 async def test_site_has_necessary_first_and_bumps_version_on_text_change(

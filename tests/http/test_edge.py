@@ -26,7 +26,7 @@ from consent_svc.domain.identifiers import normalize
 from consent_svc.http.app import create_app, create_litestar
 from consent_svc.service import tenants
 from consent_svc.service.context import Context
-from consent_svc.service.tenants import Authenticator
+from consent_svc.http.auth import Authenticator
 from consent_svc.store import tenants as tenant_store
 from tests.conftest import NEWSLETTER, Tenant, make_tenant
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from consent_svc.__main__ import OPENAPI_PATH, render_openapi
+from consent_svc.cli.database import OPENAPI_PATH, render_openapi
 
 
 def test_committed_openapi_matches_the_code() -> None:

@@ -1,0 +1,30 @@
+"""Dependency providers: what handlers receive by name (``ctx``, ``tenant_id``)."""
+
+from __future__ import annotations
+
+from typing import Any
+from uuid import UUID
+
+from litestar import Request
+from litestar.di import Provide
+
+from consent_svc.service.context import Context
+from consent_svc.service.tenants import Principal
+
+
+def provide_ctx(request: Request[Any, Any, Any]) -> Context:
+    """The service context the app was built with."""
+    ctx: Context = request.app.state.ctx
+    return ctx
+
+
+def provide_tenant_id(request: Request[Any, Any, Any]) -> UUID:
+    """The tenant of the API key that authenticated the request (routes with a scope only)."""
+    principal: Principal = request.state.principal
+    return principal.tenant_id
+
+
+DEPENDENCIES = {
+    "ctx": Provide(provide_ctx, sync_to_thread=False),
+    "tenant_id": Provide(provide_tenant_id, sync_to_thread=False),
+}
