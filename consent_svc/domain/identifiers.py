@@ -32,6 +32,8 @@ from email_validator import SPECIAL_USE_DOMAIN_NAMES, EmailNotValidError, valida
 from consent_svc.domain.errors import InvalidIdentifier
 
 IdentifierType = Literal["email", "phone", "external_id"]
+# The identifiers a message is sent to (an external id is only a CRM's name for a person).
+CONTACT_TYPES = ("email", "phone")
 
 MAX_EMAIL_LENGTH = 254
 MAX_PHONE_LENGTH = 32

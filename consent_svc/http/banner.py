@@ -49,6 +49,37 @@ class ReceiptOut(msgspec.Struct, frozen=True, kw_only=True):
         )  # fmt: skip
 
 
+class BannerCategoryOut(msgspec.Struct, frozen=True, kw_only=True):
+    key: str
+    required: bool
+    sale_or_share: bool
+    title: dict[str, str]
+    description: dict[str, str]
+
+
+class BannerConfigOut(msgspec.Struct, frozen=True, kw_only=True):
+    """What banner.js shows: the categories with their texts, the version a choice names, its validity."""
+
+    categories: list[BannerCategoryOut]
+    banner_version: int
+    validity_days: int
+
+    @classmethod
+    def from_domain(cls, site: SiteRow) -> BannerConfigOut:
+        return cls(
+            categories=[msgspec.convert(c, BannerCategoryOut) for c in site.categories],
+            banner_version=site.banner_version,
+            validity_days=site.validity_days,
+        )
+
+
+class GpcOut(msgspec.Struct, frozen=True):
+    """/.well-known/gpc.json (the GPC specification's field names)."""
+
+    gpc: bool
+    lastUpdate: str  # the name the GPC specification gives
+
+
 class BannerLimits:
     """Per process: choices per truncated client address (a burst of 20, then one every 2 s) and per
     site (a burst of 500, then 100 a second: a real traffic peak, not a script). docs/banner.md."""
@@ -82,11 +113,11 @@ class BannerController(Controller):
     tags = ["banner"]
 
     @get("/config", summary="Read a banner's configuration")
-    async def config(self, ctx: Context, request: AnyRequest, site_key: str) -> Response[dict[str, object]]:
+    async def config(self, ctx: Context, request: AnyRequest, site_key: str) -> Response[BannerConfigOut]:
         """The banner's categories and texts (sv/en) and its banner_version."""
         site = await banner.get_site(ctx, site_key)
         headers = cors(site, request, required=False) | {"Cache-Control": "no-cache"}  # re-ask at once on a new version
-        return Response(banner.site_texts(site), headers=headers)
+        return Response(BannerConfigOut.from_domain(site), headers=headers)
 
     @post("/consents", status_code=HTTP_201_CREATED, request_max_body_size=PUBLIC_BODY_LIMIT,
           summary="Record a visitor's choice")  # fmt: skip
@@ -136,8 +167,9 @@ async def banner_js() -> Response[bytes]:
 
 
 @get("/.well-known/gpc.json", tags=["banner"], summary="Read the Global Privacy Control statement")
-async def gpc_json(ctx: Context, request: AnyRequest) -> Response[dict[str, object]]:
+async def gpc_json(ctx: Context, request: AnyRequest) -> Response[GpcOut]:
     """For the tenant domains configured on a site."""
     host = (request.headers.get("host") or "").split(":")[0].lower()
-    document = await banner.gpc_document_for_host(ctx, host)
+    site = await banner.gpc_site_for_host(ctx, host)
+    document = GpcOut(gpc=True, lastUpdate=site.updated_at.date().isoformat())
     return Response(document, headers={"Cache-Control": "public, max-age=3600"})

@@ -199,14 +199,10 @@ async def link(ctx: Context, tenant_id: UUID, site_key: str, consent_id: UUID, s
         return linked
 
 
-async def gpc_document_for_host(ctx: Context, host: str) -> dict[str, object]:
-    """The /.well-known/gpc.json of a tenant domain configured on a site."""
+async def gpc_site_for_host(ctx: Context, host: str) -> SiteRow:
+    """The site whose ``gpc_domains`` name this host (its /.well-known/gpc.json)."""
     async with ctx.pool.acquire() as conn:
         site = await store.site_for_gpc_domain(conn, host)
     if site is None:
         raise NotFound("no GPC statement for this host")
-    return {"gpc": True, "lastUpdate": site.updated_at.date().isoformat()}
-
-
-def site_texts(site: SiteRow) -> dict[str, object]:
-    return {"categories": site.categories, "banner_version": site.banner_version, "validity_days": site.validity_days}
+    return site

@@ -18,7 +18,7 @@ import msgspec
 from consent_svc.domain import facts as facts_mod
 from consent_svc.domain.errors import InvalidInput
 from consent_svc.domain.identifiers import Identifier, one_identifier
-from consent_svc.domain.models import Decision, PurposeConfig, SubjectKind, SuppressionFact
+from consent_svc.domain.models import CHANNELS, Decision, PurposeConfig, SubjectKind, SuppressionFact
 from consent_svc.domain.rules import decide
 from consent_svc.service.context import Context
 from consent_svc.service.inputs import Recipient
@@ -78,8 +78,8 @@ def recipient_identifier(recipient: Recipient, region: str, field: str) -> Ident
 
 
 def _check_channel(channel: str) -> None:
-    if channel not in ("email", "sms", "phone", "post"):
-        raise InvalidInput.field("channel", "must be one of email, sms, phone, post")
+    if channel not in CHANNELS:
+        raise InvalidInput.field("channel", f"must be one of {', '.join(CHANNELS)}")
 
 
 async def load_purpose(ctx: Context, tenant_id: UUID, key: str) -> PurposeConfig:

@@ -164,35 +164,59 @@ async def record(ctx: Context, tenant_id: UUID, items: Sequence[EventIn], *, bat
 async def record_in(
     conn: Any, ctx: Context, tenant_id: UUID, items: Sequence[EventIn], *, batch: bool = False
 ) -> list[EventResult]:
-    """:func:`record` inside a transaction the caller owns (to compose with other writes)."""
-    now = ctx.clock()
-    purposes = await purpose_store.published_notices(conn, tenant_id)
-    prepared = _validate(items, purposes, now, ctx, batch)
+    """:func:`record` inside a transaction the caller owns (to compose with other writes).
 
-    results: dict[int, EventResult] = {}
-    # Idempotency: keys seen before (in the database or earlier in this batch).
+    Four phases: validate; set aside what idempotency keys answer already; resolve (or
+    create) each event's subject; append the events and fold them into the subjects."""
+    purposes = await purpose_store.published_notices(conn, tenant_id)
+    prepared = _validate(items, purposes, ctx.clock(), ctx, batch)
+    plan = await _plan(conn, tenant_id, prepared)
+    subject_of, created = await _subjects(conn, tenant_id, plan.to_write)
+    await _append_and_fold(conn, tenant_id, plan, subject_of, created)
+    for follower, leader in plan.followers:
+        first = plan.results[leader.index]
+        if follower.fingerprint != leader.fingerprint:
+            raise Conflict(f"idempotency_key {follower.item.idempotency_key!r} is used for two different events")
+        plan.results[follower.index] = EventResult(first.event_id, first.subject_id, first.recorded_at, False)
+    return [plan.results[i] for i in range(len(items))]
+
+
+@dataclass(slots=True)
+class _Plan:
+    results: dict[int, EventResult]  # answered already (an idempotency key seen before)
+    to_write: list[_Prepared]
+    followers: list[tuple[_Prepared, _Prepared]]  # (a later event, the first in this batch with its key)
+
+
+async def _plan(conn: Any, tenant_id: UUID, prepared: list[_Prepared]) -> _Plan:
+    """Idempotency: keys seen before (in the database, or earlier in this batch) write nothing."""
     keys = [p.item.idempotency_key for p in prepared if p.item.idempotency_key]
     existing = await store.existing_by_idempotency_key(conn, tenant_id, keys)
+    plan = _Plan({}, [], [])
     first_in_batch: dict[str, _Prepared] = {}
-    to_write: list[_Prepared] = []
-    followers: list[tuple[_Prepared, _Prepared]] = []
     for p in prepared:
         key = p.item.idempotency_key
         if key is not None and key in existing:
-            results[p.index] = _replay(existing[key], p)
+            plan.results[p.index] = _replay(existing[key], p)
         elif key is not None and key in first_in_batch:
-            followers.append((p, first_in_batch[key]))
+            plan.followers.append((p, first_in_batch[key]))
         else:
             if key is not None:
                 first_in_batch[key] = p
-            to_write.append(p)
+            plan.to_write.append(p)
+    return plan
 
-    # Subjects: resolve every identifier, create the people we have never seen.
+
+async def _subjects(conn: Any, tenant_id: UUID, to_write: list[_Prepared]) -> tuple[dict[int, UUID], dict[UUID, str]]:
+    """Each event's subject (by the event's index), and the subjects created here (id to kind).
+
+    New people's identifiers are claimed now; their subject rows are inserted once, at the
+    end, with their folded facts (no insert-then-update). An identifier an event names that
+    its subject does not have yet is attached; one the subject cannot take (it has another
+    value of that type, or it belongs to someone else) is a Conflict, never dropped."""
     all_hashes = sorted({h for p in to_write for h in p.hashes})
     owners = await subject_store.resolve(conn, tenant_id, all_hashes)
     new_subjects = _plan_new_subjects(to_write, owners)
-    # New people: their identifiers are claimed now, their subject rows are
-    # inserted once at the end with their folded facts (no insert-then-update).
     created: dict[UUID, str] = {}
     if new_subjects:
         claimed = await subject_store.claim_identifiers(conn, tenant_id, new_subjects)
@@ -203,7 +227,7 @@ async def record_in(
         missing = [h for h in all_hashes if h not in owners]
         owners.update(await subject_store.resolve(conn, tenant_id, missing))
     subject_of: dict[int, UUID] = {}
-    extra_identifiers: dict[UUID, dict[str, subject_store.NewIdentifier]] = {}
+    extra: dict[UUID, dict[bytes, subject_store.NewIdentifier]] = {}
     for p in to_write:
         found = {owners[h] for h in p.hashes if h in owners}
         if len(found) != 1:
@@ -215,73 +239,71 @@ async def record_in(
         subject_of[p.index] = subject_id
         for ident, h in zip(p.identifiers, p.hashes, strict=True):
             if h not in owners:
-                extra_identifiers.setdefault(subject_id, {})[ident.type] = subject_store.NewIdentifier(
-                    h, ident.type, ident.value
-                )
-    for subject_id, idents in extra_identifiers.items():
-        await subject_store.add_identifiers(conn, tenant_id, subject_id, list(idents.values()))
+                extra.setdefault(subject_id, {})[h] = subject_store.NewIdentifier(h, ident.type, ident.value)
+    for subject_id, idents in extra.items():
+        refused = await subject_store.add_identifiers(conn, tenant_id, subject_id, list(idents.values()))
+        if refused:
+            types = ", ".join(sorted({idents[h].type for h in refused}))
+            raise Conflict(
+                f"subject {subject_id} already has another {types} (or it belongs to someone else): the event "
+                f"names a new {types} for them, which would be dropped. Rectify the subject first "
+                f"(PATCH /v1/subjects/{subject_id}), or record the event with the identifier it has"
+            )
+    return subject_of, created
 
-    # Lock the subjects, append, fold.
+
+async def _append_and_fold(
+    conn: Any, tenant_id: UUID, plan: _Plan, subject_of: dict[int, UUID], created: dict[UUID, str]
+) -> None:
+    """Lock the subjects, append the events, fold each into its subject's facts and kind."""
+    to_write = plan.to_write
     locked = await subject_store.lock_subjects(conn, tenant_id, [s for s in subject_of.values() if s not in created])
     # Subjects created here are invisible to other transactions until commit: nothing to lock.
     locked.update({sid: subject_store.LockedSubject(sid, kind, None) for sid, kind in created.items()})
-    new_events = [
-        store.NewEvent(
-            id=uuid7(),
-            subject_id=subject_of[p.index],
-            type=p.item.type,
-            purpose=p.item.purpose,
-            channels=tuple(p.item.channels),
-            occurred_at=p.occurred_at,
-            source=p.item.source,
-            proof=msgspec.to_builtins(p.item.proof) if p.item.proof is not None else {},
-            idempotency_key=p.item.idempotency_key,
-            fingerprint=p.fingerprint,
-            identifiers={i.type: i.value for i in p.identifiers},
-            subject_kind=p.item.subject.kind,
-        )
-        for p in to_write
-    ]
+    new_events = [_new_event(p, subject_of[p.index]) for p in to_write]
     inserted = await store.insert_events(conn, tenant_id, new_events)
     raced = [p.item.idempotency_key for p, e in zip(to_write, new_events, strict=True) if e.id not in inserted]
-    if raced:
-        # A concurrent request with the same key committed first: answer with its event.
-        late = await store.existing_by_idempotency_key(conn, tenant_id, [k for k in raced if k])
+    # A concurrent request with the same key committed first: answer with its event.
+    late = await store.existing_by_idempotency_key(conn, tenant_id, [k for k in raced if k]) if raced else {}
     touched: dict[UUID, subject_store.LockedSubject] = {}
     for p, event in zip(to_write, new_events, strict=True):
         row = inserted.get(event.id)
         if row is None:
             key = p.item.idempotency_key
             assert key is not None
-            results[p.index] = _replay(late[key], p)
+            plan.results[p.index] = _replay(late[key], p)
             continue
         subject = locked[event.subject_id]
-        if subject.id not in touched:
-            touched[subject.id] = subject_store.LockedSubject(subject.id, subject.kind, subject.facts)
-        state = touched[subject.id]
+        state = touched.setdefault(subject.id, subject_store.LockedSubject(subject.id, subject.kind, subject.facts))
         # An event moves a subject only towards more protection; the other way is a rectification.
         state.kind = more_protective(state.kind, p.item.subject.kind)  # type: ignore[arg-type]
         folded = facts_mod.decode(state.facts)
-        facts_mod.fold(
-            folded,
-            event.type,
-            event.purpose,
-            event.channels,
-            Ref(event.id, event.occurred_at, row.seq, notice_of(event.type, event.proof)),
-        )
+        ref = Ref(event.id, event.occurred_at, row.seq, notice_of(event.type, event.proof))
+        facts_mod.fold(folded, event.type, event.purpose, event.channels, ref)
         state.facts = facts_mod.encode(folded)
-        results[p.index] = EventResult(event.id, event.subject_id, row.recorded_at, True)
+        plan.results[p.index] = EventResult(event.id, event.subject_id, row.recorded_at, True)
     finals = [touched.get(sid, locked[sid]) for sid in created]
     await subject_store.insert_subjects(conn, tenant_id, [(s.id, s.kind, s.facts) for s in finals])
     await subject_store.update_subjects(
         conn, tenant_id, [(s.id, s.kind, s.facts or b"") for s in touched.values() if s.id not in created]
     )
-    for follower, leader in followers:
-        first = results[leader.index]
-        if follower.fingerprint != leader.fingerprint:
-            raise Conflict(f"idempotency_key {follower.item.idempotency_key!r} is used for two different events")
-        results[follower.index] = EventResult(first.event_id, first.subject_id, first.recorded_at, False)
-    return [results[i] for i in range(len(items))]
+
+
+def _new_event(p: _Prepared, subject_id: UUID) -> store.NewEvent:
+    return store.NewEvent(
+        id=uuid7(),
+        subject_id=subject_id,
+        type=p.item.type,
+        purpose=p.item.purpose,
+        channels=tuple(p.item.channels),
+        occurred_at=p.occurred_at,
+        source=p.item.source,
+        proof=msgspec.to_builtins(p.item.proof) if p.item.proof is not None else {},
+        idempotency_key=p.item.idempotency_key,
+        fingerprint=p.fingerprint,
+        identifiers={i.type: i.value for i in p.identifiers},
+        subject_kind=p.item.subject.kind,
+    )
 
 
 def _replay(existing: store.ExistingEvent, p: _Prepared) -> EventResult:

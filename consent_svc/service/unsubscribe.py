@@ -22,7 +22,7 @@ import structlog
 
 from consent_svc.domain import tokens
 from consent_svc.domain.errors import InvalidInput, NotFound
-from consent_svc.domain.identifiers import Identifier
+from consent_svc.domain.identifiers import CONTACT_TYPES, Identifier
 from consent_svc.domain.models import PurposeConfig
 from consent_svc.domain.records import BrandingRow, SubjectRow
 from consent_svc.service import subjects
@@ -139,7 +139,7 @@ def _ref(subject: SubjectRow) -> SubjectRef:
 
 
 def _contact_hashes(subject: SubjectRow) -> list[tuple[Identifier, bytes]]:
-    return [(Identifier(t, v), h) for t, h, v in subject.identifiers if t in ("email", "phone")]  # type: ignore[arg-type]
+    return [(Identifier(t, v), h) for t, h, v in subject.identifiers if t in CONTACT_TYPES]  # type: ignore[arg-type]
 
 
 async def _opt_out(

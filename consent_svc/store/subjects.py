@@ -300,16 +300,18 @@ async def add_identifiers(
     tenant_id: UUID,
     subject_id: UUID,
     identifiers: Sequence[NewIdentifier],
-) -> None:
-    """Attach identifiers of types the subject does not have yet (skips any already held)."""
+) -> list[bytes]:
+    """Attach identifiers to a subject; return the hashes that could not be (the subject has another
+    value of that type, or the identifier belongs to someone else)."""
     if not identifiers:
-        return
-    await conn.execute(
+        return []
+    rows = await conn.fetch(
         """
         INSERT INTO subject_identifiers (tenant_id, hash, subject_id, type, value)
         SELECT $1, u.hash, $2, u.type, u.value
         FROM unnest($3::bytea[], $4::text[], $5::text[]) AS u(hash, type, value)
         ON CONFLICT DO NOTHING
+        RETURNING hash
         """,
         tenant_id,
         subject_id,
@@ -317,6 +319,8 @@ async def add_identifiers(
         [i.type for i in identifiers],
         [i.value for i in identifiers],
     )
+    attached = {bytes(r["hash"]) for r in rows}
+    return [i.hash for i in identifiers if i.hash not in attached]
 
 
 async def lock_subjects(conn: asyncpg.Connection, tenant_id: UUID, ids: Sequence[UUID]) -> dict[UUID, LockedSubject]:
