@@ -146,3 +146,19 @@ NEWSLETTER = {
         "en": "News about our services, about once a month.",
     },
 }
+
+
+async def put_purpose(
+    client: httpx.AsyncClient, tenant: Tenant, key: str = "newsletter", body: dict[str, Any] | None = None,
+    **overrides: object,
+) -> dict[str, Any]:
+    """Create or replace a purpose (the newsletter unless ``body`` says otherwise); it must succeed."""
+    response = await client.put(f"/v1/purposes/{key}", json={**(body or NEWSLETTER), **overrides}, headers=tenant.auth())
+    assert response.status_code in (200, 201), response.text
+    return dict(response.json())
+
+
+def ok(response: httpx.Response) -> httpx.Response:
+    """A write a test relies on: it must have succeeded (or the test would pass for the wrong reason)."""
+    assert 200 <= response.status_code < 300, f"{response.request.method} {response.request.url.path}: {response.text}"
+    return response

@@ -14,12 +14,13 @@ from __future__ import annotations
 import os
 import pwd
 import shutil
-import socket
 import subprocess
 import tempfile
 import time
 from pathlib import Path
 from typing import Any
+
+from tests.e2e.server import free_port
 
 USER = "embedded_postgres"
 
@@ -28,7 +29,7 @@ def start_service(workdir: Path, **env: str) -> tuple[Any, str]:
     """A migrated database with tenant ``acme``, an admin key for it and a
     running ``consent-svc serve``, configured by the ``CONSENT_*`` settings given."""
     from tests.conftest import TEST_PEPPER, TEST_TOKEN_KEY
-    from tests.e2e.test_serve import Server, clean_env, cli
+    from tests.e2e.server import Server, clean_env, cli
 
     settings = clean_env(
         CONSENT_PEPPER=TEST_PEPPER.decode(),
@@ -52,10 +53,6 @@ def pg_bin() -> Path:
     return embedded_pg_bin()
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 class Cluster:

@@ -14,7 +14,7 @@ from selenium.webdriver.support.ui import WebDriverWait
 
 from tests.conftest import Tenant
 from tests.e2e.browser import chromium, screenshot
-from tests.e2e.test_serve import Server, external_server, workdir  # noqa: F401  (fixtures)
+from tests.e2e.server import Server
 
 pytestmark = [pytest.mark.e2e, pytest.mark.browser]
 
@@ -29,11 +29,11 @@ def categories(marketing_text: str = "Annonser som följer dig.") -> list[dict]:
 
 
 @pytest.fixture
-def page_server(external_server: Server) -> Iterator[dict]:  # noqa: F811
+def page_server(external_server: Server) -> Iterator[dict]:
     holder: dict = {}
 
     class Handler(BaseHTTPRequestHandler):
-        def do_GET(self) -> None:  # noqa: N802
+        def do_GET(self) -> None:
             html = f"""<!doctype html><html lang="sv"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1"><title>Exempel</title>
 <script src="{external_server.url}/banner.js" data-site-key="{holder["key"]}" defer></script></head>
 <body><h1>Välkommen</h1><p><a href="#" data-consent-svc-open>Cookie-inställningar</a></p></body></html>"""

@@ -13,13 +13,13 @@ import pytest
 
 from consent_svc.service.context import Context
 from tests.conftest import NEWSLETTER, TEST_PEPPER, TEST_TOKEN_KEY, Tenant
-from tests.e2e.test_serve import Server, clean_env, workdir  # noqa: F401  (fixture)
+from tests.e2e.server import Server, clean_env
 
 pytestmark = pytest.mark.e2e
 BATCHES, SIZE = 8, 5_000
 
 
-async def test_kill_during_batch_import(database: str, ctx: Context, tenant: Tenant, workdir: Path) -> None:  # noqa: F811
+async def test_kill_during_batch_import(database: str, ctx: Context, tenant: Tenant, workdir: Path) -> None:
     env = clean_env(CONSENT_DATABASE_URL=database, CONSENT_PEPPER=TEST_PEPPER.decode(),
                     CONSENT_TOKEN_KEYS=TEST_TOKEN_KEY.decode(), CONSENT_LOG_LEVEL="error")  # fmt: skip
     server = Server(env, workdir)

@@ -26,7 +26,7 @@ import pytest
 
 from consent_svc.domain.identifiers import Hasher, normalize
 from tests.conftest import NEWSLETTER, TEST_PEPPER, TEST_TOKEN_KEY, Tenant
-from tests.e2e.test_serve import BIN, Server, clean_env, free_port
+from tests.e2e.server import BIN, Server, clean_env, free_port
 from tests.http.test_edge import SITE
 
 pytestmark = pytest.mark.e2e

@@ -22,7 +22,6 @@ import pytest
 
 from tests.conftest import NEWSLETTER
 from tests.e2e.pgpair import StreamingPair, start_service
-from tests.e2e.test_serve import workdir  # noqa: F401  (fixture)
 
 pytestmark = pytest.mark.e2e
 WRITERS = 4
@@ -39,7 +38,7 @@ def pair() -> Iterator[StreamingPair]:
         pair.close()
 
 
-async def test_failover_loses_no_acknowledged_write(pair: StreamingPair, workdir: Path) -> None:  # noqa: F811
+async def test_failover_loses_no_acknowledged_write(pair: StreamingPair, workdir: Path) -> None:
     hosts = f"127.0.0.1:{pair.primary.port},127.0.0.1:{pair.replica.port}"
     server, key = start_service(
         workdir,

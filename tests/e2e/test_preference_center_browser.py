@@ -17,7 +17,7 @@ from selenium.webdriver.support.ui import WebDriverWait
 
 from tests.conftest import NEWSLETTER, Tenant
 from tests.e2e.browser import chromium, screenshot
-from tests.e2e.test_serve import Server, external_server, workdir  # noqa: F401  (fixtures)
+from tests.e2e.server import Server
 
 pytestmark = [pytest.mark.e2e, pytest.mark.browser]
 
@@ -39,7 +39,7 @@ def subscribe(api: httpx.Client, email: str) -> str:
     return str(api.post("/v1/unsubscribe-links", json={"email": email}).json()["url"])
 
 
-def test_a_recipient_manages_their_purposes(external_server: Server, tenant: Tenant) -> None:  # noqa: F811
+def test_a_recipient_manages_their_purposes(external_server: Server, tenant: Tenant) -> None:
     with httpx.Client(base_url=external_server.url, headers=tenant.auth()) as api:
         url = subscribe(api, "eva@example.se")
         assert httpx.get(url).headers["content-security-policy"] == CSP  # on in every page below
@@ -144,7 +144,7 @@ def other_site() -> Iterator[dict]:
 
 
 def test_another_site_cannot_resubscribe_a_recipient_through_their_browser(
-    external_server: Server, tenant: Tenant, other_site: dict  # noqa: F811
+    external_server: Server, tenant: Tenant, other_site: dict
 ) -> None:
     with httpx.Client(base_url=external_server.url, headers=tenant.auth()) as api:
         url = subscribe(api, "olle@example.se")

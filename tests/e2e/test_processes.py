@@ -14,7 +14,7 @@ import httpx
 import psutil
 import pytest
 
-from tests.e2e.test_serve import BIN, clean_env, free_port, postgres_running_in, workdir  # noqa: F401  (fixture)
+from tests.e2e.server import BIN, clean_env, free_port, postgres_running_in
 
 pytestmark = pytest.mark.e2e
 
@@ -57,7 +57,7 @@ def two_free_ports_in_a_row() -> int:
     raise AssertionError("no two free ports in a row")
 
 
-def test_two_processes_share_the_port_and_stop_together(workdir: Path) -> None:  # noqa: F811
+def test_two_processes_share_the_port_and_stop_together(workdir: Path) -> None:
     port = free_port()
     metrics = two_free_ports_in_a_row()
     env = clean_env(CONSENT_DATA_DIR=str(workdir / "data"), CONSENT_LOG_LEVEL="warning",
@@ -97,7 +97,7 @@ def test_two_processes_share_the_port_and_stop_together(workdir: Path) -> None: 
             parent.kill()
 
 
-def test_processes_need_a_fixed_port(workdir: Path) -> None:  # noqa: F811
+def test_processes_need_a_fixed_port(workdir: Path) -> None:
     env = clean_env(CONSENT_DATA_DIR=str(workdir / "data"))
     done = subprocess.run([str(BIN), "serve", "--port", "0", "--processes", "2"], env=env, cwd=workdir,
                           capture_output=True, text=True, timeout=60)  # fmt: skip

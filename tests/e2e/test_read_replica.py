@@ -16,7 +16,7 @@ import pytest
 
 from tests.conftest import NEWSLETTER
 from tests.e2e.pgpair import Cluster, StreamingPair, start_service
-from tests.e2e.test_serve import Server, workdir  # noqa: F401  (fixture)
+from tests.e2e.server import Server
 
 pytestmark = pytest.mark.e2e
 PEOPLE = 20
@@ -54,7 +54,7 @@ def events_on(pair: StreamingPair, cluster: Cluster) -> int:
     return int(pair.psql(cluster, "SELECT count(*) FROM events", "consent"))
 
 
-def test_unsubscribe_blocks_the_next_decision_read_from_a_replica(pair: StreamingPair, workdir: Path) -> None:  # noqa: F811
+def test_unsubscribe_blocks_the_next_decision_read_from_a_replica(pair: StreamingPair, workdir: Path) -> None:
     server, key = start_service(
         workdir,
         CONSENT_DATABASE_URL=pair.primary.dsn("consent"),

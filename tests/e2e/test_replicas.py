@@ -14,13 +14,13 @@ from consent_svc.service import ledger
 from consent_svc.service.context import Context
 from tests.conftest import NEWSLETTER, TEST_PEPPER, TEST_TOKEN_KEY, Tenant
 from tests.e2e.receiver import Receiver
-from tests.e2e.test_serve import Server, clean_env, workdir  # noqa: F401  (fixture)
+from tests.e2e.server import Server, clean_env
 
 pytestmark = pytest.mark.e2e
 PEOPLE = 60
 
 
-async def test_three_replicas(database: str, ctx: Context, tenant: Tenant, workdir: Path) -> None:  # noqa: F811
+async def test_three_replicas(database: str, ctx: Context, tenant: Tenant, workdir: Path) -> None:
     env = clean_env(CONSENT_DATABASE_URL=database, CONSENT_PEPPER=TEST_PEPPER.decode(),
                     CONSENT_TOKEN_KEYS=TEST_TOKEN_KEY.decode(), CONSENT_LOG_LEVEL="error",
                     CONSENT_WEBHOOK_ALLOW_PRIVATE="1", CONSENT_WEBHOOK_POLL_SECONDS="0.05",

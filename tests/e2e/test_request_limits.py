@@ -10,13 +10,13 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import TEST_PEPPER, TEST_TOKEN_KEY
-from tests.e2e.test_serve import Server, clean_env, workdir  # noqa: F401  (fixture)
+from tests.e2e.server import Server, clean_env
 
 pytestmark = pytest.mark.e2e
 
 
 @pytest.fixture
-def server(database: str, workdir: Path) -> Iterator[Server]:  # noqa: F811
+def server(database: str, workdir: Path) -> Iterator[Server]:
     env = clean_env(CONSENT_DATABASE_URL=database, CONSENT_PEPPER=TEST_PEPPER.decode(),
                     CONSENT_TOKEN_KEYS=TEST_TOKEN_KEY.decode(), CONSENT_LOG_LEVEL="warning",
                     CONSENT_MAX_HEADER_BYTES="16384")  # fmt: skip

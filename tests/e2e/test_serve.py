@@ -9,112 +9,22 @@
 
 from __future__ import annotations
 
-import os
-import shutil
 import signal
-import socket
 import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
 import msgspec
-import psutil
 import pytest
 
 from consent_svc.service.context import Context
 from tests.conftest import NEWSLETTER, TEST_PEPPER, TEST_TOKEN_KEY, Tenant
 from tests.e2e.duplex import ndjson_exchange
+from tests.e2e.server import BIN, REPO, Server, clean_env, cli, postgres_running_in, readme_tour
 
 pytestmark = pytest.mark.e2e
-
-BIN = Path(sys.executable).parent / "consent-svc"
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def clean_env(**extra: str) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("CONSENT_")}
-    env["CONSENT_SWEEP_INTERVAL_SECONDS"] = "0"  # the periodic retention sweep is off in tests
-    env["CONSENT_METRICS_PORT"] = "0"  # no metrics listener unless a test asks (on a free port: see Server)
-    env.update(extra)
-    return env
-
-
-class Server:
-    def __init__(self, env: dict[str, str], cwd: Path, *, metrics: bool = False) -> None:
-        self.port = free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
-        # With metrics=True, the metrics listener on a free loopback port (metrics_url).
-        self.metrics_port = free_port() if metrics else 0
-        self.metrics_url = f"http://127.0.0.1:{self.metrics_port}/metrics"
-        env = {**env, "CONSENT_METRICS_PORT": str(self.metrics_port)} if metrics else env
-        self.log = cwd / f"serve-{self.port}.log"
-        self.proc = subprocess.Popen(
-            [str(BIN), "serve", "--port", str(self.port)],
-            env=env,
-            cwd=cwd,
-            stdout=self.log.open("wb"),
-            stderr=subprocess.STDOUT,
-        )
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                raise AssertionError(f"serve exited early:\n{self.log.read_text()}")
-            try:
-                if httpx.get(f"{self.url}/readyz", timeout=1).status_code == 200:
-                    return
-            except httpx.HTTPError:
-                pass
-            time.sleep(0.1)
-        self.stop()
-        raise AssertionError(f"serve did not become ready:\n{self.log.read_text()}")
-
-    def stop(self, sig: int = signal.SIGTERM) -> int:
-        if self.proc.poll() is None:
-            self.proc.send_signal(sig)
-        return self.proc.wait(timeout=30)
-
-
-def cli(env: dict[str, str], cwd: Path, *args: str) -> str:
-    done = subprocess.run([str(BIN), *args], env=env, cwd=cwd, capture_output=True, text=True, timeout=60)
-    assert done.returncode == 0, done.stderr
-    return done.stdout.strip()
-
-
-def postgres_running_in(data_dir: Path) -> bool:
-    for proc in psutil.process_iter(attrs=["name", "cmdline"]):
-        if proc.info["name"] == "postgres" and str(data_dir) in " ".join(proc.info["cmdline"] or []):
-            return True
-    return False
-
-
-@pytest.fixture
-def workdir(tmp_path: Path) -> Iterator[Path]:
-    yield tmp_path
-    # Never leave a PostgreSQL behind, even when a test failed half-way.
-    for proc in psutil.process_iter(attrs=["name", "cmdline"]):
-        if proc.info["name"] == "postgres" and str(tmp_path) in " ".join(proc.info["cmdline"] or []):
-            proc.kill()
-    shutil.rmtree(tmp_path, ignore_errors=True)
-
-
-REPO = Path(__file__).resolve().parents[2]
-
-
-def readme_tour(api: str) -> str:
-    text = (REPO / "README.md").read_text(encoding="utf-8")
-    block = text.split("<!-- tour:start -->", 1)[1].split("<!-- tour:end -->", 1)[0]
-    script = block.split("```sh", 1)[1].rsplit("```", 1)[0]
-    assert "API=http://127.0.0.1:8000" in script
-    return script.replace("API=http://127.0.0.1:8000", f"API={api}")
-
 
 def test_readme_tour_on_the_embedded_default_survives_a_restart(workdir: Path) -> None:
     env = clean_env(CONSENT_DATA_DIR=str(workdir / "data"), CONSENT_LOG_FORMAT="json")
@@ -170,19 +80,6 @@ def test_readme_tour_on_the_embedded_default_survives_a_restart(workdir: Path) -
     assert not postgres_running_in(workdir / "data")
 
 
-@pytest.fixture
-def external_server(database: str, workdir: Path) -> Iterator[Server]:
-    env = clean_env(
-        CONSENT_DATABASE_URL=database,
-        CONSENT_PEPPER=TEST_PEPPER.decode(),
-        CONSENT_TOKEN_KEYS=TEST_TOKEN_KEY.decode(),
-        CONSENT_LOG_LEVEL="warning",
-    )
-    server = Server(env, workdir)
-    yield server
-    server.stop()
-
-
 async def test_a_200000_line_stream_answers_in_order(external_server: Server, ctx: Context, tenant: Tenant) -> None:
     async with httpx.AsyncClient(base_url=external_server.url, headers=tenant.auth(), timeout=120) as http:
         assert (await http.put("/v1/purposes/newsletter", json=NEWSLETTER)).status_code == 201
@@ -220,7 +117,7 @@ async def test_a_200000_line_stream_answers_in_order(external_server: Server, ct
     assert last["reason"] == "invalid_identifier"
 
 
-def test_staff_export_and_erase_from_the_command_line(database: str, tenant: Tenant, workdir: Path) -> None:  # noqa: F811
+def test_staff_export_and_erase_from_the_command_line(database: str, tenant: Tenant, workdir: Path) -> None:
     env = clean_env(CONSENT_DATABASE_URL=database, CONSENT_PEPPER=TEST_PEPPER.decode(),
                     CONSENT_TOKEN_KEYS=TEST_TOKEN_KEY.decode(), CONSENT_LOG_LEVEL="warning")  # fmt: skip
     server = Server(env, workdir)

@@ -24,7 +24,7 @@ from consent_svc.service import webhooks
 from consent_svc.service.context import Context
 from tests.conftest import NEWSLETTER, TEST_PEPPER, TEST_TOKEN_KEY, Tenant, make_tenant
 from tests.e2e.receiver import Hostile, Receiver
-from tests.e2e.test_serve import Server, clean_env, workdir  # noqa: F401  (fixture)
+from tests.e2e.server import Server, clean_env
 
 pytestmark = pytest.mark.e2e
 MiB = 1024 * 1024
@@ -96,7 +96,7 @@ async def test_a_dripping_receiver_does_not_hold_up_another_tenant(
     tenant: Tenant,
     other: Tenant,
     retired: None,
-    workdir: Path,  # noqa: F811
+    workdir: Path,
 ) -> None:
     deadline = 4.0
     slow, good = Hostile("drip"), Receiver().start()
@@ -158,7 +158,7 @@ async def test_a_huge_answer_leaves_the_server_memory_flat(
     tenant: Tenant,
     other: Tenant,
     retired: None,
-    workdir: Path,  # noqa: F811
+    workdir: Path,
 ) -> None:
     messages, size = 3, 256 * MiB
     huge, good = Hostile("huge", size=size), Receiver().start()
@@ -210,7 +210,7 @@ async def test_a_worker_killed_mid_lease_loses_nothing(
     tenant: Tenant,
     other: Tenant,
     retired: None,
-    workdir: Path,  # noqa: F811
+    workdir: Path,
 ) -> None:
     deadline = 2.0
     receiver = Receiver().start()

@@ -14,7 +14,7 @@ from consent_svc.http.app import create_app, create_metrics_app
 from consent_svc.jobs.delivery import DeliveryWorker
 from consent_svc.service.context import Context
 from consent_svc.webhook_signatures import SignatureError, sign, verify
-from tests.conftest import NEWSLETTER, Tenant
+from tests.conftest import NEWSLETTER, Tenant, ok
 from tests.e2e.receiver import Receiver
 
 pytestmark = pytest.mark.e2e
@@ -78,11 +78,11 @@ async def test_deliveries_arrive_signed_and_in_order(
     hook = await subscribe(api, tenant, receiver)
     for type_ in ("consent_given", "consent_withdrawn", "objection"):
         assert (
-            await api.post("/v1/events", json=event("order@example.se", type_), headers=tenant.auth())
+            ok(await api.post("/v1/events", json=event("order@example.se", type_), headers=tenant.auth()))
         ).status_code == 201
-    await api.post(
+    ok(await api.post(
         "/v1/suppressions", json={"email": "order@example.se", "reason": "unsubscribe"}, headers=tenant.auth()
-    )
+    ))
     worker = DeliveryWorker(wctx)
     await drain(worker)
     await worker.close()
@@ -104,7 +104,7 @@ async def test_a_failing_receiver_gets_every_message_once_after_dedup(
     emails = [f"flaky{i}@example.se" for i in range(3)]
     for email in emails:
         for type_ in ("consent_given", "consent_withdrawn"):
-            await api.post("/v1/events", json=event(email, type_), headers=tenant.auth())
+            ok(await api.post("/v1/events", json=event(email, type_), headers=tenant.auth()))
     worker = DeliveryWorker(wctx)
     await drain(worker)
     await worker.close()
@@ -150,7 +150,7 @@ async def test_dead_letter_and_redeliver(
     hook = await subscribe(api, tenant, receiver)
     receiver.always_fail = True
     before = await dead_gauge()
-    await api.post("/v1/events", json=event("dead@example.se", "consent_given"), headers=tenant.auth())
+    ok(await api.post("/v1/events", json=event("dead@example.se", "consent_given"), headers=tenant.auth()))
     short = dataclasses.replace(wctx, settings=dataclasses.replace(wctx.settings, webhook_retry_window_seconds=1.0))
     worker = DeliveryWorker(short)
     await drain(worker, until=5.0)

@@ -12,7 +12,7 @@ import pytest
 
 from tests.conftest import NEWSLETTER, TEST_PEPPER, TEST_TOKEN_KEY, Tenant
 from tests.e2e.receiver import Receiver
-from tests.e2e.test_serve import Server, clean_env, workdir  # noqa: F401  (fixture)
+from tests.e2e.server import Server, clean_env
 
 pytestmark = pytest.mark.e2e
 
@@ -54,7 +54,7 @@ def test_unsubscribe_survives_a_crash_and_arrives_within_seconds(
     database: str,
     tenant: Tenant,
     receiver: Receiver,
-    workdir: Path,  # noqa: F811
+    workdir: Path,
 ) -> None:
     # 1. A server without a delivery worker commits the unsubscribe, then dies hard.
     quiet = Server(env_for(database, worker=False), workdir)
@@ -89,7 +89,7 @@ def test_unsubscribe_survives_a_crash_and_arrives_within_seconds(
 def test_the_documented_sync_script_pulls_each_change_once(
     database: str,
     tenant: Tenant,
-    workdir: Path,  # noqa: F811
+    workdir: Path,
 ) -> None:
     import subprocess
     import sys

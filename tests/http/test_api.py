@@ -8,15 +8,9 @@ import httpx
 import pytest
 
 from consent_svc.service.context import Context
-from tests.conftest import NEWSLETTER, Tenant, make_tenant
+from tests.conftest import NEWSLETTER, Tenant, make_tenant, ok, put_purpose
 
 pytestmark = pytest.mark.asyncio
-
-
-async def put_purpose(client: httpx.AsyncClient, tenant: Tenant, key: str = "newsletter", **overrides: object) -> dict:
-    response = await client.put(f"/v1/purposes/{key}", json={**NEWSLETTER, **overrides}, headers=tenant.auth())
-    assert response.status_code in (200, 201), response.text
-    return response.json()
 
 
 def consent(email: str, **extra: object) -> dict:
@@ -109,8 +103,10 @@ async def test_another_tenants_resources_are_404(client: httpx.AsyncClient, ctx:
     entry = added.json()["id"]
     lifted = await client.request("DELETE", f"/v1/suppressions/{entry}", json={"reason": "test"}, headers=other.auth())
     assert lifted.status_code == 404
-    # And data does not cross: the other tenant knows nothing of this person.
-    await client.post("/v1/events", json=consent("shared@example.se"), headers=tenant.auth())
+    # And data does not cross: the other tenant knows nothing of this person (whom this tenant knows).
+    await put_purpose(client, tenant)
+    ok(await client.post("/v1/events", json=consent("shared@example.se"), headers=tenant.auth()))
+    assert (await decide(client, tenant, "shared@example.se"))["subject_known"] is True
     await put_purpose(client, other)
     assert (await decide(client, other, "shared@example.se"))["subject_known"] is False
 
@@ -246,10 +242,10 @@ async def test_body_size_limit_is_413(client: httpx.AsyncClient, tenant: Tenant)
 async def test_withdrawal_changes_the_very_next_decision(client: httpx.AsyncClient, tenant: Tenant) -> None:
     """The peer's fault: a withdrawal did not change its check answer."""
     await put_purpose(client, tenant)
-    await client.post("/v1/events", json=consent("w@example.se"), headers=tenant.auth("record"))
+    ok(await client.post("/v1/events", json=consent("w@example.se"), headers=tenant.auth("record")))
     assert (await decide(client, tenant, "W@Example.se"))["allowed"] is True
     withdrawal = {"subject": {"email": "w@example.se"}, "type": "consent_withdrawn", "purpose": "newsletter"}
-    await client.post("/v1/events", json=withdrawal, headers=tenant.auth("record"))
+    ok(await client.post("/v1/events", json=withdrawal, headers=tenant.auth("record")))
     answer = await decide(client, tenant, "w@example.se")
     assert (answer["allowed"], answer["reason"], answer["rule"]) == (False, "withdrawn", "R4")
 
@@ -258,7 +254,7 @@ async def test_same_timestamp_events_are_all_kept(client: httpx.AsyncClient, ten
     """The peer's fault: a write with an equal timestamp was silently dropped."""
     await put_purpose(client, tenant)
     at = "2026-05-01T10:00:00Z"
-    await client.post("/v1/events", json=consent("t@example.se", occurred_at=at), headers=tenant.auth("record"))
+    ok(await client.post("/v1/events", json=consent("t@example.se", occurred_at=at), headers=tenant.auth("record")))
     withdrawal = {
         "subject": {"email": "t@example.se"},
         "type": "consent_withdrawn",
@@ -274,8 +270,8 @@ async def test_a_check_never_creates_a_subject(client: httpx.AsyncClient, ctx: C
     await put_purpose(client, tenant)
     answer = await decide(client, tenant, "ghost@example.se")
     assert (answer["allowed"], answer["reason"], answer["subject_known"]) == (False, "no_consent", False)
-    await client.post("/v1/decisions/batch", json={"purpose": "newsletter", "channel": "email",
-                      "recipients": [{"email": "ghost2@example.se"}]}, headers=tenant.auth("check"))  # fmt: skip
+    ok(await client.post("/v1/decisions/batch", json={"purpose": "newsletter", "channel": "email",
+                      "recipients": [{"email": "ghost2@example.se"}]}, headers=tenant.auth("check")))  # fmt: skip
     async with ctx.pool.acquire() as conn:
         assert await conn.fetchval("SELECT count(*) FROM subjects WHERE tenant_id = $1", tenant.id) == 0
 
@@ -300,7 +296,7 @@ async def test_batch_decisions_in_order_with_duplicates_and_invalid_items(
     client: httpx.AsyncClient, tenant: Tenant
 ) -> None:
     await put_purpose(client, tenant)
-    await client.post("/v1/events", json=consent("yes@example.se"), headers=tenant.auth("record"))
+    ok(await client.post("/v1/events", json=consent("yes@example.se"), headers=tenant.auth("record")))
     recipients = [{"email": "yes@example.se"}, {"email": "no@example.se"}, {"email": "broken"},
                   {"email": "YES@example.se"}, {"phone": "070-123 45 67"}, {}]  # fmt: skip
     response = await client.post(
@@ -318,7 +314,7 @@ async def test_batch_decisions_in_order_with_duplicates_and_invalid_items(
 
 async def test_batch_of_100000(client: httpx.AsyncClient, tenant: Tenant) -> None:
     await put_purpose(client, tenant)
-    await client.post("/v1/events", json=consent("r77@example.se"), headers=tenant.auth("record"))
+    ok(await client.post("/v1/events", json=consent("r77@example.se"), headers=tenant.auth("record")))
     recipients = [{"email": f"r{i}@example.se"} for i in range(100_000)]
     response = await client.post("/v1/decisions/batch", json={"purpose": "newsletter", "channel": "email",
                                  "recipients": recipients}, headers=tenant.auth("check"), timeout=120)  # fmt: skip
@@ -362,10 +358,10 @@ async def test_a_suppression_on_the_email_blocks_a_check_by_external_id(
     await put_purpose(client, tenant)
     body = consent("crm@example.se")
     body["subject"]["external_id"] = "CRM-1"
-    await client.post("/v1/events", json=body, headers=tenant.auth("record"))
-    await client.post(
+    ok(await client.post("/v1/events", json=body, headers=tenant.auth("record")))
+    ok(await client.post(
         "/v1/suppressions", json={"email": "crm@example.se", "reason": "hard_bounce"}, headers=tenant.auth("record")
-    )
+    ))
     response = await client.get("/v1/decisions", params={"purpose": "newsletter", "channel": "email",
                                 "external_id": "CRM-1"}, headers=tenant.auth("check"))  # fmt: skip
     assert response.json()["reason"] == "suppressed"
@@ -373,7 +369,7 @@ async def test_a_suppression_on_the_email_blocks_a_check_by_external_id(
 
 async def test_lift_needs_admin_and_a_reason_and_is_kept(client: httpx.AsyncClient, tenant: Tenant) -> None:
     await put_purpose(client, tenant)
-    await client.post("/v1/events", json=consent("lift@example.se"), headers=tenant.auth("record"))
+    ok(await client.post("/v1/events", json=consent("lift@example.se"), headers=tenant.auth("record")))
     entry = (await client.post("/v1/suppressions", json={"email": "lift@example.se", "reason": "manual"},
                                headers=tenant.auth("record"))).json()  # fmt: skip
     assert (await client.request("DELETE", f"/v1/suppressions/{entry['id']}", json={"reason": "mistake"},
@@ -411,7 +407,7 @@ async def test_export_with_cursor_and_formats(client: httpx.AsyncClient, tenant:
 
     auth = tenant.auth("record")
     for i in range(5):
-        await client.post("/v1/suppressions", json={"email": f"e{i}@example.se", "reason": "unsubscribe"}, headers=auth)
+        ok(await client.post("/v1/suppressions", json={"email": f"e{i}@example.se", "reason": "unsubscribe"}, headers=auth))
     page = (await client.get("/v1/suppressions/export", params={"limit": 3}, headers=tenant.auth("check"))).json()
     assert len(page["items"]) == 3
     assert page["items"][0]["sha256"] == hashlib.sha256(b"e0@example.se").hexdigest()
@@ -464,7 +460,7 @@ async def test_per_key_rate_limit(ctx: Context, tenant: Tenant) -> None:
     limited = dataclasses.replace(ctx, settings=dataclasses.replace(ctx.settings, rate_limit_per_key=5.0))
     app = create_app(limited, authenticator=Authenticator(limited, clock=lambda: now[0]))
     async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://t") as http:
-        await http.put("/v1/purposes/newsletter", json=NEWSLETTER, headers=tenant.auth())
+        ok(await http.put("/v1/purposes/newsletter", json=NEWSLETTER, headers=tenant.auth()))
         params = {"purpose": "newsletter", "channel": "email", "email": "rl@example.se"}
         statuses = [(await http.get("/v1/decisions", params=params, headers=tenant.auth("check"))).status_code
                     for _ in range(15)]  # fmt: skip

@@ -6,7 +6,7 @@ import httpx
 import pytest
 
 from consent_svc.service.context import Context
-from tests.conftest import Tenant, make_tenant
+from tests.conftest import Tenant, make_tenant, ok
 
 ORIGIN = "https://www.example.se"
 
@@ -97,7 +97,7 @@ async def test_choices_refusals_and_receipts(client: httpx.AsyncClient, ctx: Con
     assert body["categories"] == {"necessary": True, "analytics": False, "marketing": False}
     assert body["gpc"] is False
     saved = (
-        await client.post(f"/v1/banner/{key}/consents", json=choice("save", analytics=True), headers=headers)
+        ok(await client.post(f"/v1/banner/{key}/consents", json=choice("save", analytics=True), headers=headers))
     ).json()
     assert saved["categories"] == {"necessary": True, "analytics": True, "marketing": False}
     receipt = await client.get(f"/v1/banner/{key}/consents/{body['consent_id']}")
@@ -149,9 +149,7 @@ async def test_body_limit_and_unknown_site(client: httpx.AsyncClient, tenant: Te
 async def test_rate_limit_per_address(client: httpx.AsyncClient, tenant: Tenant) -> None:
     key = (await site(client, tenant))["site_key"]
     statuses = [
-        (
-            await client.post(f"/v1/banner/{key}/consents", json=choice("reject_all"), headers={"Origin": ORIGIN})
-        ).status_code
+        (await client.post(f"/v1/banner/{key}/consents", json=choice("reject_all"), headers={"Origin": ORIGIN})).status_code
         for _ in range(25)
     ]
     assert statuses[:20] == [201] * 20
@@ -163,14 +161,14 @@ async def test_rate_limit_per_address(client: httpx.AsyncClient, tenant: Tenant)
 async def test_linking_a_receipt_to_a_subject_records_an_objection(client: httpx.AsyncClient, tenant: Tenant) -> None:
     key = (await site(client, tenant))["site_key"]
     receipt = (
-        await client.post(f"/v1/banner/{key}/consents", json=choice("reject_all"), headers={"Origin": ORIGIN})
+        ok(await client.post(f"/v1/banner/{key}/consents", json=choice("reject_all"), headers={"Origin": ORIGIN}))
     ).json()
     linked = await client.post(f"/v1/sites/{key}/consents/{receipt['consent_id']}/subject",
                                json={"subject": {"email": "besok@example.se"}}, headers=tenant.auth("record"))  # fmt: skip
     assert linked.status_code == 200 and linked.json()["linked_to_subject"] is True
-    await client.put("/v1/purposes/newsletter", headers=tenant.auth(), json={
+    ok(await client.put("/v1/purposes/newsletter", headers=tenant.auth(), json={
         "legal_basis": "legitimate_interest", "direct_marketing": True, "channels": ["email"], "notice_version": "1",
-        "title": text("Nyhetsbrev", "Newsletter"), "description": text("N", "N")})  # fmt: skip
+        "title": text("Nyhetsbrev", "Newsletter"), "description": text("N", "N")}))  # fmt: skip
     answer = (await client.get("/v1/decisions", params={"purpose": "newsletter", "channel": "email",
               "email": "besok@example.se"}, headers=tenant.auth())).json()  # fmt: skip
     assert (answer["allowed"], answer["reason"]) == (False, "objected")

@@ -24,11 +24,11 @@ from structlog.testing import capture_logs
 
 from consent_svc.domain.identifiers import normalize
 from consent_svc.http.app import create_app, create_litestar
+from consent_svc.http.auth import Authenticator
 from consent_svc.service import tenants
 from consent_svc.service.context import Context
-from consent_svc.http.auth import Authenticator
 from consent_svc.store import tenants as tenant_store
-from tests.conftest import NEWSLETTER, Tenant, make_tenant
+from tests.conftest import NEWSLETTER, Tenant, make_tenant, ok
 
 ATTACKER = "203.0.113.66"
 NEIGHBOUR = "203.0.113.67"
@@ -439,7 +439,7 @@ async def broken_ctx(ctx: Context, database: str) -> AsyncIterator[Context]:
 async def test_500_and_503_logs_name_the_route_never_the_token(
     ctx: Context, broken_ctx: Context, client: httpx.AsyncClient, tenant: Tenant
 ) -> None:
-    await client.put("/v1/purposes/newsletter", json=NEWSLETTER, headers=tenant.auth())
+    ok(await client.put("/v1/purposes/newsletter", json=NEWSLETTER, headers=tenant.auth()))
     link = (await client.post("/v1/unsubscribe-links", json={"email": "tok@example.se"}, headers=tenant.auth())).json()
     path = link["url"].removeprefix("http://testserver")
     token = path.removeprefix("/u/")
@@ -498,7 +498,7 @@ async def unreachable_pool() -> asyncpg.Pool:
 
 
 async def test_every_response_says_nosniff(client: httpx.AsyncClient, tenant: Tenant) -> None:
-    await client.put("/v1/purposes/newsletter", json=NEWSLETTER, headers=tenant.auth())
+    ok(await client.put("/v1/purposes/newsletter", json=NEWSLETTER, headers=tenant.auth()))
     link = (await client.post("/v1/unsubscribe-links", json={"email": "ns@example.se"}, headers=tenant.auth())).json()
     responses = [
         await client.get("/healthz"),

@@ -16,14 +16,14 @@ from consent_svc.domain.ids import uuid7
 from consent_svc.service import retention
 from consent_svc.service.context import Context
 from consent_svc.store import outbox, webhooks
-from tests.conftest import NEWSLETTER, Tenant
+from tests.conftest import NEWSLETTER, Tenant, ok
 from tests.http.leftovers import traces
 
 LI = {**NEWSLETTER, "legal_basis": "legitimate_interest", "channels": ["email", "phone", "post"],
       "title": {"sv": "Erbjudanden", "en": "Offers"}}  # fmt: skip
 
 
-async def put_purpose(client: httpx.AsyncClient, tenant: Tenant, key: str, body: dict[str, Any]) -> httpx.Response:
+async def try_purpose(client: httpx.AsyncClient, tenant: Tenant, key: str, body: dict[str, Any]) -> httpx.Response:
     return await client.put(f"/v1/purposes/{key}", json=body, headers=tenant.auth())
 
 
@@ -62,14 +62,14 @@ def consent(who: dict[str, str], notice: str = "2026-03", **more: Any) -> dict[s
 async def test_configurations_the_law_rules_out_are_refused(
     client: httpx.AsyncClient, tenant: Tenant, key: str, body: dict[str, Any], field: str
 ) -> None:
-    response = await put_purpose(client, tenant, key, body)
+    response = await try_purpose(client, tenant, key, body)
     assert response.status_code == 400
     assert response.json()["errors"][0]["field"] == field
     assert (await client.get(f"/v1/purposes/{key}", headers=tenant.auth())).status_code == 404
 
 
 async def test_a_consent_must_name_a_published_notice(client: httpx.AsyncClient, tenant: Tenant) -> None:
-    assert (await put_purpose(client, tenant, "newsletter", NEWSLETTER)).status_code == 201
+    assert (await try_purpose(client, tenant, "newsletter", NEWSLETTER)).status_code == 201
     response = await client.post(
         "/v1/events", json=consent({"email": "a@example.se"}, "1999-01"), headers=tenant.auth()
     )
@@ -79,7 +79,7 @@ async def test_a_consent_must_name_a_published_notice(client: httpx.AsyncClient,
          "message": "purpose 'newsletter' never published notice version '1999-01' (published: 2026-03)"}]  # fmt: skip
     # An older notice the purpose did publish is accepted (and judged by the rules).
     assert (
-        await put_purpose(client, tenant, "newsletter", {**NEWSLETTER, "notice_version": "2026-09"})
+        await try_purpose(client, tenant, "newsletter", {**NEWSLETTER, "notice_version": "2026-09"})
     ).status_code == 200
     await record(client, tenant, **consent({"email": "a@example.se"}, "2026-03"))
 
@@ -87,14 +87,14 @@ async def test_a_consent_must_name_a_published_notice(client: httpx.AsyncClient,
 async def test_a_material_change_is_judged_by_the_notice_each_consent_names(
     client: httpx.AsyncClient, tenant: Tenant
 ) -> None:
-    await put_purpose(client, tenant, "newsletter", NEWSLETTER)
+    await try_purpose(client, tenant, "newsletter", NEWSLETTER)
     old_form = {"email": "old.form@example.se"}
     new_form = {"email": "new.form@example.se"}
     deadline = (datetime.now(UTC) - timedelta(minutes=1)).isoformat()
     # A material change without a new notice version is refused.
-    same = await put_purpose(client, tenant, "newsletter", {**NEWSLETTER, "reconsent_required_before": deadline})
+    same = await try_purpose(client, tenant, "newsletter", {**NEWSLETTER, "reconsent_required_before": deadline})
     assert (same.status_code, same.json()["errors"][0]["field"]) == (400, "notice_version")
-    changed = await put_purpose(
+    changed = await try_purpose(
         client, tenant, "newsletter", {**NEWSLETTER, "notice_version": "2026-09", "reconsent_required_before": deadline}
     )
     assert changed.status_code == 200, changed.text
@@ -106,7 +106,7 @@ async def test_a_material_change_is_judged_by_the_notice_each_consent_names(
     await record(client, tenant, **consent(new_form, "2026-09"))
     assert (await decide(client, tenant, email=new_form["email"]))["reason"] == "consent_active"
     # A passed deadline cannot be removed (it would revive the old consents).
-    revive = await put_purpose(client, tenant, "newsletter", {**NEWSLETTER, "notice_version": "2026-09"})
+    revive = await try_purpose(client, tenant, "newsletter", {**NEWSLETTER, "notice_version": "2026-09"})
     assert (revive.status_code, revive.json()["errors"][0]["field"]) == (400, "reconsent_required_before")
 
 
@@ -114,7 +114,7 @@ async def test_a_material_change_is_judged_by_the_notice_each_consent_names(
 
 
 async def test_an_import_cannot_make_a_consumer_a_business_contact(client: httpx.AsyncClient, tenant: Tenant) -> None:
-    await put_purpose(client, tenant, "offers", LI)
+    await try_purpose(client, tenant, "offers", LI)
     who = {"email": "anna@example.se"}
     sid = (await record(client, tenant, subject=who, type="lead_activity"))["subject_id"]
     assert (await decide(client, tenant, "offers", email=who["email"]))["reason"] == "no_eprivacy_consent"
@@ -140,7 +140,7 @@ async def test_an_import_cannot_make_a_consumer_a_business_contact(client: httpx
 
 
 async def test_erasure_remembers_the_crm_id(client: httpx.AsyncClient, tenant: Tenant) -> None:
-    await put_purpose(client, tenant, "newsletter", NEWSLETTER)
+    await try_purpose(client, tenant, "newsletter", NEWSLETTER)
     sid = (await record(client, tenant, **consent({"email": "ella@example.se", "external_id": "CRM-9"})))["subject_id"]
     assert (await client.request("DELETE", f"/v1/subjects/{sid}", headers=tenant.auth())).status_code == 200
     # A CRM export imported again, keyed by the CRM id alone.
@@ -155,7 +155,7 @@ async def test_erasure_remembers_the_crm_id(client: httpx.AsyncClient, tenant: T
 async def test_erasure_reaches_a_rectified_address_and_messages_queued_before(
     client: httpx.AsyncClient, ctx: Context, tenant: Tenant
 ) -> None:
-    await put_purpose(client, tenant, "newsletter", NEWSLETTER)
+    await try_purpose(client, tenant, "newsletter", NEWSLETTER)
     async with ctx.pool.acquire() as conn:  # a subscriber to everything (delivery is not under test)
         await webhooks.create_webhook(conn, tenant.id, uuid7(), "https://hooks.example.com/x", outbox.MESSAGE_TYPES,
                                     "whsec_" + "x" * 32)  # fmt: skip
@@ -164,8 +164,8 @@ async def test_erasure_reaches_a_rectified_address_and_messages_queued_before(
     assert (await client.post("/v1/suppressions", headers=tenant.auth(), json={
         "email": old, "scope": "newsletter", "reason": "manual", "note": f"{old} asked by phone"})).status_code == 201  # fmt: skip
     sid = (await record(client, tenant, **consent({"email": old})))["subject_id"]
-    await client.post("/v1/suppressions", headers=tenant.auth(), json={"email": old, "reason": "objection",
-                                                                        "note": f"called about {old}"})  # fmt: skip
+    ok(await client.post("/v1/suppressions", headers=tenant.auth(), json={"email": old, "reason": "objection",
+                                                                        "note": f"called about {old}"}))  # fmt: skip
     patched = await client.patch(f"/v1/subjects/{sid}", json={"email": new}, headers=tenant.auth())
     assert patched.status_code == 200, patched.text
     # The objection she made under her old address still holds for her new one.
@@ -197,12 +197,12 @@ async def test_erasure_reaches_a_rectified_address_and_messages_queued_before(
 async def test_a_rectified_address_keeps_only_what_the_person_asked_for(
     client: httpx.AsyncClient, tenant: Tenant
 ) -> None:
-    await put_purpose(client, tenant, "newsletter", NEWSLETTER)
+    await try_purpose(client, tenant, "newsletter", NEWSLETTER)
     sid = (await record(client, tenant, **consent({"email": "bo.old@example.se"})))["subject_id"]
-    await client.post("/v1/suppressions", json={"email": "bo.old@example.se", "reason": "hard_bounce"},
-                      headers=tenant.auth())  # fmt: skip
+    ok(await client.post("/v1/suppressions", json={"email": "bo.old@example.se", "reason": "hard_bounce"},
+                      headers=tenant.auth()))  # fmt: skip
     assert (await decide(client, tenant, email="bo.old@example.se"))["reason"] == "suppressed"
-    await client.patch(f"/v1/subjects/{sid}", json={"email": "bo@example.se"}, headers=tenant.auth())
+    ok(await client.patch(f"/v1/subjects/{sid}", json={"email": "bo@example.se"}, headers=tenant.auth()))
     # The old mailbox bounced; the new one does not inherit that.
     assert (await decide(client, tenant, email="bo@example.se"))["reason"] == "consent_active"
 
@@ -213,7 +213,7 @@ async def test_a_rectified_address_keeps_only_what_the_person_asked_for(
 async def test_the_sweep_keeps_an_objection_as_keyed_hashes(
     client: httpx.AsyncClient, ctx: Context, tenant: Tenant
 ) -> None:
-    await put_purpose(client, tenant, "offers", {**LI, "retention_days": 0})
+    await try_purpose(client, tenant, "offers", {**LI, "retention_days": 0})
     now = datetime.now(UTC)
     who = {"email": "per@example.se", "phone": "0701234567", "external_id": "CRM-5", "kind": "business_contact"}
     await record(client, tenant, subject=who, type="lead_activity", occurred_at=(now - timedelta(days=800)).isoformat())
@@ -244,7 +244,7 @@ async def test_refold_rebuilds_facts_from_the_ledger(client: httpx.AsyncClient, 
     from consent_svc.domain.models import Ref
     from consent_svc.service import repair
 
-    await put_purpose(client, tenant, "offers", LI)
+    await try_purpose(client, tenant, "offers", LI)
     who = {"email": "eva@example.se", "kind": "business_contact"}
     sid = (await record(client, tenant, subject=who, type="lead_activity"))["subject_id"]
     objection = await record(client, tenant, subject=who, type="objection", channels=["phone"])

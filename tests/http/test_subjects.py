@@ -9,7 +9,7 @@ import pytest
 
 from consent_svc.domain.identifiers import Identifier
 from consent_svc.service.context import Context
-from tests.conftest import NEWSLETTER, Tenant, make_tenant
+from tests.conftest import NEWSLETTER, Tenant, make_tenant, ok
 from tests.http.leftovers import traces
 
 LI = {**NEWSLETTER, "legal_basis": "legitimate_interest", "soft_opt_in": True, "channels": ["email", "post"],
@@ -18,8 +18,8 @@ ORIGIN = "https://www.example.se"
 
 
 async def person(client: httpx.AsyncClient, tenant: Tenant, email: str = "karin@example.se") -> str:
-    await client.put("/v1/purposes/newsletter", json=NEWSLETTER, headers=tenant.auth())
-    await client.put("/v1/purposes/offers", json=LI, headers=tenant.auth())
+    ok(await client.put("/v1/purposes/newsletter", json=NEWSLETTER, headers=tenant.auth()))
+    ok(await client.put("/v1/purposes/offers", json=LI, headers=tenant.auth()))
     subject = {"email": email, "phone": "070-123 45 67", "external_id": "CRM-77"}
     events = [
         {"subject": subject, "type": "consent_given", "purpose": "newsletter", "channels": ["email"],
@@ -53,15 +53,15 @@ async def test_lookup_shows_the_decision_per_purpose(client: httpx.AsyncClient, 
 
 async def test_export_holds_every_kind_of_record(client: httpx.AsyncClient, tenant: Tenant) -> None:
     sid = await person(client, tenant)
-    await client.post(
+    ok(await client.post(
         "/v1/suppressions", json={"email": "karin@example.se", "reason": "complaint"}, headers=tenant.auth()
-    )
+    ))
     site = (await client.post("/v1/sites", headers=tenant.auth(), json={"name": "S", "origins": [ORIGIN], "categories": [
         {"key": "marketing", "title": {"sv": "M", "en": "M"}, "description": {"sv": "M", "en": "M"}}]})).json()  # fmt: skip
     receipt = (await client.post(f"/v1/banner/{site['site_key']}/consents", headers={"Origin": ORIGIN},
                json={"action": "reject_all", "banner_version": 1})).json()  # fmt: skip
-    await client.post(f"/v1/sites/{site['site_key']}/consents/{receipt['consent_id']}/subject",
-                      json={"subject": {"email": "karin@example.se"}}, headers=tenant.auth())  # fmt: skip
+    ok(await client.post(f"/v1/sites/{site['site_key']}/consents/{receipt['consent_id']}/subject",
+                      json={"subject": {"email": "karin@example.se"}}, headers=tenant.auth()))  # fmt: skip
     export = (await client.get(f"/v1/subjects/{sid}/export", headers=tenant.auth())).json()
     assert export["format"] == "consent-svc.subject-export/1"
     assert {i["type"] for i in export["identifiers"]} == {"email", "phone", "external_id"}
@@ -78,9 +78,9 @@ async def test_rectification_replaces_the_email_and_keeps_the_old_one_suppressed
     client: httpx.AsyncClient, ctx: Context, tenant: Tenant
 ) -> None:
     sid = await person(client, tenant)
-    await client.post(
+    ok(await client.post(
         "/v1/suppressions", json={"email": "karin@example.se", "reason": "hard_bounce"}, headers=tenant.auth()
-    )
+    ))
     patched = await client.patch(f"/v1/subjects/{sid}", json={"email": "Karin.Ny@example.se", "kind": "sole_trader"},
                                  headers=tenant.auth())  # fmt: skip
     assert patched.status_code == 200, patched.text
@@ -103,26 +103,26 @@ async def test_rectification_replaces_the_email_and_keeps_the_old_one_suppressed
 
 
 async def test_restriction_is_honoured_and_lifted(client: httpx.AsyncClient, tenant: Tenant) -> None:
-    await client.put("/v1/purposes/newsletter", json=NEWSLETTER, headers=tenant.auth())
+    ok(await client.put("/v1/purposes/newsletter", json=NEWSLETTER, headers=tenant.auth()))
     email = "restrict@example.se"
     for body in ({"type": "consent_given", "purpose": "newsletter", "proof": {"notice_version": "2026-03"}},
                  {"type": "restriction_started"}):  # fmt: skip
-        await client.post("/v1/events", json={"subject": {"email": email}, **body}, headers=tenant.auth())
+        ok(await client.post("/v1/events", json={"subject": {"email": email}, **body}, headers=tenant.auth()))
     params = {"purpose": "newsletter", "channel": "email", "email": email}
     answer = (await client.get("/v1/decisions", params=params, headers=tenant.auth())).json()
     assert (answer["allowed"], answer["reason"], answer["rule"]) == (False, "restricted", "R3")
-    await client.post(
+    ok(await client.post(
         "/v1/events", json={"subject": {"email": email}, "type": "restriction_lifted"}, headers=tenant.auth()
-    )
+    ))
     assert (await client.get("/v1/decisions", params=params, headers=tenant.auth())).json()["allowed"] is True
 
 
 async def test_erasure_leaves_only_the_keyed_hash(client: httpx.AsyncClient, ctx: Context, tenant: Tenant) -> None:
     email, phone, external = "karin@example.se", "+46701234567", "CRM-77"
     sid = await person(client, tenant, email)
-    await client.post(
+    ok(await client.post(
         "/v1/suppressions", json={"email": email, "reason": "complaint", "note": "angry"}, headers=tenant.auth()
-    )
+    ))
     erased = await client.request(
         "DELETE", f"/v1/subjects/{sid}", json={"reason": "ticket 4711"}, headers=tenant.auth()
     )

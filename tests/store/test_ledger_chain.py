@@ -9,11 +9,11 @@ import pytest
 
 from consent_svc.service import ledger
 from consent_svc.service.context import Context
-from tests.conftest import NEWSLETTER, Tenant
+from tests.conftest import NEWSLETTER, Tenant, ok
 
 
 async def record(client: httpx.AsyncClient, tenant: Tenant, n: int, prefix: str = "chain") -> list[str]:
-    await client.put("/v1/purposes/newsletter", json=NEWSLETTER, headers=tenant.auth())
+    ok(await client.put("/v1/purposes/newsletter", json=NEWSLETTER, headers=tenant.auth()))
     events = [{"subject": {"email": f"{prefix}{i % 3}@example.se"}, "type": "consent_given", "purpose": "newsletter",
                "proof": {"notice_version": "2026-03", "note": f"event {i}"}} for i in range(n)]  # fmt: skip
     response = await client.post("/v1/events/batch", json={"events": events}, headers=tenant.auth())

@@ -11,7 +11,7 @@ import pytest
 from consent_svc.domain.errors import Conflict
 from consent_svc.service import ledger, retention
 from consent_svc.service.context import Context
-from tests.conftest import NEWSLETTER, Tenant
+from tests.conftest import NEWSLETTER, Tenant, ok
 
 NOW = datetime.now(UTC)
 LI = {**NEWSLETTER, "legal_basis": "legitimate_interest", "channels": ["email", "post"], "retention_days": 0}
@@ -22,8 +22,8 @@ def ago(d: int) -> str:
 
 
 async def test_sweep_dry_run_equals_real_run(client: httpx.AsyncClient, ctx: Context, tenant: Tenant) -> None:
-    await client.put("/v1/purposes/newsletter", json={**NEWSLETTER, "retention_days": 180}, headers=tenant.auth())
-    await client.put("/v1/purposes/offers", json=LI, headers=tenant.auth())
+    ok(await client.put("/v1/purposes/newsletter", json={**NEWSLETTER, "retention_days": 180}, headers=tenant.auth()))
+    ok(await client.put("/v1/purposes/offers", json=LI, headers=tenant.auth()))
     events = [
         # old lead, window over: swept
         {"subject": {"email": "old.lead@example.se", "kind": "business_contact"}, "type": "lead_activity", "occurred_at": ago(800)},
@@ -38,9 +38,9 @@ async def test_sweep_dry_run_equals_real_run(client: httpx.AsyncClient, ctx: Con
          "proof": {"notice_version": "2026-03"}, "occurred_at": ago(30)},
     ]  # fmt: skip
     assert (await client.post("/v1/events/batch", json={"events": events}, headers=tenant.auth())).status_code == 201
-    await client.post(
+    ok(await client.post(
         "/v1/suppressions", json={"email": "gone@example.se", "reason": "complaint"}, headers=tenant.auth()
-    )
+    ))
 
     fixed = dataclasses.replace(ctx, clock=lambda: NOW)
     dry = await retention.sweep_tenant(fixed, tenant.id, tenant.name, dry_run=True)

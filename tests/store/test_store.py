@@ -14,7 +14,6 @@ from consent_svc.service import events
 from consent_svc.service.context import Context
 from consent_svc.service.inputs import EventIn, Proof, SubjectRef
 from consent_svc.store import events as event_store
-from consent_svc.store import subjects as subject_store
 from consent_svc.store import migrations
 from tests.conftest import NEWSLETTER, TEST_PEPPER, Tenant, create_database, drop_database
 
@@ -54,9 +53,10 @@ async def test_a_changed_migration_file_is_refused(server_dsn: str, tmp_path: Pa
 
 
 async def _purpose(ctx: Context, tenant: Tenant) -> None:
+    import msgspec
+
     from consent_svc.service import purposes
     from consent_svc.service.inputs import PurposeIn
-    import msgspec
 
     await purposes.put(ctx, tenant.id, "newsletter", msgspec.convert(NEWSLETTER, PurposeIn))
 
