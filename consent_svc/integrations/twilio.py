@@ -36,7 +36,9 @@ START_KEYWORDS = frozenset({"START", "UNSTOP"})
 
 
 def signature_for(auth_token: str, url: str, params: Iterable[tuple[str, str]]) -> str:
-    data = url + "".join(name + value for name, value in sorted(params))
+    """A repeated parameter counts once per distinct value, its values sorted: what Twilio's
+    own validators do (the documentation describes single-valued parameters only)."""
+    data = url + "".join(name + value for name, value in sorted(set(params)))
     return base64.b64encode(hmac.new(auth_token.encode(), data.encode(), hashlib.sha1).digest()).decode()
 
 
