@@ -151,6 +151,7 @@ class FakeProvider:
     script: list[int] = field(default_factory=list)
     default: int = 200
     answer_body: bytes = b"{}"
+    answer_headers: dict[str, str] = field(default_factory=dict)
     check: Checker | None = None
     received: list[Recorded] = field(default_factory=list)
     lock: threading.Lock = field(default_factory=threading.Lock)
@@ -185,6 +186,8 @@ class FakeProvider:
                 self.send_response(status)
                 self.send_header("Content-Type", "application/json")
                 self.send_header("Content-Length", str(len(answer)))
+                for name, value in fake.answer_headers.items():
+                    self.send_header(name, value)
                 self.end_headers()
                 self.wfile.write(answer)
 
