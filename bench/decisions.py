@@ -46,12 +46,12 @@ import psutil
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench.loadgen import get_request, run_load  # noqa: E402
-from tests.e2e.duplex import ndjson_exchange  # noqa: E402
-from consent_svc.domain import facts as facts_mod  # noqa: E402
-from consent_svc.domain.identifiers import Hasher, Identifier, exchange_sha256  # noqa: E402
-from consent_svc.domain.models import Ref  # noqa: E402
-from consent_svc.store.embedded import EmbeddedPostgres  # noqa: E402
+from bench.loadgen import get_request, run_load
+from consent_svc.domain import facts as facts_mod
+from consent_svc.domain.identifiers import Hasher, Identifier, exchange_sha256
+from consent_svc.domain.models import Ref
+from consent_svc.store.embedded import EmbeddedPostgres
+from tests.e2e.duplex import ndjson_exchange
 
 PEPPER = "bench-pepper-0123456789abcdef0123456789abcdef"
 TOKEN_KEY = "bench-token-0123456789abcdef0123456789abcdef"

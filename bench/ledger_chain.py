@@ -25,14 +25,14 @@ import msgspec
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from consent_svc.domain.identifiers import Hasher  # noqa: E402
-from consent_svc.runtime import prepare_database  # noqa: E402
-from consent_svc.service import events, purposes, tenants  # noqa: E402
-from consent_svc.service.context import Context  # noqa: E402
-from consent_svc.service.inputs import EventIn, PurposeIn  # noqa: E402
-from consent_svc.store import db  # noqa: E402
-from consent_svc.store.embedded import EmbeddedPostgres  # noqa: E402
-from tests.conftest import NEWSLETTER, TEST_PEPPER, test_settings  # noqa: E402
+from consent_svc.domain.identifiers import Hasher
+from consent_svc.runtime import prepare_database
+from consent_svc.service import events, purposes, tenants
+from consent_svc.service.context import Context
+from consent_svc.service.inputs import EventIn, PurposeIn
+from consent_svc.store import db
+from consent_svc.store.embedded import EmbeddedPostgres
+from tests.conftest import NEWSLETTER, TEST_PEPPER, test_settings
 
 
 def item(i: int) -> EventIn:
@@ -74,7 +74,7 @@ async def run(writers: int, per_writer: int) -> None:
             ("chained per write (tenant lock)", chained, 10**6),
         ):
 
-            async def writer(w: int, fn=fn, offset=offset) -> None:  # noqa: ANN001
+            async def writer(w: int, fn=fn, offset=offset) -> None:
                 for k in range(per_writer):
                     await fn(offset + w * per_writer + k)
 
@@ -92,7 +92,7 @@ def main() -> None:
     parser.add_argument("--writers", type=int, default=16)
     parser.add_argument("--events", type=int, default=200, help="events per writer")
     args = parser.parse_args()
-    print(f"machine: 2 cores; single-event transactions, one tenant")
+    print("machine: 2 cores; single-event transactions, one tenant")
     asyncio.run(run(args.writers, args.events))
 
 

@@ -27,16 +27,16 @@ import msgspec
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from consent_svc.domain.identifiers import Hasher  # noqa: E402
-from consent_svc.jobs.delivery import DeliveryWorker  # noqa: E402
-from consent_svc.runtime import prepare_database  # noqa: E402
-from consent_svc.service import events, purposes, tenants, webhooks  # noqa: E402
-from consent_svc.service.context import Context  # noqa: E402
-from consent_svc.service.inputs import EventIn, PurposeIn  # noqa: E402
-from consent_svc.store import db  # noqa: E402
-from consent_svc.store.embedded import EmbeddedPostgres  # noqa: E402
-from tests.conftest import NEWSLETTER, TEST_PEPPER, test_settings  # noqa: E402
-from tests.e2e.receiver import Receiver  # noqa: E402
+from consent_svc.domain.identifiers import Hasher
+from consent_svc.jobs.delivery import DeliveryWorker
+from consent_svc.runtime import prepare_database
+from consent_svc.service import events, purposes, tenants, webhooks
+from consent_svc.service.context import Context
+from consent_svc.service.inputs import EventIn, PurposeIn
+from consent_svc.store import db
+from consent_svc.store.embedded import EmbeddedPostgres
+from tests.conftest import NEWSLETTER, TEST_PEPPER, test_settings
+from tests.e2e.receiver import Receiver
 
 
 async def run(messages: int) -> None:

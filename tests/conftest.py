@@ -128,6 +128,19 @@ async def tenant(ctx: Context) -> Tenant:
     return await make_tenant(ctx)
 
 
+def still() -> float:
+    """A clock for the edge's rate limits that does not move: a test counts requests, not seconds."""
+    return 0.0
+
+
+@pytest.fixture
+async def still_client(ctx: Context) -> AsyncIterator[httpx.AsyncClient]:
+    """A client of an app whose rate limits never refill while the test runs (exact counts)."""
+    transport = httpx.ASGITransport(app=create_app(ctx, clock=still))
+    async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as http:
+        yield http
+
+
 @pytest.fixture
 async def client(ctx: Context) -> AsyncIterator[httpx.AsyncClient]:
     transport = httpx.ASGITransport(app=create_app(ctx))
@@ -149,11 +162,16 @@ NEWSLETTER = {
 
 
 async def put_purpose(
-    client: httpx.AsyncClient, tenant: Tenant, key: str = "newsletter", body: dict[str, Any] | None = None,
+    client: httpx.AsyncClient,
+    tenant: Tenant,
+    key: str = "newsletter",
+    body: dict[str, Any] | None = None,
     **overrides: object,
 ) -> dict[str, Any]:
     """Create or replace a purpose (the newsletter unless ``body`` says otherwise); it must succeed."""
-    response = await client.put(f"/v1/purposes/{key}", json={**(body or NEWSLETTER), **overrides}, headers=tenant.auth())
+    response = await client.put(
+        f"/v1/purposes/{key}", json={**(body or NEWSLETTER), **overrides}, headers=tenant.auth()
+    )
     assert response.status_code in (200, 201), response.text
     return dict(response.json())
 

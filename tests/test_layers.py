@@ -17,13 +17,32 @@ PACKAGE = Path(__file__).resolve().parents[1] / "consent_svc"
 
 # layer -> packages it may not import
 FORBIDDEN = {
-    "domain": ("consent_svc.store", "consent_svc.service", "consent_svc.http", "consent_svc.cli", "consent_svc.jobs",
-               "asyncpg", "litestar", "httpx", "uvicorn"),
+    "domain": (
+        "consent_svc.store",
+        "consent_svc.service",
+        "consent_svc.http",
+        "consent_svc.cli",
+        "consent_svc.jobs",
+        "asyncpg",
+        "litestar",
+        "httpx",
+        "uvicorn",
+    ),
     "store": ("consent_svc.service", "consent_svc.http", "consent_svc.cli", "consent_svc.jobs", "litestar"),
     "service": ("consent_svc.http", "consent_svc.cli", "litestar"),
     "jobs": ("consent_svc.http", "consent_svc.cli", "litestar"),
     "http": ("consent_svc.store", "consent_svc.cli"),
-}  # fmt: skip
+    # Provider protocols: pure but for an injected HTTP client (the service and the edge wire them in).
+    "integrations": (
+        "consent_svc.store",
+        "consent_svc.service",
+        "consent_svc.http",
+        "consent_svc.cli",
+        "consent_svc.jobs",
+        "asyncpg",
+        "litestar",
+    ),
+}
 
 
 def _imports(path: Path) -> list[str]:

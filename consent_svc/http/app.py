@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 from litestar import Litestar
@@ -30,6 +31,7 @@ from consent_svc.http.fastpath import DecisionFastPath
 from consent_svc.http.jsonbody import BoundedJsonRequest
 from consent_svc.http.middleware import RequestLogMiddleware
 from consent_svc.http.problems import EXCEPTION_HANDLERS
+from consent_svc.http.ratelimit import Clock
 from consent_svc.service.context import Context
 
 
@@ -51,9 +53,12 @@ def openapi_config() -> OpenAPIConfig:
     )
 
 
-def create_litestar(ctx: Context | None, *, authenticator: Authenticator | None = None) -> Litestar:
+def create_litestar(
+    ctx: Context | None, *, authenticator: Authenticator | None = None, clock: Clock = time.monotonic
+) -> Litestar:
     """The litestar app; ``ctx`` may be None only to render the OpenAPI document.
-    ``authenticator``: one built here from ``ctx`` unless given (tests give one with a clock they step)."""
+    ``authenticator``: one built here from ``ctx`` unless given. ``clock``: what the edge's rate
+    limits count time with (tests give one they step)."""
     app = Litestar(
         route_handlers=[
             purposes.PurposeController,
@@ -82,17 +87,17 @@ def create_litestar(ctx: Context | None, *, authenticator: Authenticator | None 
         logging_config=None,
     )
     app.state.ctx = ctx
-    app.state.authenticator = authenticator or (Authenticator(ctx) if ctx else None)
-    app.state.public_limits = unsubscribe.PublicLimits()
-    app.state.banner_limits = banner.BannerLimits()
+    app.state.authenticator = authenticator or (Authenticator(ctx, clock=clock) if ctx else None)
+    app.state.public_limits = unsubscribe.PublicLimits(clock)
+    app.state.banner_limits = banner.BannerLimits(clock)
     return app
 
 
-def create_app(ctx: Context, *, authenticator: Authenticator | None = None) -> Any:
+def create_app(ctx: Context, *, authenticator: Authenticator | None = None, clock: Clock = time.monotonic) -> Any:
     """The ASGI app served: the decision fast path in front of litestar, inside the request-log wrapper
     (which also sets the security headers on every response). /metrics is not here: it has a listener
     of its own (:func:`create_metrics_app`)."""
-    litestar = create_litestar(ctx, authenticator=authenticator)
+    litestar = create_litestar(ctx, authenticator=authenticator, clock=clock)
     return RequestLogMiddleware(DecisionFastPath(litestar, ctx, litestar.state.authenticator))
 
 

@@ -17,9 +17,9 @@ from litestar.status_codes import HTTP_201_CREATED, HTTP_204_NO_CONTENT
 
 from consent_svc.domain.network import truncate_ip
 from consent_svc.domain.records import ReceiptRow, SiteRow
+from consent_svc.http.deps import Ctx
 from consent_svc.http.ratelimit import Clock, TokenBuckets
 from consent_svc.service import banner
-from consent_svc.service.context import Context
 from consent_svc.service.inputs import BannerConsentIn
 
 AnyRequest = Request[Any, Any, Any]
@@ -113,7 +113,7 @@ class BannerController(Controller):
     tags = ["banner"]
 
     @get("/config", summary="Read a banner's configuration")
-    async def config(self, ctx: Context, request: AnyRequest, site_key: str) -> Response[BannerConfigOut]:
+    async def config(self, ctx: Ctx, request: AnyRequest, site_key: str) -> Response[BannerConfigOut]:
         """The banner's categories and texts (sv/en) and its banner_version."""
         site = await banner.get_site(ctx, site_key)
         headers = cors(site, request, required=False) | {"Cache-Control": "no-cache"}  # re-ask at once on a new version
@@ -121,9 +121,7 @@ class BannerController(Controller):
 
     @post("/consents", status_code=HTTP_201_CREATED, request_max_body_size=PUBLIC_BODY_LIMIT,
           summary="Record a visitor's choice")  # fmt: skip
-    async def record(
-        self, ctx: Context, request: AnyRequest, site_key: str, data: BannerConsentIn
-    ) -> Response[ReceiptOut]:
+    async def record(self, ctx: Ctx, request: AnyRequest, site_key: str, data: BannerConsentIn) -> Response[ReceiptOut]:
         """Consents and refusals alike; answers the receipt with its consent_id."""
         site = await banner.get_site(ctx, site_key)
         headers = cors(site, request, required=True)
@@ -139,9 +137,7 @@ class BannerController(Controller):
         return Response(ReceiptOut.from_domain(receipt), status_code=HTTP_201_CREATED, headers=headers)
 
     @get("/consents/{consent_id:uuid}", summary="Read a consent receipt")
-    async def get_receipt(
-        self, ctx: Context, request: AnyRequest, site_key: str, consent_id: UUID
-    ) -> Response[ReceiptOut]:
+    async def get_receipt(self, ctx: Ctx, request: AnyRequest, site_key: str, consent_id: UUID) -> Response[ReceiptOut]:
         """What a visitor (or a regulator) can quote: date, categories, banner version, GPC, expiry."""
         site = await banner.get_site(ctx, site_key)
         headers = cors(site, request, required=False) | {"Cache-Control": "no-store"}
@@ -149,7 +145,7 @@ class BannerController(Controller):
 
     @route(["/config", "/consents", "/consents/{consent_id:uuid}"], http_method=[HttpMethod.OPTIONS],
            status_code=HTTP_204_NO_CONTENT, include_in_schema=False)  # fmt: skip
-    async def preflight(self, ctx: Context, request: AnyRequest, site_key: str) -> Response[None]:
+    async def preflight(self, ctx: Ctx, request: AnyRequest, site_key: str) -> Response[None]:
         site = await banner.get_site(ctx, site_key)
         headers = cors(site, request, required=True) | {
             "Access-Control-Allow-Methods": "GET, POST",
@@ -167,7 +163,7 @@ async def banner_js() -> Response[bytes]:
 
 
 @get("/.well-known/gpc.json", tags=["banner"], summary="Read the Global Privacy Control statement")
-async def gpc_json(ctx: Context, request: AnyRequest) -> Response[GpcOut]:
+async def gpc_json(ctx: Ctx, request: AnyRequest) -> Response[GpcOut]:
     """For the tenant domains configured on a site."""
     host = (request.headers.get("host") or "").split(":")[0].lower()
     site = await banner.gpc_site_for_host(ctx, host)

@@ -2,15 +2,13 @@
 
 from __future__ import annotations
 
-from uuid import UUID
-
 import msgspec
 from litestar import Controller, get, put
 from litestar.status_codes import HTTP_200_OK
 
 from consent_svc.domain.records import BrandingRow
+from consent_svc.http.deps import Ctx, TenantId
 from consent_svc.service import tenants
-from consent_svc.service.context import Context
 from consent_svc.service.inputs import BrandingIn
 
 
@@ -32,11 +30,11 @@ class BrandingController(Controller):
     opt = {"scope": "admin"}
 
     @get("/", summary="Read the tenant's branding")
-    async def get_branding(self, ctx: Context, tenant_id: UUID) -> BrandingOut:
+    async def get_branding(self, ctx: Ctx, tenant_id: TenantId) -> BrandingOut:
         return BrandingOut.from_domain(await tenants.get_branding(ctx, tenant_id))
 
     @put("/", status_code=HTTP_200_OK, summary="Replace the tenant's branding")
-    async def put_branding(self, ctx: Context, tenant_id: UUID, data: BrandingIn) -> BrandingOut:
+    async def put_branding(self, ctx: Ctx, tenant_id: TenantId, data: BrandingIn) -> BrandingOut:
         """Name, logo, primary colour, privacy-policy link and unsubscribe mailbox shown on the preference
         page; fields left out are cleared."""
         return BrandingOut.from_domain(await tenants.set_branding(ctx, tenant_id, data))

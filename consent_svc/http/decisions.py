@@ -25,8 +25,8 @@ from litestar.status_codes import HTTP_200_OK
 from consent_svc.domain.errors import InvalidInput
 from consent_svc.domain.identifiers import Identifier
 from consent_svc.domain.models import CHANNELS, Channel, Decision
+from consent_svc.http.deps import Ctx, TenantId
 from consent_svc.service import decisions
-from consent_svc.service.context import Context
 from consent_svc.service.decisions import InvalidRecipient
 from consent_svc.service.inputs import MAX_BATCH_RECIPIENTS, DecisionBatchIn, Recipient
 
@@ -225,8 +225,8 @@ class DecisionController(Controller):
     @get("/", summary="Decide one recipient")
     async def decide(
         self,
-        ctx: Context,
-        tenant_id: UUID,
+        ctx: Ctx,
+        tenant_id: TenantId,
         purpose: str,
         channel: Channel,
         email: Annotated[str | None, Parameter(max_length=320)] = None,
@@ -257,8 +257,8 @@ class DecisionController(Controller):
     )
     async def decide_batch(
         self,
-        ctx: Context,
-        tenant_id: UUID,
+        ctx: Ctx,
+        tenant_id: TenantId,
         request: AnyRequest,
         purpose: Annotated[str | None, Parameter(description="for an NDJSON stream")] = None,
         channel: Annotated[Channel | None, Parameter(description="for an NDJSON stream")] = None,

@@ -6,7 +6,7 @@ from typing import Any
 from uuid import UUID
 
 from litestar import Request
-from litestar.di import Provide
+from litestar.di import NamedDependency, Provide
 
 from consent_svc.service.context import Context
 from consent_svc.service.tenants import Principal
@@ -23,6 +23,10 @@ def provide_tenant_id(request: Request[Any, Any, Any]) -> UUID:
     principal: Principal = request.state.principal
     return principal.tenant_id
 
+
+# What handlers declare: ``ctx: Ctx, tenant_id: TenantId`` (named, as litestar 3 requires).
+Ctx = NamedDependency[Context]
+TenantId = NamedDependency[UUID]
 
 DEPENDENCIES = {
     "ctx": Provide(provide_ctx, sync_to_thread=False),

@@ -9,8 +9,8 @@ import msgspec
 from litestar import Controller, Response, post
 from litestar.status_codes import HTTP_200_OK, HTTP_201_CREATED
 
+from consent_svc.http.deps import Ctx, TenantId
 from consent_svc.service import events
-from consent_svc.service.context import Context
 from consent_svc.service.inputs import EventBatchIn, EventIn
 
 BATCH_BODY_LIMIT = 64 * 1024 * 1024
@@ -36,7 +36,7 @@ class EventController(Controller):
     opt = {"scope": "record"}
 
     @post("/", status_code=HTTP_201_CREATED, summary="Record one event")
-    async def record_event(self, ctx: Context, tenant_id: UUID, data: EventIn) -> Response[EventOut]:
+    async def record_event(self, ctx: Ctx, tenant_id: TenantId, data: EventIn) -> Response[EventOut]:
         """Append one event to the ledger (201). The same idempotency_key again answers the first
         result (200) and writes nothing."""
         [result] = await events.record(ctx, tenant_id, [data])
@@ -44,7 +44,7 @@ class EventController(Controller):
 
     @post("/batch", status_code=HTTP_201_CREATED, request_max_body_size=BATCH_BODY_LIMIT,
           summary="Record up to 10,000 events at once")  # fmt: skip
-    async def record_batch(self, ctx: Context, tenant_id: UUID, data: EventBatchIn) -> Response[EventBatchOut]:
+    async def record_batch(self, ctx: Ctx, tenant_id: TenantId, data: EventBatchIn) -> Response[EventBatchOut]:
         """All or nothing; one result per event, in order. 201 when the batch wrote anything; 200 when
         every event was recorded before (each had a known idempotency_key): nothing was written."""
         results = await events.record(ctx, tenant_id, data.events, batch=True)

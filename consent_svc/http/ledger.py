@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 from datetime import datetime
-from uuid import UUID
 
 import msgspec
 from litestar import Controller, get
 
+from consent_svc.http.deps import Ctx, TenantId
 from consent_svc.service import ledger
-from consent_svc.service.context import Context
 
 
 class ChainBreakOut(msgspec.Struct, frozen=True, kw_only=True):
@@ -49,11 +48,11 @@ class LedgerController(Controller):
     opt = {"scope": "admin"}
 
     @get("/verify", summary="Verify the ledger's hash chain")
-    async def verify_ledger(self, ctx: Context, tenant_id: UUID) -> LedgerVerificationOut:
+    async def verify_ledger(self, ctx: Ctx, tenant_id: TenantId) -> LedgerVerificationOut:
         """Walk the tenant's chain; the first position that does not match, if any."""
         return LedgerVerificationOut.from_domain(await ledger.verify(ctx, tenant_id))
 
     @get("/head", summary="Read the ledger's head hash")
-    async def ledger_head(self, ctx: Context, tenant_id: UUID) -> LedgerHeadOut:
+    async def ledger_head(self, ctx: Ctx, tenant_id: TenantId) -> LedgerHeadOut:
         """The current head hash and position, to publish or timestamp elsewhere."""
         return LedgerHeadOut.from_domain(await ledger.head(ctx, tenant_id))

@@ -13,6 +13,7 @@ from prometheus_client.core import CounterMetricFamily, Metric
 from prometheus_client.registry import Collector
 
 from consent_svc.http.auth import Authenticator
+from consent_svc.http.deps import Ctx
 from consent_svc.http.problems import problem
 from consent_svc.service import ops
 from consent_svc.service.context import Context
@@ -83,7 +84,7 @@ async def healthz() -> HealthOut:
 
 
 @get("/readyz", tags=["operations"], summary="Check that the service is ready")
-async def readyz(ctx: Context) -> Response[ReadyOut]:
+async def readyz(ctx: Ctx) -> Response[ReadyOut]:
     """The database answers and every migration is applied (503 otherwise)."""
     ready = await ops.readiness(ctx)
     if not ready.database:
@@ -94,7 +95,7 @@ async def readyz(ctx: Context) -> Response[ReadyOut]:
 
 
 @get("/metrics", media_type="text/plain; version=0.0.4", include_in_schema=False)
-async def metrics(ctx: Context) -> Response[bytes]:
+async def metrics(ctx: Ctx) -> Response[bytes]:
     """Prometheus text format (served by the metrics listener's app only)."""
     DECISION_READS.ctx = ctx
     POOL_SIZE.labels("total").set(ctx.pool.get_size())

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from datetime import datetime
 from typing import Annotated
-from uuid import UUID
 
 import msgspec
 from litestar import Controller, Response, get, put
@@ -12,9 +11,9 @@ from litestar.params import Parameter
 from litestar.status_codes import HTTP_200_OK, HTTP_201_CREATED
 
 from consent_svc.domain.models import Channel, LegalBasis, PurposeConfig
+from consent_svc.http.deps import Ctx, TenantId
 from consent_svc.http.paging import DEFAULT_LIMIT, Cursor, Limit, decode_cursor, encode_cursor
 from consent_svc.service import purposes
-from consent_svc.service.context import Context
 from consent_svc.service.inputs import PURPOSE_KEY, PurposeIn
 
 # litestar checks a path parameter against Parameter(pattern=...), not against a Meta in its type.
@@ -74,7 +73,7 @@ class PurposeController(Controller):
     tags = ["purposes"]
 
     @put("/{key:str}", opt={"scope": "admin"}, status_code=HTTP_200_OK, summary="Create or replace a purpose")
-    async def put_purpose(self, ctx: Context, tenant_id: UUID, key: KeyInPath, data: PurposeIn) -> Response[PurposeOut]:
+    async def put_purpose(self, ctx: Ctx, tenant_id: TenantId, key: KeyInPath, data: PurposeIn) -> Response[PurposeOut]:
         """Every change is kept as a new version; 201 when the purpose is new, 200 when it changed or
         was already so. A material change needs a new notice_version with reconsent_required_before."""
         config, created = await purposes.put(ctx, tenant_id, key, data)
@@ -82,19 +81,19 @@ class PurposeController(Controller):
 
     @get("/", opt={"scope": "check"}, summary="List the purposes")
     async def list_purposes(
-        self, ctx: Context, tenant_id: UUID, cursor: Cursor = None, limit: Limit = DEFAULT_LIMIT
+        self, ctx: Ctx, tenant_id: TenantId, cursor: Cursor = None, limit: Limit = DEFAULT_LIMIT
     ) -> PurposeList:
         """In key order."""
         page = await purposes.list_page(ctx, tenant_id, decode_cursor(cursor, str), limit)
         return PurposeList(items=[PurposeOut.from_domain(p) for p in page.items], next_cursor=encode_cursor(page.after))
 
     @get("/{key:str}", opt={"scope": "check"}, summary="Read a purpose")
-    async def get_purpose(self, ctx: Context, tenant_id: UUID, key: str) -> PurposeOut:
+    async def get_purpose(self, ctx: Ctx, tenant_id: TenantId, key: str) -> PurposeOut:
         return PurposeOut.from_domain(await purposes.get(ctx, tenant_id, key))
 
     @get("/{key:str}/versions", opt={"scope": "check"}, summary="List every version of a purpose")
     async def purpose_versions(
-        self, ctx: Context, tenant_id: UUID, key: str, cursor: Cursor = None, limit: Limit = DEFAULT_LIMIT
+        self, ctx: Ctx, tenant_id: TenantId, key: str, cursor: Cursor = None, limit: Limit = DEFAULT_LIMIT
     ) -> PurposeVersionList:
         """Oldest first: what the purpose said on any day (a consent names the notice version it saw)."""
         page = await purposes.versions(ctx, tenant_id, key, decode_cursor(cursor, int) or 0, limit)

@@ -12,9 +12,9 @@ from litestar.status_codes import HTTP_200_OK, HTTP_201_CREATED
 
 from consent_svc.domain.records import SiteRow
 from consent_svc.http.banner import ReceiptOut
+from consent_svc.http.deps import Ctx, TenantId
 from consent_svc.http.paging import DEFAULT_LIMIT, Cursor, Limit, decode_cursor, encode_cursor
 from consent_svc.service import banner
-from consent_svc.service.context import Context
 from consent_svc.service.inputs import ReceiptLinkIn, SiteIn
 
 
@@ -45,31 +45,31 @@ class SiteController(Controller):
     opt = {"scope": "admin"}
 
     @post("/", status_code=HTTP_201_CREATED, summary="Register a website for the banner")
-    async def create_site(self, ctx: Context, tenant_id: UUID, data: SiteIn) -> SiteOut:
+    async def create_site(self, ctx: Ctx, tenant_id: TenantId, data: SiteIn) -> SiteOut:
         """Its origins, banner categories with sv/en texts, and how long a choice lasts."""
         return SiteOut.from_domain(await banner.create_site(ctx, tenant_id, data))
 
     @get("/", summary="List the banner sites")
     async def list_sites(
-        self, ctx: Context, tenant_id: UUID, cursor: Cursor = None, limit: Limit = DEFAULT_LIMIT
+        self, ctx: Ctx, tenant_id: TenantId, cursor: Cursor = None, limit: Limit = DEFAULT_LIMIT
     ) -> SiteList:
         """In site key order."""
         page = await banner.list_sites(ctx, tenant_id, decode_cursor(cursor, str), limit)
         return SiteList(items=[SiteOut.from_domain(s) for s in page.items], next_cursor=encode_cursor(page.after))
 
     @get("/{site_key:str}", summary="Read a banner site")
-    async def get_site(self, ctx: Context, tenant_id: UUID, site_key: str) -> SiteOut:
+    async def get_site(self, ctx: Ctx, tenant_id: TenantId, site_key: str) -> SiteOut:
         return SiteOut.from_domain(await banner.get_site(ctx, site_key, tenant_id))
 
     @put("/{site_key:str}", status_code=HTTP_200_OK, summary="Replace a banner site's configuration")
-    async def replace_site(self, ctx: Context, tenant_id: UUID, site_key: str, data: SiteIn) -> SiteOut:
+    async def replace_site(self, ctx: Ctx, tenant_id: TenantId, site_key: str, data: SiteIn) -> SiteOut:
         """banner_version goes up when categories or texts change."""
         return SiteOut.from_domain(await banner.replace_site(ctx, tenant_id, site_key, data))
 
     @post("/{site_key:str}/consents/{consent_id:uuid}/subject", opt={"scope": "record"}, status_code=HTTP_200_OK,
           summary="Link a banner receipt to a person")  # fmt: skip
     async def link_receipt(
-        self, ctx: Context, tenant_id: UUID, site_key: str, consent_id: UUID, data: ReceiptLinkIn
+        self, ctx: Ctx, tenant_id: TenantId, site_key: str, consent_id: UUID, data: ReceiptLinkIn
     ) -> ReceiptOut:
         """It then appears in their export; a marketing refusal becomes an objection in the ledger."""
         return ReceiptOut.from_domain(await banner.link(ctx, tenant_id, site_key, consent_id, data.subject))

@@ -14,8 +14,8 @@ from litestar.status_codes import HTTP_200_OK
 
 from consent_svc.domain.models import Decision
 from consent_svc.domain.records import ErasureRow, EventRow, MessageRecord, PastIdentifier, ReceiptRow, SuppressionRow
+from consent_svc.http.deps import Ctx, TenantId
 from consent_svc.service import subjects
-from consent_svc.service.context import Context
 from consent_svc.service.inputs import ErasureIn, SubjectPatchIn
 
 EXPORT_FORMAT = "consent-svc.subject-export/1"
@@ -194,8 +194,8 @@ class SubjectController(Controller):
     @get("/", summary="Find a person by email, phone or external id")
     async def find_subject(
         self,
-        ctx: Context,
-        tenant_id: UUID,
+        ctx: Ctx,
+        tenant_id: TenantId,
         email: Annotated[str | None, Parameter(max_length=320)] = None,
         phone: Annotated[str | None, Parameter(max_length=64)] = None,
         external_id: Annotated[str | None, Parameter(max_length=200)] = None,
@@ -205,24 +205,24 @@ class SubjectController(Controller):
         return SubjectOut.from_domain(await subjects.view(ctx, tenant_id, await subjects.find(ctx, tenant_id, ident)))
 
     @get("/{subject_id:uuid}", summary="Read a person")
-    async def get_subject(self, ctx: Context, tenant_id: UUID, subject_id: UUID) -> SubjectOut:
+    async def get_subject(self, ctx: Ctx, tenant_id: TenantId, subject_id: UUID) -> SubjectOut:
         return SubjectOut.from_domain(await subjects.view(ctx, tenant_id, subject_id))
 
     @get("/{subject_id:uuid}/export", summary="Export everything held about a person")
-    async def export_subject(self, ctx: Context, tenant_id: UUID, subject_id: UUID) -> SubjectExportOut:
+    async def export_subject(self, ctx: Ctx, tenant_id: TenantId, subject_id: UUID) -> SubjectExportOut:
         """GDPR 15 and 20, format consent-svc.subject-export/1 (docs/subject-export.md)."""
         return SubjectExportOut.from_domain(await subjects.export(ctx, tenant_id, subject_id))
 
     @patch("/{subject_id:uuid}", summary="Rectify a person's identifiers or kind")
     async def rectify_subject(
-        self, ctx: Context, tenant_id: UUID, subject_id: UUID, data: SubjectPatchIn
+        self, ctx: Ctx, tenant_id: TenantId, subject_id: UUID, data: SubjectPatchIn
     ) -> SubjectOut:
         """GDPR 16; recorded in the ledger. An old address stays suppressed."""
         return SubjectOut.from_domain(await subjects.rectify(ctx, tenant_id, subject_id, data))
 
     @delete("/{subject_id:uuid}", status_code=HTTP_200_OK, summary="Erase a person")
     async def erase_subject(
-        self, ctx: Context, tenant_id: UUID, subject_id: UUID, data: ErasureIn | None = None
+        self, ctx: Ctx, tenant_id: TenantId, subject_id: UUID, data: ErasureIn | None = None
     ) -> ErasureOut:
         """GDPR 17: personal data and events go, keyed-hash suppression entries stay. Answers the receipt."""
         return ErasureOut.from_domain(await subjects.erase(ctx, tenant_id, subject_id, data.reason if data else None))

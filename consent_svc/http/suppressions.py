@@ -12,9 +12,9 @@ from litestar.params import Parameter
 from litestar.status_codes import HTTP_200_OK, HTTP_201_CREATED
 
 from consent_svc.domain.records import SuppressionRow
+from consent_svc.http.deps import Ctx, TenantId
 from consent_svc.http.paging import DEFAULT_LIMIT, Cursor, Limit, decode_cursor, encode_cursor
 from consent_svc.service import suppressions
-from consent_svc.service.context import Context
 from consent_svc.service.inputs import LiftIn, SuppressionIn
 
 EXPORT_DEFAULT_LIMIT = 1000
@@ -88,7 +88,7 @@ class SuppressionController(Controller):
     tags = ["suppressions"]
 
     @post("/", opt={"scope": "record"}, status_code=HTTP_201_CREATED, summary="Suppress an email or phone")
-    async def add_suppression(self, ctx: Context, tenant_id: UUID, data: SuppressionIn) -> Response[SuppressionOut]:
+    async def add_suppression(self, ctx: Ctx, tenant_id: TenantId, data: SuppressionIn) -> Response[SuppressionOut]:
         """For all purposes or one, all channels or one. Idempotent: 200 with the entry when an active
         one with the same identifier, scope, channel and reason exists."""
         row, created = await suppressions.add(ctx, tenant_id, data)
@@ -97,8 +97,8 @@ class SuppressionController(Controller):
     @get("/", opt={"scope": "check"}, summary="Find the active entries of an email or phone")
     async def find_suppressions(
         self,
-        ctx: Context,
-        tenant_id: UUID,
+        ctx: Ctx,
+        tenant_id: TenantId,
         email: Annotated[str | None, Parameter(max_length=320)] = None,
         phone: Annotated[str | None, Parameter(max_length=64)] = None,
         cursor: Cursor = None,
@@ -113,8 +113,8 @@ class SuppressionController(Controller):
     @get("/export", opt={"scope": "check"}, summary="Export every change to the list, for syncing providers")
     async def export_suppressions(
         self,
-        ctx: Context,
-        tenant_id: UUID,
+        ctx: Ctx,
+        tenant_id: TenantId,
         cursor: Cursor = None,
         since: Annotated[str | None, Parameter(max_length=512, description="the same as cursor (older name)")] = None,
         format: Literal["sha256", "plain"] = "sha256",
@@ -133,6 +133,6 @@ class SuppressionController(Controller):
         )
 
     @delete("/{entry_id:uuid}", opt={"scope": "admin"}, status_code=HTTP_200_OK, summary="Lift a suppression entry")
-    async def lift_suppression(self, ctx: Context, tenant_id: UUID, entry_id: UUID, data: LiftIn) -> SuppressionOut:
+    async def lift_suppression(self, ctx: Ctx, tenant_id: TenantId, entry_id: UUID, data: LiftIn) -> SuppressionOut:
         """The entry is kept in history with the reason, never deleted."""
         return SuppressionOut.from_domain(await suppressions.lift(ctx, tenant_id, entry_id, data.reason))

@@ -5,7 +5,6 @@ from __future__ import annotations
 import time
 from typing import Any
 from urllib.parse import urlsplit
-from uuid import UUID
 
 import msgspec
 from litestar import Controller, Request, Response, get, post
@@ -16,9 +15,9 @@ from litestar.status_codes import HTTP_200_OK, HTTP_201_CREATED, HTTP_400_BAD_RE
 from consent_svc.domain.errors import InvalidInput, NotFound
 from consent_svc.domain.network import truncate_ip
 from consent_svc.domain.tokens import TokenClaims
+from consent_svc.http.deps import Ctx, TenantId
 from consent_svc.http.ratelimit import Clock, TokenBuckets
 from consent_svc.service import unsubscribe
-from consent_svc.service.context import Context
 from consent_svc.service.inputs import Proof, UnsubscribeIn, UnsubscribeLinkIn
 from consent_svc.web import pages
 
@@ -58,7 +57,7 @@ class UnsubscribeApiController(Controller):
     opt = {"scope": "record"}
 
     @post("/v1/unsubscribe-links", status_code=HTTP_201_CREATED, summary="Make an unsubscribe link for a recipient")
-    async def create_link(self, ctx: Context, tenant_id: UUID, data: UnsubscribeLinkIn) -> LinkOut:
+    async def create_link(self, ctx: Ctx, tenant_id: TenantId, data: UnsubscribeLinkIn) -> LinkOut:
         """A signed link, with the List-Unsubscribe headers to put in the email (RFC 8058 one-click)."""
         link = await unsubscribe.create_link(
             ctx, tenant_id, email=data.email, subject_id=data.subject_id, purpose=data.purpose
@@ -66,7 +65,7 @@ class UnsubscribeApiController(Controller):
         return LinkOut.from_domain(link)
 
     @post("/v1/unsubscribes", status_code=HTTP_200_OK, summary="Record an unsubscribe received by mail")
-    async def unsubscribe_address(self, ctx: Context, tenant_id: UUID, data: UnsubscribeIn) -> UnsubscribeOut:
+    async def unsubscribe_address(self, ctx: Ctx, tenant_id: TenantId, data: UnsubscribeIn) -> UnsubscribeOut:
         """For an address (the mailto: half of List-Unsubscribe): withdrawal, objection and suppression."""
         changed = await unsubscribe.unsubscribe_address(ctx, tenant_id, data.email, data.purpose, data.note or "mailto")
         return UnsubscribeOut(unsubscribed=True, already=not changed)
@@ -88,7 +87,7 @@ class PublicPagesController(Controller):
     include_in_schema = True
 
     @get("/{token:str}", media_type=MediaType.HTML, summary="Show the preference center")
-    async def page(self, ctx: Context, request: AnyRequest, token: str) -> Response[str]:
+    async def page(self, ctx: Ctx, request: AnyRequest, token: str) -> Response[str]:
         """Swedish or English by Accept-Language (?lang= overrides); plain HTML, no script."""
         _limits(request).admit_page(ctx, token, _address(request))
         view = await unsubscribe.preferences(ctx, token)
@@ -96,7 +95,7 @@ class PublicPagesController(Controller):
 
     @post("/{token:str}", media_type=MediaType.HTML, status_code=HTTP_200_OK, request_max_body_size=PUBLIC_BODY_LIMIT,
           summary="Unsubscribe with one click (RFC 8058)")  # fmt: skip
-    async def one_click(self, ctx: Context, request: AnyRequest, token: str) -> Response[str]:
+    async def one_click(self, ctx: Ctx, request: AnyRequest, token: str) -> Response[str]:
         """Body ``List-Unsubscribe=One-Click``, form-encoded or multipart. A well-formed one is never
         refused by a limiter; malformed ones count against the client address."""
         limits, address = _limits(request), _address(request)
@@ -113,7 +112,7 @@ class PublicPagesController(Controller):
 
     @post("/{token:str}/preferences", media_type=MediaType.HTML, status_code=HTTP_200_OK,
           request_max_body_size=PUBLIC_BODY_LIMIT, summary="Save the preference center's choices")  # fmt: skip
-    async def save(self, ctx: Context, request: AnyRequest, token: str) -> Response[str]:
+    async def save(self, ctx: Ctx, request: AnyRequest, token: str) -> Response[str]:
         """The preference form: ``purpose`` (one per purpose to keep), ``action`` save or unsubscribe_all,
         and the page's ``nonce``. Only from the page's own origin (403 otherwise). Without a genuine
         nonce nothing changes (400, the page again); with an expired one, opt-outs are saved and
@@ -207,14 +206,14 @@ class PublicLimits:
         self.per_address = TokenBuckets(capacity=60, per_second=1.0, clock=clock)
         self.per_link_page = TokenBuckets(capacity=30, per_second=0.2, clock=clock)
 
-    def _verify(self, ctx: Context, token: str, address: str | None) -> TokenClaims:
+    def _verify(self, ctx: Ctx, token: str, address: str | None) -> TokenClaims:
         try:
             return unsubscribe.claims_of(ctx, token)
         except NotFound:
             self.per_address.take(address or "-", "requests from this address")
             raise
 
-    def admit_page(self, ctx: Context, token: str, address: str | None) -> TokenClaims:
+    def admit_page(self, ctx: Ctx, token: str, address: str | None) -> TokenClaims:
         """A page view or a preference save: the token's claims, or NotFound, or RateLimited."""
         claims = self._verify(ctx, token, address)
         self.per_address.take(address or "-", "requests from this address")
@@ -222,7 +221,7 @@ class PublicLimits:
                                 "requests for this link")  # fmt: skip
         return claims
 
-    def admit_one_click(self, ctx: Context, token: str, address: str | None) -> TokenClaims:
+    def admit_one_click(self, ctx: Ctx, token: str, address: str | None) -> TokenClaims:
         """A one-click: the token's claims or NotFound. A good link is never limited."""
         return self._verify(ctx, token, address)
 

@@ -11,9 +11,9 @@ from litestar import Controller, delete, get, post
 from litestar.status_codes import HTTP_201_CREATED, HTTP_202_ACCEPTED, HTTP_204_NO_CONTENT
 
 from consent_svc.domain.records import DeliveryRow, WebhookRow
+from consent_svc.http.deps import Ctx, TenantId
 from consent_svc.http.paging import DEFAULT_LIMIT, Cursor, Limit, decode_cursor, encode_cursor
 from consent_svc.service import webhooks
-from consent_svc.service.context import Context
 from consent_svc.service.inputs import WebhookIn
 
 
@@ -72,29 +72,29 @@ class WebhookController(Controller):
     opt = {"scope": "admin"}
 
     @post("/", status_code=HTTP_201_CREATED, summary="Subscribe a url to events")
-    async def create_webhook(self, ctx: Context, tenant_id: UUID, data: WebhookIn) -> WebhookCreatedOut:
+    async def create_webhook(self, ctx: Ctx, tenant_id: TenantId, data: WebhookIn) -> WebhookCreatedOut:
         """https only, to a public address; the signing secret is generated unless given, and shown once."""
         row, secret = await webhooks.create(ctx, tenant_id, data.url, data.events, data.secret)
         return WebhookCreatedOut(**msgspec.structs.asdict(WebhookOut.from_domain(row)), secret=secret)
 
     @get("/", summary="List the webhook subscriptions")
     async def list_webhooks(
-        self, ctx: Context, tenant_id: UUID, cursor: Cursor = None, limit: Limit = DEFAULT_LIMIT
+        self, ctx: Ctx, tenant_id: TenantId, cursor: Cursor = None, limit: Limit = DEFAULT_LIMIT
     ) -> WebhookList:
         """Oldest first; secrets are not shown."""
         page = await webhooks.list_page(ctx, tenant_id, decode_cursor(cursor, UUID), limit)
         return WebhookList(items=[WebhookOut.from_domain(r) for r in page.items], next_cursor=encode_cursor(page.after))
 
     @delete("/{webhook_id:uuid}", status_code=HTTP_204_NO_CONTENT, summary="Stop a webhook subscription")
-    async def delete_webhook(self, ctx: Context, tenant_id: UUID, webhook_id: UUID) -> None:
+    async def delete_webhook(self, ctx: Ctx, tenant_id: TenantId, webhook_id: UUID) -> None:
         """Undelivered messages are dead-lettered and stay visible."""
         await webhooks.delete(ctx, tenant_id, webhook_id)
 
     @get("/{webhook_id:uuid}/deliveries", summary="List a webhook's deliveries")
     async def list_deliveries(
         self,
-        ctx: Context,
-        tenant_id: UUID,
+        ctx: Ctx,
+        tenant_id: TenantId,
         webhook_id: UUID,
         status: Literal["pending", "delivered", "dead"] | None = None,
         cursor: Cursor = None,
@@ -108,7 +108,7 @@ class WebhookController(Controller):
 
     @post("/{webhook_id:uuid}/deliveries/{message_id:uuid}/redeliver", status_code=HTTP_202_ACCEPTED,
           summary="Send a message again")  # fmt: skip
-    async def redeliver(self, ctx: Context, tenant_id: UUID, webhook_id: UUID, message_id: UUID) -> RedeliveryOut:
+    async def redeliver(self, ctx: Ctx, tenant_id: TenantId, webhook_id: UUID, message_id: UUID) -> RedeliveryOut:
         """A delivered or dead-lettered message goes out again as soon as the worker runs."""
         await webhooks.redeliver(ctx, tenant_id, webhook_id, message_id)
         return RedeliveryOut(status="pending")

@@ -283,8 +283,11 @@ def test_metrics_have_their_own_port_reached_only_through_the_metrics_service() 
 def test_metrics_settings_are_accepted_and_can_be_turned_off() -> None:
     from consent_svc.config import load_settings
 
-    secrets = {"CONSENT_DATABASE_URL": "postgresql://db/consent", "CONSENT_PEPPER": "p" * 32,
-               "CONSENT_TOKEN_KEYS": "k" * 32}  # fmt: skip
+    secrets = {
+        "CONSENT_DATABASE_URL": "postgresql://db/consent",
+        "CONSENT_PEPPER": "p" * 32,
+        "CONSENT_TOKEN_KEYS": "k" * 32,
+    }
     on = load_settings({**by_kind(manifests(), "ConfigMap")["data"], **secrets})
     assert (on.metrics_host, on.metrics_port) == ("0.0.0.0", 9464)  # noqa: S104 - the pod address, behind its Services
     off_docs = manifests("metrics.enabled=false")
@@ -296,8 +299,16 @@ def test_metrics_settings_are_accepted_and_can_be_turned_off() -> None:
     refused = render("metrics.enabled=false", "metrics.serviceMonitor.enabled=true", check=False)
     assert refused.returncode != 0
     assert "metrics.serviceMonitor.enabled needs metrics.enabled" in refused.stderr
-    args = [helm(), "template", "demo", str(CHART), "--set", "metrics.networkPolicy.enabled=true",
-            "--set-json", "metrics.networkPolicy.from=[]"]  # fmt: skip
+    args = [
+        helm(),
+        "template",
+        "demo",
+        str(CHART),
+        "--set",
+        "metrics.networkPolicy.enabled=true",
+        "--set-json",
+        "metrics.networkPolicy.from=[]",
+    ]
     open_to_all = subprocess.run(args, capture_output=True, text=True, timeout=60, check=False)
     assert open_to_all.returncode != 0
     assert "metrics.networkPolicy.from must name who may scrape" in open_to_all.stderr

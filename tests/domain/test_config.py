@@ -13,7 +13,8 @@ def test_defaults_generate_secrets_once(tmp_path: Path) -> None:
     env = {"CONSENT_DATA_DIR": str(tmp_path)}
     first = load_settings(env)
     again = load_settings(env)
-    assert first.pepper == again.pepper and first.token_keys == again.token_keys
+    assert first.pepper == again.pepper
+    assert first.token_keys == again.token_keys
     assert (first.host, first.port, first.database_url) == ("127.0.0.1", 8000, None)
     for name in ("pepper", "token-key"):
         assert (tmp_path / "secrets" / name).stat().st_mode & 0o777 == 0o600
@@ -37,8 +38,12 @@ def test_read_replica_url_needs_the_primary(tmp_path: Path) -> None:
     env = {"CONSENT_DATA_DIR": str(tmp_path), "CONSENT_DATABASE_READ_URL": "postgresql://replica:secret@r/x"}
     with pytest.raises(ConfigError, match="CONSENT_DATABASE_READ_URL needs CONSENT_DATABASE_URL"):
         load_settings(env)
-    env |= {"CONSENT_DATABASE_URL": "postgresql://p/x", "CONSENT_PEPPER": "a" * 40, "CONSENT_TOKEN_KEYS": "b" * 40,
-            "CONSENT_READ_MAX_WAIT_MS": "20"}  # fmt: skip
+    env |= {
+        "CONSENT_DATABASE_URL": "postgresql://p/x",
+        "CONSENT_PEPPER": "a" * 40,
+        "CONSENT_TOKEN_KEYS": "b" * 40,
+        "CONSENT_READ_MAX_WAIT_MS": "20",
+    }
     settings = load_settings(env)
     assert (settings.database_read_url, settings.read_max_wait_ms) == ("postgresql://replica:secret@r/x", 20.0)
     assert "secret" not in repr(settings)

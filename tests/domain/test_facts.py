@@ -47,9 +47,9 @@ def test_a_rectification_folds_to_nothing() -> None:
 
 
 def test_bad_events_are_refused() -> None:
-    with pytest.raises(ValueError, match="^consent_given needs a purpose$"):
+    with pytest.raises(ValueError, match=r"^consent_given needs a purpose$"):
         fold(Facts(), "consent_given", None, (), ref(1, 1))
-    with pytest.raises(ValueError, match="^unknown event type 'gift'$"):
+    with pytest.raises(ValueError, match=r"^unknown event type 'gift'$"):
         fold(Facts(), "gift", None, (), ref(1, 1))
 
 

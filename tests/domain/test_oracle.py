@@ -16,13 +16,13 @@ from __future__ import annotations
 
 import os
 import uuid
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from consent_svc.domain.facts import fold_all
-from consent_svc.domain.models import EVENT_TYPES, LEGAL_BASES, PurposeConfig, Ref, SuppressionFact
+from consent_svc.domain.models import EVENT_TYPES, LEGAL_BASES, LegalBasis, PurposeConfig, Ref, SuppressionFact
 from consent_svc.domain.rules import decide
 from tests.domain.oracle import OEvent, oracle
 from tests.domain.rules_helpers import NOW
@@ -36,10 +36,18 @@ NOTICES = ("1", "2", "3")
 # question early) are rare.
 REASONS = ("unsubscribe", "objection", "complaint", "hard_bounce", "erasure", "manual", *("register",) * 6)
 TYPES = (
-    *("consent_given",) * 4, *("consent_withdrawn",) * 2, *("objection",) * 2, *("purchase",) * 3,
-    "customer_started", "customer_ended", "event_attended", "lead_activity", "prospect_declined",
-    "restriction_started", "restriction_lifted",
-)  # fmt: skip
+    *("consent_given",) * 4,
+    *("consent_withdrawn",) * 2,
+    *("objection",) * 2,
+    *("purchase",) * 3,
+    "customer_started",
+    "customer_ended",
+    "event_attended",
+    "lead_activity",
+    "prospect_declined",
+    "restriction_started",
+    "restriction_lifted",
+)
 assert set(TYPES) == set(EVENT_TYPES)
 BASES = (*("consent",) * 3, *("legitimate_interest",) * 4, "contract", "legal_obligation")
 assert set(BASES) == set(LEGAL_BASES)
@@ -53,7 +61,7 @@ SECONDS = st.sampled_from((-1, 0, 1, 3600))
 
 @st.composite
 def purposes(draw: st.DrawFn) -> PurposeConfig:
-    basis = draw(st.sampled_from(BASES))
+    basis: LegalBasis = draw(st.sampled_from(BASES))
     material = draw(st.booleans())
     # Notices published at or after the material change ("1" always came before it).
     since = tuple(draw(st.lists(st.sampled_from(NOTICES[1:]), max_size=2, unique=True))) if material else ()
@@ -85,7 +93,7 @@ def purposes(draw: st.DrawFn) -> PurposeConfig:
 def histories(draw: st.DrawFn) -> list[OEvent]:
     count = draw(st.integers(0, 10))
     events: list[OEvent] = []
-    instants = []
+    instants: list[datetime] = []
     for seq in range(count):
         if instants and draw(st.integers(0, 5)) == 0:
             at = draw(st.sampled_from(instants))  # the same instant as an earlier event

@@ -53,8 +53,6 @@ def pg_bin() -> Path:
     return embedded_pg_bin()
 
 
-
-
 class Cluster:
     def __init__(self, pair: StreamingPair, name: str) -> None:
         self.pair = pair
@@ -67,9 +65,18 @@ class Cluster:
 
     def start(self) -> None:
         self.pair.run(
-            "pg_ctl", "-D", str(self.dir), "-l", str(self.log), "-w", "-t", "60", "start",
-            "-o", f"-p {self.port} -k {self.pair.root} -c listen_addresses=127.0.0.1",
-        )  # fmt: skip
+            "pg_ctl",
+            "-D",
+            str(self.dir),
+            "-l",
+            str(self.log),
+            "-w",
+            "-t",
+            "60",
+            "start",
+            "-o",
+            f"-p {self.port} -k {self.pair.root} -c listen_addresses=127.0.0.1",
+        )
 
     def stop(self, mode: str = "fast") -> None:
         """``mode="immediate"`` is a crash: no shutdown checkpoint, clients cut off."""
@@ -116,9 +123,22 @@ class StreamingPair:
             conf.write("wal_level = replica\nmax_wal_senders = 5\nfsync = off\nhot_standby = on\n")
         self.primary.start()
         self.run(
-            "pg_basebackup", "-h", "127.0.0.1", "-p", str(self.primary.port), "-U", "postgres",
-            "-D", str(self.replica.dir), "-R", "-X", "stream", "-c", "fast", "--no-sync",
-        )  # fmt: skip
+            "pg_basebackup",
+            "-h",
+            "127.0.0.1",
+            "-p",
+            str(self.primary.port),
+            "-U",
+            "postgres",
+            "-D",
+            str(self.replica.dir),
+            "-R",
+            "-X",
+            "stream",
+            "-c",
+            "fast",
+            "--no-sync",
+        )
         self.replica.start()
         self.wait_streaming()
         if self.synchronous:

@@ -182,8 +182,13 @@ class Hostile:
                     data += chunk
                 head, _, rest = data.partition(b"\r\n\r\n")
                 length = next(
-                    (int(line.split(b":", 1)[1]) for line in head.split(b"\r\n")
-                     if line.lower().startswith(b"content-length:")), 0)  # fmt: skip
+                    (
+                        int(line.split(b":", 1)[1])
+                        for line in head.split(b"\r\n")
+                        if line.lower().startswith(b"content-length:")
+                    ),
+                    0,
+                )
                 while len(rest) < length:
                     chunk = conn.recv(65536)
                     if not chunk:
@@ -198,8 +203,9 @@ class Hostile:
                             return
                         conn.sendall(bytes([byte]))
                 else:
-                    conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n"
-                                 b"Content-Length: %d\r\n\r\n" % self.size)  # fmt: skip
+                    conn.sendall(
+                        b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: %d\r\n\r\n" % self.size
+                    )
                     block = b"x" * 65536
                     left = self.size
                     while left > 0 and not self.stopping.is_set():

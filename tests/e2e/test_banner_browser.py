@@ -5,9 +5,11 @@ from __future__ import annotations
 import threading
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
 
 import httpx
 import pytest
+from selenium.webdriver import Chrome
 from selenium.webdriver.common.by import By
 from selenium.webdriver.support import expected_conditions
 from selenium.webdriver.support.ui import WebDriverWait
@@ -19,22 +21,30 @@ from tests.e2e.server import Server
 pytestmark = [pytest.mark.e2e, pytest.mark.browser]
 
 
-def categories(marketing_text: str = "Annonser som följer dig.") -> list[dict]:
+def categories(marketing_text: str = "Annonser som följer dig.") -> list[dict[str, Any]]:
     return [
-        {"key": "analytics", "title": {"sv": "Statistik", "en": "Analytics"},
-         "description": {"sv": "Hjälper oss förstå hur sidan används.", "en": "Helps us understand use."}},
-        {"key": "marketing", "sale_or_share": True, "title": {"sv": "Marknadsföring", "en": "Marketing"},
-         "description": {"sv": marketing_text, "en": "Ads that follow you."}},
-    ]  # fmt: skip
+        {
+            "key": "analytics",
+            "title": {"sv": "Statistik", "en": "Analytics"},
+            "description": {"sv": "Hjälper oss förstå hur sidan används.", "en": "Helps us understand use."},
+        },
+        {
+            "key": "marketing",
+            "sale_or_share": True,
+            "title": {"sv": "Marknadsföring", "en": "Marketing"},
+            "description": {"sv": marketing_text, "en": "Ads that follow you."},
+        },
+    ]
 
 
 @pytest.fixture
-def page_server(external_server: Server) -> Iterator[dict]:
-    holder: dict = {}
+def page_server(external_server: Server) -> Iterator[dict[str, Any]]:
+    holder: dict[str, Any] = {}
 
     class Handler(BaseHTTPRequestHandler):
         def do_GET(self) -> None:
-            html = f"""<!doctype html><html lang="sv"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1"><title>Exempel</title>
+            html = f"""<!doctype html><html lang="sv"><head><meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1"><title>Exempel</title>
 <script src="{external_server.url}/banner.js" data-site-key="{holder["key"]}" defer></script></head>
 <body><h1>Välkommen</h1><p><a href="#" data-consent-svc-open>Cookie-inställningar</a></p></body></html>"""
             data = html.encode()
@@ -56,7 +66,7 @@ def page_server(external_server: Server) -> Iterator[dict]:
     server.server_close()
 
 
-def wait_banner(browser: object, present: bool) -> None:
+def wait_banner(browser: Chrome, present: bool) -> None:
     condition = (
         expected_conditions.visibility_of_element_located((By.ID, "consent-svc-banner"))
         if present
@@ -69,7 +79,7 @@ def ready(browser: object) -> None:
     browser.execute_async_script("var done = arguments[0]; window.consentSvc.ready.then(function () { done(); });")  # type: ignore[attr-defined]
 
 
-def test_banner_reject_reload_bump_and_gpc(page_server: dict, tenant: Tenant) -> None:
+def test_banner_reject_reload_bump_and_gpc(page_server: dict[str, Any], tenant: Tenant) -> None:
     api = httpx.Client(base_url=page_server["api"], headers=tenant.auth())
     site = {"name": "Exempel", "origins": [page_server["origin"]], "categories": categories()}
     created = api.post("/v1/sites", json=site)
@@ -112,8 +122,10 @@ def test_banner_reject_reload_bump_and_gpc(page_server: dict, tenant: Tenant) ->
 
     with chromium(390, 844) as phone:
         # Global Privacy Control on: the browser sends Sec-GPC and exposes navigator.globalPrivacyControl.
-        phone.execute_cdp_cmd("Page.addScriptToEvaluateOnNewDocument",
-                              {"source": "Object.defineProperty(navigator, 'globalPrivacyControl', {get: () => true})"})  # fmt: skip
+        phone.execute_cdp_cmd(
+            "Page.addScriptToEvaluateOnNewDocument",
+            {"source": "Object.defineProperty(navigator, 'globalPrivacyControl', {get: () => true})"},
+        )
         phone.execute_cdp_cmd("Network.enable", {})
         phone.execute_cdp_cmd("Network.setExtraHTTPHeaders", {"headers": {"Sec-GPC": "1"}})
         phone.get(page_server["origin"] + "/")

@@ -15,8 +15,9 @@ import re
 import socket
 import subprocess
 import time
-from collections.abc import Iterator
+from collections.abc import Awaitable, Iterator
 from pathlib import Path
+from typing import Any
 from uuid import UUID
 
 import asyncpg
@@ -38,14 +39,18 @@ SECRET_NOTE = "do-not-log-this-note"
 @pytest.fixture(scope="module")
 def server(database: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     workdir: Path = tmp_path_factory.mktemp("edge")
-    env = clean_env(CONSENT_DATABASE_URL=database, CONSENT_PEPPER=TEST_PEPPER.decode(),
-                    CONSENT_TOKEN_KEYS=TEST_TOKEN_KEY.decode(), CONSENT_LOG_FORMAT="json")  # fmt: skip
+    env = clean_env(
+        CONSENT_DATABASE_URL=database,
+        CONSENT_PEPPER=TEST_PEPPER.decode(),
+        CONSENT_TOKEN_KEYS=TEST_TOKEN_KEY.decode(),
+        CONSENT_LOG_FORMAT="json",
+    )
     server = Server(env, workdir, metrics=True)
     yield server
     server.stop()
 
 
-def log_lines(server: Server) -> list[dict]:
+def log_lines(server: Server) -> list[dict[str, Any]]:
     return [json.loads(line) for line in server.log.read_text().splitlines() if line.startswith("{")]
 
 
@@ -77,12 +82,19 @@ def test_metrics_are_served_on_their_own_loopback_listener_only(server: Server) 
 def test_no_metrics_listener_with_port_0_and_a_clear_error_when_the_port_is_taken(
     database: str, tmp_path: Path
 ) -> None:
-    env = clean_env(CONSENT_DATABASE_URL=database, CONSENT_PEPPER=TEST_PEPPER.decode(),
-                    CONSENT_TOKEN_KEYS=TEST_TOKEN_KEY.decode(), CONSENT_LOG_LEVEL="warning")  # fmt: skip
+    env = clean_env(
+        CONSENT_DATABASE_URL=database,
+        CONSENT_PEPPER=TEST_PEPPER.decode(),
+        CONSENT_TOKEN_KEYS=TEST_TOKEN_KEY.decode(),
+        CONSENT_LOG_LEVEL="warning",
+    )
     without = Server(env, tmp_path)  # clean_env sets CONSENT_METRICS_PORT=0
     try:
-        ports = {c.laddr.port for c in psutil.Process(without.proc.pid).net_connections("tcp")
-                 if c.status == psutil.CONN_LISTEN}  # fmt: skip
+        ports = {
+            c.laddr.port
+            for c in psutil.Process(without.proc.pid).net_connections("tcp")
+            if c.status == psutil.CONN_LISTEN
+        }
         assert ports == {without.port}
     finally:
         without.stop()
@@ -91,8 +103,14 @@ def test_no_metrics_listener_with_port_0_and_a_clear_error_when_the_port_is_take
         taken.listen()
         port = taken.getsockname()[1]
         taken_env = {**env, "CONSENT_METRICS_PORT": str(port)}
-        done = subprocess.run([str(BIN), "serve", "--port", str(free_port())], env=taken_env,
-                              cwd=tmp_path, capture_output=True, text=True, timeout=60)  # fmt: skip
+        done = subprocess.run(
+            [str(BIN), "serve", "--port", str(free_port())],
+            env=taken_env,
+            cwd=tmp_path,
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
     assert done.returncode == 1
     assert f"cannot listen for metrics on 127.0.0.1:{port}" in done.stderr
     assert "CONSENT_METRICS_PORT" in done.stderr
@@ -110,14 +128,14 @@ async def test_a_flood_of_unknown_keys_costs_at_most_the_budget_and_valid_keys_s
         assert (await guesser.get("/v1/decisions", params=decision, headers=tenant.auth("check"))).status_code == 200
         before = counter(server, "consent_api_key_lookups_total")
 
-        def guess(i: int) -> object:
+        def guess(i: int) -> Awaitable[httpx.Response]:
             auth = {"Authorization": f"Bearer csk_guess{i:03}"}
             if i % 2:
                 return guesser.get("/v1/decisions", params=decision, headers=auth)  # the fast path
             return guesser.get("/v1/purposes", headers=auth)  # the litestar route
 
         answers = await asyncio.gather(*(guess(i) for i in range(100)))
-        statuses = [a.status_code for a in answers]  # type: ignore[attr-defined]
+        statuses = [a.status_code for a in answers]
         assert set(statuses) == {401, 429}, statuses
         looked_up = counter(server, "consent_api_key_lookups_total") - before
         assert looked_up <= 20, looked_up
@@ -146,15 +164,24 @@ async def test_hostile_input_is_answered_4xx_and_logged_without_row_data(
             "upper-case purpose key": await api.put("/v1/purposes/Newsletter", json=NEWSLETTER),
             "newline colour": await api.put("/v1/branding", json={"primary_color": "#ffffff\n"}),
             "deep JSON, public": await api.post(
-                f"/v1/banner/{site['site_key']}/consents", content=b"[" * 2000 + b"]" * 2000,
+                f"/v1/banner/{site['site_key']}/consents",
+                content=b"[" * 2000 + b"]" * 2000,
                 headers={"Content-Type": "application/json", "Origin": "https://www.example.se", "Authorization": ""},
             ),
-            "NUL in text": await api.post("/v1/suppressions", json={
-                "email": "nul@example.se", "reason": "complaint", "note": SECRET_NOTE + "\u0000"}),
-        }  # fmt: skip
+            "NUL in text": await api.post(
+                "/v1/suppressions",
+                json={"email": "nul@example.se", "reason": "complaint", "note": SECRET_NOTE + "\u0000"},
+            ),
+        }
         answers["unique race"] = await _rectify_into_a_concurrent_write(api, server, tenant, database)
-    expected = {"newline purpose key": 400, "upper-case purpose key": 400, "newline colour": 400,
-                "deep JSON, public": 400, "NUL in text": 400, "unique race": 409}  # fmt: skip
+    expected = {
+        "newline purpose key": 400,
+        "upper-case purpose key": 400,
+        "newline colour": 400,
+        "deep JSON, public": 400,
+        "NUL in text": 400,
+        "unique race": 409,
+    }
     assert {name: a.status_code for name, a in answers.items()} == expected, {n: a.text for n, a in answers.items()}
     for answer in answers.values():
         assert answer.headers["content-type"].startswith("application/problem+json")
@@ -162,8 +189,17 @@ async def test_hostile_input_is_answered_4xx_and_logged_without_row_data(
         assert len(answer.content) < 1000
 
     log = _wait_for_log(server, "database refused a write")
-    for leak in (SECRET_NOTE, "nul@example.se", "race@example.se", "DETAIL", "Failing row", "Key (", "Traceback",
-                 "RecursionError", "unhandled error"):  # fmt: skip
+    for leak in (
+        SECRET_NOTE,
+        "nul@example.se",
+        "race@example.se",
+        "DETAIL",
+        "Failing row",
+        "Key (",
+        "Traceback",
+        "RecursionError",
+        "unhandled error",
+    ):
         assert leak not in log, leak
     lines = log_lines(server)
     refused = [line for line in lines if line["event"] in ("database refused a write", "database refused a value")]
@@ -171,11 +207,18 @@ async def test_hostile_input_is_answered_4xx_and_logged_without_row_data(
         ("UniqueViolationError", "subject_identifiers_pkey"),
         ("CharacterNotInRepertoireError", None),
     }
-    assert all(set(line) <= {"event", "level", "timestamp", "route", "exc_type", "sqlstate", "constraint", "table",
-                             "column"} for line in refused), refused  # fmt: skip
+    assert all(
+        set(line) <= {"event", "level", "timestamp", "route", "exc_type", "sqlstate", "constraint", "table", "column"}
+        for line in refused
+    ), refused
     statuses = {(line["route"], line["status"]) for line in lines if line["event"] == "request"}
-    assert {("/v1/purposes/{key}", 400), ("/v1/branding", 400), ("/v1/banner/{site_key}/consents", 400),
-            ("/v1/suppressions", 400), ("/v1/subjects/{subject_id}", 409)} <= statuses  # fmt: skip
+    assert {
+        ("/v1/purposes/{key}", 400),
+        ("/v1/branding", 400),
+        ("/v1/banner/{site_key}/consents", 400),
+        ("/v1/suppressions", 400),
+        ("/v1/subjects/{subject_id}", 409),
+    } <= statuses
     assert not [line for line in lines if line["event"] == "request" and line["status"] >= 500]
 
 
@@ -194,8 +237,11 @@ async def _rectify_into_a_concurrent_write(
             await racer.execute(
                 "INSERT INTO subject_identifiers (tenant_id, hash, subject_id, type, value) "
                 "VALUES ($1, $2, $3, 'email', $4)",
-                tenant.id, Hasher(TEST_PEPPER).key(wanted), UUID(other.json()["subject_id"]), wanted.value,
-            )  # fmt: skip
+                tenant.id,
+                Hasher(TEST_PEPPER).key(wanted),
+                UUID(other.json()["subject_id"]),
+                wanted.value,
+            )
             patch = asyncio.ensure_future(
                 api.patch(f"/v1/subjects/{first.json()['subject_id']}", json={"email": "race@example.se"})
             )
@@ -232,8 +278,11 @@ def test_every_response_says_nosniff(server: Server, tenant: Tenant) -> None:
             http.get("/healthz"),
             http.get("/nowhere"),
             http.get("/v1/purposes"),
-            http.get("/v1/decisions", headers=tenant.auth("check"),
-                     params={"purpose": "newsletter", "channel": "email", "email": "a@example.se"}),
+            http.get(
+                "/v1/decisions",
+                headers=tenant.auth("check"),
+                params={"purpose": "newsletter", "channel": "email", "email": "a@example.se"},
+            ),
             http.get(link["url"].removeprefix(server.url)),
             http.get("/banner.js"),
             http.get("/schema/openapi.json"),

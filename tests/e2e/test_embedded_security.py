@@ -184,7 +184,7 @@ def test_after_a_crash_the_private_socket_folder_is_removed(
 
 def alive(process: psutil.Process) -> bool:
     try:
-        return process.status() != psutil.STATUS_ZOMBIE
+        return bool(process.status() != psutil.STATUS_ZOMBIE)
     except psutil.NoSuchProcess:
         return False
 
@@ -212,9 +212,16 @@ def make_trust_cluster(data_dir: Path) -> Path:
     shutil.chown(pgdata, embedded.SYSTEM_USER, embedded.SYSTEM_USER)
     bin_ = embedded.pg_bin()
     run_as_database_user(
-        str(bin_ / "initdb"), "-D", str(pgdata), "--auth=trust", "--auth-local=trust", "--encoding=utf8",
-        "-U", "postgres", "--no-sync",
-    )  # fmt: skip
+        str(bin_ / "initdb"),
+        "-D",
+        str(pgdata),
+        "--auth=trust",
+        "--auth-local=trust",
+        "--encoding=utf8",
+        "-U",
+        "postgres",
+        "--no-sync",
+    )
     run_as_database_user(
         str(bin_ / "pg_ctl"), "-D", str(pgdata), "-w", "-l", str(pgdata / "log"), "-o", f"-h '' -k {pgdata}", "start"
     )

@@ -49,14 +49,20 @@ async def test_failover_loses_no_acknowledged_write(pair: StreamingPair, workdir
     retried = 0
     failed_over = asyncio.Event()
     try:
-        async with httpx.AsyncClient(base_url=server.url, headers={"Authorization": f"Bearer {key}"},
-                                     timeout=30) as http:  # fmt: skip
+        async with httpx.AsyncClient(
+            base_url=server.url, headers={"Authorization": f"Bearer {key}"}, timeout=30
+        ) as http:
             assert (await http.put("/v1/purposes/newsletter", json=NEWSLETTER)).status_code == 201
 
             async def write(idempotency_key: str, email: str) -> None:
                 nonlocal retried
-                body = {"subject": {"email": email}, "type": "consent_given", "purpose": "newsletter",
-                        "proof": {"notice_version": "2026-03"}, "idempotency_key": idempotency_key}  # fmt: skip
+                body = {
+                    "subject": {"email": email},
+                    "type": "consent_given",
+                    "purpose": "newsletter",
+                    "proof": {"notice_version": "2026-03"},
+                    "idempotency_key": idempotency_key,
+                }
                 deadline = time.monotonic() + 60
                 while True:
                     try:

@@ -7,6 +7,7 @@ import threading
 from collections.abc import Iterator
 from html import escape
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
 
 import httpx
 import pytest
@@ -21,8 +22,12 @@ from tests.e2e.server import Server
 
 pytestmark = [pytest.mark.e2e, pytest.mark.browser]
 
-EVENTS = {**NEWSLETTER, "channels": ["email"], "title": {"sv": "Evenemang och seminarier", "en": "Events and seminars"},
-          "description": {"sv": "Inbjudningar till våra frukostseminarier.", "en": "Invitations to our breakfast seminars."}}  # fmt: skip
+EVENTS = {
+    **NEWSLETTER,
+    "channels": ["email"],
+    "title": {"sv": "Evenemang och seminarier", "en": "Events and seminars"},
+    "description": {"sv": "Inbjudningar till våra frukostseminarier.", "en": "Invitations to our breakfast seminars."},
+}
 
 
 CSP = "default-src 'none'; style-src 'unsafe-inline'; img-src https:; form-action 'self'; frame-ancestors 'none'"
@@ -32,10 +37,23 @@ def subscribe(api: httpx.Client, email: str) -> str:
     """Two purposes the person has consented to; their unsubscribe link."""
     for key, body in (("newsletter", NEWSLETTER), ("events", EVENTS)):
         assert api.put(f"/v1/purposes/{key}", json=body).status_code in (200, 201)
-        api.post("/v1/events", json={"subject": {"email": email}, "type": "consent_given",
-                 "purpose": key, "proof": {"notice_version": "2026-03"}}).raise_for_status()  # fmt: skip
-    api.put("/v1/branding", json={"display_name": "Exempel AB", "primary_color": "#1f4e79",
-            "privacy_policy_url": "https://example.se/integritetspolicy"}).raise_for_status()  # fmt: skip
+        api.post(
+            "/v1/events",
+            json={
+                "subject": {"email": email},
+                "type": "consent_given",
+                "purpose": key,
+                "proof": {"notice_version": "2026-03"},
+            },
+        ).raise_for_status()
+    api.put(
+        "/v1/branding",
+        json={
+            "display_name": "Exempel AB",
+            "primary_color": "#1f4e79",
+            "privacy_policy_url": "https://example.se/integritetspolicy",
+        },
+    ).raise_for_status()
     return str(api.post("/v1/unsubscribe-links", json={"email": email}).json()["url"])
 
 
@@ -103,7 +121,8 @@ def test_a_recipient_manages_their_purposes(external_server: Server, tenant: Ten
         subject_id = api.get("/v1/subjects", params={"email": "eva@example.se"}).json()["id"]
         export = api.get(f"/v1/subjects/{subject_id}/export").json()
         proofs = [e["proof"] for e in export["events"] if e["source"] == "preference_center"]
-        assert len(proofs) == 2 and all(p["ip"] == "127.0.0.0/24" and "Chrome" in p["user_agent"] for p in proofs)
+        assert len(proofs) == 2
+        assert all(p["ip"] == "127.0.0.0/24" and "Chrome" in p["user_agent"] for p in proofs)
 
         with chromium(390, 844) as phone:  # a phone-sized screen
             phone.get(url + "?lang=sv")
@@ -115,9 +134,9 @@ def test_a_recipient_manages_their_purposes(external_server: Server, tenant: Ten
 
 
 @pytest.fixture
-def other_site() -> Iterator[dict]:
+def other_site() -> Iterator[dict[str, Any]]:
     """A page on another site (``localhost`` rather than ``127.0.0.1``) that posts a form to consent-svc."""
-    holder: dict = {}
+    holder: dict[str, Any] = {}
 
     class Handler(BaseHTTPRequestHandler):
         def do_GET(self) -> None:
@@ -144,7 +163,7 @@ def other_site() -> Iterator[dict]:
 
 
 def test_another_site_cannot_resubscribe_a_recipient_through_their_browser(
-    external_server: Server, tenant: Tenant, other_site: dict
+    external_server: Server, tenant: Tenant, other_site: dict[str, Any]
 ) -> None:
     with httpx.Client(base_url=external_server.url, headers=tenant.auth()) as api:
         url = subscribe(api, "olle@example.se")

@@ -21,7 +21,7 @@ pytestmark = pytest.mark.e2e
 
 def busy_seconds(proc: psutil.Process) -> float:
     times = proc.cpu_times()
-    return times.user + times.system
+    return float(times.user + times.system)
 
 
 def serving_children(pid: int) -> list[psutil.Process]:
@@ -60,11 +60,17 @@ def two_free_ports_in_a_row() -> int:
 def test_two_processes_share_the_port_and_stop_together(workdir: Path) -> None:
     port = free_port()
     metrics = two_free_ports_in_a_row()
-    env = clean_env(CONSENT_DATA_DIR=str(workdir / "data"), CONSENT_LOG_LEVEL="warning",
-                    CONSENT_METRICS_PORT=str(metrics))  # fmt: skip
+    env = clean_env(
+        CONSENT_DATA_DIR=str(workdir / "data"), CONSENT_LOG_LEVEL="warning", CONSENT_METRICS_PORT=str(metrics)
+    )
     log = workdir / "serve.log"
-    parent = subprocess.Popen([str(BIN), "serve", "--port", str(port), "--processes", "2"], env=env, cwd=workdir,
-                              stdout=log.open("wb"), stderr=subprocess.STDOUT)  # fmt: skip
+    parent = subprocess.Popen(
+        [str(BIN), "serve", "--port", str(port), "--processes", "2"],
+        env=env,
+        cwd=workdir,
+        stdout=log.open("wb"),
+        stderr=subprocess.STDOUT,
+    )
     try:
         base = f"http://127.0.0.1:{port}"
         deadline = time.monotonic() + 60
@@ -99,7 +105,13 @@ def test_two_processes_share_the_port_and_stop_together(workdir: Path) -> None:
 
 def test_processes_need_a_fixed_port(workdir: Path) -> None:
     env = clean_env(CONSENT_DATA_DIR=str(workdir / "data"))
-    done = subprocess.run([str(BIN), "serve", "--port", "0", "--processes", "2"], env=env, cwd=workdir,
-                          capture_output=True, text=True, timeout=60)  # fmt: skip
+    done = subprocess.run(
+        [str(BIN), "serve", "--port", "0", "--processes", "2"],
+        env=env,
+        cwd=workdir,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert done.returncode == 2
     assert "needs a fixed --port" in done.stderr

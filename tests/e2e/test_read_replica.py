@@ -65,8 +65,15 @@ def test_unsubscribe_blocks_the_next_decision_read_from_a_replica(pair: Streamin
     try:
         with httpx.Client(headers={"Authorization": f"Bearer {key}"}, timeout=30) as http:
             assert http.put(f"{server.url}/v1/purposes/newsletter", json=NEWSLETTER).status_code == 201
-            batch = [{"subject": {"email": e}, "type": "consent_given", "purpose": "newsletter",
-                      "proof": {"notice_version": "2026-03"}} for e in emails]  # fmt: skip
+            batch = [
+                {
+                    "subject": {"email": e},
+                    "type": "consent_given",
+                    "purpose": "newsletter",
+                    "proof": {"notice_version": "2026-03"},
+                }
+                for e in emails
+            ]
             assert http.post(f"{server.url}/v1/events/batch", json={"events": batch}).status_code in (200, 201)
             assert http.get(f"{server.url}/readyz").json()["read_replica"] == "up"
 

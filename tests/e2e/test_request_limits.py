@@ -17,9 +17,13 @@ pytestmark = pytest.mark.e2e
 
 @pytest.fixture
 def server(database: str, workdir: Path) -> Iterator[Server]:
-    env = clean_env(CONSENT_DATABASE_URL=database, CONSENT_PEPPER=TEST_PEPPER.decode(),
-                    CONSENT_TOKEN_KEYS=TEST_TOKEN_KEY.decode(), CONSENT_LOG_LEVEL="warning",
-                    CONSENT_MAX_HEADER_BYTES="16384")  # fmt: skip
+    env = clean_env(
+        CONSENT_DATABASE_URL=database,
+        CONSENT_PEPPER=TEST_PEPPER.decode(),
+        CONSENT_TOKEN_KEYS=TEST_TOKEN_KEY.decode(),
+        CONSENT_LOG_LEVEL="warning",
+        CONSENT_MAX_HEADER_BYTES="16384",
+    )
     running = Server(env, workdir)
     yield running
     running.stop(signal.SIGTERM)

@@ -9,11 +9,13 @@
 
 from __future__ import annotations
 
+import shutil
 import signal
 import subprocess
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import httpx
 import msgspec
@@ -26,15 +28,20 @@ from tests.e2e.server import BIN, REPO, Server, clean_env, cli, postgres_running
 
 pytestmark = pytest.mark.e2e
 
+
 def test_readme_tour_on_the_embedded_default_survives_a_restart(workdir: Path) -> None:
     env = clean_env(CONSENT_DATA_DIR=str(workdir / "data"), CONSENT_LOG_FORMAT="json")
     server = Server(env, workdir)
     try:
         # The README's tour, word for word (only the port differs), run by bash from the checkout.
         done = subprocess.run(
-            ["bash", "-euo", "pipefail", "-c", readme_tour(server.url)],
-            env=env, cwd=REPO, capture_output=True, text=True, timeout=120,
-        )  # fmt: skip
+            [shutil.which("bash") or "/bin/bash", "-euo", "pipefail", "-c", readme_tour(server.url)],
+            env=env,
+            cwd=REPO,
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
         assert done.returncode == 0, done.stderr
         answers = [
             httpx.Response(200, content=line).json() for line in done.stdout.splitlines() if line.startswith("{")
@@ -72,8 +79,11 @@ def test_readme_tour_on_the_embedded_default_survives_a_restart(workdir: Path) -
     again = Server(env, workdir)
     try:
         key = cli(env, workdir, "keys", "create", "--tenant", "acme", "--scope", "check")
-        answer = httpx.get(f"{again.url}/v1/decisions", headers={"Authorization": f"Bearer {key}"},
-                           params={"purpose": "newsletter", "channel": "email", "email": "anna@example.se"}).json()  # fmt: skip
+        answer = httpx.get(
+            f"{again.url}/v1/decisions",
+            headers={"Authorization": f"Bearer {key}"},
+            params={"purpose": "newsletter", "channel": "email", "email": "anna@example.se"},
+        ).json()
         assert (answer["allowed"], answer["reason"]) == (False, "suppressed")
     finally:
         assert again.stop(signal.SIGINT) == 0
@@ -84,8 +94,12 @@ async def test_a_200000_line_stream_answers_in_order(external_server: Server, ct
     async with httpx.AsyncClient(base_url=external_server.url, headers=tenant.auth(), timeout=120) as http:
         assert (await http.put("/v1/purposes/newsletter", json=NEWSLETTER)).status_code == 201
         for i in (5, 199_999):
-            body = {"subject": {"email": f"s{i}@example.se"}, "type": "consent_given", "purpose": "newsletter",
-                    "proof": {"notice_version": "2026-03"}}  # fmt: skip
+            body = {
+                "subject": {"email": f"s{i}@example.se"},
+                "type": "consent_given",
+                "purpose": "newsletter",
+                "proof": {"notice_version": "2026-03"},
+            }
             assert (await http.post("/v1/events", json=body)).status_code == 201
 
     def lines() -> Iterator[bytes]:
@@ -93,7 +107,7 @@ async def test_a_200000_line_stream_answers_in_order(external_server: Server, ct
             yield "".join(f'{{"email":"s{i}@example.se"}}\n' for i in range(start, start + 10_000)).encode()
         yield b"not json\n"
 
-    status, headers, body = await ndjson_exchange(
+    status, headers, stream = await ndjson_exchange(
         "127.0.0.1",
         external_server.port,
         "/v1/decisions/batch?purpose=newsletter&channel=email",
@@ -104,8 +118,8 @@ async def test_a_200000_line_stream_answers_in_order(external_server: Server, ct
     assert headers["content-type"].startswith("application/x-ndjson")
     allowed: list[int] = []
     count = 0
-    last: dict = {}
-    async for line in body:
+    last: dict[str, Any] = {}
+    async for line in stream:
         if not line:
             continue
         last = msgspec.json.decode(line)
@@ -118,14 +132,25 @@ async def test_a_200000_line_stream_answers_in_order(external_server: Server, ct
 
 
 def test_staff_export_and_erase_from_the_command_line(database: str, tenant: Tenant, workdir: Path) -> None:
-    env = clean_env(CONSENT_DATABASE_URL=database, CONSENT_PEPPER=TEST_PEPPER.decode(),
-                    CONSENT_TOKEN_KEYS=TEST_TOKEN_KEY.decode(), CONSENT_LOG_LEVEL="warning")  # fmt: skip
+    env = clean_env(
+        CONSENT_DATABASE_URL=database,
+        CONSENT_PEPPER=TEST_PEPPER.decode(),
+        CONSENT_TOKEN_KEYS=TEST_TOKEN_KEY.decode(),
+        CONSENT_LOG_LEVEL="warning",
+    )
     server = Server(env, workdir)
     try:
         with httpx.Client(base_url=server.url, headers=tenant.auth()) as api:
             api.put("/v1/purposes/newsletter", json=NEWSLETTER).raise_for_status()
-            api.post("/v1/events", json={"subject": {"email": "cli@example.se"}, "type": "consent_given",
-                     "purpose": "newsletter", "proof": {"notice_version": "2026-03"}}).raise_for_status()  # fmt: skip
+            api.post(
+                "/v1/events",
+                json={
+                    "subject": {"email": "cli@example.se"},
+                    "type": "consent_given",
+                    "purpose": "newsletter",
+                    "proof": {"notice_version": "2026-03"},
+                },
+            ).raise_for_status()
             # The server's own sealer chains the event within about a second.
             deadline = time.monotonic() + 10
             while api.get("/v1/ledger/head").json()["unsealed"] and time.monotonic() < deadline:
@@ -141,9 +166,29 @@ def test_staff_export_and_erase_from_the_command_line(database: str, tenant: Ten
     )
     assert exported["format"] == "consent-svc.subject-export/1"
     assert [e["type"] for e in exported["events"]] == ["consent_given"]
-    receipt = msgspec.json.decode(cli(env, workdir, "subjects", "erase", "--tenant", tenant.name, "--email",
-                                      "cli@example.se", "--reason", "ticket 1"))  # fmt: skip
-    assert receipt["events_erased"] == 1 and receipt["reason"] == "ticket 1"
-    done = subprocess.run([str(BIN), "subjects", "export", "--tenant", tenant.name, "--email", "cli@example.se"],
-                          env=env, cwd=workdir, capture_output=True, text=True, timeout=60)  # fmt: skip
-    assert done.returncode == 1 and "no subject" in done.stderr
+    receipt = msgspec.json.decode(
+        cli(
+            env,
+            workdir,
+            "subjects",
+            "erase",
+            "--tenant",
+            tenant.name,
+            "--email",
+            "cli@example.se",
+            "--reason",
+            "ticket 1",
+        )
+    )
+    assert receipt["events_erased"] == 1
+    assert receipt["reason"] == "ticket 1"
+    done = subprocess.run(
+        [str(BIN), "subjects", "export", "--tenant", tenant.name, "--email", "cli@example.se"],
+        env=env,
+        cwd=workdir,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 1
+    assert "no subject" in done.stderr

@@ -65,8 +65,12 @@ async def subscribe(api: httpx.AsyncClient, tenant: Tenant, url: str) -> str:
 
 
 async def consent(api: httpx.AsyncClient, tenant: Tenant, email: str) -> None:
-    body = {"subject": {"email": email}, "type": "consent_given", "purpose": "newsletter",
-            "proof": {"notice_version": "2026-03"}}  # fmt: skip
+    body = {
+        "subject": {"email": email},
+        "type": "consent_given",
+        "purpose": "newsletter",
+        "proof": {"notice_version": "2026-03"},
+    }
     response = await api.post("/v1/events", json=body, headers=tenant.auth())
     assert response.status_code == 201, response.text
 
@@ -125,9 +129,11 @@ async def test_a_dripping_receiver_does_not_hold_up_another_tenant(
             during = [await delivered_in(f"busy{i}@example.se") for i in range(5)]
             assert good.received[-1].at < stuck_since + deadline  # the slow ones were still hanging then
             assert slow.requests == MAX_IN_FLIGHT_PER_WEBHOOK  # no more than its share of the worker
-            print(f"\nother tenant's delivery latency: alone median {statistics.median(normal) * 1000:.0f} ms "
-                  f"(max {max(normal) * 1000:.0f}); while the slow receiver hangs median "
-                  f"{statistics.median(during) * 1000:.0f} ms (max {max(during) * 1000:.0f})")  # fmt: skip
+            print(
+                f"\nother tenant's delivery latency: alone median {statistics.median(normal) * 1000:.0f} ms "
+                f"(max {max(normal) * 1000:.0f}); while the slow receiver hangs median "
+                f"{statistics.median(during) * 1000:.0f} ms (max {max(during) * 1000:.0f})"
+            )
             assert max(during) < 1.0, during
 
             # The hanging attempts end at the deadline (the whole answer would take 38 s), and the rest follow.
@@ -192,9 +198,11 @@ async def test_a_huge_answer_leaves_the_server_memory_flat(
         async with ctx.pool.acquire() as conn:
             statuses = await conn.fetch("SELECT status FROM outbox WHERE tenant_id = $1", tenant.id)
         assert [r["status"] for r in statuses] == ["delivered"] * messages  # a 200 is a 200, however long
-        print(f"\nserve RSS: baseline {baseline / MiB:.1f} MiB, peak {peak / MiB:.1f} MiB "
-              f"(+{(peak - baseline) / MiB:.1f}), after {after / MiB:.1f} MiB; receiver offered "
-              f"{messages} x {size // MiB} MiB and got {huge.body_bytes_sent / MiB:.1f} MiB taken in all")  # fmt: skip
+        print(
+            f"\nserve RSS: baseline {baseline / MiB:.1f} MiB, peak {peak / MiB:.1f} MiB "
+            f"(+{(peak - baseline) / MiB:.1f}), after {after / MiB:.1f} MiB; receiver offered "
+            f"{messages} x {size // MiB} MiB and got {huge.body_bytes_sent / MiB:.1f} MiB taken in all"
+        )
         assert peak - baseline < 32 * MiB
         assert huge.body_bytes_sent < 32 * MiB  # the rest was never read
     finally:

@@ -112,8 +112,12 @@ async def subscribe(ctx: Context, tenant: Tenant, url: str) -> str:
         assert (await api.put("/v1/purposes/newsletter", json=NEWSLETTER)).status_code in (200, 201)
         response = await api.post("/v1/webhooks", json={"url": url, "events": ["consent.given"]})
         assert response.status_code == 201, response.text
-        event = {"subject": {"email": "rebind@example.se"}, "type": "consent_given", "purpose": "newsletter",
-                 "proof": {"notice_version": "2026-03"}}  # fmt: skip
+        event = {
+            "subject": {"email": "rebind@example.se"},
+            "type": "consent_given",
+            "purpose": "newsletter",
+            "proof": {"notice_version": "2026-03"},
+        }
         assert (await api.post("/v1/events", json=event)).status_code == 201
         return str(response.json()["secret"])
 
@@ -139,9 +143,7 @@ async def test_a_rebound_name_never_reaches_loopback(ctx: Context, tenant: Tenan
             assert service.connections == 0  # the loopback service was not reached
             assert dns.lookups == ["rebind.test"]  # one resolution, by the check; the connection used its answer
             async with ctx.pool.acquire() as conn:
-                first = await conn.fetchrow(
-                    "SELECT status, last_error FROM outbox WHERE tenant_id = $1", tenant.id
-                )  # fmt: skip
+                first = await conn.fetchrow("SELECT status, last_error FROM outbox WHERE tenant_id = $1", tenant.id)
             assert first["status"] == "pending"
             assert not first["last_error"].startswith("refused"), first  # it was let through, to the public address
             # The retry's check sees the loopback answer and refuses before connecting.
@@ -168,12 +170,40 @@ def make_certificate(tmp: Path, name: str) -> tuple[ssl.SSLContext, ssl.SSLConte
     def openssl(*args: str) -> None:
         subprocess.run([binary, *args], check=True, capture_output=True, cwd=tmp)
 
-    openssl("req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", "ca.key", "-out", "ca.pem", "-days", "2",
-            "-subj", "/CN=consent-svc test CA")  # fmt: skip
+    openssl(
+        "req",
+        "-x509",
+        "-newkey",
+        "rsa:2048",
+        "-nodes",
+        "-keyout",
+        "ca.key",
+        "-out",
+        "ca.pem",
+        "-days",
+        "2",
+        "-subj",
+        "/CN=consent-svc test CA",
+    )
     openssl("req", "-newkey", "rsa:2048", "-nodes", "-keyout", "leaf.key", "-out", "leaf.csr", "-subj", f"/CN={name}")
     (tmp / "ext.cnf").write_text(f"subjectAltName=DNS:{name}\n")
-    openssl("x509", "-req", "-in", "leaf.csr", "-CA", "ca.pem", "-CAkey", "ca.key", "-CAcreateserial",
-            "-out", "leaf.pem", "-days", "2", "-extfile", "ext.cnf")  # fmt: skip
+    openssl(
+        "x509",
+        "-req",
+        "-in",
+        "leaf.csr",
+        "-CA",
+        "ca.pem",
+        "-CAkey",
+        "ca.key",
+        "-CAcreateserial",
+        "-out",
+        "leaf.pem",
+        "-days",
+        "2",
+        "-extfile",
+        "ext.cnf",
+    )
     server = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
     server.load_cert_chain(tmp / "leaf.pem", tmp / "leaf.key")
     client = ssl.create_default_context(cafile=str(tmp / "ca.pem"))

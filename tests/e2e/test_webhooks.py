@@ -5,7 +5,8 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
+from typing import Any
 
 import httpx
 import pytest
@@ -38,25 +39,25 @@ async def api(wctx: Context) -> AsyncIterator[httpx.AsyncClient]:
 
 
 @pytest.fixture
-def receiver() -> AsyncIterator[Receiver]:
+def receiver() -> Iterator[Receiver]:
     r = Receiver().start()
     yield r
     r.stop()
 
 
-async def subscribe(api: httpx.AsyncClient, tenant: Tenant, receiver: Receiver, **extra: object) -> dict:
+async def subscribe(api: httpx.AsyncClient, tenant: Tenant, receiver: Receiver, **extra: object) -> dict[str, Any]:
     assert (await api.put("/v1/purposes/newsletter", json=NEWSLETTER, headers=tenant.auth())).status_code in (200, 201)
     response = await api.post(
         "/v1/webhooks", json={"url": receiver.url, "events": ALL_TYPES, **extra}, headers=tenant.auth()
     )
     assert response.status_code == 201, response.text
-    hook = response.json()
+    hook = dict(response.json())
     receiver.secret = hook["secret"]
     return hook
 
 
-def event(email: str, type_: str) -> dict:
-    body: dict = {"subject": {"email": email}, "type": type_}
+def event(email: str, type_: str) -> dict[str, Any]:
+    body: dict[str, Any] = {"subject": {"email": email}, "type": type_}
     if type_ == "consent_given":
         body |= {"purpose": "newsletter", "proof": {"notice_version": "2026-03"}}
     return body
@@ -80,9 +81,11 @@ async def test_deliveries_arrive_signed_and_in_order(
         assert (
             ok(await api.post("/v1/events", json=event("order@example.se", type_), headers=tenant.auth()))
         ).status_code == 201
-    ok(await api.post(
-        "/v1/suppressions", json={"email": "order@example.se", "reason": "unsubscribe"}, headers=tenant.auth()
-    ))
+    ok(
+        await api.post(
+            "/v1/suppressions", json={"email": "order@example.se", "reason": "unsubscribe"}, headers=tenant.auth()
+        )
+    )
     worker = DeliveryWorker(wctx)
     await drain(worker)
     await worker.close()
@@ -145,7 +148,9 @@ async def test_dead_letter_and_redeliver(
         app = create_metrics_app(wctx)
         async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://m") as m:
             text = (await m.get("/metrics")).text
-        return float(next(line for line in text.splitlines() if line.startswith("consent_webhook_outbox_dead ")).split()[1])
+        return float(
+            next(line for line in text.splitlines() if line.startswith("consent_webhook_outbox_dead ")).split()[1]
+        )
 
     hook = await subscribe(api, tenant, receiver)
     receiver.always_fail = True
@@ -171,14 +176,24 @@ async def test_dead_letter_and_redeliver(
 
 @pytest.mark.parametrize(
     "url",
-    ["http://127.0.0.1:9/x", "https://10.0.0.1/x", "https://169.254.169.254/latest", "https://[::1]/x",
-     "https://192.168.1.10/x", "ftp://example.org/x", "https://user:pw@127.0.0.1/x",
-     # IPv6 forms that carry a private IPv4 address: NAT64, 6to4, IPv4-mapped, IPv4-compatible
-     "https://[64:ff9b::a9fe:a9fe]/latest", "https://[2002:7f00:1::1]/x", "https://[::ffff:10.0.0.1]/x",
-     "https://[::127.0.0.1]/x",
-     # a public address, but a port that is not a receiver's
-     "https://93.184.216.34:22/x", "https://93.184.216.34:6379/x"],
-)  # fmt: skip
+    [
+        "http://127.0.0.1:9/x",
+        "https://10.0.0.1/x",
+        "https://169.254.169.254/latest",
+        "https://[::1]/x",
+        "https://192.168.1.10/x",
+        "ftp://example.org/x",
+        "https://user:pw@127.0.0.1/x",
+        # IPv6 forms that carry a private IPv4 address: NAT64, 6to4, IPv4-mapped, IPv4-compatible
+        "https://[64:ff9b::a9fe:a9fe]/latest",
+        "https://[2002:7f00:1::1]/x",
+        "https://[::ffff:10.0.0.1]/x",
+        "https://[::127.0.0.1]/x",
+        # a public address, but a port that is not a receiver's
+        "https://93.184.216.34:22/x",
+        "https://93.184.216.34:6379/x",
+    ],
+)
 async def test_ssrf_targets_are_refused(client: httpx.AsyncClient, tenant: Tenant, url: str) -> None:
     """The default settings (no private targets): every internal address is refused at creation."""
     response = await client.post("/v1/webhooks", json={"url": url, "events": ["consent.given"]}, headers=tenant.auth())
@@ -192,7 +207,8 @@ async def test_webhook_validation_and_isolation(
     from tests.conftest import make_tenant
 
     bad = await api.post("/v1/webhooks", json={"url": receiver.url, "events": ["cake.baked"]}, headers=tenant.auth())
-    assert bad.status_code == 400 and bad.json()["errors"][0]["field"] == "events"
+    assert bad.status_code == 400
+    assert bad.json()["errors"][0]["field"] == "events"
     hook = await subscribe(api, tenant, receiver)
     listed = await api.get("/v1/webhooks", headers=tenant.auth())
     assert listed.status_code == 200, listed.text

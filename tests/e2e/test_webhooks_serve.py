@@ -41,12 +41,21 @@ def setup(server: Server, tenant: Tenant, receiver: Receiver, email: str) -> str
     with httpx.Client(base_url=server.url, headers=tenant.auth()) as api:
         api.put("/v1/purposes/newsletter", json=NEWSLETTER)
         if not api.get("/v1/webhooks").json()["items"]:
-            hook = api.post("/v1/webhooks", json={"url": receiver.url, "events": [
-                "consent.withdrawn", "objection.recorded", "suppression.added"]})  # fmt: skip
+            hook = api.post(
+                "/v1/webhooks",
+                json={"url": receiver.url, "events": ["consent.withdrawn", "objection.recorded", "suppression.added"]},
+            )
             assert hook.status_code == 201, hook.text
             receiver.secret = hook.json()["secret"]
-        api.post("/v1/events", json={"subject": {"email": email}, "type": "consent_given", "purpose": "newsletter",
-                                     "proof": {"notice_version": "2026-03"}}).raise_for_status()  # fmt: skip
+        api.post(
+            "/v1/events",
+            json={
+                "subject": {"email": email},
+                "type": "consent_given",
+                "purpose": "newsletter",
+                "proof": {"notice_version": "2026-03"},
+            },
+        ).raise_for_status()
         return str(api.post("/v1/unsubscribe-links", json={"email": email}).json()["url"])
 
 
@@ -118,6 +127,7 @@ def test_the_documented_sync_script_pulls_each_change_once(
         with httpx.Client(base_url=server.url, headers=tenant.auth()) as api:
             api.post("/v1/suppressions", json={"email": "sync9@example.se", "reason": "complaint"}).raise_for_status()
         later = run()
-        assert len(later) == 1 and '"reason": "complaint"' in later[0]
+        assert len(later) == 1
+        assert '"reason": "complaint"' in later[0]
     finally:
         server.stop()

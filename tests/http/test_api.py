@@ -3,17 +3,18 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import httpx
 import pytest
 
 from consent_svc.service.context import Context
-from tests.conftest import NEWSLETTER, Tenant, make_tenant, ok, put_purpose
+from tests.conftest import NEWSLETTER, Tenant, make_tenant, ok, put_purpose, still
 
 pytestmark = pytest.mark.asyncio
 
 
-def consent(email: str, **extra: object) -> dict:
+def consent(email: str, **extra: object) -> dict[str, Any]:
     return {
         "subject": {"email": email},
         "type": "consent_given",
@@ -27,12 +28,12 @@ def consent(email: str, **extra: object) -> dict:
 
 async def decide(
     client: httpx.AsyncClient, tenant: Tenant, email: str, purpose: str = "newsletter", channel: str = "email"
-) -> dict:
+) -> dict[str, Any]:
     response = await client.get(
         "/v1/decisions", params={"purpose": purpose, "channel": channel, "email": email}, headers=tenant.auth("check")
     )
     assert response.status_code == 200, response.text
-    return response.json()
+    return dict(response.json())
 
 
 # --- authentication, scopes, isolation ---------------------------------------------------------
@@ -52,7 +53,8 @@ async def test_an_address_sending_unknown_keys_is_slowed_down(ctx: Context, tena
     from consent_svc.http.app import create_app
 
     cached = dataclasses.replace(ctx, settings=dataclasses.replace(ctx.settings, auth_cache_seconds=30.0))
-    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=create_app(cached)), base_url="http://t") as client:
+    app = create_app(cached, clock=still)
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://t") as client:
         assert (await client.get("/v1/purposes", headers=tenant.auth("check"))).status_code == 200  # now cached
         for i in range(20):
             response = await client.get("/v1/purposes", headers={"Authorization": f"Bearer csk_guess{i}"})
@@ -116,9 +118,11 @@ async def test_another_tenants_resources_are_404(client: httpx.AsyncClient, ctx:
 
 async def test_purposes_are_versioned(client: httpx.AsyncClient, tenant: Tenant) -> None:
     first = await client.put("/v1/purposes/newsletter", json=NEWSLETTER, headers=tenant.auth())
-    assert first.status_code == 201 and first.json()["version"] == 1
+    assert first.status_code == 201
+    assert first.json()["version"] == 1
     same = await client.put("/v1/purposes/newsletter", json=NEWSLETTER, headers=tenant.auth())
-    assert same.status_code == 200 and same.json()["version"] == 1  # unchanged: no new version
+    assert same.status_code == 200
+    assert same.json()["version"] == 1
     changed = await client.put(
         "/v1/purposes/newsletter", json={**NEWSLETTER, "notice_version": "2026-09"}, headers=tenant.auth()
     )
@@ -127,11 +131,17 @@ async def test_purposes_are_versioned(client: httpx.AsyncClient, tenant: Tenant)
     assert [v["version"] for v in versions["items"]] == [1, 2]
     assert versions["items"][0]["config"]["notice_version"] == "2026-03"
     assert versions["next_cursor"] is None
-    first_page = (await client.get("/v1/purposes/newsletter/versions", params={"limit": 1},
-                                   headers=tenant.auth("check"))).json()  # fmt: skip
+    first_page = (
+        await client.get("/v1/purposes/newsletter/versions", params={"limit": 1}, headers=tenant.auth("check"))
+    ).json()
     assert [v["version"] for v in first_page["items"]] == [1]
-    second_page = (await client.get("/v1/purposes/newsletter/versions", params={"cursor": first_page["next_cursor"]},
-                                    headers=tenant.auth("check"))).json()  # fmt: skip
+    second_page = (
+        await client.get(
+            "/v1/purposes/newsletter/versions",
+            params={"cursor": first_page["next_cursor"]},
+            headers=tenant.auth("check"),
+        )
+    ).json()
     assert ([v["version"] for v in second_page["items"]], second_page["next_cursor"]) == ([2], None)
     listed = (await client.get("/v1/purposes", headers=tenant.auth("check"))).json()
     assert ([p["key"] for p in listed["items"]], listed["next_cursor"]) == (["newsletter"], None)
@@ -148,7 +158,7 @@ async def test_purposes_are_versioned(client: httpx.AsyncClient, tenant: Tenant)
         ({**NEWSLETTER, "consent_ttl_days": 0}, "consent_ttl_days"),
     ],
 )
-async def test_purpose_validation(client: httpx.AsyncClient, tenant: Tenant, body: dict, field: str) -> None:
+async def test_purpose_validation(client: httpx.AsyncClient, tenant: Tenant, body: dict[str, Any], field: str) -> None:
     response = await client.put("/v1/purposes/newsletter", json=body, headers=tenant.auth())
     assert response.status_code == 400, response.text
     problem = response.json()
@@ -197,7 +207,7 @@ async def test_idempotency_key_answers_the_first_result(client: httpx.AsyncClien
     ],
 )
 async def test_event_validation_names_the_field(
-    client: httpx.AsyncClient, tenant: Tenant, change: dict, field: str
+    client: httpx.AsyncClient, tenant: Tenant, change: dict[str, Any], field: str
 ) -> None:
     await put_purpose(client, tenant)
     response = await client.post(
@@ -270,8 +280,13 @@ async def test_a_check_never_creates_a_subject(client: httpx.AsyncClient, ctx: C
     await put_purpose(client, tenant)
     answer = await decide(client, tenant, "ghost@example.se")
     assert (answer["allowed"], answer["reason"], answer["subject_known"]) == (False, "no_consent", False)
-    ok(await client.post("/v1/decisions/batch", json={"purpose": "newsletter", "channel": "email",
-                      "recipients": [{"email": "ghost2@example.se"}]}, headers=tenant.auth("check")))  # fmt: skip
+    ok(
+        await client.post(
+            "/v1/decisions/batch",
+            json={"purpose": "newsletter", "channel": "email", "recipients": [{"email": "ghost2@example.se"}]},
+            headers=tenant.auth("check"),
+        )
+    )
     async with ctx.pool.acquire() as conn:
         assert await conn.fetchval("SELECT count(*) FROM subjects WHERE tenant_id = $1", tenant.id) == 0
 
@@ -297,8 +312,14 @@ async def test_batch_decisions_in_order_with_duplicates_and_invalid_items(
 ) -> None:
     await put_purpose(client, tenant)
     ok(await client.post("/v1/events", json=consent("yes@example.se"), headers=tenant.auth("record")))
-    recipients = [{"email": "yes@example.se"}, {"email": "no@example.se"}, {"email": "broken"},
-                  {"email": "YES@example.se"}, {"phone": "070-123 45 67"}, {}]  # fmt: skip
+    recipients = [
+        {"email": "yes@example.se"},
+        {"email": "no@example.se"},
+        {"email": "broken"},
+        {"email": "YES@example.se"},
+        {"phone": "070-123 45 67"},
+        {},
+    ]
     response = await client.post(
         "/v1/decisions/batch",
         json={"purpose": "newsletter", "channel": "email", "recipients": recipients},
@@ -307,8 +328,14 @@ async def test_batch_decisions_in_order_with_duplicates_and_invalid_items(
     assert response.status_code == 200
     results = response.json()["results"]
     assert [r["allowed"] for r in results] == [True, False, False, True, False, False]
-    assert [r["reason"] for r in results] == ["consent_active", "no_consent", "invalid_identifier",
-                                               "consent_active", "no_consent", "invalid_identifier"]  # fmt: skip
+    assert [r["reason"] for r in results] == [
+        "consent_active",
+        "no_consent",
+        "invalid_identifier",
+        "consent_active",
+        "no_consent",
+        "invalid_identifier",
+    ]
     assert results[2]["error"]["field"] == "recipients[2].email"
 
 
@@ -316,12 +343,16 @@ async def test_batch_of_100000(client: httpx.AsyncClient, tenant: Tenant) -> Non
     await put_purpose(client, tenant)
     ok(await client.post("/v1/events", json=consent("r77@example.se"), headers=tenant.auth("record")))
     recipients = [{"email": f"r{i}@example.se"} for i in range(100_000)]
-    response = await client.post("/v1/decisions/batch", json={"purpose": "newsletter", "channel": "email",
-                                 "recipients": recipients}, headers=tenant.auth("check"), timeout=120)  # fmt: skip
+    response = await client.post(
+        "/v1/decisions/batch",
+        json={"purpose": "newsletter", "channel": "email", "recipients": recipients},
+        headers=tenant.auth("check"),
+        timeout=120,
+    )
     results = response.json()["results"]
     assert len(results) == 100_000
     assert [i for i, r in enumerate(results) if r["allowed"]] == [77]
-    over = {"purpose": "newsletter", "channel": "email", "recipients": recipients + [{"email": "x@example.se"}]}
+    over = {"purpose": "newsletter", "channel": "email", "recipients": [*recipients, {"email": "x@example.se"}]}
     assert (await client.post("/v1/decisions/batch", json=over, headers=tenant.auth("check"))).status_code == 400
 
 
@@ -341,7 +372,8 @@ async def test_suppression_blocks_before_and_after_the_person_is_known(
     again = await client.post(
         "/v1/suppressions", json={"email": "stop@example.se", "reason": "complaint"}, headers=tenant.auth("record")
     )
-    assert again.status_code == 200 and again.json()["id"] == added.json()["id"]
+    assert again.status_code == 200
+    assert again.json()["id"] == added.json()["id"]
     # A later import with consent cannot make the address allowed.
     imported = consent("stop@example.se", source="import")
     assert (await client.post("/v1/events", json=imported, headers=tenant.auth("record"))).status_code == 201
@@ -359,28 +391,41 @@ async def test_a_suppression_on_the_email_blocks_a_check_by_external_id(
     body = consent("crm@example.se")
     body["subject"]["external_id"] = "CRM-1"
     ok(await client.post("/v1/events", json=body, headers=tenant.auth("record")))
-    ok(await client.post(
-        "/v1/suppressions", json={"email": "crm@example.se", "reason": "hard_bounce"}, headers=tenant.auth("record")
-    ))
-    response = await client.get("/v1/decisions", params={"purpose": "newsletter", "channel": "email",
-                                "external_id": "CRM-1"}, headers=tenant.auth("check"))  # fmt: skip
+    ok(
+        await client.post(
+            "/v1/suppressions", json={"email": "crm@example.se", "reason": "hard_bounce"}, headers=tenant.auth("record")
+        )
+    )
+    response = await client.get(
+        "/v1/decisions",
+        params={"purpose": "newsletter", "channel": "email", "external_id": "CRM-1"},
+        headers=tenant.auth("check"),
+    )
     assert response.json()["reason"] == "suppressed"
 
 
 async def test_lift_needs_admin_and_a_reason_and_is_kept(client: httpx.AsyncClient, tenant: Tenant) -> None:
     await put_purpose(client, tenant)
     ok(await client.post("/v1/events", json=consent("lift@example.se"), headers=tenant.auth("record")))
-    entry = (await client.post("/v1/suppressions", json={"email": "lift@example.se", "reason": "manual"},
-                               headers=tenant.auth("record"))).json()  # fmt: skip
-    assert (await client.request("DELETE", f"/v1/suppressions/{entry['id']}", json={"reason": "mistake"},
-                                 headers=tenant.auth("record"))).status_code == 403  # fmt: skip
-    assert (await client.request("DELETE", f"/v1/suppressions/{entry['id']}", json={},
-                                 headers=tenant.auth())).status_code == 400  # fmt: skip
-    lifted = await client.request("DELETE", f"/v1/suppressions/{entry['id']}", json={"reason": "added by mistake"},
-                                  headers=tenant.auth())  # fmt: skip
+    entry = (
+        await client.post(
+            "/v1/suppressions", json={"email": "lift@example.se", "reason": "manual"}, headers=tenant.auth("record")
+        )
+    ).json()
     assert (
-        lifted.status_code == 200 and lifted.json()["lifted_at"] and lifted.json()["lift_reason"] == "added by mistake"
+        await client.request(
+            "DELETE", f"/v1/suppressions/{entry['id']}", json={"reason": "mistake"}, headers=tenant.auth("record")
+        )
+    ).status_code == 403
+    assert (
+        await client.request("DELETE", f"/v1/suppressions/{entry['id']}", json={}, headers=tenant.auth())
+    ).status_code == 400
+    lifted = await client.request(
+        "DELETE", f"/v1/suppressions/{entry['id']}", json={"reason": "added by mistake"}, headers=tenant.auth()
     )
+    assert lifted.status_code == 200
+    assert lifted.json()["lifted_at"]
+    assert lifted.json()["lift_reason"] == "added by mistake"
     assert (await decide(client, tenant, "lift@example.se"))["allowed"] is True
     export = (
         await client.get("/v1/suppressions/export", params={"format": "plain"}, headers=tenant.auth("check"))
@@ -407,13 +452,22 @@ async def test_export_with_cursor_and_formats(client: httpx.AsyncClient, tenant:
 
     auth = tenant.auth("record")
     for i in range(5):
-        ok(await client.post("/v1/suppressions", json={"email": f"e{i}@example.se", "reason": "unsubscribe"}, headers=auth))
+        ok(
+            await client.post(
+                "/v1/suppressions", json={"email": f"e{i}@example.se", "reason": "unsubscribe"}, headers=auth
+            )
+        )
     page = (await client.get("/v1/suppressions/export", params={"limit": 3}, headers=tenant.auth("check"))).json()
     assert len(page["items"]) == 3
     assert page["items"][0]["sha256"] == hashlib.sha256(b"e0@example.se").hexdigest()
     assert "email" not in page["items"][0]
-    rest = (await client.get("/v1/suppressions/export", params={"since": page["next_cursor"], "format": "plain"},
-                             headers=tenant.auth("check"))).json()  # fmt: skip
+    rest = (
+        await client.get(
+            "/v1/suppressions/export",
+            params={"since": page["next_cursor"], "format": "plain"},
+            headers=tenant.auth("check"),
+        )
+    ).json()
     assert [i["email"] for i in rest["items"]] == ["e3@example.se", "e4@example.se"]
     empty = (
         await client.get("/v1/suppressions/export", params={"since": rest["next_cursor"]}, headers=tenant.auth("check"))
@@ -462,8 +516,10 @@ async def test_per_key_rate_limit(ctx: Context, tenant: Tenant) -> None:
     async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://t") as http:
         ok(await http.put("/v1/purposes/newsletter", json=NEWSLETTER, headers=tenant.auth()))
         params = {"purpose": "newsletter", "channel": "email", "email": "rl@example.se"}
-        statuses = [(await http.get("/v1/decisions", params=params, headers=tenant.auth("check"))).status_code
-                    for _ in range(15)]  # fmt: skip
+        statuses = [
+            (await http.get("/v1/decisions", params=params, headers=tenant.auth("check"))).status_code
+            for _ in range(15)
+        ]
         assert statuses == [200] * 10 + [429] * 5  # a burst of 10 (two seconds' worth of 5 a second)
         limited_response = await http.get("/v1/decisions", params=params, headers=tenant.auth("check"))
         assert limited_response.status_code == 429

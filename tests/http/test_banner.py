@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import httpx
 import pytest
 
@@ -15,25 +17,33 @@ def text(sv: str, en: str) -> dict[str, str]:
     return {"sv": sv, "en": en}
 
 
-SITE = {
+SITE: dict[str, Any] = {
     "name": "Exempel AB webbplats",
     "origins": [ORIGIN, "https://example.se"],
     "categories": [
-        {"key": "analytics", "title": text("Statistik", "Analytics"), "description": text("Besöksstatistik.", "Visit statistics.")},
-        {"key": "marketing", "sale_or_share": True, "title": text("Marknadsföring", "Marketing"),
-         "description": text("Annonser.", "Ads.")},
+        {
+            "key": "analytics",
+            "title": text("Statistik", "Analytics"),
+            "description": text("Besöksstatistik.", "Visit statistics."),
+        },
+        {
+            "key": "marketing",
+            "sale_or_share": True,
+            "title": text("Marknadsföring", "Marketing"),
+            "description": text("Annonser.", "Ads."),
+        },
     ],
     "gpc_domains": ["example.se"],
-}  # fmt: skip
+}
 
 
-async def site(client: httpx.AsyncClient, tenant: Tenant) -> dict:
+async def site(client: httpx.AsyncClient, tenant: Tenant) -> dict[str, Any]:
     response = await client.post("/v1/sites", json=SITE, headers=tenant.auth())
     assert response.status_code == 201, response.text
-    return response.json()
+    return dict(response.json())
 
 
-def choice(action: str, **categories: bool) -> dict:
+def choice(action: str, **categories: bool) -> dict[str, Any]:
     return {"action": action, "categories": categories, "banner_version": 1, "language": "sv"}
 
 
@@ -41,26 +51,32 @@ async def test_site_has_necessary_first_and_bumps_version_on_text_change(
     client: httpx.AsyncClient, tenant: Tenant
 ) -> None:
     created = await site(client, tenant)
-    assert created["site_key"].startswith("site_") and created["banner_version"] == 1
+    assert created["site_key"].startswith("site_")
+    assert created["banner_version"] == 1
     assert [c["key"] for c in created["categories"]] == ["necessary", "analytics", "marketing"]
     assert created["validity_days"] == 182
     same = await client.put(
         f"/v1/sites/{created['site_key']}", json={**SITE, "name": "Nytt namn"}, headers=tenant.auth()
     )
     assert same.json()["banner_version"] == 1  # name only: same banner
-    changed = {**SITE, "categories": [{**SITE["categories"][0], "description": text("Ny text.", "New text.")},
-                                      SITE["categories"][1]]}  # fmt: skip
+    changed = {
+        **SITE,
+        "categories": [{**SITE["categories"][0], "description": text("Ny text.", "New text.")}, SITE["categories"][1]],
+    }
     bumped = await client.put(f"/v1/sites/{created['site_key']}", json=changed, headers=tenant.auth())
     assert bumped.json()["banner_version"] == 2
 
 
 @pytest.mark.parametrize(
     ("change", "field"),
-    [({"validity_days": 400}, "validity_days"), ({"origins": ["example.se"]}, "origins[0]"),
-     ({"categories": [{**SITE["categories"][0], "required": True}]}, "categories[0].required"),
-     ({"categories": [{**SITE["categories"][0], "title": {"sv": "Bara svenska"}}]}, "categories[0].title")],
-)  # fmt: skip
-async def test_site_validation(client: httpx.AsyncClient, tenant: Tenant, change: dict, field: str) -> None:
+    [
+        ({"validity_days": 400}, "validity_days"),
+        ({"origins": ["example.se"]}, "origins[0]"),
+        ({"categories": [{**SITE["categories"][0], "required": True}]}, "categories[0].required"),
+        ({"categories": [{**SITE["categories"][0], "title": {"sv": "Bara svenska"}}]}, "categories[0].title"),
+    ],
+)
+async def test_site_validation(client: httpx.AsyncClient, tenant: Tenant, change: dict[str, Any], field: str) -> None:
     response = await client.post("/v1/sites", json={**SITE, **change}, headers=tenant.auth())
     assert response.status_code == 400, response.text
     assert response.json()["errors"][0]["field"] == field
@@ -68,15 +84,23 @@ async def test_site_validation(client: httpx.AsyncClient, tenant: Tenant, change
 
 async def test_cors_allowed_and_refused_origins(client: httpx.AsyncClient, tenant: Tenant) -> None:
     key = (await site(client, tenant))["site_key"]
-    preflight = await client.options(f"/v1/banner/{key}/consents", headers={
-        "Origin": ORIGIN, "Access-Control-Request-Method": "POST", "Access-Control-Request-Headers": "content-type"})  # fmt: skip
+    preflight = await client.options(
+        f"/v1/banner/{key}/consents",
+        headers={
+            "Origin": ORIGIN,
+            "Access-Control-Request-Method": "POST",
+            "Access-Control-Request-Headers": "content-type",
+        },
+    )
     assert preflight.status_code == 204
     assert preflight.headers["access-control-allow-origin"] == ORIGIN
     assert "POST" in preflight.headers["access-control-allow-methods"]
     evil = await client.options(f"/v1/banner/{key}/consents", headers={"Origin": "https://evil.example"})
-    assert evil.status_code == 403 and "access-control-allow-origin" not in evil.headers
+    assert evil.status_code == 403
+    assert "access-control-allow-origin" not in evil.headers
     ok = await client.post(f"/v1/banner/{key}/consents", json=choice("accept_all"), headers={"Origin": ORIGIN})
-    assert ok.status_code == 201 and ok.headers["access-control-allow-origin"] == ORIGIN
+    assert ok.status_code == 201
+    assert ok.headers["access-control-allow-origin"] == ORIGIN
     refused = await client.post(
         f"/v1/banner/{key}/consents", json=choice("accept_all"), headers={"Origin": "https://evil.example"}
     )
@@ -84,7 +108,8 @@ async def test_cors_allowed_and_refused_origins(client: httpx.AsyncClient, tenan
     no_origin = await client.post(f"/v1/banner/{key}/consents", json=choice("accept_all"))
     assert no_origin.status_code == 403
     config = await client.get(f"/v1/banner/{key}/config", headers={"Origin": ORIGIN})
-    assert config.json()["banner_version"] == 1 and config.headers["access-control-allow-origin"] == ORIGIN
+    assert config.json()["banner_version"] == 1
+    assert config.headers["access-control-allow-origin"] == ORIGIN
 
 
 async def test_choices_refusals_and_receipts(client: httpx.AsyncClient, ctx: Context, tenant: Tenant) -> None:
@@ -102,7 +127,8 @@ async def test_choices_refusals_and_receipts(client: httpx.AsyncClient, ctx: Con
     assert saved["categories"] == {"necessary": True, "analytics": True, "marketing": False}
     receipt = await client.get(f"/v1/banner/{key}/consents/{body['consent_id']}")
     assert receipt.status_code == 200
-    assert receipt.json()["categories"] == body["categories"] and receipt.json()["banner_version"] == 1
+    assert receipt.json()["categories"] == body["categories"]
+    assert receipt.json()["banner_version"] == 1
     assert receipt.json()["expires_at"] > receipt.json()["recorded_at"]
     async with ctx.pool.acquire() as conn:
         stored = await conn.fetchrow(
@@ -117,22 +143,31 @@ async def test_choices_refusals_and_receipts(client: httpx.AsyncClient, ctx: Con
 
 async def test_gpc_forces_marketing_off(client: httpx.AsyncClient, tenant: Tenant) -> None:
     key = (await site(client, tenant))["site_key"]
-    response = await client.post(f"/v1/banner/{key}/consents", json=choice("accept_all"),
-                                 headers={"Origin": ORIGIN, "Sec-GPC": "1"})  # fmt: skip
+    response = await client.post(
+        f"/v1/banner/{key}/consents", json=choice("accept_all"), headers={"Origin": ORIGIN, "Sec-GPC": "1"}
+    )
     assert response.json()["categories"] == {"necessary": True, "analytics": True, "marketing": False}
     assert response.json()["gpc"] is True
-    by_script = await client.post(f"/v1/banner/{key}/consents", json={**choice("save", marketing=True), "gpc_signal": True},
-                                  headers={"Origin": ORIGIN})  # fmt: skip
-    assert by_script.json()["categories"]["marketing"] is False and by_script.json()["gpc"] is True
+    by_script = await client.post(
+        f"/v1/banner/{key}/consents",
+        json={**choice("save", marketing=True), "gpc_signal": True},
+        headers={"Origin": ORIGIN},
+    )
+    assert by_script.json()["categories"]["marketing"] is False
+    assert by_script.json()["gpc"] is True
 
 
 @pytest.mark.parametrize(
     ("body", "field"),
-    [({**choice("save"), "categories": {"tracking": True}}, "categories"), ({**choice("save"), "banner_version": 9}, "banner_version"),
-     ({**choice("save"), "action": "maybe"}, "action"), ({**choice("save"), "visitor_id": "x" * 65}, "visitor_id"),
-     ({**choice("save"), "extra": 1}, "body")],
-)  # fmt: skip
-async def test_consent_validation(client: httpx.AsyncClient, tenant: Tenant, body: dict, field: str) -> None:
+    [
+        ({**choice("save"), "categories": {"tracking": True}}, "categories"),
+        ({**choice("save"), "banner_version": 9}, "banner_version"),
+        ({**choice("save"), "action": "maybe"}, "action"),
+        ({**choice("save"), "visitor_id": "x" * 65}, "visitor_id"),
+        ({**choice("save"), "extra": 1}, "body"),
+    ],
+)
+async def test_consent_validation(client: httpx.AsyncClient, tenant: Tenant, body: dict[str, Any], field: str) -> None:
     key = (await site(client, tenant))["site_key"]
     response = await client.post(f"/v1/banner/{key}/consents", json=body, headers={"Origin": ORIGIN})
     assert response.status_code == 400, response.text
@@ -146,10 +181,13 @@ async def test_body_limit_and_unknown_site(client: httpx.AsyncClient, tenant: Te
     assert (await client.get("/v1/banner/site_nope/config")).status_code == 404
 
 
-async def test_rate_limit_per_address(client: httpx.AsyncClient, tenant: Tenant) -> None:
+async def test_rate_limit_per_address(still_client: httpx.AsyncClient, tenant: Tenant) -> None:
+    client = still_client
     key = (await site(client, tenant))["site_key"]
     statuses = [
-        (await client.post(f"/v1/banner/{key}/consents", json=choice("reject_all"), headers={"Origin": ORIGIN})).status_code
+        (
+            await client.post(f"/v1/banner/{key}/consents", json=choice("reject_all"), headers={"Origin": ORIGIN})
+        ).status_code
         for _ in range(25)
     ]
     assert statuses[:20] == [201] * 20
@@ -163,24 +201,46 @@ async def test_linking_a_receipt_to_a_subject_records_an_objection(client: httpx
     receipt = (
         ok(await client.post(f"/v1/banner/{key}/consents", json=choice("reject_all"), headers={"Origin": ORIGIN}))
     ).json()
-    linked = await client.post(f"/v1/sites/{key}/consents/{receipt['consent_id']}/subject",
-                               json={"subject": {"email": "besok@example.se"}}, headers=tenant.auth("record"))  # fmt: skip
-    assert linked.status_code == 200 and linked.json()["linked_to_subject"] is True
-    ok(await client.put("/v1/purposes/newsletter", headers=tenant.auth(), json={
-        "legal_basis": "legitimate_interest", "direct_marketing": True, "channels": ["email"], "notice_version": "1",
-        "title": text("Nyhetsbrev", "Newsletter"), "description": text("N", "N")}))  # fmt: skip
-    answer = (await client.get("/v1/decisions", params={"purpose": "newsletter", "channel": "email",
-              "email": "besok@example.se"}, headers=tenant.auth())).json()  # fmt: skip
+    linked = await client.post(
+        f"/v1/sites/{key}/consents/{receipt['consent_id']}/subject",
+        json={"subject": {"email": "besok@example.se"}},
+        headers=tenant.auth("record"),
+    )
+    assert linked.status_code == 200
+    assert linked.json()["linked_to_subject"] is True
+    ok(
+        await client.put(
+            "/v1/purposes/newsletter",
+            headers=tenant.auth(),
+            json={
+                "legal_basis": "legitimate_interest",
+                "direct_marketing": True,
+                "channels": ["email"],
+                "notice_version": "1",
+                "title": text("Nyhetsbrev", "Newsletter"),
+                "description": text("N", "N"),
+            },
+        )
+    )
+    answer = (
+        await client.get(
+            "/v1/decisions",
+            params={"purpose": "newsletter", "channel": "email", "email": "besok@example.se"},
+            headers=tenant.auth(),
+        )
+    ).json()
     assert (answer["allowed"], answer["reason"]) == (False, "objected")
 
 
 async def test_gpc_json_and_banner_js(client: httpx.AsyncClient, tenant: Tenant) -> None:
     await site(client, tenant)
     gpc = await client.get("/.well-known/gpc.json", headers={"Host": "example.se"})
-    assert gpc.status_code == 200 and gpc.json()["gpc"] is True
+    assert gpc.status_code == 200
+    assert gpc.json()["gpc"] is True
     assert (await client.get("/.well-known/gpc.json", headers={"Host": "unknown.example"})).status_code == 404
     script = await client.get("/banner.js")
-    assert script.status_code == 200 and script.headers["content-type"].startswith("application/javascript")
+    assert script.status_code == 200
+    assert script.headers["content-type"].startswith("application/javascript")
     assert "consent-svc:change" in script.text
 
 
@@ -190,15 +250,18 @@ async def test_gpc_domains_are_only_the_site_s_own_hosts(client: httpx.AsyncClie
     assert refused.status_code == 400
     [error] = refused.json()["errors"]
     assert error["field"] == "gpc_domains"
-    assert "bank.example" in error["message"] and "example.se, www.example.se" in error["message"]
+    assert "bank.example" in error["message"]
+    assert "example.se, www.example.se" in error["message"]
     # Nothing was claimed: the other domain has no GPC statement.
     assert (await client.get("/.well-known/gpc.json", headers={"Host": "bank.example"})).status_code == 404
     created = await site(client, tenant)
     replaced = await client.put(f"/v1/sites/{created['site_key']}", json=claims, headers=tenant.auth())
-    assert replaced.status_code == 400 and replaced.json()["errors"][0]["field"] == "gpc_domains"
+    assert replaced.status_code == 400
+    assert replaced.json()["errors"][0]["field"] == "gpc_domains"
     # The hosts of the origins are fine, ports or not; a site whose origins change keeps only its own.
     ported = {**SITE, "origins": ["https://shop.example.se:8443"], "gpc_domains": ["shop.example.se"]}
     ok = await client.put(f"/v1/sites/{created['site_key']}", json=ported, headers=tenant.auth())
-    assert ok.status_code == 200 and ok.json()["gpc_domains"] == ["shop.example.se"]
+    assert ok.status_code == 200
+    assert ok.json()["gpc_domains"] == ["shop.example.se"]
     stale = {**SITE, "origins": ["https://shop.example.se:8443"]}  # still lists example.se
     assert (await client.put(f"/v1/sites/{created['site_key']}", json=stale, headers=tenant.auth())).status_code == 400

@@ -331,12 +331,16 @@ async def test_deeply_nested_json_is_a_400_on_every_json_body(client: httpx.Asyn
     bodies = {
         # public, no key: 2,000 levels fit in the banner's 4 KiB body limit
         f"/v1/banner/{site['site_key']}/consents": (deep(2000), {**json_headers, "Origin": "https://www.example.se"}),
-        "/v1/events": (b'{"subject": {"email": "d@example.se"}, "proof": {"note": ' + deep(5000) + b"}}",
-                       {**json_headers, **tenant.auth()}),
-        "/v1/decisions/batch": (b'{"purpose": "newsletter", "channel": "email", "recipients": ' + deep(5000) + b"}",
-                                {**json_headers, **tenant.auth()}),
+        "/v1/events": (
+            b'{"subject": {"email": "d@example.se"}, "proof": {"note": ' + deep(5000) + b"}}",
+            {**json_headers, **tenant.auth()},
+        ),
+        "/v1/decisions/batch": (
+            b'{"purpose": "newsletter", "channel": "email", "recipients": ' + deep(5000) + b"}",
+            {**json_headers, **tenant.auth()},
+        ),
         "/v1/sites": (b'{"name": ' + deep(100_000) + b"}", {**json_headers, **tenant.auth()}),
-    }  # fmt: skip
+    }
     with capture_logs() as logs:
         for path, (body, headers) in bodies.items():
             response = await client.post(path, content=body, headers=headers)
@@ -352,12 +356,19 @@ async def test_deeply_nested_json_is_a_400_on_every_json_body(client: httpx.Asyn
 async def test_a_nul_character_is_a_400_and_the_log_names_no_value(client: httpx.AsyncClient, tenant: Tenant) -> None:
     with capture_logs() as logs:
         text_column = await client.post(
-            "/v1/suppressions", json={"email": "nul@example.se", "reason": "complaint", "note": "a\u0000secret-note"},
+            "/v1/suppressions",
+            json={"email": "nul@example.se", "reason": "complaint", "note": "a\u0000secret-note"},
             headers=tenant.auth(),
         )
-        json_column = await client.post("/v1/events", headers=tenant.auth(), json={
-            "subject": {"email": "nul@example.se"}, "type": "lead_activity",
-            "proof": {"note": "b\u0000secret-proof"}})  # fmt: skip
+        json_column = await client.post(
+            "/v1/events",
+            headers=tenant.auth(),
+            json={
+                "subject": {"email": "nul@example.se"},
+                "type": "lead_activity",
+                "proof": {"note": "b\u0000secret-proof"},
+            },
+        )
     for response in (text_column, json_column):
         assert response.status_code == 400, response.text
         assert "secret" not in response.text
@@ -373,10 +384,12 @@ async def test_a_unique_violation_from_a_concurrent_write_is_a_409_without_row_d
     """Rectification checks that the new address is free, then inserts it. Another
     transaction that writes the same address in between makes the insert fail on the
     unique key: that is a 409 to retry, not a 500, and the log has no row data."""
-    created = await client.post("/v1/events", json={"subject": {"email": "first@example.se"}, "type": "lead_activity"},
-                                headers=tenant.auth())  # fmt: skip
-    other = await client.post("/v1/events", json={"subject": {"external_id": "crm-7"}, "type": "lead_activity"},
-                              headers=tenant.auth())  # fmt: skip
+    created = await client.post(
+        "/v1/events", json={"subject": {"email": "first@example.se"}, "type": "lead_activity"}, headers=tenant.auth()
+    )
+    other = await client.post(
+        "/v1/events", json={"subject": {"external_id": "crm-7"}, "type": "lead_activity"}, headers=tenant.auth()
+    )
     subject_id, other_id = created.json()["subject_id"], other.json()["subject_id"]
     wanted = normalize("email", "race@example.se")
     racer = await asyncpg.connect(database)
@@ -386,8 +399,11 @@ async def test_a_unique_violation_from_a_concurrent_write_is_a_409_without_row_d
         await racer.execute(
             "INSERT INTO subject_identifiers (tenant_id, hash, subject_id, type, value) "
             "VALUES ($1, $2, $3, 'email', $4)",
-            tenant.id, ctx.hasher.key(wanted), UUID(other_id), wanted.value,
-        )  # fmt: skip
+            tenant.id,
+            ctx.hasher.key(wanted),
+            UUID(other_id),
+            wanted.value,
+        )
         with capture_logs() as logs:
             patch = asyncio.ensure_future(
                 client.patch(f"/v1/subjects/{subject_id}", json={"email": "race@example.se"}, headers=tenant.auth())

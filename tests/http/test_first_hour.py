@@ -16,15 +16,22 @@ async def test_an_event_naming_a_new_identifier_links_it_or_says_why_not(
     assert first.status_code == 201, first.text
     sid = first.json()["subject_id"]
     # The person had no email: the one the event names is linked to them.
-    linked = await client.post("/v1/events", headers=tenant.auth(),
-                               json={"subject": {"phone": "0701234567", "email": "ny@example.se"}, **consent})  # fmt: skip
+    linked = await client.post(
+        "/v1/events",
+        headers=tenant.auth(),
+        json={"subject": {"phone": "0701234567", "email": "ny@example.se"}, **consent},
+    )
     assert (linked.status_code, linked.json()["subject_id"]) == (201, sid)
     found = await client.get("/v1/subjects", params={"email": "ny@example.se"}, headers=tenant.auth())
     assert (found.status_code, found.json()["id"]) == (200, sid)
     # A second, different email for the same person cannot be kept beside the first: 409, not dropped.
-    clash = await client.post("/v1/events", headers=tenant.auth(),
-                              json={"subject": {"phone": "0701234567", "email": "other@example.se"}, **consent})  # fmt: skip
+    clash = await client.post(
+        "/v1/events",
+        headers=tenant.auth(),
+        json={"subject": {"phone": "0701234567", "email": "other@example.se"}, **consent},
+    )
     assert clash.status_code == 409
     assert "PATCH /v1/subjects/" in clash.json()["detail"]
-    assert (await client.get("/v1/subjects", params={"email": "other@example.se"},
-                             headers=tenant.auth())).status_code == 404  # fmt: skip
+    assert (
+        await client.get("/v1/subjects", params={"email": "other@example.se"}, headers=tenant.auth())
+    ).status_code == 404

@@ -16,8 +16,16 @@ def test_openapi_documents_the_contract() -> None:
 
     doc = json.loads(render_openapi())
     paths = doc["paths"]
-    for path in ("/v1/purposes/{key}", "/v1/events", "/v1/events/batch", "/v1/decisions", "/v1/decisions/batch",
-                 "/v1/suppressions", "/v1/suppressions/export", "/v1/suppressions/{entry_id}"):  # fmt: skip
+    for path in (
+        "/v1/purposes/{key}",
+        "/v1/events",
+        "/v1/events/batch",
+        "/v1/decisions",
+        "/v1/decisions/batch",
+        "/v1/suppressions",
+        "/v1/suppressions/export",
+        "/v1/suppressions/{entry_id}",
+    ):
         assert path in paths, path
     batch = paths["/v1/decisions/batch"]["post"]["requestBody"]["content"]
     assert set(batch) == {"application/json", "application/x-ndjson"}
@@ -76,6 +84,11 @@ def test_every_listing_has_the_one_list_shape() -> None:
             params = {p["name"] for p in op.get("parameters", [])}
             assert {"cursor", "limit"} <= params, f"{path}: {sorted(params)}"
     assert sorted(listings) == [
-        "/v1/purposes", "/v1/purposes/{key}/versions", "/v1/sites", "/v1/suppressions", "/v1/suppressions/export",
-        "/v1/webhooks", "/v1/webhooks/{webhook_id}/deliveries",
-    ]  # fmt: skip
+        "/v1/purposes",
+        "/v1/purposes/{key}/versions",
+        "/v1/sites",
+        "/v1/suppressions",
+        "/v1/suppressions/export",
+        "/v1/webhooks",
+        "/v1/webhooks/{webhook_id}/deliveries",
+    ]

@@ -19,8 +19,12 @@ from consent_svc.store import outbox, webhooks
 from tests.conftest import NEWSLETTER, Tenant, ok
 from tests.http.leftovers import traces
 
-LI = {**NEWSLETTER, "legal_basis": "legitimate_interest", "channels": ["email", "phone", "post"],
-      "title": {"sv": "Erbjudanden", "en": "Offers"}}  # fmt: skip
+LI = {
+    **NEWSLETTER,
+    "legal_basis": "legitimate_interest",
+    "channels": ["email", "phone", "post"],
+    "title": {"sv": "Erbjudanden", "en": "Offers"},
+}
 
 
 async def try_purpose(client: httpx.AsyncClient, tenant: Tenant, key: str, body: dict[str, Any]) -> httpx.Response:
@@ -33,8 +37,9 @@ async def record(client: httpx.AsyncClient, tenant: Tenant, **event: Any) -> dic
     return dict(response.json())
 
 
-async def decide(client: httpx.AsyncClient, tenant: Tenant, purpose: str = "newsletter", channel: str = "email",
-                 **who: str) -> dict[str, Any]:  # fmt: skip
+async def decide(
+    client: httpx.AsyncClient, tenant: Tenant, purpose: str = "newsletter", channel: str = "email", **who: str
+) -> dict[str, Any]:
     response = await client.get(
         "/v1/decisions", params={"purpose": purpose, "channel": channel, **who}, headers=tenant.auth()
     )
@@ -43,8 +48,13 @@ async def decide(client: httpx.AsyncClient, tenant: Tenant, purpose: str = "news
 
 
 def consent(who: dict[str, str], notice: str = "2026-03", **more: Any) -> dict[str, Any]:
-    return {"subject": who, "type": "consent_given", "purpose": "newsletter", "proof": {"notice_version": notice},
-            **more}  # fmt: skip
+    return {
+        "subject": who,
+        "type": "consent_given",
+        "purpose": "newsletter",
+        "proof": {"notice_version": notice},
+        **more,
+    }
 
 
 # --- purpose configuration -------------------------------------------------------------------
@@ -75,8 +85,11 @@ async def test_a_consent_must_name_a_published_notice(client: httpx.AsyncClient,
     )
     assert response.status_code == 400
     assert response.json()["errors"] == [
-        {"field": "proof.notice_version",
-         "message": "purpose 'newsletter' never published notice version '1999-01' (published: 2026-03)"}]  # fmt: skip
+        {
+            "field": "proof.notice_version",
+            "message": "purpose 'newsletter' never published notice version '1999-01' (published: 2026-03)",
+        }
+    ]
     # An older notice the purpose did publish is accepted (and judged by the rules).
     assert (
         await try_purpose(client, tenant, "newsletter", {**NEWSLETTER, "notice_version": "2026-09"})
@@ -130,7 +143,8 @@ async def test_an_import_cannot_make_a_consumer_a_business_contact(client: httpx
     events = (await client.get(f"/v1/subjects/{sid}/export", headers=tenant.auth())).json()["events"]
     rectified = [e for e in events if e["type"] == "subject_rectified"]
     assert [e["proof"] for e in rectified] == [
-        {"kind": {"from": "consumer", "to": "business_contact"}, "note": "rectified: kind"}]  # fmt: skip
+        {"kind": {"from": "consumer", "to": "business_contact"}, "note": "rectified: kind"}
+    ]
     # Towards more protection an event is enough.
     await record(client, tenant, subject={**who, "kind": "sole_trader"}, type="lead_activity")
     assert (await client.get(f"/v1/subjects/{sid}", headers=tenant.auth())).json()["kind"] == "sole_trader"
@@ -157,15 +171,26 @@ async def test_erasure_reaches_a_rectified_address_and_messages_queued_before(
 ) -> None:
     await try_purpose(client, tenant, "newsletter", NEWSLETTER)
     async with ctx.pool.acquire() as conn:  # a subscriber to everything (delivery is not under test)
-        await webhooks.create_webhook(conn, tenant.id, uuid7(), "https://hooks.example.com/x", outbox.MESSAGE_TYPES,
-                                    "whsec_" + "x" * 32)  # fmt: skip
+        await webhooks.create_webhook(
+            conn, tenant.id, uuid7(), "https://hooks.example.com/x", outbox.MESSAGE_TYPES, "whsec_" + "x" * 32
+        )
     old, new = "lisa.old@example.se", "lisa@example.se"
     # Suppressed before anybody recorded her: the message is keyed to the address alone.
-    assert (await client.post("/v1/suppressions", headers=tenant.auth(), json={
-        "email": old, "scope": "newsletter", "reason": "manual", "note": f"{old} asked by phone"})).status_code == 201  # fmt: skip
+    assert (
+        await client.post(
+            "/v1/suppressions",
+            headers=tenant.auth(),
+            json={"email": old, "scope": "newsletter", "reason": "manual", "note": f"{old} asked by phone"},
+        )
+    ).status_code == 201
     sid = (await record(client, tenant, **consent({"email": old})))["subject_id"]
-    ok(await client.post("/v1/suppressions", headers=tenant.auth(), json={"email": old, "reason": "objection",
-                                                                        "note": f"called about {old}"}))  # fmt: skip
+    ok(
+        await client.post(
+            "/v1/suppressions",
+            headers=tenant.auth(),
+            json={"email": old, "reason": "objection", "note": f"called about {old}"},
+        )
+    )
     patched = await client.patch(f"/v1/subjects/{sid}", json={"email": new}, headers=tenant.auth())
     assert patched.status_code == 200, patched.text
     # The objection she made under her old address still holds for her new one.
@@ -177,8 +202,13 @@ async def test_erasure_reaches_a_rectified_address_and_messages_queued_before(
     keyed = [ctx.hasher.key(Identifier("email", a)) for a in (old, new)]
     shas = [hashlib.sha256(a.encode()).digest() for a in (old, new)]
     async with ctx.pool.acquire() as conn:
-        left = await traces(conn, tenant.id, [old, new, "lisa"], [*keyed, *shas],
-                            allowed=[("suppressions", "ident_hash"), ("suppressions", "sha256")])  # fmt: skip
+        left = await traces(
+            conn,
+            tenant.id,
+            [old, new, "lisa"],
+            [*keyed, *shas],
+            allowed=[("suppressions", "ident_hash"), ("suppressions", "sha256")],
+        )
         erased_message = await conn.fetchval(
             "SELECT payload FROM outbox WHERE tenant_id = $1 AND event_type = 'subject.erased'", tenant.id
         )
@@ -199,8 +229,11 @@ async def test_a_rectified_address_keeps_only_what_the_person_asked_for(
 ) -> None:
     await try_purpose(client, tenant, "newsletter", NEWSLETTER)
     sid = (await record(client, tenant, **consent({"email": "bo.old@example.se"})))["subject_id"]
-    ok(await client.post("/v1/suppressions", json={"email": "bo.old@example.se", "reason": "hard_bounce"},
-                      headers=tenant.auth()))  # fmt: skip
+    ok(
+        await client.post(
+            "/v1/suppressions", json={"email": "bo.old@example.se", "reason": "hard_bounce"}, headers=tenant.auth()
+        )
+    )
     assert (await decide(client, tenant, email="bo.old@example.se"))["reason"] == "suppressed"
     ok(await client.patch(f"/v1/subjects/{sid}", json={"email": "bo@example.se"}, headers=tenant.auth()))
     # The old mailbox bounced; the new one does not inherit that.
@@ -217,19 +250,29 @@ async def test_the_sweep_keeps_an_objection_as_keyed_hashes(
     now = datetime.now(UTC)
     who = {"email": "per@example.se", "phone": "0701234567", "external_id": "CRM-5", "kind": "business_contact"}
     await record(client, tenant, subject=who, type="lead_activity", occurred_at=(now - timedelta(days=800)).isoformat())
-    await record(client, tenant, subject={"email": who["email"]}, type="objection", channels=["phone"],
-                 occurred_at=(now - timedelta(days=790)).isoformat())  # fmt: skip
-    report = await retention.sweep_tenant(dataclasses.replace(ctx, clock=lambda: now), tenant.id, tenant.name,
-                                          dry_run=False)  # fmt: skip
+    await record(
+        client,
+        tenant,
+        subject={"email": who["email"]},
+        type="objection",
+        channels=["phone"],
+        occurred_at=(now - timedelta(days=790)).isoformat(),
+    )
+    report = await retention.sweep_tenant(
+        dataclasses.replace(ctx, clock=lambda: now), tenant.id, tenant.name, dry_run=False
+    )
     assert report.swept == 1
     async with ctx.pool.acquire() as conn:
         kept = await conn.fetch(
-            "SELECT ident_type, reason, scope, channel, value FROM suppressions WHERE tenant_id = $1 ORDER BY ident_type",
+            "SELECT ident_type, reason, scope, channel, value FROM suppressions WHERE tenant_id = $1 "
+            "ORDER BY ident_type",
             tenant.id,
         )
-    assert [tuple(r) for r in kept] == [("email", "objection", "all", "phone", None),
-                                        ("external_id", "objection", "all", "phone", None),
-                                        ("phone", "objection", "all", "phone", None)]  # fmt: skip
+    assert [tuple(r) for r in kept] == [
+        ("email", "objection", "all", "phone", None),
+        ("external_id", "objection", "all", "phone", None),
+        ("phone", "objection", "all", "phone", None),
+    ]
     # A later import of the same CRM record cannot make him callable again; email was not objected to.
     await record(client, tenant, subject=who, type="lead_activity", source="import")
     assert (await decide(client, tenant, "offers", "phone", external_id="CRM-5"))["reason"] == "suppressed"

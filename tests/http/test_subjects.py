@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+from typing import Any
 
 import httpx
 import pytest
@@ -12,8 +13,13 @@ from consent_svc.service.context import Context
 from tests.conftest import NEWSLETTER, Tenant, make_tenant, ok
 from tests.http.leftovers import traces
 
-LI = {**NEWSLETTER, "legal_basis": "legitimate_interest", "soft_opt_in": True, "channels": ["email", "post"],
-      "title": {"sv": "Erbjudanden", "en": "Offers"}}  # fmt: skip
+LI = {
+    **NEWSLETTER,
+    "legal_basis": "legitimate_interest",
+    "soft_opt_in": True,
+    "channels": ["email", "post"],
+    "title": {"sv": "Erbjudanden", "en": "Offers"},
+}
 ORIGIN = "https://www.example.se"
 
 
@@ -22,11 +28,21 @@ async def person(client: httpx.AsyncClient, tenant: Tenant, email: str = "karin@
     ok(await client.put("/v1/purposes/offers", json=LI, headers=tenant.auth()))
     subject = {"email": email, "phone": "070-123 45 67", "external_id": "CRM-77"}
     events = [
-        {"subject": subject, "type": "consent_given", "purpose": "newsletter", "channels": ["email"],
-         "proof": {"notice_version": "2026-03", "ip": "192.0.2.10", "user_agent": "UA", "form_url": "https://example.se/f"}},
+        {
+            "subject": subject,
+            "type": "consent_given",
+            "purpose": "newsletter",
+            "channels": ["email"],
+            "proof": {
+                "notice_version": "2026-03",
+                "ip": "192.0.2.10",
+                "user_agent": "UA",
+                "form_url": "https://example.se/f",
+            },
+        },
         {"subject": {"email": email}, "type": "purchase", "occurred_at": "2026-01-10T09:00:00Z"},
         {"subject": {"email": email}, "type": "consent_withdrawn", "purpose": "newsletter"},
-    ]  # fmt: skip
+    ]
     response = await client.post("/v1/events/batch", json={"events": events}, headers=tenant.auth())
     assert response.status_code == 201, response.text
     return str(response.json()["results"][0]["subject_id"])
@@ -36,7 +52,8 @@ async def test_lookup_shows_the_decision_per_purpose(client: httpx.AsyncClient, 
     sid = await person(client, tenant)
     for params in ({"email": "KARIN@example.se"}, {"phone": "+46701234567"}, {"external_id": "CRM-77"}):
         found = await client.get("/v1/subjects", params=params, headers=tenant.auth())
-        assert found.status_code == 200 and found.json()["id"] == sid
+        assert found.status_code == 200
+        assert found.json()["id"] == sid
     body = found.json()
     decisions = {p["purpose"]: p["decision"]["reason"] for p in body["purposes"]}
     # The withdrawal named the newsletter only; the January purchase makes offers a soft opt-in.
@@ -53,15 +70,38 @@ async def test_lookup_shows_the_decision_per_purpose(client: httpx.AsyncClient, 
 
 async def test_export_holds_every_kind_of_record(client: httpx.AsyncClient, tenant: Tenant) -> None:
     sid = await person(client, tenant)
-    ok(await client.post(
-        "/v1/suppressions", json={"email": "karin@example.se", "reason": "complaint"}, headers=tenant.auth()
-    ))
-    site = (await client.post("/v1/sites", headers=tenant.auth(), json={"name": "S", "origins": [ORIGIN], "categories": [
-        {"key": "marketing", "title": {"sv": "M", "en": "M"}, "description": {"sv": "M", "en": "M"}}]})).json()  # fmt: skip
-    receipt = (await client.post(f"/v1/banner/{site['site_key']}/consents", headers={"Origin": ORIGIN},
-               json={"action": "reject_all", "banner_version": 1})).json()  # fmt: skip
-    ok(await client.post(f"/v1/sites/{site['site_key']}/consents/{receipt['consent_id']}/subject",
-                      json={"subject": {"email": "karin@example.se"}}, headers=tenant.auth()))  # fmt: skip
+    ok(
+        await client.post(
+            "/v1/suppressions", json={"email": "karin@example.se", "reason": "complaint"}, headers=tenant.auth()
+        )
+    )
+    site = (
+        await client.post(
+            "/v1/sites",
+            headers=tenant.auth(),
+            json={
+                "name": "S",
+                "origins": [ORIGIN],
+                "categories": [
+                    {"key": "marketing", "title": {"sv": "M", "en": "M"}, "description": {"sv": "M", "en": "M"}}
+                ],
+            },
+        )
+    ).json()
+    receipt = (
+        await client.post(
+            f"/v1/banner/{site['site_key']}/consents",
+            headers={"Origin": ORIGIN},
+            json={"action": "reject_all", "banner_version": 1},
+        )
+    ).json()
+    ok(
+        await client.post(
+            f"/v1/sites/{site['site_key']}/consents/{receipt['consent_id']}/subject",
+            json={"subject": {"email": "karin@example.se"}},
+            headers=tenant.auth(),
+        )
+    )
     export = (await client.get(f"/v1/subjects/{sid}/export", headers=tenant.auth())).json()
     assert export["format"] == "consent-svc.subject-export/1"
     assert {i["type"] for i in export["identifiers"]} == {"email", "phone", "external_id"}
@@ -78,24 +118,37 @@ async def test_rectification_replaces_the_email_and_keeps_the_old_one_suppressed
     client: httpx.AsyncClient, ctx: Context, tenant: Tenant
 ) -> None:
     sid = await person(client, tenant)
-    ok(await client.post(
-        "/v1/suppressions", json={"email": "karin@example.se", "reason": "hard_bounce"}, headers=tenant.auth()
-    ))
-    patched = await client.patch(f"/v1/subjects/{sid}", json={"email": "Karin.Ny@example.se", "kind": "sole_trader"},
-                                 headers=tenant.auth())  # fmt: skip
+    ok(
+        await client.post(
+            "/v1/suppressions", json={"email": "karin@example.se", "reason": "hard_bounce"}, headers=tenant.auth()
+        )
+    )
+    patched = await client.patch(
+        f"/v1/subjects/{sid}", json={"email": "Karin.Ny@example.se", "kind": "sole_trader"}, headers=tenant.auth()
+    )
     assert patched.status_code == 200, patched.text
     assert {"type": "email", "value": "karin.ny@example.se"} in patched.json()["identifiers"]
     assert patched.json()["kind"] == "sole_trader"
     assert (
         await client.get("/v1/subjects", params={"email": "karin@example.se"}, headers=tenant.auth())
     ).status_code == 404
-    old = (await client.get("/v1/decisions", params={"purpose": "newsletter", "channel": "email",
-           "email": "karin@example.se"}, headers=tenant.auth())).json()  # fmt: skip
+    old = (
+        await client.get(
+            "/v1/decisions",
+            params={"purpose": "newsletter", "channel": "email", "email": "karin@example.se"},
+            headers=tenant.auth(),
+        )
+    ).json()
     assert old["reason"] == "suppressed"
     export = (await client.get(f"/v1/subjects/{sid}/export", headers=tenant.auth())).json()
     assert export["events"][-1]["type"] == "subject_rectified"
-    other = (await client.post("/v1/events", json={"subject": {"email": "taken@example.se"}, "type": "lead_activity"},
-                               headers=tenant.auth())).json()  # fmt: skip
+    other = (
+        await client.post(
+            "/v1/events",
+            json={"subject": {"email": "taken@example.se"}, "type": "lead_activity"},
+            headers=tenant.auth(),
+        )
+    ).json()
     assert other["subject_id"] != sid
     clash = await client.patch(f"/v1/subjects/{sid}", json={"email": "taken@example.se"}, headers=tenant.auth())
     assert clash.status_code == 409
@@ -105,24 +158,30 @@ async def test_rectification_replaces_the_email_and_keeps_the_old_one_suppressed
 async def test_restriction_is_honoured_and_lifted(client: httpx.AsyncClient, tenant: Tenant) -> None:
     ok(await client.put("/v1/purposes/newsletter", json=NEWSLETTER, headers=tenant.auth()))
     email = "restrict@example.se"
-    for body in ({"type": "consent_given", "purpose": "newsletter", "proof": {"notice_version": "2026-03"}},
-                 {"type": "restriction_started"}):  # fmt: skip
+    for body in (
+        {"type": "consent_given", "purpose": "newsletter", "proof": {"notice_version": "2026-03"}},
+        {"type": "restriction_started"},
+    ):
         ok(await client.post("/v1/events", json={"subject": {"email": email}, **body}, headers=tenant.auth()))
     params = {"purpose": "newsletter", "channel": "email", "email": email}
     answer = (await client.get("/v1/decisions", params=params, headers=tenant.auth())).json()
     assert (answer["allowed"], answer["reason"], answer["rule"]) == (False, "restricted", "R3")
-    ok(await client.post(
-        "/v1/events", json={"subject": {"email": email}, "type": "restriction_lifted"}, headers=tenant.auth()
-    ))
+    ok(
+        await client.post(
+            "/v1/events", json={"subject": {"email": email}, "type": "restriction_lifted"}, headers=tenant.auth()
+        )
+    )
     assert (await client.get("/v1/decisions", params=params, headers=tenant.auth())).json()["allowed"] is True
 
 
 async def test_erasure_leaves_only_the_keyed_hash(client: httpx.AsyncClient, ctx: Context, tenant: Tenant) -> None:
     email, phone, external = "karin@example.se", "+46701234567", "CRM-77"
     sid = await person(client, tenant, email)
-    ok(await client.post(
-        "/v1/suppressions", json={"email": email, "reason": "complaint", "note": "angry"}, headers=tenant.auth()
-    ))
+    ok(
+        await client.post(
+            "/v1/suppressions", json={"email": email, "reason": "complaint", "note": "angry"}, headers=tenant.auth()
+        )
+    )
     erased = await client.request(
         "DELETE", f"/v1/subjects/{sid}", json={"reason": "ticket 4711"}, headers=tenant.auth()
     )
@@ -132,37 +191,57 @@ async def test_erasure_leaves_only_the_keyed_hash(client: httpx.AsyncClient, ctx
     assert receipt["identifiers_removed"] == {"email": 1, "phone": 1, "external_id": 1}
     assert receipt["suppressions_kept"] == 3  # email, phone and the CRM id, reason erasure
 
-    keyed = [ctx.hasher.key(Identifier("email", email)), ctx.hasher.key(Identifier("phone", phone)),
-             ctx.hasher.key(Identifier("external_id", external))]  # fmt: skip
+    keyed = [
+        ctx.hasher.key(Identifier("email", email)),
+        ctx.hasher.key(Identifier("phone", phone)),
+        ctx.hasher.key(Identifier("external_id", external)),
+    ]
     email_sha = hashlib.sha256(email.encode()).digest()
     async with ctx.pool.acquire() as conn:
         # The keyed hash the suppression needs, and an email's exchange SHA-256 (held solely for
         # suppression, so providers keep suppressing the address), by design.
-        left = await traces(conn, tenant.id, [email, phone, external], [*keyed, email_sha],
-                            allowed=[("suppressions", "ident_hash"), ("suppressions", "sha256")])  # fmt: skip
+        left = await traces(
+            conn,
+            tenant.id,
+            [email, phone, external],
+            [*keyed, email_sha],
+            allowed=[("suppressions", "ident_hash"), ("suppressions", "sha256")],
+        )
         kept = await conn.fetch(
             "SELECT reason, ident_type, value, note, sha256 FROM suppressions WHERE tenant_id = $1 ORDER BY ident_type",
             tenant.id,
         )
     assert left == []
     assert sorted((r["reason"], r["ident_type"]) for r in kept) == [
-        ("complaint", "email"), ("erasure", "email"), ("erasure", "external_id"), ("erasure", "phone")]  # fmt: skip
+        ("complaint", "email"),
+        ("erasure", "email"),
+        ("erasure", "external_id"),
+        ("erasure", "phone"),
+    ]
     assert all(r["value"] is None and r["note"] is None for r in kept)
     # v2 (issue 12, 17): email entries keep the exchange SHA-256, so the export still tells providers.
     assert {r["ident_type"]: r["sha256"] for r in kept if r["reason"] == "erasure"} == {
-        "email": email_sha, "external_id": None, "phone": None}  # fmt: skip
+        "email": email_sha,
+        "external_id": None,
+        "phone": None,
+    }
 
     params = {"purpose": "newsletter", "channel": "email", "email": email}
     answer = (await client.get("/v1/decisions", params=params, headers=tenant.auth())).json()
     assert (answer["allowed"], answer["reason"]) == (False, "suppressed")
     # A stale list imported again cannot make the address contactable.
-    again = {"subject": {"email": email}, "type": "consent_given", "purpose": "newsletter", "source": "import",
-             "proof": {"notice_version": "2026-03"}}  # fmt: skip
+    again = {
+        "subject": {"email": email},
+        "type": "consent_given",
+        "purpose": "newsletter",
+        "source": "import",
+        "proof": {"notice_version": "2026-03"},
+    }
     assert (await client.post("/v1/events", json=again, headers=tenant.auth())).status_code == 201
     assert (await client.get("/v1/decisions", params=params, headers=tenant.auth())).json()["reason"] == "suppressed"
     assert (await client.request("DELETE", f"/v1/subjects/{sid}", headers=tenant.auth())).status_code == 404
 
 
 @pytest.mark.parametrize("params", [{}, {"email": "a@b.se", "phone": "0701234567"}, {"email": "not-an-email"}])
-async def test_lookup_validation(client: httpx.AsyncClient, tenant: Tenant, params: dict) -> None:
+async def test_lookup_validation(client: httpx.AsyncClient, tenant: Tenant, params: dict[str, Any]) -> None:
     assert (await client.get("/v1/subjects", params=params, headers=tenant.auth())).status_code == 400

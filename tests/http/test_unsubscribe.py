@@ -7,6 +7,7 @@ import dataclasses
 import re
 from collections.abc import AsyncIterator
 from datetime import timedelta
+from typing import Any
 from urllib.parse import parse_qs, unquote, urlsplit
 
 import httpx
@@ -18,23 +19,30 @@ from consent_svc.service import unsubscribe
 from consent_svc.service.context import Context, utcnow
 from tests.conftest import NEWSLETTER, Tenant, make_tenant, ok
 
-EVENTS = {**NEWSLETTER, "title": {"sv": "Evenemang", "en": "Events"},
-          "description": {"sv": "Inbjudningar till seminarier.", "en": "Invitations to seminars."}}  # fmt: skip
+EVENTS = {
+    **NEWSLETTER,
+    "title": {"sv": "Evenemang", "en": "Events"},
+    "description": {"sv": "Inbjudningar till seminarier.", "en": "Invitations to seminars."},
+}
 
 
 async def setup(client: httpx.AsyncClient, tenant: Tenant, email: str) -> None:
     for key, body in (("newsletter", NEWSLETTER), ("events", EVENTS)):
         assert (await client.put(f"/v1/purposes/{key}", json=body, headers=tenant.auth())).status_code in (200, 201)
-        consent = {"subject": {"email": email}, "type": "consent_given", "purpose": key,
-                   "proof": {"notice_version": "2026-03"}}  # fmt: skip
+        consent = {
+            "subject": {"email": email},
+            "type": "consent_given",
+            "purpose": key,
+            "proof": {"notice_version": "2026-03"},
+        }
         assert (await client.post("/v1/events", json=consent, headers=tenant.auth())).status_code == 201
 
 
-async def link(client: httpx.AsyncClient, tenant: Tenant, email: str, purpose: str | None = None) -> dict:
+async def link(client: httpx.AsyncClient, tenant: Tenant, email: str, purpose: str | None = None) -> dict[str, Any]:
     body = {"email": email} | ({"purpose": purpose} if purpose else {})
     response = await client.post("/v1/unsubscribe-links", json=body, headers=tenant.auth("record"))
     assert response.status_code == 201, response.text
-    return response.json()
+    return dict(response.json())
 
 
 async def allowed(client: httpx.AsyncClient, tenant: Tenant, email: str, purpose: str) -> bool:
@@ -55,12 +63,13 @@ def nonce_of(page: str) -> str:
     return found[1] if found else ""
 
 
-async def save(client: httpx.AsyncClient, url: str, data: dict, **headers: str) -> httpx.Response:
+async def save(client: httpx.AsyncClient, url: str, data: dict[str, Any], **headers: str) -> httpx.Response:
     """Submit the preference form as the browser does: load the page, post its form back from its own origin."""
     page = await client.get(url)
     assert page.status_code == 200, page.text
-    return await client.post(f"{url}/preferences", data={**data, "nonce": nonce_of(page.text)},
-                             headers={**SAME_ORIGIN, **headers})  # fmt: skip
+    return await client.post(
+        f"{url}/preferences", data={**data, "nonce": nonce_of(page.text)}, headers={**SAME_ORIGIN, **headers}
+    )
 
 
 async def test_link_and_headers(client: httpx.AsyncClient, tenant: Tenant) -> None:
@@ -85,12 +94,13 @@ async def test_one_click_in_both_encodings_is_idempotent_and_honoured_at_once(
     await setup(client, tenant, email)
     url = path_of((await link(client, tenant, email, "newsletter"))["url"])
     assert await allowed(client, tenant, email, "newsletter")
-    kwargs = {"data": {"List-Unsubscribe": "One-Click"}}
+    kwargs: dict[str, Any] = {"data": {"List-Unsubscribe": "One-Click"}}
     if encoding == "multipart":
         kwargs["files"] = {"unused": ("", b"")}  # forces multipart/form-data
     first = await client.post(url, **kwargs)
     assert first.status_code == 200, first.text
-    assert "set-cookie" not in first.headers and "location" not in first.headers
+    assert "set-cookie" not in first.headers
+    assert "location" not in first.headers
     assert not await allowed(client, tenant, email, "newsletter")
     assert await allowed(client, tenant, email, "events")  # only the link's purpose
     again = await client.post(url, **kwargs)
@@ -159,20 +169,35 @@ async def test_a_token_of_one_tenant_never_touches_another(
 
 async def test_preference_page_languages_and_saving(client: httpx.AsyncClient, ctx: Context, tenant: Tenant) -> None:
     await setup(client, tenant, "page@example.se")
-    ok(await client.put("/v1/branding", json={"display_name": "Exempel AB <script>", "primary_color": "#FFD700",
-                     "privacy_policy_url": "https://example.se/integritet"}, headers=tenant.auth()))  # fmt: skip
+    ok(
+        await client.put(
+            "/v1/branding",
+            json={
+                "display_name": "Exempel AB <script>",
+                "primary_color": "#FFD700",
+                "privacy_policy_url": "https://example.se/integritet",
+            },
+            headers=tenant.auth(),
+        )
+    )
     url = path_of((await link(client, tenant, "page@example.se"))["url"])
     sv = await client.get(url, headers={"Accept-Language": "sv-SE,sv;q=0.9,en;q=0.5"})
-    assert sv.status_code == 200 and sv.headers["content-type"].startswith("text/html")
-    assert 'lang="sv"' in sv.text and "Spara mina val" in sv.text and "Nyhetsbrev" in sv.text
-    assert "Exempel AB &lt;script&gt;" in sv.text and "<script>" not in sv.text
+    assert sv.status_code == 200
+    assert sv.headers["content-type"].startswith("text/html")
+    assert 'lang="sv"' in sv.text
+    assert "Spara mina val" in sv.text
+    assert "Nyhetsbrev" in sv.text
+    assert "Exempel AB &lt;script&gt;" in sv.text
+    assert "<script>" not in sv.text
     assert "color: #000000" in sv.text  # dark text on a light brand colour
     en = await client.get(url, headers={"Accept-Language": "en-GB,en;q=0.9"})
-    assert 'lang="en"' in en.text and "Save my choices" in en.text
+    assert 'lang="en"' in en.text
+    assert "Save my choices" in en.text
     assert 'lang="en"' in (await client.get(url + "?lang=en", headers={"Accept-Language": "sv"})).text
     # Keep events, drop the newsletter.
     saved = await save(client, url, {"purpose": ["events"], "action": "save", "lang": "en"})
-    assert saved.status_code == 200 and "Your choices are saved." in saved.text
+    assert saved.status_code == 200
+    assert "Your choices are saved." in saved.text
     assert not await allowed(client, tenant, "page@example.se", "newsletter")
     assert await allowed(client, tenant, "page@example.se", "events")
     async with ctx.pool.acquire() as conn:
@@ -196,22 +221,31 @@ async def test_resubscribe_is_a_consent_and_lifts_only_unsubscribe_entries(
     assert await allowed(client, tenant, "re@example.se", "newsletter")
     assert not await allowed(client, tenant, "re@example.se", "events")  # still out
     async with ctx.pool.acquire() as conn:
-        consent = await conn.fetchrow("SELECT proof FROM events WHERE tenant_id = $1 AND type = 'consent_given' "
-                                      "AND source = 'preference_center'", tenant.id)  # fmt: skip
+        consent = await conn.fetchrow(
+            "SELECT proof FROM events WHERE tenant_id = $1 AND type = 'consent_given' AND source = 'preference_center'",
+            tenant.id,
+        )
         active = await conn.fetch(
             "SELECT scope, reason FROM suppressions WHERE tenant_id = $1 AND lifted_at IS NULL", tenant.id
         )
     assert consent["proof"]["notice_version"] == "2026-03"
     assert [(r["scope"], r["reason"]) for r in active] == [("events", "unsubscribe")]
     # A complaint is never lifted by the page.
-    ok(await client.post("/v1/suppressions", json={"email": "re@example.se", "reason": "complaint", "scope": "events"},
-                      headers=tenant.auth("record")))  # fmt: skip
+    ok(
+        await client.post(
+            "/v1/suppressions",
+            json={"email": "re@example.se", "reason": "complaint", "scope": "events"},
+            headers=tenant.auth("record"),
+        )
+    )
     page = await save(client, url, {"purpose": ["newsletter", "events"], "action": "save"})
     assert page.status_code == 200
     assert not await allowed(client, tenant, "re@example.se", "events")
     async with ctx.pool.acquire() as conn:
-        complaint = await conn.fetchval("SELECT count(*) FROM suppressions WHERE tenant_id = $1 AND reason = 'complaint' "
-                                        "AND lifted_at IS NULL", tenant.id)  # fmt: skip
+        complaint = await conn.fetchval(
+            "SELECT count(*) FROM suppressions WHERE tenant_id = $1 AND reason = 'complaint' AND lifted_at IS NULL",
+            tenant.id,
+        )
     assert complaint == 1
 
 
@@ -225,16 +259,20 @@ async def test_mailto_unsubscribe_by_address(client: httpx.AsyncClient, tenant: 
 
 
 async def test_branding_validation(client: httpx.AsyncClient, tenant: Tenant) -> None:
-    for body, field in [({"primary_color": "red"}, "primary_color"), ({"logo_url": "javascript:alert(1)"}, "logo_url"),
-                        ({"unsubscribe_mailto": "nope"}, "unsubscribe_mailto")]:  # fmt: skip
+    for body, field in [
+        ({"primary_color": "red"}, "primary_color"),
+        ({"logo_url": "javascript:alert(1)"}, "logo_url"),
+        ({"unsubscribe_mailto": "nope"}, "unsubscribe_mailto"),
+    ]:
         response = await client.put("/v1/branding", json=body, headers=tenant.auth())
         assert response.status_code == 400, body
         assert response.json()["errors"][0]["field"] == field
 
 
 async def test_public_pages_are_limited_but_a_well_formed_one_click_never_is(
-    client: httpx.AsyncClient, ctx: Context, tenant: Tenant
+    still_client: httpx.AsyncClient, ctx: Context, tenant: Tenant
 ) -> None:
+    client = still_client
     await setup(client, tenant, "limits@example.se")
     url = path_of((await link(client, tenant, "limits@example.se", "newsletter"))["url"])
     # Links that do not verify, from one address: 60, then 429 with Retry-After.
@@ -255,8 +293,9 @@ async def test_public_pages_are_limited_but_a_well_formed_one_click_never_is(
     repeats = [(await client.post(url, data={"List-Unsubscribe": "One-Click"})).status_code for _ in range(20)]
     assert repeats == [200] * 20
     async with ctx.pool.acquire() as conn:
-        written = await conn.fetchval("SELECT count(*) FROM events WHERE tenant_id = $1 AND source = 'unsubscribe'",
-                                      tenant.id)  # fmt: skip
+        written = await conn.fetchval(
+            "SELECT count(*) FROM events WHERE tenant_id = $1 AND source = 'unsubscribe'", tenant.id
+        )
     assert written == 2  # one consent_withdrawn and one objection, from the first click
 
 
@@ -269,8 +308,13 @@ async def test_malformed_posts_never_use_up_a_link_s_one_click(client: httpx.Asy
         assert (await client.post(url, data={"List-Unsubscribe": "Yes"})).status_code == 400
     click = await client.post(url, data={"List-Unsubscribe": "One-Click"})
     assert click.status_code == 200, click.text
-    answer = (await client.get("/v1/decisions", params={"purpose": "newsletter", "channel": "email",
-              "email": "spent@example.se"}, headers=tenant.auth("check"))).json()  # fmt: skip
+    answer = (
+        await client.get(
+            "/v1/decisions",
+            params={"purpose": "newsletter", "channel": "email", "email": "spent@example.se"},
+            headers=tenant.auth("check"),
+        )
+    ).json()
     assert (answer["allowed"], answer["reason"]) == (False, "suppressed")
 
 
@@ -304,7 +348,8 @@ async def test_a_cross_origin_post_cannot_resubscribe_anyone(
     # A browser whose privacy settings blank the Origin still says same-origin in Sec-Fetch-Site.
     blank_origin = {"Origin": "null", "Sec-Fetch-Site": "same-origin"}
     blank = await client.post(f"{url}/preferences", data=back_in, headers=blank_origin)
-    assert blank.status_code == 200 and await allowed(client, tenant, email, "newsletter")
+    assert blank.status_code == 200
+    assert await allowed(client, tenant, email, "newsletter")
 
 
 def _flipped(nonce: str) -> str:
@@ -329,7 +374,8 @@ async def test_without_a_genuine_nonce_the_page_changes_nothing(
         response = await client.post(f"{url}/preferences", data=data, headers=SAME_ORIGIN)
         assert response.status_code == 400, (bad, response.status_code)
         # The page comes back with a fresh form, so a person can simply send it again.
-        assert "could not be checked" in response.text and nonce_of(response.text)
+        assert "could not be checked" in response.text
+        assert nonce_of(response.text)
     assert not await allowed(client, tenant, email, "newsletter")
     # A client that sends neither Origin nor Sec-Fetch-Site (curl) needs the nonce, and may use it.
     ok = await client.post(f"{url}/preferences", data={"purpose": ["newsletter"], "action": "save", "nonce": nonce})
@@ -364,17 +410,24 @@ async def test_a_stale_page_keeps_the_opt_outs_and_asks_again_before_resubscribi
     assert not await allowed(client, tenant, email, "events")  # the re-subscribe waits for a fresh submit
     assert re.search(r'value="events"\s+checked', response.text)  # the person's choice is kept on the page
     fresh = nonce_of(response.text)
-    assert fresh and fresh != stale
+    assert fresh
+    assert fresh != stale
     again = await client.post(f"{url}/preferences", data={**choice, "nonce": fresh}, headers=SAME_ORIGIN)
-    assert again.status_code == 200 and "Dina val är sparade." in again.text
+    assert again.status_code == 200
+    assert "Dina val är sparade." in again.text
     assert await allowed(client, tenant, email, "events")
     assert not await allowed(client, tenant, email, "newsletter")
     async with ctx.pool.acquire() as conn:
-        proofs = await conn.fetch("SELECT type, purpose, proof FROM events WHERE tenant_id = $1 "
-                                  "AND source = 'preference_center' ORDER BY recorded_at", tenant.id)  # fmt: skip
+        proofs = await conn.fetch(
+            "SELECT type, purpose, proof FROM events WHERE tenant_id = $1 "
+            "AND source = 'preference_center' ORDER BY recorded_at",
+            tenant.id,
+        )
     assert [(p["type"], p["purpose"]) for p in proofs] == [
-        ("consent_withdrawn", "newsletter"), ("objection", "newsletter"), ("consent_given", "events")
-    ]  # fmt: skip
+        ("consent_withdrawn", "newsletter"),
+        ("objection", "newsletter"),
+        ("consent_given", "events"),
+    ]
     # The ASGI test client connects from 127.0.0.1: the proof keeps its /24, never the address.
     assert {p["proof"]["ip"] for p in proofs} == {"127.0.0.0/24"}
 
@@ -396,8 +449,16 @@ async def test_the_pages_carry_a_content_security_policy(client: httpx.AsyncClie
 
 
 async def test_branding_mailto_is_one_plain_address(client: httpx.AsyncClient, tenant: Tenant) -> None:
-    for bad in ("a?cc=attacker@evil.example", "a&cc=x@example.se", "a%40b@example.se", "a,b@example.se",
-                "<a@example.se>", "a b@example.se", "a@example.se>", "a\tb@example.se"):  # fmt: skip
+    for bad in (
+        "a?cc=attacker@evil.example",
+        "a&cc=x@example.se",
+        "a%40b@example.se",
+        "a,b@example.se",
+        "<a@example.se>",
+        "a b@example.se",
+        "a@example.se>",
+        "a\tb@example.se",
+    ):
         response = await client.put("/v1/branding", json={"unsubscribe_mailto": bad}, headers=tenant.auth())
         assert response.status_code == 400, bad
         assert response.json()["errors"][0]["field"] == "unsubscribe_mailto"
@@ -420,11 +481,13 @@ async def test_list_unsubscribe_mailto_is_percent_encoded(
     mailto = _mailto_of(out["headers"])
     assert mailto == f"mailto:list%3Doff%2Fx%23y@example.se?subject=unsubscribe%20{token}"
     parts = urlsplit(mailto)
-    assert unquote(parts.path) == address and parse_qs(parts.query) == {"subject": [f"unsubscribe {token}"]}
+    assert unquote(parts.path) == address
+    assert parse_qs(parts.query) == {"subject": [f"unsubscribe {token}"]}
     # A value stored before the check existed still makes one recipient and no other header field.
     async with ctx.pool.acquire() as conn:
-        await conn.execute("UPDATE tenants SET unsubscribe_mailto = $2 WHERE id = $1", tenant.id,
-                           "a?cc=attacker@evil.example")  # fmt: skip
+        await conn.execute(
+            "UPDATE tenants SET unsubscribe_mailto = $2 WHERE id = $1", tenant.id, "a?cc=attacker@evil.example"
+        )
     parts = urlsplit(_mailto_of((await link(client, tenant, "enc@example.se"))["headers"]))
     assert parts.path == "a%3Fcc%3Dattacker@evil.example"
     assert set(parse_qs(parts.query)) == {"subject"}
@@ -433,7 +496,8 @@ async def test_list_unsubscribe_mailto_is_percent_encoded(
 async def test_links_warn_when_the_public_url_is_not_https(client: httpx.AsyncClient, tenant: Tenant) -> None:
     await setup(client, tenant, "https@example.se")
     out = await link(client, tenant, "https@example.se")
-    assert out["url"].startswith("http://") and any("https" in w for w in out["warnings"])
+    assert out["url"].startswith("http://")
+    assert any("https" in w for w in out["warnings"])
     assert unsubscribe.public_url_warnings("https://consent.example.se") == []
     with capture_logs() as logs:
         unsubscribe.warn_if_public_url_not_https("http://consent.example.se")
@@ -445,7 +509,9 @@ async def test_an_https_public_url_gives_links_without_warnings(ctx: Context, te
     settings = dataclasses.replace(ctx.settings, public_url="https://consent.example.se")
     app = create_app(dataclasses.replace(ctx, settings=settings))
     async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://testserver") as http:
-        response = await http.post("/v1/unsubscribe-links", json={"email": "tls@example.se"},
-                                   headers=tenant.auth("record"))  # fmt: skip
+        response = await http.post(
+            "/v1/unsubscribe-links", json={"email": "tls@example.se"}, headers=tenant.auth("record")
+        )
     assert response.status_code == 201
-    assert response.json()["url"].startswith("https://consent.example.se/u/") and response.json()["warnings"] == []
+    assert response.json()["url"].startswith("https://consent.example.se/u/")
+    assert response.json()["warnings"] == []

@@ -28,7 +28,7 @@ def signed(name: str, *, timestamp: int = T, key: str = KEY) -> dict[str, Any]:
     payload["signature"]["signature"] = hmac.new(
         key.encode(), f"{timestamp}{token}".encode(), hashlib.sha256
     ).hexdigest()
-    return payload
+    return dict(payload)
 
 
 def request(payload: dict[str, Any]) -> InboundRequest:

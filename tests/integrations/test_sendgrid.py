@@ -163,7 +163,7 @@ def batch(size: int) -> bytes:
         }
         if event["event"] == "bounce":
             event["type"] = "bounce"
-        if event["event"].startswith("group_"):
+        if str(event["event"]).startswith("group_"):
             event["asm_group_id"] = 10 + i % 3
         events.append(event)
     return json.dumps(events).encode()

@@ -37,7 +37,7 @@ def notification(ses_fixture: str, *, at: datetime = NOW, **changes: Any) -> dic
     message["Message"] = fixture(ses_fixture).decode().strip()
     message["Timestamp"] = stamp(at)
     message.update(changes)
-    return message
+    return dict(message)
 
 
 def request(message: dict[str, Any], **headers: str) -> InboundRequest:
@@ -251,6 +251,7 @@ async def test_a_subscription_confirmation_yields_its_url_and_confirming_gets_it
         inbound = await receive(SETTINGS, request(signed), now=NOW, certificates=SnsCertificates(client))
         assert inbound.subscribe_url == message["SubscribeURL"]
         assert inbound.feedback == ()
+        assert inbound.subscribe_url is not None
         await confirm_subscription(client, inbound.subscribe_url)
     assert [r.headers["x-intended-url"] for r in sns.received] == [CERT_URL, message["SubscribeURL"]]
 

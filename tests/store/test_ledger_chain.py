@@ -14,8 +14,15 @@ from tests.conftest import NEWSLETTER, Tenant, ok
 
 async def record(client: httpx.AsyncClient, tenant: Tenant, n: int, prefix: str = "chain") -> list[str]:
     ok(await client.put("/v1/purposes/newsletter", json=NEWSLETTER, headers=tenant.auth()))
-    events = [{"subject": {"email": f"{prefix}{i % 3}@example.se"}, "type": "consent_given", "purpose": "newsletter",
-               "proof": {"notice_version": "2026-03", "note": f"event {i}"}} for i in range(n)]  # fmt: skip
+    events = [
+        {
+            "subject": {"email": f"{prefix}{i % 3}@example.se"},
+            "type": "consent_given",
+            "purpose": "newsletter",
+            "proof": {"notice_version": "2026-03", "note": f"event {i}"},
+        }
+        for i in range(n)
+    ]
     response = await client.post("/v1/events/batch", json={"events": events}, headers=tenant.auth())
     return [r["event_id"] for r in response.json()["results"]]
 
@@ -30,7 +37,9 @@ async def test_sealed_chain_verifies_and_the_head_is_published(
 ) -> None:
     await record(client, tenant, 10)
     before = (await client.get("/v1/ledger/verify", headers=tenant.auth())).json()
-    assert before["ok"] is True and before["events"] == 0 and before["unsealed"] == 10  # written, not yet sealed
+    assert before["ok"] is True
+    assert before["events"] == 0
+    assert before["unsealed"] == 10
     assert await seal(ctx, tenant) == 10
     result = (await client.get("/v1/ledger/verify", headers=tenant.auth())).json()
     assert result == {"ok": True, "events": 10, "head": result["head"], "unsealed": 0, "first_break": None}
@@ -73,8 +82,9 @@ async def test_erasure_keeps_the_chain_verifying(client: httpx.AsyncClient, ctx:
     result = (await client.get("/v1/ledger/verify", headers=tenant.auth())).json()
     assert (result["ok"], result["events"]) == (True, 6)
     async with ctx.pool.acquire() as conn:
-        rows = await conn.fetch("SELECT proof, erased_digest FROM events WHERE tenant_id = $1 AND subject_id = $2",
-                                tenant.id, sid)  # fmt: skip
+        rows = await conn.fetch(
+            "SELECT proof, erased_digest FROM events WHERE tenant_id = $1 AND subject_id = $2", tenant.id, sid
+        )
     assert [(r["proof"], r["erased_digest"] is not None) for r in rows] == [({}, True), ({}, True)]
 
 

@@ -26,13 +26,19 @@ async def _history(ctx: Context, tenant: Tenant, key: str, versions: list[dict[s
     async with ctx.pool.acquire() as conn, conn.transaction():
         await conn.execute(
             "INSERT INTO purposes (tenant_id, key, version, config) VALUES ($1, $2, $3, $4)",
-            tenant.id, key, len(configs), configs[-1],
-        )  # fmt: skip
+            tenant.id,
+            key,
+            len(configs),
+            configs[-1],
+        )
         for c in configs:
             await conn.execute(
                 "INSERT INTO purpose_versions (tenant_id, key, version, config) VALUES ($1, $2, $3, $4)",
-                tenant.id, key, c["version"], c,
-            )  # fmt: skip
+                tenant.id,
+                key,
+                c["version"],
+                c,
+            )
         await conn.execute(_replay_block())
         stored = await conn.fetchval("SELECT config FROM purposes WHERE tenant_id = $1 AND key = $2", tenant.id, key)
     return dict(stored)
@@ -50,34 +56,58 @@ async def test_no_change(ctx: Context, tenant: Tenant) -> None:
 
 
 async def test_one_change_with_a_new_notice(ctx: Context, tenant: Tenant) -> None:
-    stored = await _history(ctx, tenant, "b", [
-        {"notice_version": "1"}, {"notice_version": "2"},
-        {"notice_version": "3", "reconsent_required_before": D1},
-        {"notice_version": "3", "reconsent_required_before": D1, "title": {"sv": "Ny", "en": "New"}},
-    ])  # fmt: skip
+    stored = await _history(
+        ctx,
+        tenant,
+        "b",
+        [
+            {"notice_version": "1"},
+            {"notice_version": "2"},
+            {"notice_version": "3", "reconsent_required_before": D1},
+            {"notice_version": "3", "reconsent_required_before": D1, "title": {"sv": "Ny", "en": "New"}},
+        ],
+    )
     assert stored["notice_versions"] == ["1", "2", "3"]
     assert _deadlines(stored) == {"1": D1, "2": D1}
 
 
 async def test_a_v1_change_without_a_new_notice_supersedes_the_current_one(ctx: Context, tenant: Tenant) -> None:
-    stored = await _history(ctx, tenant, "c", [
-        {"notice_version": "1"}, {"notice_version": "1", "reconsent_required_before": D1},
-    ])  # fmt: skip
+    stored = await _history(
+        ctx,
+        tenant,
+        "c",
+        [
+            {"notice_version": "1"},
+            {"notice_version": "1", "reconsent_required_before": D1},
+        ],
+    )
     assert _deadlines(stored) == {"1": D1}
 
 
 async def test_a_moved_deadline_and_a_second_change(ctx: Context, tenant: Tenant) -> None:
-    stored = await _history(ctx, tenant, "d", [
-        {"notice_version": "1"},
-        {"notice_version": "2", "reconsent_required_before": D2},
-        {"notice_version": "2", "reconsent_required_before": D1},  # moved earlier
-        {"notice_version": "3", "reconsent_required_before": D2},  # a second change
-    ])  # fmt: skip
+    stored = await _history(
+        ctx,
+        tenant,
+        "d",
+        [
+            {"notice_version": "1"},
+            {"notice_version": "2", "reconsent_required_before": D2},
+            {"notice_version": "2", "reconsent_required_before": D1},  # moved earlier
+            {"notice_version": "3", "reconsent_required_before": D2},  # a second change
+        ],
+    )
     assert _deadlines(stored) == {"1": D1, "2": D2}
 
 
 async def test_a_withdrawn_change(ctx: Context, tenant: Tenant) -> None:
-    stored = await _history(ctx, tenant, "e", [
-        {"notice_version": "1"}, {"notice_version": "2", "reconsent_required_before": D2}, {"notice_version": "2"},
-    ])  # fmt: skip
+    stored = await _history(
+        ctx,
+        tenant,
+        "e",
+        [
+            {"notice_version": "1"},
+            {"notice_version": "2", "reconsent_required_before": D2},
+            {"notice_version": "2"},
+        ],
+    )
     assert _deadlines(stored) == {}

@@ -26,35 +26,68 @@ async def test_sweep_dry_run_equals_real_run(client: httpx.AsyncClient, ctx: Con
     ok(await client.put("/v1/purposes/offers", json=LI, headers=tenant.auth()))
     events = [
         # old lead, window over: swept
-        {"subject": {"email": "old.lead@example.se", "kind": "business_contact"}, "type": "lead_activity", "occurred_at": ago(800)},
+        {
+            "subject": {"email": "old.lead@example.se", "kind": "business_contact"},
+            "type": "lead_activity",
+            "occurred_at": ago(800),
+        },
         # recent lead: kept
-        {"subject": {"email": "new.lead@example.se", "kind": "business_contact"}, "type": "lead_activity", "occurred_at": ago(100)},
+        {
+            "subject": {"email": "new.lead@example.se", "kind": "business_contact"},
+            "type": "lead_activity",
+            "occurred_at": ago(100),
+        },
         # withdrew 200 days ago, no relationship: swept (and their complaint entry stays as a keyed hash)
-        {"subject": {"email": "gone@example.se"}, "type": "consent_given", "purpose": "newsletter",
-         "proof": {"notice_version": "2026-03"}, "occurred_at": ago(400)},
-        {"subject": {"email": "gone@example.se"}, "type": "consent_withdrawn", "purpose": "newsletter", "occurred_at": ago(200)},
+        {
+            "subject": {"email": "gone@example.se"},
+            "type": "consent_given",
+            "purpose": "newsletter",
+            "proof": {"notice_version": "2026-03"},
+            "occurred_at": ago(400),
+        },
+        {
+            "subject": {"email": "gone@example.se"},
+            "type": "consent_withdrawn",
+            "purpose": "newsletter",
+            "occurred_at": ago(200),
+        },
         # subscribed: kept
-        {"subject": {"email": "reader@example.se"}, "type": "consent_given", "purpose": "newsletter",
-         "proof": {"notice_version": "2026-03"}, "occurred_at": ago(30)},
-    ]  # fmt: skip
+        {
+            "subject": {"email": "reader@example.se"},
+            "type": "consent_given",
+            "purpose": "newsletter",
+            "proof": {"notice_version": "2026-03"},
+            "occurred_at": ago(30),
+        },
+    ]
     assert (await client.post("/v1/events/batch", json={"events": events}, headers=tenant.auth())).status_code == 201
-    ok(await client.post(
-        "/v1/suppressions", json={"email": "gone@example.se", "reason": "complaint"}, headers=tenant.auth()
-    ))
+    ok(
+        await client.post(
+            "/v1/suppressions", json={"email": "gone@example.se", "reason": "complaint"}, headers=tenant.auth()
+        )
+    )
 
     fixed = dataclasses.replace(ctx, clock=lambda: NOW)
     dry = await retention.sweep_tenant(fixed, tenant.id, tenant.name, dry_run=True)
     assert (dry.scanned, dry.swept) == (4, 2)
-    assert dry.counts == {"newsletter/withdrawn": 1, "offers/no_eprivacy_consent": 1, "newsletter/no_consent": 1,
-                          "offers/li_window_expired": 1}  # fmt: skip
+    assert dry.counts == {
+        "newsletter/withdrawn": 1,
+        "offers/no_eprivacy_consent": 1,
+        "newsletter/no_consent": 1,
+        "offers/li_window_expired": 1,
+    }
     for email in ("old.lead@example.se", "gone@example.se"):  # nothing removed by a dry run
         assert (await client.get("/v1/subjects", params={"email": email}, headers=tenant.auth())).status_code == 200
 
     real = await retention.sweep_tenant(fixed, tenant.id, tenant.name, dry_run=False)
     assert (real.scanned, real.swept, real.counts) == (dry.scanned, dry.swept, dry.counts)
     assert sorted(real.subjects) == sorted(dry.subjects)
-    for email, status in (("old.lead@example.se", 404), ("gone@example.se", 404), ("new.lead@example.se", 200),
-                          ("reader@example.se", 200)):  # fmt: skip
+    for email, status in (
+        ("old.lead@example.se", 404),
+        ("gone@example.se", 404),
+        ("new.lead@example.se", 200),
+        ("reader@example.se", 200),
+    ):
         assert (await client.get("/v1/subjects", params={"email": email}, headers=tenant.auth())).status_code == status
     async with ctx.pool.acquire() as conn:
         kept = await conn.fetch("SELECT reason, value FROM suppressions WHERE tenant_id = $1", tenant.id)
@@ -63,8 +96,13 @@ async def test_sweep_dry_run_equals_real_run(client: httpx.AsyncClient, ctx: Con
         )
     assert [(r["reason"], r["value"]) for r in kept] == [("complaint", None)]  # the keyed hash stays
     assert [(r["dry_run"], r["swept"]) for r in runs] == [(True, 2), (False, 2)]
-    answer = (await client.get("/v1/decisions", params={"purpose": "newsletter", "channel": "email",
-              "email": "gone@example.se"}, headers=tenant.auth())).json()  # fmt: skip
+    answer = (
+        await client.get(
+            "/v1/decisions",
+            params={"purpose": "newsletter", "channel": "email", "email": "gone@example.se"},
+            headers=tenant.auth(),
+        )
+    ).json()
     assert answer["reason"] == "suppressed"
     assert (await ledger.verify(ctx, tenant.id)).ok
 
@@ -75,7 +113,8 @@ async def test_two_sweeps_of_one_tenant_do_not_run_at_once(ctx: Context, tenant:
         try:
             with pytest.raises(Conflict):
                 await retention.sweep_tenant(ctx, tenant.id, tenant.name, dry_run=False)
-            assert [r for r in await retention.sweep_all(ctx) if r.tenant == tenant.name] == []
+            # dry_run: the shared test database holds every other test's tenants too.
+            assert [r for r in await retention.sweep_all(ctx, dry_run=True) if r.tenant == tenant.name] == []
         finally:
             await conn.execute("SELECT pg_advisory_unlock($1)", retention._lock_key(tenant.id))
     report = await retention.sweep_tenant(ctx, tenant.id, tenant.name, dry_run=True)
