@@ -14,6 +14,15 @@ from tests.conftest import TEST_PEPPER, TEST_TOKEN_KEY
 from tests.e2e.server import Server, clean_env
 
 
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    # These tests kill servers and replicas under open connections on purpose; a socket the
+    # killed peer left half-open is then collected unclosed. Shown in the report, not failed.
+    for item in items:
+        if "/e2e/" in str(item.path):
+            item.add_marker(pytest.mark.filterwarnings("default::ResourceWarning"))
+            item.add_marker(pytest.mark.filterwarnings("default::pytest.PytestUnraisableExceptionWarning"))
+
+
 @pytest.fixture
 def workdir(tmp_path: Path) -> Iterator[Path]:
     yield tmp_path

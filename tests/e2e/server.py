@@ -39,13 +39,15 @@ class Server:
         self.metrics_url = f"http://127.0.0.1:{self.metrics_port}/metrics"
         env = {**env, "CONSENT_METRICS_PORT": str(self.metrics_port)} if metrics else env
         self.log = cwd / f"serve-{self.port}.log"
-        self.proc = subprocess.Popen(
-            [str(BIN), "serve", "--port", str(self.port)],
-            env=env,
-            cwd=cwd,
-            stdout=self.log.open("wb"),
-            stderr=subprocess.STDOUT,
-        )
+        # The child keeps its own copy of the descriptor; ours is closed at once.
+        with self.log.open("wb") as out:
+            self.proc = subprocess.Popen(
+                [str(BIN), "serve", "--port", str(self.port)],
+                env=env,
+                cwd=cwd,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+            )
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:

@@ -64,13 +64,14 @@ def test_two_processes_share_the_port_and_stop_together(workdir: Path) -> None:
         CONSENT_DATA_DIR=str(workdir / "data"), CONSENT_LOG_LEVEL="warning", CONSENT_METRICS_PORT=str(metrics)
     )
     log = workdir / "serve.log"
-    parent = subprocess.Popen(
-        [str(BIN), "serve", "--port", str(port), "--processes", "2"],
-        env=env,
-        cwd=workdir,
-        stdout=log.open("wb"),
-        stderr=subprocess.STDOUT,
-    )
+    with log.open("wb") as out:
+        parent = subprocess.Popen(
+            [str(BIN), "serve", "--port", str(port), "--processes", "2"],
+            env=env,
+            cwd=workdir,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+        )
     try:
         base = f"http://127.0.0.1:{port}"
         deadline = time.monotonic() + 60
