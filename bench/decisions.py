@@ -38,6 +38,7 @@ import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import asyncpg
 import httpx
@@ -54,7 +55,7 @@ from consent_svc.store.embedded import EmbeddedPostgres
 from tests.e2e.duplex import ndjson_exchange
 
 PEPPER = "bench-pepper-0123456789abcdef0123456789abcdef"
-TOKEN_KEY = "bench-token-0123456789abcdef0123456789abcdef"
+TOKEN_KEY = "bench-token-0123456789abcdef0123456789abcdef"  # noqa: S105 - a throwaway key for a scratch database
 BIN = Path(sys.executable).parent / "consent-svc"
 NOW = datetime.now(UTC)
 
@@ -85,7 +86,10 @@ async def seed(dsn: str, tenant_id: uuid.UUID, subjects: int) -> dict[str, float
     began = time.perf_counter()
     first_seq = await conn.fetchval("SELECT nextval(pg_get_serial_sequence('events', 'seq'))") + 1
     seq = first_seq
-    subj_rows, ident_rows, event_rows, sup_rows = [], [], [], []
+    subj_rows: list[tuple[Any, ...]] = []
+    ident_rows: list[tuple[Any, ...]] = []
+    event_rows: list[tuple[Any, ...]] = []
+    sup_rows: list[tuple[Any, ...]] = []
     encode_proof = {"notice_version": "2026-03", "form_url": "https://example.se/nyhetsbrev"}
     for i in range(subjects):
         sid = uuid.uuid4()
@@ -174,7 +178,7 @@ def cli(env: dict[str, str], *args: str) -> str:
 
 def server_rss(proc: psutil.Process) -> int:
     """RSS of the server: the process and, with --processes, its serving children."""
-    return proc.memory_info().rss + sum(c.memory_info().rss for c in proc.children())
+    return int(proc.memory_info().rss + sum(c.memory_info().rss for c in proc.children()))
 
 
 class RssSampler(threading.Thread):
@@ -237,7 +241,10 @@ async def baseline_any(dsn: str, tenant_id: uuid.UUID, hashes: list[bytes]) -> f
     return len(hashes) / elapsed
 
 
-def _ingest_rows(tenant_id: uuid.UUID, tag: str, n: int) -> tuple[list[tuple], list[tuple], list[tuple]]:
+Rows = list[tuple[Any, ...]]
+
+
+def _ingest_rows(tenant_id: uuid.UUID, tag: str, n: int) -> tuple[Rows, Rows, Rows]:
     """The rows an ingest of ``n`` new people with one consent each writes, built outside the timing."""
     hasher = Hasher(PEPPER.encode())
     subjects, identifiers, events = [], [], []
@@ -377,12 +384,12 @@ def main() -> None:
             if args.subjects >= 200_000
             else [email(i % args.subjects) if i < args.subjects else f"other{i}@example.net" for i in range(100_000)]
         )
-        body = msgspec.json.encode({"purpose": "newsletter", "channel": "email",
-                                    "recipients": [{"email": e} for e in batch_emails]})  # fmt: skip
+        batch_body = msgspec.json.encode({"purpose": "newsletter", "channel": "email",
+                                          "recipients": [{"email": e} for e in batch_emails]})  # fmt: skip
         timings = []
         for _ in range(3):
             began = time.perf_counter()
-            response = httpx.post(f"{base}/v1/decisions/batch", content=body, timeout=300,
+            response = httpx.post(f"{base}/v1/decisions/batch", content=batch_body, timeout=300,
                                   headers={**auth, "Content-Type": "application/json"})  # fmt: skip
             response.raise_for_status()
             timings.append(time.perf_counter() - began)

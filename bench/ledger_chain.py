@@ -19,6 +19,7 @@ import sys
 import tempfile
 import time
 import uuid
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 
 import msgspec
@@ -74,7 +75,7 @@ async def run(writers: int, per_writer: int) -> None:
             ("chained per write (tenant lock)", chained, 10**6),
         ):
 
-            async def writer(w: int, fn=fn, offset=offset) -> None:
+            async def writer(w: int, fn: Callable[[int], Awaitable[None]] = fn, offset: int = offset) -> None:
                 for k in range(per_writer):
                     await fn(offset + w * per_writer + k)
 
