@@ -55,7 +55,7 @@ from consent_svc.store.embedded import EmbeddedPostgres
 from tests.e2e.duplex import ndjson_exchange
 
 PEPPER = "bench-pepper-0123456789abcdef0123456789abcdef"
-TOKEN_KEY = "bench-token-0123456789abcdef0123456789abcdef"  # noqa: S105 - a throwaway key for a scratch database
+TOKEN_KEY = "bench-token-0123456789abcdef0123456789abcdef"
 BIN = Path(sys.executable).parent / "consent-svc"
 NOW = datetime.now(UTC)
 
