@@ -113,6 +113,14 @@ class SuppressionRow(msgspec.Struct, frozen=True):
     change_seq: int
 
 
+class ActiveScope(msgspec.Struct, frozen=True):
+    """What still blocks an identifier for one scope and channel: the reasons of its active entries."""
+
+    scope: str
+    channel: str | None
+    reasons: list[str]
+
+
 class TenantRow(msgspec.Struct, frozen=True):
     id: UUID
     name: str

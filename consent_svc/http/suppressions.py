@@ -11,7 +11,7 @@ from litestar import Controller, Response, delete, get, post
 from litestar.params import Parameter
 from litestar.status_codes import HTTP_200_OK, HTTP_201_CREATED
 
-from consent_svc.domain.records import SuppressionRow
+from consent_svc.domain.records import ActiveScope, SuppressionRow
 from consent_svc.http.deps import Ctx, TenantId
 from consent_svc.http.paging import DEFAULT_LIMIT, Cursor, Limit, decode_cursor, encode_cursor
 from consent_svc.service import suppressions
@@ -47,7 +47,17 @@ class SuppressionList(msgspec.Struct, frozen=True, kw_only=True):
     next_cursor: str | None
 
 
+class ActiveOut(msgspec.Struct, frozen=True, kw_only=True):
+    scope: str
+    channel: str | None
+    reasons: list[str]
+
+
 class ExportItem(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True):
+    """One change, with ``active``: everything that blocks the identifier at the time of the read, by
+    scope and channel (empty when nothing does any more). Set your provider's state from ``active``
+    in the order of the items; never from ``lifted_at`` alone, another entry may still block."""
+
     id: UUID
     type: str
     scope: str
@@ -55,18 +65,23 @@ class ExportItem(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True):
     reason: str
     created_at: datetime
     lifted_at: datetime | None
+    active: list[ActiveOut]
     sha256: str | None = None
     email: str | None = None
     phone: str | None = None
 
     @classmethod
-    def from_domain(cls, row: SuppressionRow, fmt: str) -> ExportItem:
+    def from_domain(cls, row: SuppressionRow, active: list[ActiveScope], fmt: str) -> ExportItem:
         item = cls(
             id=row.id, type=row.ident_type, scope=row.scope, channel=row.channel, reason=row.reason,
             created_at=row.created_at, lifted_at=row.lifted_at,
+            active=[ActiveOut(scope=a.scope, channel=a.channel, reasons=a.reasons) for a in active],
         )  # fmt: skip
+        # The exchange hash comes in both formats: an erased person's entry has no address any more,
+        # and its hash is what lets a provider find the contact to delete and keep it blocked.
+        item = msgspec.structs.replace(item, sha256=row.sha256.hex() if row.sha256 else None)
         if fmt == "sha256":
-            return msgspec.structs.replace(item, sha256=row.sha256.hex() if row.sha256 else None)
+            return item
         if row.ident_type == "email":
             return msgspec.structs.replace(item, email=row.value)
         if row.ident_type == "phone":
@@ -127,7 +142,7 @@ class SuppressionController(Controller):
             after = decode_cursor(cursor or since, int, "cursor" if cursor else "since") or 0
         page = await suppressions.export(ctx, tenant_id, after, limit)
         return ExportOut(
-            items=[ExportItem.from_domain(r, format) for r in page.items],
+            items=[ExportItem.from_domain(r, page.active.get(r.id, []), format) for r in page.items],
             next_cursor=encode_cursor(page.position),
             has_more=page.more,
         )

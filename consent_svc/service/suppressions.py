@@ -8,7 +8,7 @@ from uuid import UUID
 from consent_svc.domain.errors import InvalidInput, NotFound
 from consent_svc.domain.identifiers import Identifier, exchange_sha256, one_identifier
 from consent_svc.domain.ids import uuid7
-from consent_svc.domain.records import Page, SuppressionRow
+from consent_svc.domain.records import ActiveScope, Page, SuppressionRow
 from consent_svc.service.context import Context
 from consent_svc.service.inputs import SuppressionIn
 from consent_svc.store import purposes as purpose_store
@@ -69,13 +69,18 @@ async def lift(ctx: Context, tenant_id: UUID, entry_id: UUID, reason: str) -> Su
 @dataclass(frozen=True, slots=True)
 class ExportPage:
     items: list[SuppressionRow]
+    # Per entry: what is active for its identifier at the time of the read (empty: nothing blocks it).
+    # A later change to the identifier comes later in the export with its own, newer state, so a client
+    # that sets the state of each item in order ends with the state of now.
+    active: dict[UUID, list[ActiveScope]]
     position: int  # resume here: the last change this page holds (or where it started)
     more: bool  # more changes follow now
 
 
 async def export(ctx: Context, tenant_id: UUID, after: int, limit: int) -> ExportPage:
     """Every entry added or lifted after change ``after``, oldest change first."""
-    async with ctx.pool.acquire() as conn:
+    async with ctx.pool.acquire() as conn, conn.transaction(isolation="repeatable_read", readonly=True):
         rows = await store.changes_since(conn, tenant_id, after, limit + 1)
-    items = rows[:limit]
-    return ExportPage(items, items[-1].change_seq if items else after, len(rows) > limit)
+        items = rows[:limit]
+        active = await store.still_active(conn, tenant_id, [r.id for r in items])
+    return ExportPage(items, active, items[-1].change_seq if items else after, len(rows) > limit)

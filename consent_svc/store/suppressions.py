@@ -8,7 +8,7 @@ from uuid import UUID
 import asyncpg
 import msgspec
 
-from consent_svc.domain.records import SuppressionRow
+from consent_svc.domain.records import ActiveScope, SuppressionRow
 from consent_svc.store import outbox
 
 _COLUMNS = (
@@ -187,6 +187,28 @@ async def changes_since(conn: asyncpg.Connection, tenant_id: UUID, after: int, l
         limit,
     )
     return [SuppressionRow(**dict(r)) for r in rows]
+
+
+async def still_active(
+    conn: asyncpg.Connection, tenant_id: UUID, entry_ids: Sequence[UUID]
+) -> dict[UUID, list[ActiveScope]]:
+    """For each entry, what is active now for its identifier (any entry, any reason), by scope and channel."""
+    rows = await conn.fetch(
+        """
+        SELECT c.id, a.scope, a.channel, array_agg(DISTINCT a.reason ORDER BY a.reason) AS reasons
+        FROM suppressions c
+        JOIN suppressions a ON a.tenant_id = c.tenant_id AND a.ident_hash = c.ident_hash AND a.lifted_at IS NULL
+        WHERE c.tenant_id = $1 AND c.id = ANY($2::uuid[])
+        GROUP BY c.id, a.scope, a.channel
+        ORDER BY c.id, a.scope, a.channel NULLS FIRST
+        """,
+        tenant_id,
+        list(entry_ids),
+    )
+    found: dict[UUID, list[ActiveScope]] = {}
+    for r in rows:
+        found.setdefault(r["id"], []).append(ActiveScope(r["scope"], r["channel"], list(r["reasons"])))
+    return found
 
 
 async def active_by_reason(
