@@ -26,7 +26,12 @@ def say(message: str) -> None:
 def with_database(settings: Settings, body: Callable[[Context], Awaitable[int]], *, migrate: bool | None = None) -> int:
     """Start (or attach to) the database ``serve`` would use with this environment, run ``body``, leave."""
     from consent_svc.runtime import run_with_database  # the database stack only for commands that use it
+    from consent_svc.store.db import where
 
+    if settings.database_url:
+        say(f"database: {where(settings.database_url)} (CONSENT_DATABASE_URL)")
+    else:
+        say(f"database: the embedded PostgreSQL in {settings.data_dir} (CONSENT_DATA_DIR)")
     return run_with_database(settings, body, migrate=migrate)
 
 

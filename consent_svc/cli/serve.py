@@ -241,5 +241,5 @@ def register(sub: Subparsers) -> None:
     parser.add_argument(
         "--processes", type=int, help="serving processes sharing the port (default CONSENT_PROCESSES or 1)"
     )
-    parser.set_defaults(run=serve)
+    parser.set_defaults(run=serve, creates_database=True)  # the zero-set-up start: a first serve creates it
     sub.add_parser("worker", help="run only the webhook delivery worker").set_defaults(run=worker)

@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import msgspec
-from litestar import Controller, get, put
+from litestar import Controller, get, patch, put
 from litestar.status_codes import HTTP_200_OK
 
 from consent_svc.domain.records import BrandingRow
 from consent_svc.http.deps import Ctx, TenantId
 from consent_svc.service import tenants
-from consent_svc.service.inputs import BrandingIn
+from consent_svc.service.inputs import BrandingIn, BrandingPatch
 
 
 class BrandingOut(msgspec.Struct, frozen=True, kw_only=True):
@@ -38,3 +38,8 @@ class BrandingController(Controller):
         """Name, logo, primary colour, privacy-policy link and unsubscribe mailbox shown on the preference
         page; fields left out are cleared."""
         return BrandingOut.from_domain(await tenants.set_branding(ctx, tenant_id, data))
+
+    @patch("/", summary="Change some of the tenant's branding")
+    async def patch_branding(self, ctx: Ctx, tenant_id: TenantId, data: BrandingPatch) -> BrandingOut:
+        """Only the fields given change; ``null`` clears a field (JSON merge patch)."""
+        return BrandingOut.from_domain(await tenants.patch_branding(ctx, tenant_id, data))

@@ -8,10 +8,13 @@ only its type, SQLSTATE and constraint are logged.
 
 from __future__ import annotations
 
+import functools
+import re
 import traceback
 from typing import Any
 
 import asyncpg
+import msgspec
 import structlog
 from litestar import MediaType, Request, Response
 from litestar.exceptions import HTTPException, ValidationException
@@ -81,22 +84,86 @@ def _field_of(key: str | None) -> str:
     return key.removeprefix("$.") if key.startswith("$.") else key
 
 
-def _validation(_: Request[Any, Any, Any], exc: ValidationException) -> Response[Any]:
-    errors: list[dict[str, str]] = []
-    extra = exc.extra if isinstance(exc.extra, list) else []
-    for item in extra:
+_MISSING_PARAMETER = re.compile(r"Missing required (\w+) parameter '([^']+)'")
+_PATH_TOKEN = re.compile(r"\[\d+\]|[^.\[\]]+")
+
+
+def _walk(info: msgspec.inspect.Type, tokens: list[str]) -> msgspec.inspect.Type | None:
+    """The type at a field path (``origins[0]``, ``subject.email``) below ``info``."""
+    for token in tokens:
+        info = _unwrap(info, structured=True)
+        if token.startswith("[") and isinstance(info, (msgspec.inspect.ListType, msgspec.inspect.SetType)):
+            info = info.item_type
+        elif isinstance(info, msgspec.inspect.StructType):
+            found = [f.type for f in info.fields if f.encode_name == token]
+            if not found:
+                return None
+            info = found[0]
+        else:
+            return None
+    return info
+
+
+def _unwrap(info: msgspec.inspect.Type, *, structured: bool = False) -> msgspec.inspect.Type:
+    """Look through ``X | None`` (to the struct or list, when ``structured``)."""
+    if isinstance(info, msgspec.inspect.UnionType):
+        kinds = (msgspec.inspect.StructType, msgspec.inspect.ListType) if structured else (msgspec.inspect.Type,)
+        rest = [t for t in info.types if not isinstance(t, msgspec.inspect.NoneType) and isinstance(t, kinds)]
+        return rest[0] if len(rest) == 1 else info
+    return info
+
+
+@functools.lru_cache(maxsize=512)
+def _explained(handler: Any, field: str, message: str) -> str:
+    """A message that says what would be accepted: the allowed values of an enum, the form a pattern
+    stands for (its ``description``), instead of msgspec's 'Invalid enum value' or a regex."""
+    enum = message.startswith("Invalid enum value")
+    if not enum and not message.startswith("Expected `str` matching regex"):
+        return message
+    try:
+        params = handler.parsed_fn_signature.parameters
+        tokens = _PATH_TOKEN.findall(field)
+        if tokens and tokens[0] in params and tokens[0] != "data":
+            info: msgspec.inspect.Type | None = _walk(
+                msgspec.inspect.type_info(params[tokens[0]].annotation), tokens[1:]
+            )
+        elif "data" in params:
+            info = _walk(msgspec.inspect.type_info(params["data"].annotation), tokens)
+        else:
+            return message
+    except (AttributeError, TypeError, ValueError):  # a type msgspec cannot describe: keep its own words
+        return message
+    info = _unwrap(info) if info is not None else None
+    if enum and isinstance(info, msgspec.inspect.LiteralType):
+        got = message.removeprefix("Invalid enum value").strip()
+        return f"must be one of {', '.join(map(str, info.values))}" + (f" (got {got})" if got else "")
+    if isinstance(info, msgspec.inspect.Metadata) and (info.extra_json_schema or {}).get("description"):
+        return f"must be {info.extra_json_schema['description']}"  # type: ignore[index]
+    return message
+
+
+def _validation(request: Request[Any, Any, Any], exc: ValidationException) -> Response[Any]:
+    found: list[tuple[str | None, str]] = []
+    for item in exc.extra if isinstance(exc.extra, list) else []:
         if isinstance(item, dict):
-            message = str(item.get("message", "is invalid"))
-            key = item.get("key")
-            # msgspec says "... - at `$.subject.email`": lift the path into "field".
-            if " - at `" in message:
-                message, _sep, path = message.partition(" - at `")
-                key = path.rstrip("`")
-            errors.append({"field": _field_of(key), "message": message})
-    if not errors:
-        errors.append({"field": "body", "message": exc.detail or "is invalid"})
+            found.append((item.get("key"), str(item.get("message", "is invalid"))))
+    errors = [_error(request, key, message) for key, message in found or [(None, exc.detail or "is invalid")]]
     detail = "; ".join(f"{e['field']}: {e['message']}" for e in errors[:3])
     return problem(400, detail, title="Invalid input", errors=errors)
+
+
+def _error(request: Request[Any, Any, Any], key: str | None, message: str) -> dict[str, str]:
+    # msgspec says "... - at `$.subject.email`": lift the path into "field".
+    if " - at `" in message:
+        message, _sep, path = message.partition(" - at `")
+        key = path.rstrip("`")
+    if missing := _MISSING_PARAMETER.search(message):
+        # Named, and without litestar's "for path ..." (it would echo the query string back).
+        key, message = missing.group(2), f"is required (a {missing.group(1)} parameter)"
+    elif message == "'data'" and key in (None, "data"):  # litestar's words for a required body that is absent
+        message = "a JSON body is required (the API reference at /schema shows its fields)"
+    field = _field_of(key)
+    return {"field": field, "message": _explained(request.route_handler, field, message)}
 
 
 def _http(_: Request[Any, Any, Any], exc: HTTPException) -> Response[Any]:

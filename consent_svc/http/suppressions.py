@@ -11,6 +11,7 @@ from litestar import Controller, Response, delete, get, post
 from litestar.params import Parameter
 from litestar.status_codes import HTTP_200_OK, HTTP_201_CREATED
 
+from consent_svc.domain.errors import InvalidInput
 from consent_svc.domain.records import ActiveScope, SuppressionRow
 from consent_svc.http.deps import Ctx, TenantId
 from consent_svc.http.paging import DEFAULT_LIMIT, Cursor, Limit, decode_cursor, encode_cursor
@@ -148,6 +149,10 @@ class SuppressionController(Controller):
         )
 
     @delete("/{entry_id:uuid}", opt={"scope": "admin"}, status_code=HTTP_200_OK, summary="Lift a suppression entry")
-    async def lift_suppression(self, ctx: Ctx, tenant_id: TenantId, entry_id: UUID, data: LiftIn) -> SuppressionOut:
-        """The entry is kept in history with the reason, never deleted."""
+    async def lift_suppression(
+        self, ctx: Ctx, tenant_id: TenantId, entry_id: UUID, data: LiftIn | None = None
+    ) -> SuppressionOut:
+        """Needs ``{"reason": "..."}``: the entry is kept in history with the reason, never deleted."""
+        if data is None:
+            raise InvalidInput.field("reason", 'lifting an entry needs a body {"reason": "..."}, kept with the entry')
         return SuppressionOut.from_domain(await suppressions.lift(ctx, tenant_id, entry_id, data.reason))

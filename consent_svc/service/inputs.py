@@ -7,7 +7,7 @@ from typing import Annotated, Literal
 from uuid import UUID
 
 import msgspec
-from msgspec import Meta
+from msgspec import UNSET, Meta, UnsetType
 
 from consent_svc.domain.models import (
     Channel,
@@ -30,12 +30,15 @@ def whole(pattern: str) -> str:
 
 
 PURPOSE_KEY = whole(r"[a-z0-9][a-z0-9_-]{0,63}")
-PurposeKey = Annotated[str, Meta(pattern=PURPOSE_KEY, description="purpose key")]
+PurposeKey = Annotated[
+    str,
+    Meta(pattern=PURPOSE_KEY, description="a purpose key: 1-64 of a-z, 0-9, _ and -, starting with a letter or digit"),
+]
 AwareDatetime = Annotated[datetime, Meta(tz=True)]
 ShortText = Annotated[str, Meta(max_length=200)]
 LocalizedText = Annotated[
     dict[
-        Annotated[str, Meta(pattern=whole(r"[a-z]{2}"))],
+        Annotated[str, Meta(pattern=whole(r"[a-z]{2}"), description="a two-letter language code such as sv or en")],
         Annotated[str, Meta(min_length=1, max_length=4000)],
     ],
     Meta(max_length=20),
@@ -55,7 +58,9 @@ class Proof(msgspec.Struct, forbid_unknown_fields=True, kw_only=True, omit_defau
     """What the person saw and did (GDPR 7(1))."""
 
     notice_version: Annotated[str, Meta(min_length=1, max_length=100)] | None = None
-    notice_text_sha256: Annotated[str, Meta(pattern=whole(r"[0-9a-f]{64}"))] | None = None
+    notice_text_sha256: (
+        Annotated[str, Meta(pattern=whole(r"[0-9a-f]{64}"), description="64 lower-case hex digits (a SHA-256)")] | None
+    ) = None
     ip: Annotated[str, Meta(max_length=64)] | None = None
     user_agent: Annotated[str, Meta(max_length=1000)] | None = None
     form_url: Annotated[str, Meta(max_length=2000)] | None = None
@@ -110,7 +115,7 @@ class PurposeIn(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
 class SuppressionIn(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     email: Annotated[str, Meta(max_length=320)] | None = None
     phone: Annotated[str, Meta(max_length=64)] | None = None
-    scope: Annotated[str, Meta(pattern=whole(r"[a-z0-9][a-z0-9_-]{0,63}"))] = "all"
+    scope: Annotated[str, Meta(pattern=PURPOSE_KEY, description="'all' or a purpose key")] = "all"
     channel: Channel | None = None
     reason: SuppressionReason
     source: Annotated[str, Meta(max_length=100)] | None = None
@@ -136,7 +141,14 @@ class DecisionBatchIn(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     recipients: Annotated[list[Recipient], Meta(max_length=MAX_BATCH_RECIPIENTS)]
 
 
-HttpUrl = Annotated[str, Meta(pattern=whole(r"https?://[^\s<>\"']+"), max_length=2000)]
+HttpUrl = Annotated[
+    str,
+    Meta(
+        pattern=whole(r"https?://[^\s<>\"']+"),
+        max_length=2000,
+        description="an http:// or https:// URL without spaces, quotes or angle brackets",
+    ),
+]
 
 
 class BrandingIn(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
@@ -144,9 +156,23 @@ class BrandingIn(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
 
     display_name: Annotated[str, Meta(min_length=1, max_length=200)] | None = None
     logo_url: HttpUrl | None = None
-    primary_color: Annotated[str, Meta(pattern=whole(r"#[0-9a-fA-F]{6}"))] | None = None
+    primary_color: Annotated[str, Meta(pattern=whole(r"#[0-9a-fA-F]{6}"), description="a colour as #rrggbb")] | None = (
+        None
+    )
     privacy_policy_url: HttpUrl | None = None
     unsubscribe_mailto: Annotated[str, Meta(max_length=320)] | None = None
+
+
+class BrandingPatch(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
+    """Only the fields given change; ``null`` clears one (JSON merge patch, RFC 7396)."""
+
+    display_name: Annotated[str, Meta(min_length=1, max_length=200)] | UnsetType | None = UNSET
+    logo_url: HttpUrl | UnsetType | None = UNSET
+    primary_color: (
+        Annotated[str, Meta(pattern=whole(r"#[0-9a-fA-F]{6}"), description="a colour as #rrggbb")] | UnsetType | None
+    ) = UNSET
+    privacy_policy_url: HttpUrl | UnsetType | None = UNSET
+    unsubscribe_mailto: Annotated[str, Meta(max_length=320)] | UnsetType | None = UNSET
 
 
 class UnsubscribeLinkIn(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
@@ -169,8 +195,21 @@ class WebhookIn(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     secret: Annotated[str, Meta(min_length=16, max_length=200)] | None = None
 
 
-CategoryKey = Annotated[str, Meta(pattern=whole(r"[a-z][a-z0-9_]{0,31}"))]
-Origin = Annotated[str, Meta(pattern=whole(r"https?://[A-Za-z0-9.\-\[\]:]+"), max_length=300)]
+CategoryKey = Annotated[
+    str,
+    Meta(
+        pattern=whole(r"[a-z][a-z0-9_]{0,31}"),
+        description="a category key: 1-32 of a-z, 0-9 and _, starting with a letter",
+    ),
+]
+Origin = Annotated[
+    str,
+    Meta(
+        pattern=whole(r"https?://[A-Za-z0-9.\-\[\]:]+"),
+        max_length=300,
+        description="an origin: scheme://host[:port] with no path, not even a trailing slash (https://example.se)",
+    ),
+]
 
 
 class CategoryIn(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
@@ -188,11 +227,17 @@ class SiteIn(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     origins: Annotated[list[Origin], Meta(min_length=1, max_length=20)]
     categories: Annotated[list[CategoryIn], Meta(min_length=1, max_length=20)]
     validity_days: Annotated[int, Meta(ge=1, le=395)] = 182
-    gpc_domains: Annotated[list[Annotated[str, Meta(pattern=whole(r"[a-z0-9.\-]{1,253}"))]], Meta(max_length=20)] = []
+    gpc_domains: Annotated[
+        list[Annotated[str, Meta(pattern=whole(r"[a-z0-9.\-]{1,253}"), description="a domain name in lower case")]],
+        Meta(max_length=20),
+    ] = []
 
 
 class BannerConsentIn(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
-    visitor_id: Annotated[str, Meta(pattern=whole(r"[A-Za-z0-9_\-]{1,64}"))] | None = None
+    visitor_id: (
+        Annotated[str, Meta(pattern=whole(r"[A-Za-z0-9_\-]{1,64}"), description="1-64 of A-Z, a-z, 0-9, _ and -")]
+        | None
+    ) = None
     categories: Annotated[dict[CategoryKey, bool], Meta(max_length=20)] = {}
     action: Literal["accept_all", "reject_all", "save", "dismiss"]
     banner_version: Annotated[int, Meta(ge=1)]

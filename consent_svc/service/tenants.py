@@ -8,13 +8,15 @@ import secrets
 from dataclasses import dataclass
 from uuid import UUID
 
+import msgspec
+
 from consent_svc.domain.errors import Conflict, InvalidInput, NotFound
 from consent_svc.domain.identifiers import normalize_email
 from consent_svc.domain.ids import uuid7
 from consent_svc.domain.models import KEY_SCOPES
 from consent_svc.domain.records import BrandingRow, KeyRow, TenantRow
 from consent_svc.service.context import Context
-from consent_svc.service.inputs import BrandingIn
+from consent_svc.service.inputs import BrandingIn, BrandingPatch
 from consent_svc.store import tenants as store
 
 KEY_PREFIX = "csk_"
@@ -119,22 +121,22 @@ def _unsubscribe_mailbox(raw: str) -> str:
 
 
 async def set_branding(ctx: Context, tenant_id: UUID, body: BrandingIn) -> BrandingRow:
-    mailto = None
-    if body.unsubscribe_mailto is not None:
-        mailto = _unsubscribe_mailbox(body.unsubscribe_mailto)
+    """Replace every field (those left out are cleared)."""
+    return await patch_branding(ctx, tenant_id, BrandingPatch(**msgspec.structs.asdict(body)))
+
+
+async def patch_branding(ctx: Context, tenant_id: UUID, patch: BrandingPatch) -> BrandingRow:
+    """Change the fields given (``None`` clears one), keep the others."""
+    given = {f: v for f in patch.__struct_fields__ if (v := getattr(patch, f)) is not msgspec.UNSET}
+    if given.get("unsubscribe_mailto") is not None:
+        given["unsubscribe_mailto"] = _unsubscribe_mailbox(given["unsubscribe_mailto"])
+    if given.get("primary_color") is not None:
+        given["primary_color"] = given["primary_color"].lower()
     async with ctx.pool.acquire() as conn, conn.transaction():
-        current = await store.get_branding(conn, tenant_id)
+        current = await store.get_branding(conn, tenant_id, for_update=True)
         if current is None:
             raise NotFound("no such tenant")
-        branding = BrandingRow(
-            name=current.name,
-            display_name=body.display_name,
-            logo_url=body.logo_url,
-            primary_color=body.primary_color.lower() if body.primary_color else None,
-            privacy_policy_url=body.privacy_policy_url,
-            unsubscribe_mailto=mailto,
-        )
-        return await store.set_branding(conn, tenant_id, branding)
+        return await store.set_branding(conn, tenant_id, msgspec.structs.replace(current, **given))
 
 
 async def tenant_id_by_name(ctx: Context, name: str) -> UUID:

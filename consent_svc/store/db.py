@@ -3,12 +3,30 @@
 from __future__ import annotations
 
 from typing import Any
+from urllib.parse import parse_qs, urlsplit
 
 import asyncpg
 import msgspec
 
 _json_encode = msgspec.json.encode
 _json_decode = msgspec.json.decode
+CONNECT_TIMEOUT_SECONDS = 10.0
+
+
+class DatabaseUnreachable(Exception):
+    """The database could not be reached or refused us; the message is one line for a person."""
+
+
+def where(dsn: str) -> str:
+    """host:port/database of a DSN (the socket folder for a local socket), never the password."""
+    parts = urlsplit(dsn)
+    query = parse_qs(parts.query)
+    hosts = parts.netloc.rpartition("@")[2]  # may list several: "a:5432,b:5432"
+    if not hosts:
+        hosts = (query.get("host") or ["local socket"])[0] + ":" + (query.get("port") or ["5432"])[0]
+    elif ":" not in hosts.rsplit("]", 1)[-1] and "," not in hosts:
+        hosts += ":5432"
+    return f"{hosts}/{parts.path.lstrip('/') or parts.username or 'postgres'}"
 
 
 async def _init_connection(conn: asyncpg.Connection) -> None:
@@ -59,6 +77,17 @@ async def create_pool(dsn: str, *, min_size: int = 2, max_size: int = 10, **kwar
 
 
 async def connect(dsn: str) -> asyncpg.Connection:
-    conn = await asyncpg.connect(dsn, server_settings={"application_name": "consent-svc", "timezone": "UTC"})
+    """A single connection; a database that cannot be reached is :class:`DatabaseUnreachable`."""
+    try:
+        conn = await asyncpg.connect(
+            dsn,
+            timeout=CONNECT_TIMEOUT_SECONDS,
+            server_settings={"application_name": "consent-svc", "timezone": "UTC"},
+        )
+    except (TimeoutError, OSError) as exc:
+        why = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc) or type(exc).__name__
+        raise DatabaseUnreachable(f"cannot reach the database at {where(dsn)}: {why.lower()}") from exc
+    except asyncpg.PostgresError as exc:
+        raise DatabaseUnreachable(f"the database at {where(dsn)} refused the connection: {exc}") from exc
     await _init_connection(conn)
     return conn

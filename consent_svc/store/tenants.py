@@ -99,8 +99,9 @@ async def write_meta_once(conn: asyncpg.Connection, key: str, value: bytes) -> b
 _BRANDING = "name, display_name, logo_url, primary_color, privacy_policy_url, unsubscribe_mailto"
 
 
-async def get_branding(conn: asyncpg.Connection, tenant_id: UUID) -> BrandingRow | None:
-    row = await conn.fetchrow(f"SELECT {_BRANDING} FROM tenants WHERE id = $1", tenant_id)
+async def get_branding(conn: asyncpg.Connection, tenant_id: UUID, *, for_update: bool = False) -> BrandingRow | None:
+    lock = " FOR UPDATE" if for_update else ""  # a patch reads and writes under the row lock
+    row = await conn.fetchrow(f"SELECT {_BRANDING} FROM tenants WHERE id = $1{lock}", tenant_id)
     return None if row is None else BrandingRow(**dict(row))
 
 

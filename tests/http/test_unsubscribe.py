@@ -269,6 +269,27 @@ async def test_branding_validation(client: httpx.AsyncClient, tenant: Tenant) ->
         assert response.json()["errors"][0]["field"] == field
 
 
+async def test_branding_patch_changes_only_the_fields_given(client: httpx.AsyncClient, tenant: Tenant) -> None:
+    auth = tenant.auth()
+    ok(await client.put("/v1/branding", json={
+        "display_name": "Acme", "unsubscribe_mailto": "avregistrera@example.se", "primary_color": "#112233",
+    }, headers=auth))  # fmt: skip
+    patched = ok(await client.patch("/v1/branding", json={"primary_color": "#AABBCC", "logo_url": None}, headers=auth))
+    assert patched.json() == {
+        "display_name": "Acme", "logo_url": None, "primary_color": "#aabbcc", "privacy_policy_url": None,
+        "unsubscribe_mailto": "avregistrera@example.se",
+    }  # fmt: skip
+    cleared = ok(await client.patch("/v1/branding", json={"unsubscribe_mailto": None}, headers=auth)).json()
+    assert (cleared["unsubscribe_mailto"], cleared["display_name"]) == (None, "Acme")
+    for field, bad_value in [("primary_color", "red"), ("unsubscribe_mailto", "a?cc=x@y.se")]:
+        bad = await client.patch("/v1/branding", json={field: bad_value}, headers=auth)
+        assert bad.status_code == 400, field
+        assert bad.json()["errors"][0]["field"] == field
+    unknown = await client.patch("/v1/branding", json={"colour": "#000000"}, headers=auth)
+    assert unknown.status_code == 400
+    assert (await client.get("/v1/branding", headers=auth)).json() == cleared  # nothing half-written
+
+
 async def test_public_pages_are_limited_but_a_well_formed_one_click_never_is(
     still_client: httpx.AsyncClient, ctx: Context, tenant: Tenant
 ) -> None:
