@@ -176,6 +176,15 @@ async def put_purpose(
     return dict(response.json())
 
 
+async def subject_id_of(client: httpx.AsyncClient, tenant: Tenant, **identifier: str) -> str | None:
+    """The id of the person with this identifier (GET /v1/subjects?email=...), None when nobody has it."""
+    found = await client.get("/v1/subjects", params=identifier, headers=tenant.auth())
+    assert found.status_code == 200, found.text
+    items = found.json()["items"]
+    assert len(items) <= 1
+    return str(items[0]["id"]) if items else None
+
+
 def ok(response: httpx.Response) -> httpx.Response:
     """A write a test relies on: it must have succeeded (or the test would pass for the wrong reason)."""
     assert 200 <= response.status_code < 300, f"{response.request.method} {response.request.url.path}: {response.text}"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import asyncio
 import sys
 from uuid import UUID
 
@@ -32,13 +33,35 @@ async def export(ctx: Context, args: argparse.Namespace) -> int:
 
 @database_command
 async def erase(ctx: Context, args: argparse.Namespace) -> int:
+    """Erase a person: with --dry-run only say what would go; otherwise ask first, unless --yes."""
     from consent_svc.http.subjects import ErasureOut
 
     tenant_id, subject_id = await _subject(ctx, args)
+    if args.dry_run or not args.yes:
+        plan = await subjects.erase(ctx, tenant_id, subject_id, args.reason, dry_run=True)
+        if args.dry_run:
+            print(msgspec.json.encode(ErasureOut.from_domain(plan, dry_run=True)).decode())
+            return 0
+        say(
+            f"erasing subject {subject_id} removes {_counted(plan.identifiers_removed)}, the content of "
+            f"{plan.events_erased} events, {plan.receipts_removed} banner receipts and {plan.messages_removed} "
+            f"webhook messages; {plan.suppressions_kept} keyed-hash suppression entries stay. It cannot be undone."
+        )
+        if not sys.stdin.isatty():
+            say("not erased: add --yes to erase without being asked (--dry-run shows this without asking)")
+            return 2
+        if (await asyncio.to_thread(input, "Type 'yes' to erase: ")).strip().lower() != "yes":
+            say("not erased")
+            return 1
     erasure = await subjects.erase(ctx, tenant_id, subject_id, args.reason)
     print(msgspec.json.encode(ErasureOut.from_domain(erasure)).decode())
     say(f"erased subject {subject_id}; erasure receipt {erasure.id}")
     return 0
+
+
+def _counted(identifiers: dict[str, int]) -> str:
+    parts = [f"{n} {kind}" for kind, n in sorted(identifiers.items())]
+    return ", ".join(parts) + " identifier(s)" if parts else "no identifiers"
 
 
 @database_command
@@ -60,6 +83,8 @@ def register(sub: Subparsers) -> None:
         add_identifier(cmd)
         if name == "erase":
             cmd.add_argument("--reason", help="e.g. the ticket of the request (kept on the erasure receipt)")
+            cmd.add_argument("--dry-run", action="store_true", help="print what would be erased; change nothing")
+            cmd.add_argument("--yes", action="store_true", help="do not ask for confirmation (scripts)")
         cmd.set_defaults(run=run)
 
     unsub = sub.add_parser("unsubscribe", help="record an unsubscribe received for an address")

@@ -168,6 +168,29 @@ class SubjectRow(msgspec.Struct, frozen=True):
     identifiers: list[tuple[str, bytes, str]]  # (type, hash, value)
 
 
+class SubjectSummary(msgspec.Struct, frozen=True, kw_only=True):
+    """A person as a listing shows them: no decisions (those cost a fold each)."""
+
+    id: UUID
+    kind: str
+    created_at: datetime
+    last_event_at: datetime | None
+    identifiers: list[tuple[str, str]]  # (type, value)
+
+
+class SweepRunRow(msgspec.Struct, frozen=True, kw_only=True):
+    """The audit record of one retention sweep of a tenant (no personal data)."""
+
+    id: UUID
+    started_at: datetime
+    finished_at: datetime
+    as_of: datetime
+    dry_run: bool
+    scanned: int
+    swept: int
+    counts: dict[str, int]
+
+
 class MessageRecord(msgspec.Struct, frozen=True):
     """A webhook message about a person, as their export lists it (no payload)."""
 

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
 from uuid import UUID
 
 import msgspec
-from litestar import Controller, Response, post
+from litestar import Controller, Response, get, post
 from litestar.status_codes import HTTP_200_OK, HTTP_201_CREATED
 
+from consent_svc.domain.records import EventRow
 from consent_svc.http.deps import Ctx, TenantId
 from consent_svc.service import events
 from consent_svc.service.inputs import EventBatchIn, EventIn
@@ -24,6 +26,25 @@ class EventOut(msgspec.Struct, frozen=True, kw_only=True):
     @classmethod
     def from_domain(cls, result: events.EventResult) -> EventOut:
         return cls(event_id=result.event_id, subject_id=result.subject_id, recorded_at=result.recorded_at)
+
+
+class EventRecordOut(msgspec.Struct, frozen=True, kw_only=True):
+    """An event as the ledger holds it."""
+
+    id: UUID
+    type: str
+    purpose: str | None
+    channels: list[str]
+    occurred_at: datetime
+    recorded_at: datetime
+    source: str
+    proof: dict[str, Any]
+    idempotency_key: str | None
+    subject_kind: str | None
+
+    @classmethod
+    def from_domain(cls, e: EventRow) -> EventRecordOut:
+        return cls(**{f: getattr(e, f) for f in cls.__struct_fields__})
 
 
 class EventBatchOut(msgspec.Struct, frozen=True, kw_only=True):
@@ -50,3 +71,9 @@ class EventController(Controller):
         results = await events.record(ctx, tenant_id, data.events, batch=True)
         status = HTTP_201_CREATED if any(r.created for r in results) else HTTP_200_OK
         return Response(EventBatchOut(results=[EventOut.from_domain(r) for r in results]), status_code=status)
+
+    @get("/{event_id:uuid}", opt={"scope": "admin"}, summary="Read one event of the ledger")
+    async def get_event(self, ctx: Ctx, tenant_id: TenantId, event_id: UUID) -> EventRecordOut:
+        """What a decision's evidence names: the event with its proof. An erased person's events
+        keep their place in the chain with their content replaced by its digest."""
+        return EventRecordOut.from_domain(await events.get(ctx, tenant_id, event_id))

@@ -7,7 +7,7 @@ from typing import Any
 from uuid import UUID
 
 import msgspec
-from litestar import Controller, get, post, put
+from litestar import Controller, delete, get, post, put
 from litestar.status_codes import HTTP_200_OK, HTTP_201_CREATED
 
 from consent_svc.domain.records import SiteRow
@@ -32,6 +32,14 @@ class SiteOut(msgspec.Struct, frozen=True, kw_only=True):
     @classmethod
     def from_domain(cls, site: SiteRow) -> SiteOut:
         return cls(**{f: getattr(site, f) for f in cls.__struct_fields__})
+
+
+class SiteDeletedOut(msgspec.Struct, frozen=True, kw_only=True):
+    """What deleting a site did: it answers no banner request any more; its receipts are kept."""
+
+    site_key: str
+    deleted: bool
+    receipts_kept: int
 
 
 class SiteList(msgspec.Struct, frozen=True, kw_only=True):
@@ -65,6 +73,14 @@ class SiteController(Controller):
     async def replace_site(self, ctx: Ctx, tenant_id: TenantId, site_key: str, data: SiteIn) -> SiteOut:
         """banner_version goes up when categories or texts change."""
         return SiteOut.from_domain(await banner.replace_site(ctx, tenant_id, site_key, data))
+
+    @delete("/{site_key:str}", status_code=HTTP_200_OK, summary="Delete a banner site")
+    async def delete_site(self, ctx: Ctx, tenant_id: TenantId, site_key: str) -> SiteDeletedOut:
+        """banner.js on its pages stops getting a configuration (and so shows nothing and stores
+        nothing); the receipts of choices made there are kept for their retention, and stay in the
+        exports of the people they are linked to. The site key is never reused."""
+        site, kept = await banner.delete_site(ctx, tenant_id, site_key)
+        return SiteDeletedOut(site_key=site.site_key, deleted=True, receipts_kept=kept)
 
     @post("/{site_key:str}/consents/{consent_id:uuid}/subject", opt={"scope": "record"}, status_code=HTTP_200_OK,
           summary="Link a banner receipt to a person")  # fmt: skip

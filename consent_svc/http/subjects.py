@@ -4,7 +4,7 @@ erasure (Art 17). The export document is also what ``consent-svc subjects export
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated, Any
+from typing import Annotated
 from uuid import UUID
 
 import msgspec
@@ -13,8 +13,17 @@ from litestar.params import Parameter
 from litestar.status_codes import HTTP_200_OK
 
 from consent_svc.domain.models import Decision
-from consent_svc.domain.records import ErasureRow, EventRow, MessageRecord, PastIdentifier, ReceiptRow, SuppressionRow
+from consent_svc.domain.records import (
+    ErasureRow,
+    MessageRecord,
+    PastIdentifier,
+    ReceiptRow,
+    SubjectSummary,
+    SuppressionRow,
+)
 from consent_svc.http.deps import Ctx, TenantId
+from consent_svc.http.events import EventRecordOut
+from consent_svc.http.paging import DEFAULT_LIMIT, Cursor, Limit, decode_cursor, encode_cursor
 from consent_svc.service import subjects
 from consent_svc.service.inputs import ErasureIn, SubjectPatchIn
 
@@ -62,23 +71,6 @@ class ExportSubjectOut(msgspec.Struct, frozen=True, kw_only=True):
 class PastIdentifierOut(msgspec.Struct, frozen=True, kw_only=True):
     type: str
     replaced_at: datetime
-
-
-class EventRecordOut(msgspec.Struct, frozen=True, kw_only=True):
-    id: UUID
-    type: str
-    purpose: str | None
-    channels: list[str]
-    occurred_at: datetime
-    recorded_at: datetime
-    source: str
-    proof: dict[str, Any]
-    idempotency_key: str | None
-    subject_kind: str | None
-
-    @classmethod
-    def from_domain(cls, e: EventRow) -> EventRecordOut:
-        return cls(**{f: getattr(e, f) for f in cls.__struct_fields__})
 
 
 class SuppressionRecordOut(msgspec.Struct, frozen=True, kw_only=True):
@@ -163,10 +155,37 @@ class SubjectExportOut(msgspec.Struct, frozen=True, kw_only=True):
         )
 
 
-class ErasureOut(msgspec.Struct, frozen=True, kw_only=True):
-    """The erasure receipt: kept, without personal data, as proof the request was carried out."""
+class SubjectSummaryOut(msgspec.Struct, frozen=True, kw_only=True):
+    id: UUID
+    kind: str
+    created_at: datetime
+    last_event_at: datetime | None
+    identifiers: list[IdentifierOut]
 
-    erasure_id: UUID
+    @classmethod
+    def from_domain(cls, row: SubjectSummary) -> SubjectSummaryOut:
+        return cls(
+            id=row.id, kind=row.kind, created_at=row.created_at, last_event_at=row.last_event_at,
+            identifiers=[IdentifierOut(type=t, value=v) for t, v in row.identifiers],
+        )  # fmt: skip
+
+
+class SubjectList(msgspec.Struct, frozen=True, kw_only=True):
+    items: list[SubjectSummaryOut]
+    next_cursor: str | None
+
+
+class EventList(msgspec.Struct, frozen=True, kw_only=True):
+    items: list[EventRecordOut]
+    next_cursor: str | None
+
+
+class ErasureOut(msgspec.Struct, frozen=True, kw_only=True):
+    """The erasure receipt: kept, without personal data, as proof the request was carried out. On a
+    dry run, what an erasure now would do: ``dry_run`` true, no ``erasure_id``, nothing changed."""
+
+    erasure_id: UUID | None
+    dry_run: bool
     subject_id: UUID
     erased_at: datetime
     reason: str | None
@@ -177,9 +196,10 @@ class ErasureOut(msgspec.Struct, frozen=True, kw_only=True):
     suppressions_kept: int
 
     @classmethod
-    def from_domain(cls, row: ErasureRow) -> ErasureOut:
+    def from_domain(cls, row: ErasureRow, *, dry_run: bool = False) -> ErasureOut:
         return cls(
-            erasure_id=row.id, subject_id=row.subject_id, erased_at=row.erased_at, reason=row.reason,
+            erasure_id=None if dry_run else row.id, dry_run=dry_run, subject_id=row.subject_id,
+            erased_at=row.erased_at, reason=row.reason,
             identifiers_removed=row.identifiers_removed, events_erased=row.events_erased,
             receipts_removed=row.receipts_removed, messages_removed=row.messages_removed,
             suppressions_kept=row.suppressions_kept,
@@ -191,22 +211,41 @@ class SubjectController(Controller):
     tags = ["subjects"]
     opt = {"scope": "admin"}
 
-    @get("/", summary="Find a person by email, phone or external id")
-    async def find_subject(
+    @get("/", summary="List people, or find one by email, phone or external id")
+    async def list_subjects(
         self,
         ctx: Ctx,
         tenant_id: TenantId,
         email: Annotated[str | None, Parameter(max_length=320)] = None,
         phone: Annotated[str | None, Parameter(max_length=64)] = None,
         external_id: Annotated[str | None, Parameter(max_length=200)] = None,
-    ) -> SubjectOut:
-        """With the current decision for each purpose."""
-        ident = subjects.lookup_identifier(email, phone, external_id, ctx.settings.default_phone_region)
-        return SubjectOut.from_domain(await subjects.view(ctx, tenant_id, await subjects.find(ctx, tenant_id, ident)))
+        cursor: Cursor = None,
+        limit: Limit = DEFAULT_LIMIT,
+    ) -> SubjectList:
+        """Oldest first, each with its identifiers, kind, and when its last event was recorded. With
+        one identifier, the person who has it (one item) or nobody (no items)."""
+        given = {"email": email, "phone": phone, "external_id": external_id}
+        ident = None
+        if any(v is not None for v in given.values()):
+            ident = subjects.lookup_identifier(email, phone, external_id, ctx.settings.default_phone_region)
+        page = await subjects.summaries(ctx, tenant_id, ident, decode_cursor(cursor, UUID), limit)
+        return SubjectList(
+            items=[SubjectSummaryOut.from_domain(r) for r in page.items], next_cursor=encode_cursor(page.after)
+        )
 
     @get("/{subject_id:uuid}", summary="Read a person")
     async def get_subject(self, ctx: Ctx, tenant_id: TenantId, subject_id: UUID) -> SubjectOut:
         return SubjectOut.from_domain(await subjects.view(ctx, tenant_id, subject_id))
+
+    @get("/{subject_id:uuid}/events", summary="List a person's events")
+    async def subject_events(
+        self, ctx: Ctx, tenant_id: TenantId, subject_id: UUID, cursor: Cursor = None, limit: Limit = DEFAULT_LIMIT
+    ) -> EventList:
+        """In ledger order, with their proof."""
+        page = await subjects.history(ctx, tenant_id, subject_id, decode_cursor(cursor, int), limit)
+        return EventList(
+            items=[EventRecordOut.from_domain(e) for e in page.items], next_cursor=encode_cursor(page.after)
+        )
 
     @get("/{subject_id:uuid}/export", summary="Export everything held about a person")
     async def export_subject(self, ctx: Ctx, tenant_id: TenantId, subject_id: UUID) -> SubjectExportOut:
@@ -222,7 +261,10 @@ class SubjectController(Controller):
 
     @delete("/{subject_id:uuid}", status_code=HTTP_200_OK, summary="Erase a person")
     async def erase_subject(
-        self, ctx: Ctx, tenant_id: TenantId, subject_id: UUID, data: ErasureIn | None = None
+        self, ctx: Ctx, tenant_id: TenantId, subject_id: UUID, data: ErasureIn | None = None, dry_run: bool = False
     ) -> ErasureOut:
-        """GDPR 17: personal data and events go, keyed-hash suppression entries stay. Answers the receipt."""
-        return ErasureOut.from_domain(await subjects.erase(ctx, tenant_id, subject_id, data.reason if data else None))
+        """GDPR 17: personal data and events go, keyed-hash suppression entries stay. Answers the receipt
+        (kept: GET /v1/erasures/{erasure_id}). ``?dry_run=true`` answers what would go and changes nothing."""
+        reason = data.reason if data else None
+        erased = await subjects.erase(ctx, tenant_id, subject_id, reason, dry_run=dry_run)
+        return ErasureOut.from_domain(erased, dry_run=dry_run)

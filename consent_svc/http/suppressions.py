@@ -126,6 +126,11 @@ class SuppressionController(Controller):
             items=[SuppressionOut.from_domain(r) for r in page.items], next_cursor=encode_cursor(page.after)
         )
 
+    @get("/{entry_id:uuid}", opt={"scope": "check"}, summary="Read one suppression entry")
+    async def get_suppression(self, ctx: Ctx, tenant_id: TenantId, entry_id: UUID) -> SuppressionOut:
+        """What a decision's evidence names; lifted entries too."""
+        return SuppressionOut.from_domain(await suppressions.get(ctx, tenant_id, entry_id))
+
     @get("/export", opt={"scope": "check"}, summary="Export every change to the list, for syncing providers")
     async def export_suppressions(
         self,

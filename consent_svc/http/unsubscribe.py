@@ -16,7 +16,7 @@ from consent_svc.domain.errors import InvalidInput, NotFound
 from consent_svc.domain.network import truncate_ip
 from consent_svc.domain.tokens import TokenClaims
 from consent_svc.http.deps import Ctx, TenantId
-from consent_svc.http.ratelimit import Clock, TokenBuckets
+from consent_svc.http.ratelimit import Clock, RateLimited, TokenBuckets
 from consent_svc.service import unsubscribe
 from consent_svc.service.inputs import Proof, UnsubscribeIn, UnsubscribeLinkIn
 from consent_svc.web import pages
@@ -79,12 +79,33 @@ def _lang(request: AnyRequest, form_lang: str | None = None) -> pages.Lang:
     return pages.pick_language(form_lang or request.query_params.get("lang"), request.headers.get("accept-language"))
 
 
+def _problem_page(request: AnyRequest, exc: Exception) -> Response[str]:
+    """People open these links: a link that does not work, a form that was refused or too many tries
+    answer an HTML page in their language (with the same status), not problem+json."""
+    lang = _lang(request)
+    if isinstance(exc, RateLimited):
+        page = _html(pages.problem_page(lang, "busy"), status_code=429)
+        page.headers["Retry-After"] = str(exc.retry_after)
+        return page
+    if isinstance(exc, NotFound):
+        return _html(pages.problem_page(lang, "broken"), status_code=404)
+    status = exc.status_code if isinstance(exc, HTTPException) else HTTP_400_BAD_REQUEST
+    if status >= 500:
+        raise exc  # the application's own handler logs it and answers
+    return _html(pages.problem_page(lang, "refused"), status_code=status)
+
+
 class PublicPagesController(Controller):
-    """No key: the signed token in the path is the capability. Any bad token is a plain 404."""
+    """No key: the signed token in the path is the capability. Any bad token is a plain 404
+    (an HTML page that says the link does not work)."""
 
     path = "/u"
     tags = ["unsubscribe"]
     include_in_schema = True
+    exception_handlers = {
+        NotFound: _problem_page, InvalidInput: _problem_page, RateLimited: _problem_page,
+        ClientException: _problem_page, PermissionDeniedException: _problem_page,
+    }  # fmt: skip
 
     @get("/{token:str}", media_type=MediaType.HTML, summary="Show the preference center")
     async def page(self, ctx: Ctx, request: AnyRequest, token: str) -> Response[str]:

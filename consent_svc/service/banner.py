@@ -116,6 +116,16 @@ async def get_site(ctx: Context, site_key: str, tenant_id: UUID | None = None) -
     return site
 
 
+async def delete_site(ctx: Context, tenant_id: UUID, site_key: str) -> tuple[SiteRow, int]:
+    """The site stops answering the banner and leaves the list; its receipts (the proof of the
+    choices made there) stay until the retention sweep. Returns the site and its receipts kept."""
+    async with ctx.pool.acquire() as conn, conn.transaction():
+        site = await store.delete_site(conn, tenant_id, site_key)
+        if site is None:
+            raise NotFound(f"no site {site_key}")
+        return site, await store.receipt_count(conn, tenant_id, site_key)
+
+
 async def list_sites(ctx: Context, tenant_id: UUID, after: str | None, limit: int) -> Page[SiteRow]:
     async with ctx.pool.acquire() as conn:
         rows = await store.list_sites(conn, tenant_id, after, limit + 1)

@@ -17,10 +17,11 @@ from uuid import UUID
 import msgspec
 
 from consent_svc.domain import facts as facts_mod
-from consent_svc.domain.errors import Conflict, FieldError, InvalidInput
+from consent_svc.domain.errors import Conflict, FieldError, InvalidInput, NotFound
 from consent_svc.domain.identifiers import Identifier, normalize
 from consent_svc.domain.ids import uuid7
 from consent_svc.domain.models import PURPOSE_EVENTS, Ref, more_protective
+from consent_svc.domain.records import EventRow
 from consent_svc.service.context import Context
 from consent_svc.service.inputs import EventIn, SubjectRef
 from consent_svc.store import events as store
@@ -28,6 +29,15 @@ from consent_svc.store import purposes as purpose_store
 from consent_svc.store import subjects as subject_store
 
 CLOCK_SKEW = timedelta(minutes=5)
+
+
+async def get(ctx: Context, tenant_id: UUID, event_id: UUID) -> EventRow:
+    """One event of the ledger (an erased person's with its content replaced by its digest)."""
+    async with ctx.pool.acquire() as conn:
+        row = await store.event_by_id(conn, tenant_id, event_id)
+    if row is None:
+        raise NotFound(f"no event {event_id}")
+    return row
 
 
 def notice_of(event_type: str, proof: dict[str, Any]) -> str | None:

@@ -25,6 +25,7 @@ from consent_svc.domain import facts as facts_mod
 from consent_svc.domain.errors import Conflict
 from consent_svc.domain.identifiers import Identifier, exchange_sha256
 from consent_svc.domain.ids import uuid7
+from consent_svc.domain.records import Page, SweepRunRow
 from consent_svc.domain.retention import KeptEntry, objection_entries, sweepable
 from consent_svc.service import ledger
 from consent_svc.service.context import Context
@@ -157,3 +158,10 @@ async def sweep_all(ctx: Context, *, dry_run: bool = False) -> list[SweepReport]
         except Conflict:
             continue  # another replica is sweeping this tenant
     return reports
+
+
+async def runs(ctx: Context, tenant_id: UUID, before: UUID | None, limit: int) -> Page[SweepRunRow]:
+    """The sweep audit of a tenant, newest first."""
+    async with ctx.pool.acquire() as conn:
+        rows = await retention_store.sweep_runs(conn, tenant_id, before, limit + 1)
+    return Page.of(rows, limit, lambda r: r.id)

@@ -16,9 +16,11 @@ from consent_svc.domain.records import (
     ErasureRow,
     EventRow,
     MessageRecord,
+    Page,
     PastIdentifier,
     ReceiptRow,
     SubjectRow,
+    SubjectSummary,
     SuppressionRow,
 )
 from consent_svc.service import ledger
@@ -64,6 +66,44 @@ async def find(ctx: Context, tenant_id: UUID, ident: Identifier) -> UUID:
     if not owners:
         raise NotFound("no subject with that identifier")
     return next(iter(owners.values()))
+
+
+async def summaries(
+    ctx: Context, tenant_id: UUID, ident: Identifier | None, after: UUID | None, limit: int
+) -> Page[SubjectSummary]:
+    """People, oldest first; with ``ident``, the one who has it (an empty list when nobody does)."""
+    async with ctx.pool.acquire() as conn:
+        only = None
+        if ident is not None:
+            owners = await store.resolve(conn, tenant_id, [ctx.hasher.key(ident)])
+            if not owners:
+                return Page([], None)
+            only = next(iter(owners.values()))
+        rows = await store.summaries(conn, tenant_id, after, limit + 1, only)
+    return Page.of(rows, limit, lambda r: r.id)
+
+
+async def history(ctx: Context, tenant_id: UUID, subject_id: UUID, after: int | None, limit: int) -> Page[EventRow]:
+    """A person's events in ledger order."""
+    async with ctx.pool.acquire() as conn:
+        if await store.subject_by_id(conn, tenant_id, subject_id) is None:
+            raise NotFound(f"no subject {subject_id}")
+        rows = await event_store.events_of_subject(conn, tenant_id, subject_id, after, limit + 1)
+    return Page.of(rows, limit, lambda e: e.seq)
+
+
+async def erasure(ctx: Context, tenant_id: UUID, erasure_id: UUID) -> ErasureRow:
+    async with ctx.pool.acquire() as conn:
+        row = await store.erasure_by_id(conn, tenant_id, erasure_id)
+    if row is None:
+        raise NotFound(f"no erasure {erasure_id}")
+    return row
+
+
+async def erasures(ctx: Context, tenant_id: UUID, after: UUID | None, limit: int) -> Page[ErasureRow]:
+    async with ctx.pool.acquire() as conn:
+        rows = await store.erasures(conn, tenant_id, after, limit + 1)
+    return Page.of(rows, limit, lambda r: r.id)
 
 
 async def _purposes(conn: Any, tenant_id: UUID) -> list[PurposeConfig]:
@@ -165,7 +205,11 @@ async def rectify(ctx: Context, tenant_id: UUID, subject_id: UUID, body: Subject
             h = ctx.hasher.key(ident)
             owner = await store.resolve(conn, tenant_id, [h])
             if owner and owner[h] != subject_id:
-                raise Conflict(f"that {ident.type} belongs to another subject; erase or merge that one first")
+                raise Conflict(
+                    f"that {ident.type} already belongs to subject {owner[h]}; one identifier names one person "
+                    "here. If both records are the same person, keep one: erase the other (DELETE "
+                    f"/v1/subjects/{owner[h]}; its suppressions stay) and send this change again"
+                )
             if owner:
                 continue  # already this person's
             await store.replace_identifier(conn, tenant_id, subject_id, ident.type, h, ident.value)
@@ -207,11 +251,30 @@ def _erasure_entries(
     ]  # fmt: skip
 
 
-async def erase(ctx: Context, tenant_id: UUID, subject_id: UUID, reason: str | None) -> ErasureRow:
+class _DryRun(Exception):
+    """Not an error: the way out of a transaction that must not commit."""
+
+    def __init__(self, erasure: ErasureRow) -> None:
+        self.erasure = erasure
+
+
+async def erase(
+    ctx: Context, tenant_id: UUID, subject_id: UUID, reason: str | None, *, dry_run: bool = False
+) -> ErasureRow:
     """Erasure in one transaction: identifiers (current and past), banner receipts and webhook
     messages about the person go, and the content of their events is replaced by its digest (the
     chain still verifies); a keyed-hash suppression entry with reason ``erasure`` stays for every
-    identifier, so a stale list cannot make them contactable again. Returns the kept receipt."""
+    identifier, so a stale list cannot make them contactable again. Returns the kept receipt.
+
+    With ``dry_run`` the same transaction runs to its end and is rolled back: the receipt says
+    exactly what an erasure now would do, and nothing changed (no webhook either)."""
+    try:
+        return await _erase(ctx, tenant_id, subject_id, reason, dry_run=dry_run)
+    except _DryRun as planned:
+        return planned.erasure
+
+
+async def _erase(ctx: Context, tenant_id: UUID, subject_id: UUID, reason: str | None, *, dry_run: bool) -> ErasureRow:
     async with ctx.pool.acquire() as conn, conn.transaction():
         if not await store.lock_subject(conn, tenant_id, subject_id):
             raise NotFound(f"no subject {subject_id}")
@@ -236,4 +299,6 @@ async def erase(ctx: Context, tenant_id: UUID, subject_id: UUID, reason: str | N
             payload={"subject_id": str(subject_id), "erasure_id": str(erasure.id),
                      "erased_at": erasure.erased_at.isoformat(), "email_sha256": email_sha256},
         )])  # fmt: skip
+        if dry_run:
+            raise _DryRun(erasure)  # rolls the transaction back
         return erasure

@@ -58,6 +58,14 @@ async def find(
     return Page.of(rows, limit, lambda r: r.id)
 
 
+async def get(ctx: Context, tenant_id: UUID, entry_id: UUID) -> SuppressionRow:
+    async with ctx.pool.acquire() as conn:
+        row = await store.by_id(conn, tenant_id, entry_id)
+    if row is None:
+        raise NotFound(f"no suppression entry {entry_id}")
+    return row
+
+
 async def lift(ctx: Context, tenant_id: UUID, entry_id: UUID, reason: str) -> SuppressionRow:
     async with ctx.pool.acquire() as conn, conn.transaction():
         row = await store.lift(conn, tenant_id, entry_id, reason)

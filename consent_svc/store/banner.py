@@ -36,16 +36,37 @@ async def update_site(conn: asyncpg.Connection, site: SiteRow) -> SiteRow:
 
 
 async def site_by_key(conn: asyncpg.Connection, site_key: str, *, lock: bool = False) -> SiteRow | None:
-    row = await conn.fetchrow(f"SELECT {_SITE} FROM sites WHERE site_key = $1{' FOR UPDATE' if lock else ''}", site_key)
+    row = await conn.fetchrow(
+        f"SELECT {_SITE} FROM sites WHERE site_key = $1 AND deleted_at IS NULL{' FOR UPDATE' if lock else ''}",
+        site_key,
+    )
     return None if row is None else SiteRow(**dict(row))
+
+
+async def delete_site(conn: asyncpg.Connection, tenant_id: UUID, site_key: str) -> SiteRow | None:
+    """Mark the site deleted (its receipts stay); ``None`` when the tenant has no such site."""
+    row = await conn.fetchrow(
+        f"UPDATE sites SET deleted_at = now(), updated_at = now() "
+        f"WHERE tenant_id = $1 AND site_key = $2 AND deleted_at IS NULL RETURNING {_SITE}",
+        tenant_id,
+        site_key,
+    )
+    return None if row is None else SiteRow(**dict(row))
+
+
+async def receipt_count(conn: asyncpg.Connection, tenant_id: UUID, site_key: str) -> int:
+    count: int = await conn.fetchval(
+        "SELECT count(*) FROM banner_consents WHERE tenant_id = $1 AND site_key = $2", tenant_id, site_key
+    )
+    return count
 
 
 async def list_sites(
     conn: asyncpg.Connection, tenant_id: UUID, after: str | None = None, limit: int | None = None
 ) -> list[SiteRow]:
     rows = await conn.fetch(
-        f"SELECT {_SITE} FROM sites WHERE tenant_id = $1 AND ($2::text IS NULL OR site_key > $2) "
-        "ORDER BY site_key LIMIT $3",
+        f"SELECT {_SITE} FROM sites WHERE tenant_id = $1 AND deleted_at IS NULL "
+        "AND ($2::text IS NULL OR site_key > $2) ORDER BY site_key LIMIT $3",
         tenant_id,
         after,
         limit,
@@ -55,7 +76,9 @@ async def list_sites(
 
 async def site_for_gpc_domain(conn: asyncpg.Connection, domain: str) -> SiteRow | None:
     row = await conn.fetchrow(
-        f"SELECT {_SITE} FROM sites WHERE $1 = ANY (gpc_domains) ORDER BY updated_at DESC LIMIT 1", domain
+        f"SELECT {_SITE} FROM sites WHERE $1 = ANY (gpc_domains) AND deleted_at IS NULL "
+        "ORDER BY updated_at DESC LIMIT 1",
+        domain,
     )
     return None if row is None else SiteRow(**dict(row))
 

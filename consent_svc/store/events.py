@@ -126,14 +126,30 @@ async def insert_events(
     return inserted
 
 
-async def events_of_subject(conn: asyncpg.Connection, tenant_id: UUID, subject_id: UUID) -> list[EventRow]:
+_EVENT = (
+    "id, seq, subject_id, type, purpose, channels, occurred_at, recorded_at, source, proof, idempotency_key, "
+    "subject_kind FROM events"
+)
+
+
+async def events_of_subject(
+    conn: asyncpg.Connection, tenant_id: UUID, subject_id: UUID, after: int | None = None, limit: int | None = None
+) -> list[EventRow]:
+    """The person's events in ledger order, from after sequence number ``after``."""
     rows = await conn.fetch(
-        "SELECT id, seq, subject_id, type, purpose, channels, occurred_at, recorded_at, source, proof, "
-        "idempotency_key, subject_kind FROM events WHERE tenant_id = $1 AND subject_id = $2 ORDER BY seq",
+        f"SELECT {_EVENT} WHERE tenant_id = $1 AND subject_id = $2 AND ($3::bigint IS NULL OR seq > $3) "
+        "ORDER BY seq LIMIT $4",
         tenant_id,
         subject_id,
+        after,
+        limit,
     )
     return [EventRow(**dict(r)) for r in rows]
+
+
+async def event_by_id(conn: asyncpg.Connection, tenant_id: UUID, event_id: UUID) -> EventRow | None:
+    row = await conn.fetchrow(f"SELECT {_EVENT} WHERE tenant_id = $1 AND id = $2", tenant_id, event_id)
+    return None if row is None else EventRow(**dict(row))
 
 
 class FoldRow(msgspec.Struct, frozen=True, array_like=True):

@@ -7,6 +7,8 @@ from uuid import UUID
 
 import asyncpg
 
+from consent_svc.domain.records import SweepRunRow
+
 
 async def insert_sweep_run(conn: asyncpg.Connection, tenant_id: UUID, run: dict[str, Any]) -> None:
     await conn.execute(
@@ -24,3 +26,15 @@ async def try_advisory_lock(conn: asyncpg.Connection, key: int) -> bool:
 
 async def advisory_unlock(conn: asyncpg.Connection, key: int) -> None:
     await conn.execute("SELECT pg_advisory_unlock($1)", key)
+
+
+async def sweep_runs(conn: asyncpg.Connection, tenant_id: UUID, before: UUID | None, limit: int) -> list[SweepRunRow]:
+    """The sweep audit, newest first (ids are time-ordered)."""
+    rows = await conn.fetch(
+        "SELECT id, started_at, finished_at, as_of, dry_run, scanned, swept, counts FROM sweep_runs "
+        "WHERE tenant_id = $1 AND ($2::uuid IS NULL OR id < $2) ORDER BY id DESC LIMIT $3",
+        tenant_id,
+        before,
+        limit,
+    )
+    return [SweepRunRow(**dict(r)) for r in rows]

@@ -17,6 +17,7 @@ from consent_svc.domain.records import (
     PastIdentifier,
     ReceiptRow,
     SubjectRow,
+    SubjectSummary,
     SuppressionRow,
 )
 
@@ -175,6 +176,59 @@ async def insert_erasure(conn: asyncpg.Connection, tenant_id: UUID, erasure: Era
         erasure.events_erased, erasure.receipts_removed, erasure.messages_removed, erasure.suppressions_kept,
     )  # fmt: skip
     return ErasureRow(**dict(row))
+
+
+_ERASURE = (
+    "id, subject_id, erased_at, reason, identifiers_removed, events_erased, receipts_removed, messages_removed, "
+    "suppressions_kept FROM erasures"
+)
+
+
+async def erasure_by_id(conn: asyncpg.Connection, tenant_id: UUID, erasure_id: UUID) -> ErasureRow | None:
+    row = await conn.fetchrow(f"SELECT {_ERASURE} WHERE tenant_id = $1 AND id = $2", tenant_id, erasure_id)
+    return None if row is None else ErasureRow(**dict(row))
+
+
+async def erasures(conn: asyncpg.Connection, tenant_id: UUID, after: UUID | None, limit: int) -> list[ErasureRow]:
+    """Erasure receipts, oldest first (their ids are time-ordered)."""
+    rows = await conn.fetch(
+        f"SELECT {_ERASURE} WHERE tenant_id = $1 AND ($2::uuid IS NULL OR id > $2) ORDER BY id LIMIT $3",
+        tenant_id,
+        after,
+        limit,
+    )
+    return [ErasureRow(**dict(r)) for r in rows]
+
+
+async def summaries(
+    conn: asyncpg.Connection, tenant_id: UUID, after: UUID | None, limit: int, only: UUID | None = None
+) -> list[SubjectSummary]:
+    """People in id order (oldest first: ids are time-ordered), with their identifiers and when
+    their last event was recorded; ``only`` narrows it to one person."""
+    rows = await conn.fetch(
+        """
+        SELECT s.id, s.kind, s.created_at,
+               (SELECT e.recorded_at FROM events e WHERE e.tenant_id = s.tenant_id AND e.subject_id = s.id
+                ORDER BY e.seq DESC LIMIT 1) AS last_event_at,
+               coalesce((SELECT array_agg(i.type || ':' || i.value ORDER BY i.type, i.value)
+                         FROM subject_identifiers i WHERE i.tenant_id = s.tenant_id AND i.subject_id = s.id),
+                        '{}') AS identifiers
+        FROM subjects s
+        WHERE s.tenant_id = $1 AND ($2::uuid IS NULL OR s.id > $2) AND ($4::uuid IS NULL OR s.id = $4)
+        ORDER BY s.id LIMIT $3
+        """,
+        tenant_id,
+        after,
+        limit,
+        only,
+    )
+    return [
+        SubjectSummary(
+            id=r["id"], kind=r["kind"], created_at=r["created_at"], last_event_at=r["last_event_at"],
+            identifiers=[tuple(i.split(":", 1)) for i in r["identifiers"]],
+        )
+        for r in rows
+    ]  # fmt: skip
 
 
 async def subjects_page(conn: asyncpg.Connection, tenant_id: UUID, after: UUID | None, limit: int) -> list[Any]:

@@ -179,6 +179,13 @@ def _message(type_: str, ident_hash: bytes, row: SuppressionRow) -> outbox.Messa
     return outbox.Message(type=type_, ident_hash=ident_hash, payload=payload)
 
 
+async def by_id(conn: asyncpg.Connection, tenant_id: UUID, entry_id: UUID) -> SuppressionRow | None:
+    row = await conn.fetchrow(
+        f"SELECT {_COLUMNS} FROM suppressions WHERE tenant_id = $1 AND id = $2", tenant_id, entry_id
+    )
+    return None if row is None else SuppressionRow(**dict(row))
+
+
 async def changes_since(conn: asyncpg.Connection, tenant_id: UUID, after: int, limit: int) -> list[SuppressionRow]:
     rows = await conn.fetch(
         f"SELECT {_COLUMNS} FROM suppressions WHERE tenant_id = $1 AND change_seq > $2 ORDER BY change_seq LIMIT $3",

@@ -12,6 +12,7 @@ from __future__ import annotations
 from html import escape
 from typing import Literal
 
+from consent_svc.domain.records import BrandingRow
 from consent_svc.service.unsubscribe import PreferenceView
 
 Lang = Literal["sv", "en"]
@@ -89,21 +90,24 @@ def _text_colour(background: str) -> str:
     return "#000000" if (lum + 0.05) / 0.05 > 1.05 / (lum + 0.05) else "#ffffff"
 
 
-def _page(lang: Lang, view: PreferenceView, body: str) -> str:
-    b = view.branding
-    org = escape(b.display_name or b.name)
-    colour = b.primary_color or "#1f4e79"
-    logo = f'<img src="{escape(b.logo_url)}" alt="{org}" class="logo">' if b.logo_url else ""
+def _page(lang: Lang, b: BrandingRow | None, body: str, title: str | None = None) -> str:
+    """The frame of every page: the tenant's colours, logo and privacy link (neutral without a tenant)."""
+    org = escape(b.display_name or b.name) if b else ""
+    colour = (b.primary_color if b else None) or "#1f4e79"
+    logo = f'<img src="{escape(b.logo_url)}" alt="{org}" class="logo">' if b and b.logo_url else ""
     privacy = (
-        f'<p><a href="{escape(b.privacy_policy_url)}">{TEXT["privacy"][lang]}</a></p>' if b.privacy_policy_url else ""
+        f'<p><a href="{escape(b.privacy_policy_url)}">{TEXT["privacy"][lang]}</a></p>'
+        if b and b.privacy_policy_url
+        else ""
     )
+    heading = title or TEXT["title"][lang]
     return f"""<!doctype html>
 <html lang="{lang}">
 <head>
 <meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1">
 <meta name="robots" content="noindex">
-<title>{TEXT["title"][lang]} &ndash; {org}</title>
+<title>{heading}{" &ndash; " + org if org else ""}</title>
 <style>
   body {{ font-family: system-ui, -apple-system, "Segoe UI", Roboto, sans-serif; margin: 0; color: #1a1a1a;
          background: #f6f6f6; line-height: 1.5; }}
@@ -181,9 +185,35 @@ def preference_page(
 </div>
 </form>
 <p><a href="/u/{escape(token)}?lang={other}" lang="{other}">{TEXT["lang_other"][lang]}</a></p>"""
-    return _page(lang, view, body)
+    return _page(lang, view.branding, body)
 
 
 def one_click_page(lang: Lang, view: PreferenceView) -> str:
     body = f'<h1>{TEXT["title"][lang]}</h1><p class="notice" role="status">{TEXT["one_click"][lang]}</p>'
-    return _page(lang, view, body)
+    return _page(lang, view.branding, body)
+
+
+PROBLEMS: dict[str, dict[Lang, tuple[str, str]]] = {
+    "broken": {
+        "sv": ("Länken fungerar inte", "Länken är ofullständig eller ogiltig. Kopiera hela länken från "
+               "e-postmeddelandet, eller använd länken i ett nyare utskick."),
+        "en": ("This link does not work", "The link is incomplete or not valid. Copy the whole link from the "
+               "email, or use the link in a more recent message."),
+    },
+    "busy": {
+        "sv": ("För många försök", "Vänta en minut och försök sedan igen."),
+        "en": ("Too many attempts", "Please wait a minute, then try again."),
+    },
+    "refused": {
+        "sv": ("Det gick inte att ta emot", "Något i formuläret saknades eller var fel, så inget har ändrats. "
+               "Öppna länken i e-postmeddelandet igen."),
+        "en": ("That could not be accepted", "Something in the form was missing or wrong, so nothing was "
+               "changed. Open the link in the email again."),
+    },
+}  # fmt: skip
+
+
+def problem_page(lang: Lang, kind: str) -> str:
+    """A page for a person whose link or form did not work: what happened and what to do, no jargon."""
+    title, text = PROBLEMS[kind][lang]
+    return _page(lang, None, f'<h1>{title}</h1><p role="alert">{text}</p>', title=title)

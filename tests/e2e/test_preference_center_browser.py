@@ -118,7 +118,7 @@ def test_a_recipient_manages_their_purposes(external_server: Server, tenant: Ten
         assert answer["evidence"] == [entries[0]["id"]]
         assert allowed("events")
         # The proof of what the page recorded: the browser's user agent and its address cut to a /24.
-        subject_id = api.get("/v1/subjects", params={"email": "eva@example.se"}).json()["id"]
+        subject_id = api.get("/v1/subjects", params={"email": "eva@example.se"}).json()["items"][0]["id"]
         export = api.get(f"/v1/subjects/{subject_id}/export").json()
         proofs = [e["proof"] for e in export["events"] if e["source"] == "preference_center"]
         assert len(proofs) == 2
@@ -176,11 +176,14 @@ def test_another_site_cannot_resubscribe_a_recipient_through_their_browser(
         other_site["form"] = [("purpose", "newsletter"), ("purpose", "events"), ("action", "save"), ("nonce", nonce)]
         with chromium() as browser:
             browser.get(other_site["url"])
-            # The answer the browser got: the problem+json of a refusal.
+            # The answer the browser got: a page saying nothing was changed (403).
+            refused = ("nothing was changed", "inget har ändrats")
             WebDriverWait(browser, 10).until(
-                lambda b: "/preferences" in b.current_url and '"status"' in b.find_element(By.TAG_NAME, "body").text
+                lambda b: (
+                    "/preferences" in b.current_url
+                    and any(words in b.find_element(By.TAG_NAME, "body").text for words in refused)
+                )
             )
-            assert '"status":403' in browser.find_element(By.TAG_NAME, "body").text.replace(" ", "")
         for purpose in ("newsletter", "events"):
             params = {"purpose": purpose, "channel": "email", "email": "olle@example.se"}
             assert api.get("/v1/decisions", params=params).json()["allowed"] is False

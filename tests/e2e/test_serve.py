@@ -166,20 +166,15 @@ def test_staff_export_and_erase_from_the_command_line(database: str, tenant: Ten
     )
     assert exported["format"] == "consent-svc.subject-export/1"
     assert [e["type"] for e in exported["events"]] == ["consent_given"]
-    receipt = msgspec.json.decode(
-        cli(
-            env,
-            workdir,
-            "subjects",
-            "erase",
-            "--tenant",
-            tenant.name,
-            "--email",
-            "cli@example.se",
-            "--reason",
-            "ticket 1",
-        )
-    )
+    erase = ["subjects", "erase", "--tenant", tenant.name, "--email", "cli@example.se", "--reason", "ticket 1"]
+    # Not a terminal and no --yes: it says what would go and refuses; --dry-run says it as JSON.
+    asked = subprocess.run([str(BIN), *erase], env=env, cwd=workdir, capture_output=True, text=True, timeout=60)
+    assert asked.returncode == 2
+    assert "the content of 1 events" in asked.stderr
+    assert "add --yes" in asked.stderr
+    plan = msgspec.json.decode(cli(env, workdir, *erase, "--dry-run"))
+    assert (plan["dry_run"], plan["erasure_id"], plan["events_erased"]) == (True, None, 1)
+    receipt = msgspec.json.decode(cli(env, workdir, *erase, "--yes"))
     assert receipt["events_erased"] == 1
     assert receipt["reason"] == "ticket 1"
     done = subprocess.run(

@@ -84,9 +84,13 @@ def test_every_listing_has_the_one_list_shape() -> None:
             params = {p["name"] for p in op.get("parameters", [])}
             assert {"cursor", "limit"} <= params, f"{path}: {sorted(params)}"
     assert sorted(listings) == [
+        "/v1/erasures",
         "/v1/purposes",
         "/v1/purposes/{key}/versions",
+        "/v1/retention/runs",
         "/v1/sites",
+        "/v1/subjects",
+        "/v1/subjects/{subject_id}/events",
         "/v1/suppressions",
         "/v1/suppressions/export",
         "/v1/webhooks",

@@ -269,6 +269,26 @@ async def test_branding_validation(client: httpx.AsyncClient, tenant: Tenant) ->
         assert response.json()["errors"][0]["field"] == field
 
 
+@pytest.mark.parametrize(
+    ("path", "method", "language", "said"),
+    [
+        ("/u/x8Jq-mangled", "GET", "sv-SE,sv;q=0.9", "Länken fungerar inte"),
+        ("/u/x8Jq-mangled?lang=en", "GET", "sv", "This link does not work"),
+        ("/u/x8Jq-mangled", "POST", "en-GB", "This link does not work"),
+        ("/u/x8Jq-mangled/preferences", "POST", "de", "Länken fungerar inte"),
+    ],
+)
+async def test_a_mangled_link_shows_a_page_in_the_persons_language(
+    client: httpx.AsyncClient, path: str, method: str, language: str, said: str
+) -> None:
+    response = await client.request(method, path, headers={"Accept-Language": language})
+    assert response.status_code == 404
+    assert response.headers["content-type"].startswith("text/html")
+    assert f"<h1>{said}</h1>" in response.text
+    assert response.headers["cache-control"] == "no-store"
+    assert "default-src 'none'" in response.headers["content-security-policy"]
+
+
 async def test_branding_patch_changes_only_the_fields_given(client: httpx.AsyncClient, tenant: Tenant) -> None:
     auth = tenant.auth()
     ok(await client.put("/v1/branding", json={
@@ -302,7 +322,8 @@ async def test_public_pages_are_limited_but_a_well_formed_one_click_never_is(
     refused = await client.get("/u/not-a-token-60")
     assert refused.status_code == 429
     assert int(refused.headers["retry-after"]) >= 1
-    assert refused.headers["content-type"].startswith("application/problem+json")
+    assert refused.headers["content-type"].startswith("text/html")  # a person's browser: a page
+    assert "Too many attempts" in refused.text or "För många försök" in refused.text
     # The address is spent for pages, even with a good link, and for malformed one-clicks ...
     assert (await client.get(url)).status_code == 429
     assert (await client.post(url, content=b"x", headers={"content-type": "text/plain"})).status_code == 429
@@ -358,7 +379,8 @@ async def test_a_cross_origin_post_cannot_resubscribe_anyone(
     ):
         refused = await client.post(f"{url}/preferences", data=back_in, headers=headers)
         assert refused.status_code == 403, (headers, refused.status_code, refused.text)
-        assert refused.headers["content-type"].startswith("application/problem+json")
+        assert refused.headers["content-type"].startswith("text/html")
+        assert "nothing was changed" in refused.text or "inget har ändrats" in refused.text
     assert not await allowed(client, tenant, email, "newsletter")
     assert not await allowed(client, tenant, email, "events")
     async with ctx.pool.acquire() as conn:

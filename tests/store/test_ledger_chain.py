@@ -9,7 +9,7 @@ import pytest
 
 from consent_svc.service import ledger
 from consent_svc.service.context import Context
-from tests.conftest import NEWSLETTER, Tenant, ok
+from tests.conftest import NEWSLETTER, Tenant, ok, subject_id_of
 
 
 async def record(client: httpx.AsyncClient, tenant: Tenant, n: int, prefix: str = "chain") -> list[str]:
@@ -76,7 +76,7 @@ async def test_a_row_changed_in_sql_is_found_at_its_position(
 async def test_erasure_keeps_the_chain_verifying(client: httpx.AsyncClient, ctx: Context, tenant: Tenant) -> None:
     await record(client, tenant, 6)
     await seal(ctx, tenant)
-    sid = (await client.get("/v1/subjects", params={"email": "chain1@example.se"}, headers=tenant.auth())).json()["id"]
+    sid = await subject_id_of(client, tenant, email="chain1@example.se")
     erased = await client.request("DELETE", f"/v1/subjects/{sid}", headers=tenant.auth())
     assert erased.json()["events_erased"] == 2
     result = (await client.get("/v1/ledger/verify", headers=tenant.auth())).json()
