@@ -129,7 +129,7 @@ class TenantRow(msgspec.Struct, frozen=True):
 
 class KeyRow(msgspec.Struct, frozen=True):
     id: UUID
-    tenant_id: UUID
+    tenant_id: UUID | None  # None: a platform key
     tenant_name: str
     scope: str
     label: str | None

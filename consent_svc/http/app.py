@@ -24,6 +24,7 @@ from consent_svc.http import (
     sites,
     subjects,
     suppressions,
+    tenants,
     unsubscribe,
     webhooks,
 )
@@ -73,6 +74,7 @@ def create_litestar(
             webhooks.WebhookController,
             sites.SiteController,
             subjects.SubjectController,
+            tenants.TenantController,
             erasures.ErasureController,
             retention.RetentionController,
             ledger.LedgerController,

@@ -25,7 +25,7 @@ from litestar.handlers.base import BaseRouteHandler
 from consent_svc.http.ratelimit import Clock, RateLimited, TokenBuckets
 from consent_svc.service import tenants
 from consent_svc.service.context import Context
-from consent_svc.service.tenants import KEY_PREFIX, Principal, hash_key
+from consent_svc.service.tenants import KEY_PREFIX, PLATFORM_KEY_PREFIX, Principal, hash_key
 
 
 class Authenticator:
@@ -112,7 +112,7 @@ class Authenticator:
             self._bad.move_to_end(digest)
             self._failures.spend(address)
             return None
-        if not token.startswith(KEY_PREFIX) or len(token) > 100:
+        if not token.startswith((KEY_PREFIX, PLATFORM_KEY_PREFIX)) or len(token) > 100:
             self._failures.spend(address)  # cannot be a key: no look-up needed
             return None
         if digest in self._running:  # the same key is being looked up (and was paid for): share the answer

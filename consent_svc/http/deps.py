@@ -7,6 +7,7 @@ from uuid import UUID
 
 from litestar import Request
 from litestar.di import NamedDependency, Provide
+from litestar.exceptions import PermissionDeniedException
 
 from consent_svc.service.context import Context
 from consent_svc.service.tenants import Principal
@@ -21,6 +22,8 @@ def provide_ctx(request: Request[Any, Any, Any]) -> Context:
 def provide_tenant_id(request: Request[Any, Any, Any]) -> UUID:
     """The tenant of the API key that authenticated the request (routes with a scope only)."""
     principal: Principal = request.state.principal
+    if principal.tenant_id is None:  # a platform key (the scope guard refuses it first on every tenant route)
+        raise PermissionDeniedException(detail="a platform key manages tenants and keys only")
     return principal.tenant_id
 
 

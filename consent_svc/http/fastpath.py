@@ -86,7 +86,7 @@ class DecisionFastPath:
             return None  # the route answers the 429 (from the same outcome: no second look-up)
         except _DATABASE_FAILED:
             return None  # the route tries once more and answers (503, 500) through the problem table
-        if principal is None or not principal.allows("check"):
+        if principal is None or principal.tenant_id is None or not principal.allows("check"):
             return None
         try:
             self.authenticator.limit(principal)

@@ -14,25 +14,29 @@ from consent_svc.domain.errors import Conflict, InvalidInput, NotFound
 from consent_svc.domain.identifiers import normalize_email
 from consent_svc.domain.ids import uuid7
 from consent_svc.domain.models import KEY_SCOPES
-from consent_svc.domain.records import BrandingRow, KeyRow, TenantRow
+from consent_svc.domain.records import BrandingRow, KeyRow, Page, TenantRow
 from consent_svc.service.context import Context
 from consent_svc.service.inputs import BrandingIn, BrandingPatch
 from consent_svc.store import tenants as store
 
 KEY_PREFIX = "csk_"
+PLATFORM_KEY_PREFIX = "csp_"
 
 
 @dataclass(frozen=True, slots=True)
 class Principal:
-    """Who is calling: a tenant and the scope of the key."""
+    """Who is calling: a tenant and the scope of the key, or the platform operator (no tenant)."""
 
-    tenant_id: UUID
+    tenant_id: UUID | None  # None only for scope "platform"
     tenant_name: str
     key_id: UUID
     scope: str
 
     def allows(self, needed: str) -> bool:
-        # admin can do everything; record can also check.
+        """admin can do what record can, record what check can. A platform key manages tenants and
+        keys only: it reads no tenant's data, and no tenant's key can manage tenants."""
+        if self.scope == "platform" or needed == "platform":
+            return self.scope == needed
         order = {"check": 0, "record": 1, "admin": 2}
         return order[self.scope] >= order[needed]
 
@@ -56,31 +60,79 @@ async def create_tenant(ctx: Context, name: str) -> TenantRow:
     return row
 
 
+async def tenant_page(ctx: Context, after: str | None, limit: int) -> Page[TenantRow]:
+    async with ctx.pool.acquire() as conn:
+        rows = await store.list_tenants(conn, after, limit + 1)
+    return Page.of(rows, limit, lambda t: t.name)
+
+
 async def list_tenants(ctx: Context) -> list[TenantRow]:
     async with ctx.pool.acquire() as conn:
         return await store.list_tenants(conn)
 
 
+async def tenant(ctx: Context, tenant_id: UUID) -> TenantRow:
+    async with ctx.pool.acquire() as conn:
+        row = await store.tenant_by_id(conn, tenant_id)
+    if row is None:
+        raise NotFound(f"no tenant {tenant_id}")
+    return row
+
+
 async def create_key(ctx: Context, tenant_name: str, scope: str, label: str | None = None) -> tuple[UUID, str]:
     """Create a key; return its id and the key itself (shown once, only its hash is kept)."""
+    async with ctx.pool.acquire() as conn:
+        tenant = await store.tenant_by_name(conn, tenant_name)
+    if tenant is None:
+        raise NotFound(f"no tenant named {tenant_name!r}")
+    return await create_key_for(ctx, tenant.id, scope, label)
+
+
+async def create_key_for(ctx: Context, tenant_id: UUID, scope: str, label: str | None = None) -> tuple[UUID, str]:
     if scope not in KEY_SCOPES:
         raise InvalidInput.field("scope", f"must be one of {', '.join(KEY_SCOPES)}")
     token = KEY_PREFIX + secrets.token_urlsafe(32)
     key_id = uuid7()
     async with ctx.pool.acquire() as conn, conn.transaction():
-        tenant = await store.tenant_by_name(conn, tenant_name)
-        if tenant is None:
-            raise NotFound(f"no tenant named {tenant_name!r}")
-        await store.insert_key(conn, tenant.id, key_id, hash_key(token), scope, label)
+        if await store.tenant_by_id(conn, tenant_id) is None:
+            raise NotFound(f"no tenant {tenant_id}")
+        await store.insert_key(conn, tenant_id, key_id, hash_key(token), scope, label)
     return key_id, token
 
 
-async def revoke_key(ctx: Context, key_id: UUID) -> KeyRow:
+async def create_platform_key(ctx: Context, label: str | None = None) -> tuple[UUID, str]:
+    """A key for the platform operator: manages tenants and their keys, reads no tenant's data."""
+    token = PLATFORM_KEY_PREFIX + secrets.token_urlsafe(32)
+    key_id = uuid7()
     async with ctx.pool.acquire() as conn, conn.transaction():
-        row = await store.revoke_key(conn, key_id)
+        await store.insert_platform_key(conn, key_id, hash_key(token), label)
+    return key_id, token
+
+
+async def list_platform_keys(ctx: Context) -> list[KeyRow]:
+    async with ctx.pool.acquire() as conn:
+        return await store.list_platform_keys(conn)
+
+
+async def revoke_key(ctx: Context, key_id: UUID, tenant_id: UUID | None = None) -> KeyRow:
+    """Revoke a tenant's key or a platform key (idempotent); with ``tenant_id``, only that tenant's."""
+    async with ctx.pool.acquire() as conn, conn.transaction():
+        if tenant_id is None:
+            row = await store.revoke_key(conn, key_id) or await store.revoke_platform_key(conn, key_id)
+        else:
+            owned = await store.key_of_tenant(conn, tenant_id, key_id)
+            row = await store.revoke_key(conn, key_id) if owned else None
     if row is None:
         raise NotFound(f"no key with id {key_id}")
     return row
+
+
+async def keys_of(ctx: Context, tenant_id: UUID, after: UUID | None, limit: int) -> Page[KeyRow]:
+    async with ctx.pool.acquire() as conn:
+        if await store.tenant_by_id(conn, tenant_id) is None:
+            raise NotFound(f"no tenant {tenant_id}")
+        rows = await store.list_keys(conn, tenant_id, after, limit + 1)
+    return Page.of(rows, limit, lambda k: k.id)
 
 
 async def list_keys(ctx: Context, tenant_name: str) -> list[KeyRow]:

@@ -27,8 +27,12 @@ async def tenant_by_name(conn: asyncpg.Connection, name: str) -> TenantRow | Non
     return None if row is None else TenantRow(row["id"], row["name"], row["created_at"])
 
 
-async def list_tenants(conn: asyncpg.Connection) -> list[TenantRow]:
-    rows = await conn.fetch("SELECT id, name, created_at FROM tenants ORDER BY name")
+async def list_tenants(conn: asyncpg.Connection, after: str | None = None, limit: int | None = None) -> list[TenantRow]:
+    rows = await conn.fetch(
+        "SELECT id, name, created_at FROM tenants WHERE ($1::text IS NULL OR name > $1) ORDER BY name LIMIT $2",
+        after,
+        limit,
+    )
     return [TenantRow(r["id"], r["name"], r["created_at"]) for r in rows]
 
 
@@ -63,14 +67,60 @@ def _key(row: asyncpg.Record) -> KeyRow:
     )  # fmt: skip
 
 
+PLATFORM = "(platform)"  # what a platform key's principal carries for a tenant name (no tenant can be named so)
+_PLATFORM_COLUMNS = (
+    f"id, NULL::uuid AS tenant_id, '{PLATFORM}' AS tenant_name, 'platform' AS scope, label, created_at, revoked_at "
+    "FROM platform_keys"
+)
+
+
 async def active_key_by_hash(conn: asyncpg.Connection, key_hash: bytes) -> KeyRow | None:
-    row = await conn.fetchrow(f"SELECT {_KEY_COLUMNS} WHERE k.key_hash = $1 AND k.revoked_at IS NULL", key_hash)
+    """A tenant's key or a platform key (both keep only the SHA-256 of the key)."""
+    row = await conn.fetchrow(
+        f"SELECT {_KEY_COLUMNS} WHERE k.key_hash = $1 AND k.revoked_at IS NULL "
+        f"UNION ALL SELECT {_PLATFORM_COLUMNS} WHERE key_hash = $1 AND revoked_at IS NULL",
+        key_hash,
+    )
     return None if row is None else _key(row)
 
 
-async def list_keys(conn: asyncpg.Connection, tenant_id: UUID) -> list[KeyRow]:
-    rows = await conn.fetch(f"SELECT {_KEY_COLUMNS} WHERE k.tenant_id = $1 ORDER BY k.created_at", tenant_id)
+async def insert_platform_key(conn: asyncpg.Connection, key_id: UUID, key_hash: bytes, label: str | None) -> None:
+    await conn.execute("INSERT INTO platform_keys (id, key_hash, label) VALUES ($1, $2, $3)", key_id, key_hash, label)
+
+
+async def list_platform_keys(conn: asyncpg.Connection) -> list[KeyRow]:
+    return [_key(r) for r in await conn.fetch(f"SELECT {_PLATFORM_COLUMNS} ORDER BY created_at")]
+
+
+async def revoke_platform_key(conn: asyncpg.Connection, key_id: UUID) -> KeyRow | None:
+    await conn.execute("UPDATE platform_keys SET revoked_at = now() WHERE id = $1 AND revoked_at IS NULL", key_id)
+    row = await conn.fetchrow(f"SELECT {_PLATFORM_COLUMNS} WHERE id = $1", key_id)
+    return None if row is None else _key(row)
+
+
+async def tenant_by_id(conn: asyncpg.Connection, tenant_id: UUID) -> TenantRow | None:
+    row = await conn.fetchrow("SELECT id, name, created_at FROM tenants WHERE id = $1", tenant_id)
+    return None if row is None else TenantRow(**dict(row))
+
+
+async def list_keys(
+    conn: asyncpg.Connection, tenant_id: UUID, after: UUID | None = None, limit: int | None = None
+) -> list[KeyRow]:
+    """Oldest first (key ids are time-ordered)."""
+    rows = await conn.fetch(
+        f"SELECT {_KEY_COLUMNS} WHERE k.tenant_id = $1 AND ($2::uuid IS NULL OR k.id > $2) ORDER BY k.id LIMIT $3",
+        tenant_id,
+        after,
+        limit,
+    )
     return [_key(r) for r in rows]
+
+
+async def key_of_tenant(conn: asyncpg.Connection, tenant_id: UUID, key_id: UUID) -> bool:
+    found: bool = await conn.fetchval(
+        "SELECT EXISTS (SELECT 1 FROM api_keys WHERE tenant_id = $1 AND id = $2)", tenant_id, key_id
+    )
+    return found
 
 
 async def revoke_key(conn: asyncpg.Connection, key_id: UUID) -> KeyRow | None:

@@ -111,3 +111,28 @@ def test_brand_changes_only_the_fields_given(database: str, workdir: Path) -> No
     nothing = run(env, workdir, "tenants", "brand", "brand-cli")
     assert nothing.returncode == 2
     assert "nothing to change" in nothing.stderr
+
+
+def test_a_platform_key_from_the_command_line_onboards_a_tenant_over_http(
+    database: str, external_server: Server, workdir: Path
+) -> None:
+    env = clean_env(
+        CONSENT_DATABASE_URL=database, CONSENT_PEPPER=TEST_PEPPER.decode(), CONSENT_TOKEN_KEYS=TEST_TOKEN_KEY.decode()
+    )
+    platform = cli(env, workdir, "keys", "create", "--platform", "--label", "kubernetes job")
+    assert platform.startswith("csp_")
+    headers = {"Authorization": f"Bearer {platform}"}
+    tenant = httpx.post(f"{external_server.url}/v1/tenants", json={"name": "via-platform"}, headers=headers)
+    assert tenant.status_code == 201, tenant.text
+    key = httpx.post(
+        f"{external_server.url}/v1/tenants/{tenant.json()['id']}/keys", json={"scope": "check"}, headers=headers
+    ).json()["key"]
+    assert (
+        httpx.get(f"{external_server.url}/v1/purposes", headers={"Authorization": f"Bearer {key}"}).status_code == 200
+    )
+    listed = cli(env, workdir, "keys", "list", "--platform")
+    assert "platform" in listed
+    assert "kubernetes job" in listed
+    no_scope = run(env, workdir, "keys", "create", "--tenant", "via-platform")
+    assert no_scope.returncode == 1
+    assert "--scope" in no_scope.stderr

@@ -93,6 +93,8 @@ def test_every_listing_has_the_one_list_shape() -> None:
         "/v1/subjects/{subject_id}/events",
         "/v1/suppressions",
         "/v1/suppressions/export",
+        "/v1/tenants",
+        "/v1/tenants/{tenant}/keys",
         "/v1/webhooks",
         "/v1/webhooks/{webhook_id}/deliveries",
     ]
