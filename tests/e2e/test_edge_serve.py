@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import math
 import re
 import socket
 import subprocess
@@ -127,6 +128,7 @@ async def test_a_flood_of_unknown_keys_costs_at_most_the_budget_and_valid_keys_s
         # The check key has verified from this address before the flood.
         assert (await guesser.get("/v1/decisions", params=decision, headers=tenant.auth("check"))).status_code == 200
         before = counter(server, "consent_api_key_lookups_total")
+        started = time.monotonic()
 
         def guess(i: int) -> Awaitable[httpx.Response]:
             auth = {"Authorization": f"Bearer csk_guess{i:03}"}
@@ -138,13 +140,17 @@ async def test_a_flood_of_unknown_keys_costs_at_most_the_budget_and_valid_keys_s
         statuses = [a.status_code for a in answers]
         assert set(statuses) == {401, 429}, statuses
         looked_up = counter(server, "consent_api_key_lookups_total") - before
-        assert looked_up <= 20, looked_up
+        # A burst of 20, refilled at one a second: on a loaded machine the flood itself takes seconds.
+        assert looked_up <= 20 + math.ceil(time.monotonic() - started), looked_up
         assert statuses.count(401) == looked_up
         assert counter(server, "consent_api_key_refusals_total") >= 80
         # A key that verified before still works from the guessing address, on both paths.
         assert (await guesser.get("/v1/decisions", params=decision, headers=tenant.auth("check"))).status_code == 200
         assert (await guesser.get("/v1/purposes", headers=tenant.auth("check"))).status_code == 200
-        # The documented trade-off: a key this process never saw, from that address, waits for the budget.
+        # The documented trade-off: a key this process never saw, from that address, waits for the budget
+        # (spent again first: it refills while a loaded machine gets here).
+        for i in range(3):
+            await guesser.get("/v1/purposes", headers={"Authorization": f"Bearer csk_again{i}"})
         refused = await guesser.get("/v1/purposes", headers=tenant.auth("record"))
         assert refused.status_code == 429
         assert refused.headers["x-content-type-options"] == "nosniff"
