@@ -25,8 +25,9 @@ CREATE TABLE integrations (
     deleted_at         timestamptz,
     PRIMARY KEY (tenant_id, id)
 );
--- `consent-svc integrations sync --id` names an integration by its id alone.
-CREATE UNIQUE INDEX integrations_by_id ON integrations (id);
+-- `POST /in/{id}` and `consent-svc integrations sync --id` name an integration by its id alone
+-- (a UUIDv7; not a unique index, which could not be enforced per shard: docs/operations.md).
+CREATE INDEX integrations_by_id ON integrations (id);
 CREATE INDEX integrations_syncing ON integrations (sync_due_at)
     WHERE sync_suppressions AND deleted_at IS NULL;
 
