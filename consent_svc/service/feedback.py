@@ -244,38 +244,53 @@ class _Apply:
             if not created:
                 done.notes.append(f"entry {row.id} ({row.reason}, {row.scope}) was already there")
 
-    async def lift(self, f: Feedback) -> None:
-        """A provider-side resubscribe (or SMS START): lift what this integration made, nothing else."""
-        done = self.done.setdefault(f.event_id, _Done())
-        if f.kind == "sms_start" and f.phone is not None:
-            ident = Identifier("phone", f.phone)
-            hashes = [self.ctx.hasher.key(ident)]
-            scope, channel, why = "all", "sms", "all direct marketing on sms"
-        elif f.email is not None:
-            ident = Identifier("email", f.email)
-            key = self.ctx.hasher.key(ident)
-            subject = await store.subject_of(self.conn, self.tenant_id, key)
-            contacts = await store.contact_identifiers(self.conn, self.tenant_id, [subject]) if subject else {}
-            hashes = sorted({key} | {h for _t, _v, h in contacts.get(subject, [])} if subject else {key})
-            purpose, why = self.scope(f)
-            scope, channel = purpose or "all", None
-        else:
+    async def lift(self, batch: Sequence[Feedback]) -> None:
+        """Provider-side resubscribes (or SMS STARTs): lift what this integration made, nothing else.
+        Set-based: the people, their identifiers and this integration's entries in three queries."""
+        if not batch:
             return
-        entries = await store.created_by(
-            self.conn, self.tenant_id, self.source, hashes, scope=scope, channel=channel, reason="unsubscribe"
+        keys = {f.event_id: self.ctx.hasher.key(_identifier(f)) for f in batch}
+        subjects = await store.subjects_of(self.conn, self.tenant_id, list(keys.values()))
+        contacts = await store.contact_identifiers(self.conn, self.tenant_id, list(subjects.values()))
+        hashes_of: dict[str, set[bytes]] = {}
+        for f in batch:
+            key = keys[f.event_id]
+            subject = subjects.get(key)
+            # An email's resubscribe lifts what the unsubscribe made for each of the person's identifiers.
+            others = {h for _t, _v, h in contacts.get(subject, [])} if subject and f.kind == "resubscribe" else set()
+            hashes_of[f.event_id] = {key} | others
+        made = await store.made_by(
+            self.conn, self.tenant_id, self.source, sorted(set().union(*hashes_of.values())), reason="unsubscribe"
         )
-        reason = (
-            f"{f.provider} {f.provider_event} (event {f.event_id[:200]}): lifts what integration "
-            f"{self.stored.id} made; recorded objections stay until a new consent"
-        )
-        for entry in entries:
-            lifted = await suppression_store.lift(self.conn, self.tenant_id, entry.id, reason)
-            if lifted is not None:
-                done.lifted_ids.append(lifted.id)
-        if entries:
-            done.notes.append(f"{f.kind}: lifted this integration's unsubscribe from {why}; objections stay")
-        else:
-            done.notes.append(f"{f.kind}: nothing of this integration's to lift for {why}")
+        for f in batch:
+            done = self.done.setdefault(f.event_id, _Done())
+            if f.kind == "sms_start":
+                scope, channel, why = "all", "sms", "all direct marketing on sms"
+            else:
+                purpose, why = self.scope(f)
+                scope, channel = purpose or "all", None
+            entries = [
+                entry
+                for ident_hash, entry in made
+                if ident_hash in hashes_of[f.event_id] and entry.scope == scope and entry.channel == channel
+                and entry.lifted_at is None
+            ]  # fmt: skip
+            reason = (
+                f"{f.provider} {f.provider_event} (event {f.event_id[:200]}): lifts what integration "
+                f"{self.stored.id} made; recorded objections stay until a new consent"
+            )
+            for entry in entries:
+                lifted = await suppression_store.lift(self.conn, self.tenant_id, entry.id, reason)
+                if lifted is not None and lifted.lift_reason == reason:
+                    done.lifted_ids.append(lifted.id)
+            if done.lifted_ids:
+                done.notes.append(f"{f.kind}: lifted this integration's unsubscribe from {why}; objections stay")
+            else:
+                done.notes.append(f"{f.kind}: nothing of this integration's to lift for {why}")
+
+
+def _identifier(f: Feedback) -> Identifier:
+    return Identifier("phone", f.phone) if f.phone is not None else Identifier("email", f.email or "")
 
 
 async def _apply(conn: Any, ctx: Context, stored: store.StoredIntegration, inbound: Inbound) -> Received:
@@ -299,18 +314,26 @@ async def _apply(conn: Any, ctx: Context, stored: store.StoredIntegration, inbou
     rows = await purpose_store.list_purposes(conn, stored.tenant_id)
     marketing = {r.key for r in rows if r.config.get("direct_marketing")}
     apply = _Apply(conn, ctx, stored, marketing)
-    batch: list[Feedback] = []
+    # Waves keep each address's order at the cost of a few statements, not one per event: an
+    # event goes in the wave after the last resubscribe of its address before it; each wave
+    # applies its suppressing events (set-based), then its resubscribes.
+    waves: dict[int, tuple[list[Feedback], list[Feedback]]] = {}
+    lifts_before: dict[str, int] = {}
     for f in fresh:
         received.kinds[f.kind] = received.kinds.get(f.kind, 0) + 1
+        address = f.email or f.phone or ""
+        wave = waves.setdefault(lifts_before.get(address, 0), ([], []))
         if f.kind in ("resubscribe", "sms_start"):
-            await apply.add(batch)  # what came before goes first
-            batch = []
-            await apply.lift(f)
+            wave[1].append(f)
+            lifts_before[address] = lifts_before.get(address, 0) + 1
         elif f.kind == "soft_bounce":
             apply.done.setdefault(f.event_id, _Done()).notes.append("soft bounce: counted, not suppressed")
         else:
-            batch.append(f)
-    await apply.add(batch)
+            wave[0].append(f)
+    for number in sorted(waves):
+        adds, lifts = waves[number]
+        await apply.add(adds)
+        await apply.lift(lifts)
     received.applied = len(fresh)
     await store.record_outcomes(
         conn,

@@ -307,35 +307,32 @@ async def contact_identifiers(
     return found
 
 
-async def subject_of(conn: asyncpg.Connection, tenant_id: UUID, ident_hash: bytes) -> UUID | None:
-    found: UUID | None = await conn.fetchval(
-        "SELECT subject_id FROM subject_identifiers WHERE tenant_id = $1 AND hash = $2", tenant_id, ident_hash
-    )
-    return found
-
-
-async def created_by(
-    conn: asyncpg.Connection,
-    tenant_id: UUID,
-    source: str,
-    hashes: Sequence[bytes],
-    *,
-    scope: str,
-    channel: str | None,
-    reason: str,
-) -> list[SuppressionRow]:
-    """Active entries of these identifiers that ``source`` (one integration) created, with this
-    scope, channel (None: every channel) and reason."""
+async def subjects_of(conn: asyncpg.Connection, tenant_id: UUID, hashes: Sequence[bytes]) -> dict[bytes, UUID]:
+    """The subject each identifier belongs to (identifiers nobody has are left out)."""
     rows = await conn.fetch(
-        "SELECT id, ident_type, value, sha256, scope, channel, reason, source, note, created_at, lifted_at, "
-        "lift_reason, change_seq FROM suppressions WHERE tenant_id = $1 AND lifted_at IS NULL "
-        "AND ident_hash = ANY($2::bytea[]) AND source = $3 AND scope = $4 "
-        "AND coalesce(channel, '*') = coalesce($5, '*') AND reason = $6 ORDER BY id",
+        "SELECT hash, subject_id FROM subject_identifiers WHERE tenant_id = $1 AND hash = ANY($2::bytea[])",
+        tenant_id,
+        list(hashes),
+    )
+    return {bytes(r["hash"]): r["subject_id"] for r in rows}
+
+
+async def made_by(
+    conn: asyncpg.Connection, tenant_id: UUID, source: str, hashes: Sequence[bytes], *, reason: str
+) -> list[tuple[bytes, SuppressionRow]]:
+    """Active entries of these identifiers that ``source`` (one integration) made with this reason,
+    each with its identifier's keyed hash."""
+    rows = await conn.fetch(
+        "SELECT ident_hash, id, ident_type, value, sha256, scope, channel, reason, source, note, created_at, "
+        "lifted_at, lift_reason, change_seq FROM suppressions WHERE tenant_id = $1 AND lifted_at IS NULL "
+        "AND ident_hash = ANY($2::bytea[]) AND source = $3 AND reason = $4 ORDER BY id",
         tenant_id,
         list(hashes),
         source,
-        scope,
-        channel,
         reason,
     )
-    return [SuppressionRow(**dict(r)) for r in rows]
+    out = []
+    for r in rows:
+        data = dict(r)
+        out.append((bytes(data.pop("ident_hash")), SuppressionRow(**data)))
+    return out

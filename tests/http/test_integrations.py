@@ -520,3 +520,32 @@ async def test_a_private_api_base_url_is_refused_when_the_service_does_not_allow
 
 async def _no_sleep(_seconds: float) -> None:
     return None
+
+
+async def test_one_batch_keeps_each_addresses_order(
+    client: httpx.AsyncClient, tenant: Tenant, signer: SendGridSigner
+) -> None:
+    await put_purpose(client, tenant)
+    made = await create(client, tenant, sendgrid(signer, purposes={"10": "newsletter"}))
+    now = int(time.time())
+    ours = {"email": "ann@example.com", "asm_group_id": 10}
+    other = {"email": "olle@example.com", "asm_group_id": 10}
+    batch = [  # out of order in the payload: applied in the order of their timestamps
+        {**ours, "event": "group_unsubscribe", "sg_event_id": "3", "timestamp": now + 2},
+        {**ours, "event": "group_unsubscribe", "sg_event_id": "1", "timestamp": now},
+        {**ours, "event": "group_resubscribe", "sg_event_id": "2", "timestamp": now + 1},
+        {**other, "event": "group_unsubscribe", "sg_event_id": "4", "timestamp": now + 3},
+        {**other, "event": "group_resubscribe", "sg_event_id": "5", "timestamp": now + 4},
+    ]
+    answer = await post_in(client, made, signer, json.dumps(batch).encode())
+    assert answer.json()["applied"] == 5
+    (entry,) = await active(client, tenant, "ann@example.com")  # unsubscribed, back, unsubscribed again
+    assert (entry["scope"], entry["reason"], json.loads(entry["note"])["event_id"]) == (
+        "newsletter",
+        "unsubscribe",
+        "3",
+    )
+    assert await active(client, tenant, "olle@example.com") == []
+    log = (await client.get(f"/v1/integrations/{made['id']}/feedback", headers=tenant.auth())).json()["items"]
+    lifted = {i["event_id"]: len(i["lifted_ids"]) for i in log if i["kind"] == "resubscribe"}
+    assert lifted == {"2": 1, "5": 1}
