@@ -111,10 +111,24 @@ async def applied(events: int, rounds: int) -> None:
                 if round_:  # the first round warms the statement caches
                     timings.append(elapsed)
                 applied_count = answer.json()["applied"]
+            # Baseline: about as many ledger events through POST /v1/events/batch (one objection per
+            # person), what the feedback's events cost without verification, idempotency or entries.
+            _, key_text = await tenants.create_key(ctx, tenant.name, "record")
+            baseline: list[float] = []
+            for round_ in range(max(3, rounds // 5)):
+                items = [{"subject": {"email": f"base{round_}-{i}@example.com"}, "type": "objection"}
+                         for i in range(applied_count)]  # fmt: skip
+                started = time.perf_counter()
+                answer = await client.post("/v1/events/batch", json={"events": items},
+                                           headers={"Authorization": f"Bearer {key_text}"})  # fmt: skip
+                baseline.append(time.perf_counter() - started)
+                assert answer.status_code == 201, answer.text
         median = statistics.median(timings)
         print(f"POST /in/{{id}}: SendGrid batch of {events} events ({applied_count} applied), {rounds} rounds")
         print(f"  verify + apply, median: {median * 1000:.1f} ms = {events / median:,.0f} events/s")
         print(f"  p95: {sorted(timings)[max(0, int(len(timings) * 0.95) - 1)] * 1000:.1f} ms")
+        print(f"  baseline POST /v1/events/batch of {applied_count} objections, median: "
+              f"{statistics.median(baseline) * 1000:.1f} ms")  # fmt: skip
         await pool.close()
     finally:
         embedded.release()
