@@ -8,7 +8,8 @@ CREATE TABLE integrations (
     id                 uuid NOT NULL,
     provider           text NOT NULL CHECK (provider IN ('ses', 'sendgrid', 'postmark', 'mailgun', 'twilio')),
     name               text NOT NULL CHECK (length(name) BETWEEN 1 AND 200),
-    -- The settings without their secret fields (topic ARNs, region, domain, api_base_url ...).
+    -- The settings as they may be shown (topic ARNs, region, domain, api_base_url ...): a
+    -- secret field that is set reads "***" here.
     settings           jsonb NOT NULL,
     -- The secret fields (API keys, signing keys, auth tokens) as JSON, sealed with
     -- AES-256-GCM under CONSENT_ENCRYPTION_KEYS and bound to (tenant_id, id).

@@ -100,26 +100,27 @@ def _open(ctx: Context, tenant_id: UUID, integration_id: UUID, sealed: bytes | N
 
 def settings_of(ctx: Context, provider: str, tenant_id: UUID, integration_id: UUID,
                 public: Mapping[str, Any], sealed: bytes | None) -> Settings:  # fmt: skip
-    """The provider settings Struct, secrets opened."""
+    """The provider settings Struct, secrets opened (over their ``"***"`` in the stored settings)."""
     kind = SETTINGS_TYPES[provider]  # type: ignore[index]
-    return msgspec.convert({**public, **_open(ctx, tenant_id, integration_id, sealed)}, kind)
+    shown = {k: v for k, v in public.items() if not (k in SECRET_FIELDS[provider] and v == MASK)}  # type: ignore[index]
+    return msgspec.convert({**shown, **_open(ctx, tenant_id, integration_id, sealed)}, kind)
 
 
 def _split(provider: Provider, settings: Settings) -> tuple[dict[str, Any], dict[str, Any]]:
-    """(the settings without secrets, the secret fields that are set)."""
+    """(the settings as they may be shown, a secret that is set as ``"***"``; the secret fields
+    that are set). The first is stored as it is, so showing an integration opens no secret."""
     full: dict[str, Any] = msgspec.to_builtins(settings)
-    secret_names = SECRET_FIELDS[provider]
-    public = {k: v for k, v in full.items() if k not in secret_names and v is not None}
-    secrets = {k: v for k, v in full.items() if k in secret_names and v is not None}
+    public = {k: v for k, v in public_settings(provider, settings).items() if v is not None}
+    secrets = {k: v for k, v in full.items() if k in SECRET_FIELDS[provider] and v is not None}
     return public, secrets
 
 
-def _row(stored: store.StoredIntegration, settings: Settings) -> IntegrationRow:
+def _row(stored: store.StoredIntegration) -> IntegrationRow:
     return IntegrationRow(
         id=stored.id,
         provider=stored.provider,
         name=stored.name,
-        settings={k: v for k, v in public_settings(stored.provider, settings).items() if v is not None},  # type: ignore[arg-type]
+        settings=dict(stored.settings),
         purposes=dict(stored.purposes),
         sync_suppressions=stored.sync_suppressions,
         created_at=stored.created_at,
@@ -167,7 +168,7 @@ async def create(ctx: Context, tenant_id: UUID, body: IntegrationIn) -> Integrat
             sealed_secrets=_seal(ctx, tenant_id, integration_id, secrets), purposes=dict(body.purposes),
             sync_suppressions=body.sync_suppressions,
         )  # fmt: skip
-    return IntegrationView(_row(stored, settings), inbound_url(ctx, integration_id), credentials)
+    return IntegrationView(_row(stored), inbound_url(ctx, integration_id), credentials)
 
 
 async def _load(conn: Any, ctx: Context, tenant_id: UUID, integration_id: UUID, *, for_update: bool = False) -> tuple[
@@ -181,20 +182,16 @@ async def _load(conn: Any, ctx: Context, tenant_id: UUID, integration_id: UUID, 
 
 async def get(ctx: Context, tenant_id: UUID, integration_id: UUID) -> IntegrationView:
     async with ctx.pool.acquire() as conn:
-        stored, settings = await _load(conn, ctx, tenant_id, integration_id)
-    return IntegrationView(_row(stored, settings), inbound_url(ctx, integration_id))
+        stored = await store.get(conn, tenant_id, integration_id)
+    if stored is None:
+        raise NotFound(f"no integration {integration_id}")
+    return IntegrationView(_row(stored), inbound_url(ctx, integration_id))
 
 
 async def list_page(ctx: Context, tenant_id: UUID, after: UUID | None, limit: int) -> Page[IntegrationView]:
     async with ctx.pool.acquire() as conn:
         rows = await store.list_page(conn, tenant_id, after, limit + 1)
-    views = [
-        IntegrationView(
-            _row(s, settings_of(ctx, s.provider, tenant_id, s.id, s.settings, s.sealed_secrets)),
-            inbound_url(ctx, s.id),
-        )
-        for s in rows
-    ]
+    views = [IntegrationView(_row(s), inbound_url(ctx, s.id)) for s in rows]
     return Page.of(views, limit, lambda v: v.row.id)
 
 
@@ -227,7 +224,7 @@ async def update(ctx: Context, tenant_id: UUID, integration_id: UUID, body: Inte
             conn, tenant_id, integration_id, name=body.name or stored.name, settings=public,
             sealed_secrets=_seal(ctx, tenant_id, integration_id, secrets), purposes=purposes, sync_suppressions=sync,
         )  # fmt: skip
-    return IntegrationView(_row(updated, settings), inbound_url(ctx, integration_id), credentials)
+    return IntegrationView(_row(updated), inbound_url(ctx, integration_id), credentials)
 
 
 async def delete(ctx: Context, tenant_id: UUID, integration_id: UUID) -> None:

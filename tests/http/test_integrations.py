@@ -121,7 +121,7 @@ async def test_secrets_are_write_only_and_sealed_at_rest(
         dump = await conn.fetchval("SELECT string_agg(t::text, '|') FROM integrations t WHERE id = $1", row["id"])
     assert b"very-secret" not in bytes(row["sealed_secrets"])
     assert "very-secret" not in dump
-    assert "api_key" not in row["settings"]
+    assert row["settings"]["api_key"] == "***"  # shown as stored: reading an integration opens nothing
     # Sealed to its row: opened with the service's key and this row's ids, and nothing else.
     sealer = Sealer([], ctx.settings.pepper.reveal())
     associated = b"integration secrets|" + tenant.id.bytes + row["id"].bytes
@@ -149,6 +149,18 @@ async def test_a_configured_key_seals_and_reseal_moves_old_secrets_to_it(
     # ... and after the reseal, only the new key opens it: the pepper alone no longer does.
     assert Sealer([], ctx.settings.pepper.reveal()).sealed_with_current(sealed) is False
     assert (await integrations.get(rotated, tenant.id, UUID(made["id"]))).row.id == UUID(made["id"])
+
+    # Without that key (here: the pepper alone), the integration still reads, but feedback to it is 503.
+    lost = dataclasses.replace(ctx, settings=dataclasses.replace(ctx.settings, encryption_keys=()))
+    assert (await integrations.get(lost, tenant.id, UUID(made["id"]))).row.settings["api_key"] == "***"
+    async with httpx.AsyncClient(
+        transport=httpx.ASGITransport(app=create_app(lost)), base_url="http://testserver"
+    ) as other:
+        body = events(int(time.time()), ("s1", "bounce", "sam@example.com"))
+        answer = await post_in(other, made, signer, body)
+    assert (answer.status_code, answer.headers["retry-after"]) == (503, "60")
+    assert answer.json()["detail"] == "the integration's secrets cannot be read now; the operator is told"
+    assert await active(client, tenant, "sam@example.com") == []
 
 
 async def test_settings_purposes_and_scopes_are_checked(
