@@ -116,6 +116,15 @@ def log(api: httpx.Client, integration_id: str, what: str = "feedback", **params
     return list(response.json()["items"])
 
 
+def ledger_events(api: httpx.Client, **who: str) -> list[dict[str, Any]]:
+    """The person's events, as their Art. 15 export shows them."""
+    found = api.get("/v1/subjects", params=who)
+    assert found.status_code == 200, found.text
+    export = api.get(f"/v1/subjects/{found.json()['id']}/export")
+    assert export.status_code == 200, export.text
+    return list(export.json()["events"])
+
+
 def wait_for(check: Callable[[], Any], what: str, timeout: float = 15.0) -> Any:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -220,11 +229,23 @@ def test_sendgrid_feedback_acts_once_and_the_decisions_follow(server: Server, ap
     assert len(resubscribed["lifted_ids"]) == 1
     assert "objections stay" in resubscribed["outcome"]
 
-    before = (len(received), [entries(api, email=f"{n}@example.com") for n in people])
+    unsubscribed = [e for e in ledger_events(api, email="unsub@example.com") if e["source"] == "integration"]
+    assert [e["type"] for e in unsubscribed] == ["consent_withdrawn", "objection"]
+    assert unsubscribed[0]["proof"]["provider_feedback"]["event_id"] == "evt-8"
+    assert [e["type"] for e in ledger_events(api, email="spam@example.com")] == ["consent_given", "objection"]
+
+    def state() -> tuple[Any, ...]:
+        return (
+            len(log(api, integration["id"])),
+            [entries(api, email=f"{n}@example.com") for n in people],
+            [len(ledger_events(api, email=f"{n}@example.com")) for n in people],
+        )
+
+    before = state()
     again = httpx.post(integration["inbound_url"], content=body, headers=headers)
     assert again.status_code == 200
     assert (again.json()["applied"], again.json()["duplicates"]) == (0, 6)
-    assert (len(log(api, integration["id"])), [entries(api, email=f"{n}@example.com") for n in people]) == before
+    assert state() == before
 
     # A tampered body, another key, a stale timestamp: 401, and nothing changes.
     consent(api, email="new@example.com")
@@ -381,6 +402,10 @@ def test_mailgun_feedback_and_pushes(api: httpx.Client, fakes: Callable[..., Fak
     assert httpx.post(url, content=complained).json()["applied"] == 1
     bounced = mailgun_signed("mailgun_failed_permanent.json", "whk-secret", timestamp=now, token="u" * 50)
     assert httpx.post(url, content=bounced).json()["applied"] == 1
+    consent(api, email="test@test.com")
+    temporary = mailgun_signed("mailgun_failed_temporary.json", "whk-secret", timestamp=now, token="s" * 50)
+    assert httpx.post(url, content=temporary).json()["applied"] == 1
+    assert decision(api, email="test@test.com") == (True, "consent_active")  # a soft bounce is counted only
     assert decision(api, email="recipient@example.com") == (False, "suppressed")
     assert decision(api, email="foo@example.com") == (False, "suppressed")
     assert decision(api, email="slava@mailgun.com") == (False, "suppressed")
@@ -469,6 +494,14 @@ def test_postmark_credentials_feedback_and_pushes(api: httpx.Client, fakes: Call
     bounce = fixture("postmark_bounce.json")
     assert httpx.post(url, content=bounce, auth=auth).json()["applied"] == 1
     assert decision(api, email="john@example.com") == (False, "suppressed")
+    assert httpx.post(url, content=bounce, auth=auth).json()["duplicates"] == 1
+    assert len(entries(api, email="john@example.com")) == 1
+    complaint = json.loads(fixture("postmark_spam_complaint.json"))
+    complaint.update(Email="zoe@example.com", BouncedAt=datetime.now(UTC).isoformat())
+    consent(api, email=complaint["Email"])
+    assert httpx.post(url, json=complaint, auth=auth).json()["applied"] == 1
+    assert decision(api, email=complaint["Email"]) == (False, "suppressed")
+    assert [e["reason"] for e in entries(api, email=complaint["Email"])] == ["complaint"]
     refused(httpx.post(url, content=bounce, auth=httpx.BasicAuth(credentials["username"], "guess")))
     refused(httpx.post(url, content=bounce))
 
@@ -492,12 +525,13 @@ def test_postmark_credentials_feedback_and_pushes(api: httpx.Client, fakes: Call
     def pushed() -> list[tuple[str, str]] | None:
         # Entries queued close together may go in one batch or in two: compare address by address.
         items = [(r.path, s["EmailAddress"]) for r in fake.received for s in json.loads(r.body)["Suppressions"]]
-        return items if len(items) >= 3 else None
+        return items if len(items) >= 4 else None
 
     calls = wait_for(pushed, "the Postmark pushes")
     assert sorted(calls) == [
         ("/message-streams/broadcast/suppressions", "bounced-address@example.com"),
         ("/message-streams/broadcast/suppressions", "john@example.com"),
+        ("/message-streams/broadcast/suppressions", "zoe@example.com"),
         ("/message-streams/broadcast/suppressions/delete", "bounced-address@example.com"),
     ]
     assert [path for path, email in calls if email.startswith("bounced")] == [  # added, then lifted: in order
