@@ -60,6 +60,8 @@ class Settings:
     data_dir: Path = field(default_factory=lambda: Path("data"))
     pepper: Secret = field(default_factory=lambda: Secret(b""), repr=False)
     token_keys: tuple[Secret, ...] = field(default=(), repr=False)
+    # Keys that seal secrets kept in the database (provider API keys); empty: one derived from the pepper.
+    encryption_keys: tuple[Secret, ...] = field(default=(), repr=False)
     public_url: str = "http://127.0.0.1:8000"
     public_url_configured: bool = False  # False: follow the host and port actually served on
     log_format: str = "auto"
@@ -203,6 +205,13 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
     else:
         token_keys = (Secret(_secret_file(data_dir, "token-key")),)
 
+    # Comma separated, newest first: the first seals, all open (rotation: `consent-svc integrations reseal`).
+    encryption_keys = tuple(
+        Secret(_decode_secret("CONSENT_ENCRYPTION_KEYS", part))
+        for part in env.get("CONSENT_ENCRYPTION_KEYS", "").split(",")
+        if part.strip()
+    )
+
     public_url = env.get("CONSENT_PUBLIC_URL", "").strip().rstrip("/")
     if not public_url:
         public_url = f"http://{host}:{port}"
@@ -225,6 +234,7 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         data_dir=data_dir,
         pepper=Secret(pepper),
         token_keys=token_keys,
+        encryption_keys=encryption_keys,
         public_url=public_url,
         public_url_configured=bool(env.get("CONSENT_PUBLIC_URL", "").strip()),
         log_format=log_format,

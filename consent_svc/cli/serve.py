@@ -19,14 +19,17 @@ from consent_svc.service.context import Context
 
 
 def serve(settings: Settings, args: argparse.Namespace) -> int:
-    """Run the HTTP service (and, inside it, the webhook worker, the ledger sealer and the sweep)."""
+    """Run the HTTP service (and, inside it, the webhook worker, the provider sync, the ledger sealer
+    and the sweep)."""
     import uvicorn
 
     from consent_svc.http.app import create_app, create_metrics_app
     from consent_svc.http.auth import Authenticator
+    from consent_svc.http.inbound import InboundState
     from consent_svc.http.server import uvicorn_http
     from consent_svc.jobs.delivery import DeliveryWorker
     from consent_svc.jobs.periodic import every
+    from consent_svc.jobs.provider_sync import SyncWorker
     from consent_svc.service import ledger, retention, unsubscribe
 
     async def _swept(run: Any) -> int:
@@ -48,8 +51,9 @@ def serve(settings: Settings, args: argparse.Namespace) -> int:
 
     async def body(ctx: Context) -> int:
         authenticator = Authenticator(ctx)
+        inbound = InboundState()
         config = uvicorn.Config(
-            create_app(ctx, authenticator=authenticator),
+            create_app(ctx, authenticator=authenticator, inbound_state=inbound),
             host=host,
             port=port,
             http=uvicorn_http(ctx.settings.max_header_bytes),
@@ -80,6 +84,8 @@ def serve(settings: Settings, args: argparse.Namespace) -> int:
         announced = asyncio.create_task(announce())
         worker = DeliveryWorker(ctx) if ctx.settings.webhook_worker else None
         task = asyncio.create_task(worker.run()) if worker else None
+        syncer = SyncWorker(ctx) if ctx.settings.webhook_worker else None
+        sync_task = asyncio.create_task(syncer.run()) if syncer else None
         stop_jobs = asyncio.Event()
         jobs = []
         if ctx.settings.ledger_seal_seconds > 0:
@@ -102,6 +108,11 @@ def serve(settings: Settings, args: argparse.Namespace) -> int:
                 worker.stop()
                 await task
                 await worker.close()
+            if syncer is not None and sync_task is not None:
+                syncer.stop()
+                await sync_task
+                await syncer.close()
+            await inbound.aclose()
         return 0 if server.started else 1
 
     return with_database(settings, body)
@@ -216,19 +227,27 @@ def _serve_processes(settings: Settings, host: str, port: int, processes: int) -
 
 
 def worker(settings: Settings, _args: argparse.Namespace) -> int:
-    """Only the webhook delivery worker, no HTTP (e.g. a separate deployment)."""
+    """Only the webhook delivery worker and the provider sync, no HTTP (e.g. a separate deployment)."""
     from consent_svc.jobs.delivery import DeliveryWorker
+    from consent_svc.jobs.provider_sync import SyncWorker
 
     async def body(ctx: Context) -> int:
         worker = DeliveryWorker(ctx)
+        syncer = SyncWorker(ctx)
         loop = asyncio.get_running_loop()
+
+        def stop() -> None:
+            worker.stop()
+            syncer.stop()
+
         for sig in (signal.SIGINT, signal.SIGTERM):
-            loop.add_signal_handler(sig, worker.stop)
-        say("consent-svc webhook worker running (Ctrl-C to stop)")
+            loop.add_signal_handler(sig, stop)
+        say("consent-svc webhook worker and provider sync running (Ctrl-C to stop)")
         try:
-            await worker.run()
+            await asyncio.gather(worker.run(), syncer.run())
         finally:
             await worker.close()
+            await syncer.close()
         return 0
 
     return with_database(settings, body)
@@ -242,4 +261,4 @@ def register(sub: Subparsers) -> None:
         "--processes", type=int, help="serving processes sharing the port (default CONSENT_PROCESSES or 1)"
     )
     parser.set_defaults(run=serve, creates_database=True)  # the zero-set-up start: a first serve creates it
-    sub.add_parser("worker", help="run only the webhook delivery worker").set_defaults(run=worker)
+    sub.add_parser("worker", help="run only the webhook delivery worker and the provider sync").set_defaults(run=worker)

@@ -33,6 +33,7 @@ Source = Literal[
     "import",
     "phone_call",
     "paper",
+    "integration",  # feedback from an email or SMS provider (proof.provider_feedback says which)
 ]
 SuppressionReason = Literal["unsubscribe", "objection", "complaint", "hard_bounce", "erasure", "register", "manual"]
 Scope = Literal["check", "record", "admin"]

@@ -201,3 +201,49 @@ class MessageRecord(msgspec.Struct, frozen=True):
     attempts: int
     created_at: datetime
     delivered_at: datetime | None
+
+
+class IntegrationRow(msgspec.Struct, frozen=True, kw_only=True):
+    """An email or SMS provider integration. ``settings`` as they may be shown: a secret field
+    that is set reads ``"***"`` (secrets are write-only)."""
+
+    id: UUID
+    provider: str
+    name: str
+    settings: dict[str, Any]
+    purposes: dict[str, str]
+    sync_suppressions: bool
+    created_at: datetime
+    updated_at: datetime
+
+
+class FeedbackRow(msgspec.Struct, frozen=True, kw_only=True):
+    """One provider event received (the provenance of what it changed)."""
+
+    event_id: str
+    kind: str
+    provider_event: str
+    provider_group: str | None
+    occurred_at: datetime
+    received_at: datetime
+    payload_sha256: str
+    outcome: str | None
+    suppression_ids: list[UUID]
+    lifted_ids: list[UUID]
+    event_ids: list[UUID]
+
+
+class IntegrationDeliveryRow(msgspec.Struct, frozen=True, kw_only=True):
+    """One suppression change to push to a provider, and how it went."""
+
+    id: UUID
+    suppression_id: UUID
+    action: str
+    origin: str
+    status: str
+    attempts: int
+    created_at: datetime
+    done_at: datetime | None
+    request: str | None
+    status_code: int | None
+    last_error: str | None

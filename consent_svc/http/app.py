@@ -17,6 +17,8 @@ from consent_svc.http import (
     decisions,
     erasures,
     events,
+    inbound,
+    integrations,
     ledger,
     ops,
     purposes,
@@ -57,11 +59,16 @@ def openapi_config() -> OpenAPIConfig:
 
 
 def create_litestar(
-    ctx: Context | None, *, authenticator: Authenticator | None = None, clock: Clock = time.monotonic
+    ctx: Context | None,
+    *,
+    authenticator: Authenticator | None = None,
+    clock: Clock = time.monotonic,
+    inbound_state: inbound.InboundState | None = None,
 ) -> Litestar:
     """The litestar app; ``ctx`` may be None only to render the OpenAPI document.
     ``authenticator``: one built here from ``ctx`` unless given. ``clock``: what the edge's rate
-    limits count time with (tests give one they step)."""
+    limits count time with (tests give one they step). ``inbound_state``: the provider feedback
+    endpoint's HTTP client and certificate cache (``serve`` closes it when it stops)."""
     app = Litestar(
         route_handlers=[
             purposes.PurposeController,
@@ -72,6 +79,8 @@ def create_litestar(
             unsubscribe.PublicPagesController,
             branding.BrandingController,
             webhooks.WebhookController,
+            integrations.IntegrationController,
+            inbound.InboundController,
             sites.SiteController,
             subjects.SubjectController,
             tenants.TenantController,
@@ -96,14 +105,21 @@ def create_litestar(
     app.state.authenticator = authenticator or (Authenticator(ctx, clock=clock) if ctx else None)
     app.state.public_limits = unsubscribe.PublicLimits(clock)
     app.state.banner_limits = banner.BannerLimits(clock)
+    app.state.inbound = inbound_state or inbound.InboundState(clock=clock)
     return app
 
 
-def create_app(ctx: Context, *, authenticator: Authenticator | None = None, clock: Clock = time.monotonic) -> Any:
+def create_app(
+    ctx: Context,
+    *,
+    authenticator: Authenticator | None = None,
+    clock: Clock = time.monotonic,
+    inbound_state: inbound.InboundState | None = None,
+) -> Any:
     """The ASGI app served: the decision fast path in front of litestar, inside the request-log wrapper
     (which also sets the security headers on every response). /metrics is not here: it has a listener
     of its own (:func:`create_metrics_app`)."""
-    litestar = create_litestar(ctx, authenticator=authenticator, clock=clock)
+    litestar = create_litestar(ctx, authenticator=authenticator, clock=clock, inbound_state=inbound_state)
     return RequestLogMiddleware(DecisionFastPath(litestar, ctx, litestar.state.authenticator))
 
 

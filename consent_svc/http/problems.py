@@ -22,6 +22,8 @@ from litestar.exceptions import HTTPException, ValidationException
 from consent_svc.domain.errors import Conflict, DomainError, InvalidInput, NotFound, Refused
 from consent_svc.http.middleware import route_of
 from consent_svc.http.ratelimit import RateLimited
+from consent_svc.integrations import CertificateUnavailable, VerificationFailed
+from consent_svc.service.integrations import SecretsUnreadable
 
 PROBLEM = "application/problem+json"
 _log = structlog.get_logger("consent_svc.http")
@@ -31,6 +33,16 @@ _STATUS: dict[type[DomainError], int] = {
     NotFound: 404,
     Conflict: 409,
     Refused: 422,
+    VerificationFailed: 401,
+    CertificateUnavailable: 503,
+    SecretsUnreadable: 503,
+}
+# Which check a provider request failed is logged, never answered: an answer would tell a
+# forger what to fix.
+_FIXED_DETAIL = {
+    VerificationFailed: "the request is not verified as coming from the integration's provider",
+    CertificateUnavailable: "the provider's signing certificate cannot be checked now; deliver again later",
+    SecretsUnreadable: "the integration's secrets cannot be read now; the operator is told",
 }
 
 _TITLES = {
@@ -75,6 +87,11 @@ def _domain(_: Request[Any, Any, Any], exc: DomainError) -> Response[Any]:
     errors = None
     if isinstance(exc, InvalidInput):
         errors = [{"field": e.field, "message": e.message} for e in exc.errors]
+    fixed = next((text for cls, text in _FIXED_DETAIL.items() if isinstance(exc, cls)), None)
+    if fixed is not None:
+        if isinstance(exc, SecretsUnreadable):
+            _log.error("integration secrets unreadable", detail=exc.detail)
+        return problem(status, fixed, title=exc.title, headers={"Retry-After": "60"} if status == 503 else None)
     return problem(status, exc.detail, title=exc.title, errors=errors)
 
 

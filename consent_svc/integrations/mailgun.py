@@ -58,13 +58,14 @@ def verify(body: bytes, settings: MailgunSettings, now: datetime) -> dict[str, A
 def receive(request: InboundRequest, settings: MailgunSettings, now: datetime) -> Inbound:
     payload = verify(request.body, settings, now)
     digest = sha256_hex(request.body)
+    token = str(payload["signature"]["token"])
     data = payload.get("event-data")
     if not isinstance(data, dict):
         raise InvalidInput("a Mailgun webhook carries its event in event-data")
     item = _map(data, digest)
     if isinstance(item, Ignored):
-        return Inbound(provider="mailgun", payload_sha256=digest, ignored=(item,))
-    return Inbound(provider="mailgun", payload_sha256=digest, feedback=(item,))
+        return Inbound(provider="mailgun", payload_sha256=digest, ignored=(item,), replay_token=token)
+    return Inbound(provider="mailgun", payload_sha256=digest, feedback=(item,), replay_token=token)
 
 
 def _map(data: dict[str, Any], digest: str) -> Feedback | Ignored:

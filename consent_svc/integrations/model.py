@@ -90,6 +90,9 @@ class Inbound(msgspec.Struct, frozen=True, kw_only=True):
     ``subscribe_url``: for an SNS SubscriptionConfirmation only, the URL to GET
     to confirm the subscription (``sns.confirm_subscription`` does it); already
     checked to be on an ``sns.<region>.amazonaws.com`` host over https.
+    ``replay_token``: Mailgun only, the signature's token: Mailgun signs the
+    timestamp and the token, not the event, so the receiver must let each token
+    vouch for one payload only (a captured signature with another body is a forgery).
     """
 
     provider: Provider
@@ -97,6 +100,7 @@ class Inbound(msgspec.Struct, frozen=True, kw_only=True):
     feedback: tuple[Feedback, ...] = ()
     ignored: tuple[Ignored, ...] = ()
     subscribe_url: str | None = None
+    replay_token: str | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -167,6 +167,13 @@ async def record(ctx: Context, tenant_id: UUID, items: Sequence[EventIn], *, bat
     again: its result is the first one (``created=False``). Reusing a key for
     a different event is a :class:`Conflict`.
     """
+    for index, item in enumerate(items):
+        # Provider feedback is recorded by consent-svc itself, from a verified provider payload.
+        prefix = f"events[{index}]." if batch else ""
+        if item.proof is not None and item.proof.provider_feedback is not None:
+            raise InvalidInput.field(f"{prefix}proof.provider_feedback", "is written by consent-svc, not by clients")
+        if item.source == "integration":
+            raise InvalidInput.field(f"{prefix}source", "integration is written by consent-svc, not by clients")
     async with ctx.pool.acquire() as conn, conn.transaction():
         return await record_in(conn, ctx, tenant_id, items, batch=batch)
 

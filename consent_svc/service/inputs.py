@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 from uuid import UUID
 
 import msgspec
@@ -54,6 +54,20 @@ class SubjectRef(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     kind: SubjectKind | None = None
 
 
+HEX_SHA256 = whole(r"[0-9a-f]{64}")
+
+
+class ProviderProof(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
+    """Where a change an email or SMS provider reported came from (written by consent-svc only)."""
+
+    provider: Literal["ses", "sendgrid", "postmark", "mailgun", "twilio"]
+    integration_id: UUID
+    event_id: Annotated[str, Meta(max_length=500)]
+    provider_event: Annotated[str, Meta(max_length=200)]
+    occurred_at: AwareDatetime
+    payload_sha256: Annotated[str, Meta(pattern=HEX_SHA256)]
+
+
 class Proof(msgspec.Struct, forbid_unknown_fields=True, kw_only=True, omit_defaults=True):
     """What the person saw and did (GDPR 7(1))."""
 
@@ -66,6 +80,7 @@ class Proof(msgspec.Struct, forbid_unknown_fields=True, kw_only=True, omit_defau
     form_url: Annotated[str, Meta(max_length=2000)] | None = None
     consent_id: Annotated[str, Meta(max_length=100)] | None = None
     note: Annotated[str, Meta(max_length=2000)] | None = None
+    provider_feedback: ProviderProof | None = None
 
 
 class EventIn(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
@@ -260,3 +275,41 @@ class SubjectPatchIn(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
 
 class ErasureIn(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     reason: Annotated[str, Meta(max_length=1000)] | None = None
+
+
+IntegrationProvider = Literal["ses", "sendgrid", "postmark", "mailgun", "twilio"]
+ProviderGroup = Annotated[str, Meta(min_length=1, max_length=300)]
+ProviderGroups = Annotated[
+    dict[ProviderGroup, PurposeKey],
+    Meta(
+        max_length=200,
+        description="provider group / stream / list id -> purpose key (SendGrid ASM group ids, Postmark "
+        "message streams, Mailgun tags or mailing lists, SES configuration sets)",
+    ),
+]
+ProviderSettings = Annotated[
+    dict[Annotated[str, Meta(max_length=64)], Any],
+    Meta(max_length=30, description="the provider's settings (docs/integrations.md); secret fields are write-only"),
+]
+
+
+class IntegrationIn(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
+    """An email or SMS provider to take feedback from and (with sync_suppressions) push suppressions to."""
+
+    provider: IntegrationProvider
+    name: Annotated[str, Meta(min_length=1, max_length=200)]
+    settings: ProviderSettings = {}
+    purposes: ProviderGroups = {}
+    sync_suppressions: bool = False
+
+
+class IntegrationPatchIn(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
+    """A change: ``settings`` fields are merged over the stored ones (null removes one; a secret not
+    named is kept); ``purposes`` replaces the map; ``regenerate_credentials`` (Postmark) makes new
+    basic-auth credentials, shown once."""
+
+    name: Annotated[str, Meta(min_length=1, max_length=200)] | None = None
+    settings: ProviderSettings | None = None
+    purposes: ProviderGroups | None = None
+    sync_suppressions: bool | None = None
+    regenerate_credentials: bool = False

@@ -9,7 +9,7 @@ import asyncpg
 import msgspec
 
 from consent_svc.domain.records import ActiveScope, SuppressionRow
-from consent_svc.store import outbox
+from consent_svc.store import integration_outbox, outbox
 
 _COLUMNS = (
     "id, ident_type, value, sha256, scope, channel, reason, source, note, created_at, "
@@ -85,6 +85,7 @@ async def add(
         tenant_id,
         [_message("suppression.added", e.ident_hash, created[e.id]) for e in entries if e.id in created],
     )
+    await integration_outbox.enqueue(conn, tenant_id, [e.id for e in entries if e.id in created], "add")
     missing = [e for e in entries if e.id not in created]
     existing: dict[tuple[bytes, str, str, str], SuppressionRow] = {}
     if missing:
@@ -160,6 +161,7 @@ async def lift(conn: asyncpg.Connection, tenant_id: UUID, entry_id: UUID, reason
         "SELECT ident_hash FROM suppressions WHERE tenant_id = $1 AND id = $2", tenant_id, entry_id
     )
     await outbox.enqueue(conn, tenant_id, [_message("suppression.lifted", ident_hash, lifted)])
+    await integration_outbox.enqueue(conn, tenant_id, [entry_id], "lift")
     return lifted
 
 

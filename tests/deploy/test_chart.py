@@ -173,7 +173,13 @@ def test_probes_point_at_the_health_endpoints() -> None:
 
 def test_secrets_are_only_referenced_never_valued() -> None:
     docs = manifests(*EVERYTHING)
-    secret_vars = {"CONSENT_DATABASE_URL", "CONSENT_DATABASE_READ_URL", "CONSENT_PEPPER", "CONSENT_TOKEN_KEYS"}
+    secret_vars = {
+        "CONSENT_DATABASE_URL",
+        "CONSENT_DATABASE_READ_URL",
+        "CONSENT_PEPPER",
+        "CONSENT_TOKEN_KEYS",
+        "CONSENT_ENCRYPTION_KEYS",
+    }
     assert not any(d["kind"] == "Secret" for d in docs)
     assert not secret_vars & set(by_kind(docs, "ConfigMap")["data"])
     for kind in ("Deployment", "Job"):
@@ -187,6 +193,15 @@ def test_secrets_are_only_referenced_never_valued() -> None:
         e["name"]: e for e in by_kind(docs, "Deployment")["spec"]["template"]["spec"]["containers"][0]["env"]
     }
     assert deployment_env["CONSENT_DATABASE_READ_URL"]["valueFrom"]["secretKeyRef"]["optional"] is True
+    # The keys that seal provider credentials: optional, and in the migration job too (same secrets everywhere).
+    for kind in ("Deployment", "Job"):
+        [container] = by_kind(docs, kind)["spec"]["template"]["spec"]["containers"]
+        env = {e["name"]: e for e in container["env"]}
+        assert env["CONSENT_ENCRYPTION_KEYS"]["valueFrom"]["secretKeyRef"] == {
+            "name": "consent-svc",
+            "key": "encryption-keys",
+            "optional": True,
+        }
 
 
 def test_a_missing_secret_name_is_a_clear_error() -> None:

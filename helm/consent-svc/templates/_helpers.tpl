@@ -57,6 +57,12 @@ app.kubernetes.io/managed-by: {{ .Release.Service }}
     secretKeyRef:
       name: {{ $secret }}
       key: {{ .Values.secrets.keys.tokenKeys }}
+- name: CONSENT_ENCRYPTION_KEYS
+  valueFrom:
+    secretKeyRef:
+      name: {{ $secret }}
+      key: {{ .Values.secrets.keys.encryptionKeys }}
+      optional: true
 {{- end }}
 
 {{- define "consent-svc.podSecurityContext" -}}
