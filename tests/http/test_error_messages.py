@@ -13,7 +13,8 @@ CONSENT = {"subject": {"email": "a@example.se"}, "type": "consent_given", "purpo
 
 CASES = [
     ("POST", "/v1/events", {**CONSENT, "source": "bogus", "proof": {"notice_version": "2026-03"}}, "source",
-     "must be one of api, banner, import, integration, paper, phone_call, preference_center, unsubscribe, web_form (got 'bogus')"),
+     "must be one of api, banner, import, integration, paper, phone_call, preference_center, unsubscribe, "
+     "web_form (got 'bogus')"),
     ("POST", "/v1/suppressions", {"email": "a@example.se", "reason": "bored"}, "reason",
      "must be one of complaint, erasure, hard_bounce, manual, objection, register, unsubscribe (got 'bored')"),
     ("POST", "/v1/suppressions", {"email": "a@example.se", "reason": "manual", "channel": "fax"}, "channel",
