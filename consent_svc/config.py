@@ -13,7 +13,9 @@ import os
 import secrets
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from email.utils import parseaddr
 from pathlib import Path
+from urllib.parse import unquote, urlsplit
 
 __all__ = ["ConfigError", "Secret", "Settings", "load_settings"]
 
@@ -43,6 +45,51 @@ class Secret:
 
     def __hash__(self) -> int:
         return hash(self._value)
+
+
+LOOPBACK_HOSTS = frozenset({"localhost", "127.0.0.1", "::1"})
+
+
+@dataclass(frozen=True, slots=True)
+class SmtpSettings:
+    """Where confirmation emails go (``CONSENT_SMTP_URL``): ``smtps://`` is TLS from the first
+    byte (port 465 by default); ``smtp://`` must upgrade with STARTTLS (port 587 by default),
+    except to a relay on loopback, which may be plain (a local MTA, the tests)."""
+
+    host: str
+    port: int
+    implicit_tls: bool
+    require_starttls: bool
+    username: str | None = field(default=None, repr=False)
+    password: Secret | None = field(default=None, repr=False)
+    sender: str = ""  # CONSENT_SMTP_FROM: the From address (the tenant's name is its display name)
+
+
+def parse_smtp_url(raw: str, sender: str) -> SmtpSettings:
+    parts = urlsplit(raw)
+    scheme = parts.scheme.lower()
+    if scheme not in ("smtp", "smtps"):
+        raise ConfigError("CONSENT_SMTP_URL must start with smtp:// or smtps://")
+    try:
+        port = parts.port
+    except ValueError:
+        raise ConfigError("CONSENT_SMTP_URL has a port that is not a number") from None
+    host = (parts.hostname or "").lower()
+    if not host:
+        raise ConfigError("CONSENT_SMTP_URL needs a host (smtp://user:password@host:587)")
+    _, address = parseaddr(sender)
+    if not sender or "@" not in address:
+        raise ConfigError("CONSENT_SMTP_FROM must be set to an email address when CONSENT_SMTP_URL is set")
+    implicit = scheme == "smtps"
+    return SmtpSettings(
+        host=host,
+        port=port or (465 if implicit else 587),
+        implicit_tls=implicit,
+        require_starttls=not implicit and host not in LOOPBACK_HOSTS and not host.startswith("127."),
+        username=unquote(parts.username) if parts.username else None,
+        password=Secret(unquote(parts.password).encode()) if parts.password else None,
+        sender=sender.strip(),
+    )
 
 
 @dataclass(frozen=True, slots=True)
@@ -82,6 +129,8 @@ class Settings:
     webhook_timeout_seconds: float = 10.0
     webhook_retry_base_seconds: float = 5.0
     webhook_retry_window_seconds: float = 86_400.0
+    smtp: SmtpSettings | None = field(default=None, repr=False)  # None: sign-ups are announced by webhook
+    confirm_ttl_hours: int = 72
 
 
 def _env_bool(env: Mapping[str, str], name: str, default: bool) -> bool:
@@ -218,6 +267,9 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
     if not public_url.startswith(("http://", "https://")):
         raise ConfigError("CONSENT_PUBLIC_URL must start with http:// or https://")
 
+    smtp_url = env.get("CONSENT_SMTP_URL", "").strip()
+    smtp = parse_smtp_url(smtp_url, env.get("CONSENT_SMTP_FROM", "")) if smtp_url else None
+
     pool_min = _env_int(env, "CONSENT_POOL_MIN", 2, low=1, high=100)
     pool_max = _env_int(env, "CONSENT_POOL_MAX", 10, low=1, high=500)
     if pool_max < pool_min:
@@ -259,4 +311,6 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         webhook_retry_window_seconds=_env_float(
             env, "CONSENT_WEBHOOK_RETRY_WINDOW_SECONDS", 86_400.0, low=1.0, high=30 * 86_400.0
         ),
+        smtp=smtp,
+        confirm_ttl_hours=_env_int(env, "CONSENT_CONFIRM_TTL_HOURS", 72, low=1, high=720),
     )

@@ -19,14 +19,15 @@ from consent_svc.service.context import Context
 
 
 def serve(settings: Settings, args: argparse.Namespace) -> int:
-    """Run the HTTP service (and, inside it, the webhook worker, the provider sync, the ledger sealer
-    and the sweep)."""
+    """Run the HTTP service (and, inside it, the webhook worker, the provider sync, the ledger sealer,
+    the sweep and, with CONSENT_SMTP_URL, the confirmation mailer)."""
     import uvicorn
 
     from consent_svc.http.app import create_app, create_metrics_app
     from consent_svc.http.auth import Authenticator
     from consent_svc.http.inbound import InboundState
     from consent_svc.http.server import uvicorn_http
+    from consent_svc.jobs import mailer
     from consent_svc.jobs.delivery import DeliveryWorker
     from consent_svc.jobs.periodic import every
     from consent_svc.jobs.provider_sync import SyncWorker
@@ -91,6 +92,10 @@ def serve(settings: Settings, args: argparse.Namespace) -> int:
         if ctx.settings.ledger_seal_seconds > 0:
             seal = every(ctx.settings.ledger_seal_seconds, lambda: ledger.seal_all(ctx), stop_jobs, "ledger sealer")
             jobs.append(asyncio.create_task(seal))
+        if ctx.settings.smtp is not None:
+            # Double opt-in confirmation emails (docs/forms.md); safe in every replica (SKIP LOCKED leases).
+            mail = every(mailer.POLL_SECONDS, lambda: mailer.send_due(ctx), stop_jobs, "confirmation mailer")
+            jobs.append(asyncio.create_task(mail))
         if ctx.settings.sweep_interval_seconds > 0:
             jobs.append(asyncio.create_task(every(
                 ctx.settings.sweep_interval_seconds, lambda: _swept(retention.sweep_all(ctx)), stop_jobs,

@@ -28,6 +28,9 @@ class Facts(msgspec.Struct, kw_only=True, omit_defaults=True):
     """Mutable accumulator; the rules only read it."""
 
     given: dict[str, dict[str, Ref]] = msgspec.field(default_factory=dict)
+    # The consents confirmed by the person (double opt-in), per purpose, per channel: the only
+    # ones that count for a purpose with ``double_opt_in``.
+    confirmed: dict[str, dict[str, Ref]] = msgspec.field(default_factory=dict)
     withdrawn: dict[str, dict[str, Ref]] = msgspec.field(default_factory=dict)
     # Per purpose (or "*" for all direct marketing), per channel (or "*").
     objected: dict[str, dict[str, Ref]] = msgspec.field(default_factory=dict)
@@ -70,13 +73,18 @@ def _put_channels(per_purpose: dict[str, dict[str, Ref]], purpose: str, channels
         _put(per_channel, channel, ref)
 
 
-def fold(facts: Facts, event_type: str, purpose: str | None, channels: Sequence[str], ref: Ref) -> None:
+def fold(
+    facts: Facts, event_type: str, purpose: str | None, channels: Sequence[str], ref: Ref, *, confirmed: bool = False
+) -> None:
     """Fold one event into ``facts`` (in place). Events the rules do not read
-    (``subject_rectified``) leave the facts unchanged."""
+    (``subject_rectified``) leave the facts unchanged. ``confirmed``: a consent the person
+    confirmed (double opt-in), which the service alone records (see :func:`is_confirmed`)."""
     if event_type == "consent_given":
         if purpose is None:
             raise ValueError("consent_given needs a purpose")
         _put_channels(facts.given, purpose, channels, ref)
+        if confirmed:
+            _put_channels(facts.confirmed, purpose, channels, ref)
     elif event_type == "consent_withdrawn":
         _put_channels(facts.withdrawn, purpose or ALL, channels, ref)
     elif event_type == "objection":
@@ -85,6 +93,16 @@ def fold(facts: Facts, event_type: str, purpose: str | None, channels: Sequence[
         setattr(facts, event_type, later(getattr(facts, event_type), ref))
     elif event_type != "subject_rectified":
         raise ValueError(f"unknown event type {event_type!r}")
+
+
+# Proof blocks only the service writes (a client's proof cannot name them: the API refuses
+# unknown proof fields): a double opt-in confirmation and a re-permission link's.
+CONFIRMATION_PROOFS = ("double_opt_in", "reconsent")
+
+
+def is_confirmed(event_type: str, proof: dict[str, object]) -> bool:
+    """A consent the person confirmed by a link sent to them (double opt-in, re-permission)."""
+    return event_type == "consent_given" and any(isinstance(proof.get(k), dict) for k in CONFIRMATION_PROOFS)
 
 
 def fold_all(events: Iterable[tuple[str, str | None, Sequence[str], Ref]]) -> Facts:

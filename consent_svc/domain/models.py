@@ -89,6 +89,8 @@ class PurposeConfig(msgspec.Struct, frozen=True, kw_only=True):
     consent_ttl_days: int | None = 730
     reconsent_required_before: datetime | None = None
     soft_opt_in: bool = False
+    # Only consents confirmed by the person (double opt-in: a link sent to the address) count.
+    double_opt_in: bool = False
     customer_after_end_days: int = 730
     event_days: int = 1095
     lead_inactivity_days: int = 730
@@ -154,6 +156,13 @@ class SuppressionFact(msgspec.Struct, frozen=True, kw_only=True):
     channel: Channel | None
     reason: SuppressionReason
     created_at: datetime
+
+
+class SignupFact(msgspec.Struct, frozen=True, kw_only=True):
+    """A sign-up for the purpose that waits for its confirmation (a link sent by email)."""
+
+    id: UUID
+    expires_at: datetime
 
 
 class Decision(msgspec.Struct, frozen=True, kw_only=True):

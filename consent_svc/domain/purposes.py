@@ -42,6 +42,12 @@ def check_lawful(key: str, config: PurposeConfig) -> None:
         )
     if config.soft_opt_in and config.legal_basis == "consent":
         raise InvalidInput.field("soft_opt_in", "applies only to purposes not based on consent (ePrivacy 13(2))")
+    if config.double_opt_in and tuple(config.channels) != ("email",):
+        raise InvalidInput.field(
+            "double_opt_in",
+            "a confirmation link sent by email proves the email address only: a purpose with double_opt_in uses "
+            'channels ["email"] (confirmation of a phone number by an SMS code is not available)',
+        )
 
 
 def published(current: PurposeConfig | None, proposed: PurposeConfig, now: datetime) -> PurposeConfig:

@@ -247,3 +247,51 @@ class IntegrationDeliveryRow(msgspec.Struct, frozen=True, kw_only=True):
     request: str | None
     status_code: int | None
     last_error: str | None
+
+
+class SignupRow(msgspec.Struct, frozen=True, kw_only=True):
+    """A double opt-in sign-up (docs/forms.md). ``email`` is held only while it waits."""
+
+    tenant_id: UUID
+    id: UUID
+    ident_hash: bytes
+    email: str | None
+    phone: str | None
+    purposes: list[str]
+    language: str
+    proof: dict[str, Any]
+    form_key: str | None
+    status: str
+    created_at: datetime
+    expires_at: datetime
+    confirmed_at: datetime | None
+    subject_id: UUID | None
+    delivery: str
+    message_at: datetime | None
+    message_id: str | None
+    mail_status: str | None
+    mail_attempts: int
+    mail_sent_at: datetime | None
+
+
+class FormRow(msgspec.Struct, frozen=True, kw_only=True):
+    tenant_id: UUID
+    form_key: str
+    name: str
+    origins: list[str]
+    purposes: list[str]
+    fields: list[str]
+    success_url: str | None
+    language: str
+    created_at: datetime
+
+
+class ReconsentLinkRow(msgspec.Struct, frozen=True, kw_only=True):
+    tenant_id: UUID
+    id: UUID
+    subject_id: UUID
+    purpose: str
+    created_at: datetime
+    expires_at: datetime
+    used_at: datetime | None
+    event_id: UUID | None

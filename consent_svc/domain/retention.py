@@ -39,6 +39,7 @@ from consent_svc.domain.rules import (
     ELECTRONIC_CHANNELS,
     NATURAL_PERSONS,
     Relationship,
+    consents_of,
     decide,
     decline_in_force,
     li_windows,
@@ -80,7 +81,7 @@ def consent_end(purpose: PurposeConfig, facts: Facts, channel: str) -> datetime 
     """When the latest consent covering ``channel`` stopped counting: the first of its
     expiry, the re-consent deadline (old notice only), and a later withdrawal or (direct
     marketing only) objection. None: there is no consent, or it never stops by itself."""
-    consent = covering(facts.given.get(purpose.key), channel)
+    consent = covering(consents_of(purpose, facts), channel)
     if consent is None:
         return None
     ends: list[datetime] = []
@@ -125,7 +126,7 @@ def lapsed_at(purpose: PurposeConfig, facts: Facts, kind: SubjectKind, channel: 
     end = max(ends) if ends else fallback
     if purpose.direct_marketing:
         # An objection (GDPR 21(3)) or a withdrawal still in force ends direct marketing on any basis.
-        consent = covering(facts.given.get(purpose.key), channel)
+        consent = covering(consents_of(purpose, facts), channel)
         for blocker in (objection_of(purpose, facts, channel), withdrawal_of(purpose, facts, channel)):
             if blocker is not None and not is_after(consent, blocker):
                 end = min(end, blocker.at)

@@ -15,7 +15,8 @@ entries, channel, now). Rules are tried in order; the first that answers wins.
                               rules v2; a stored one allows nothing)
     R6  ePrivacy gate         email/sms marketing to a natural person needs consent
                               or soft opt-in (consent-based purposes go to R7)
-    R7  consent               the latest consent covering the channel is valid
+    R7  consent               the latest consent covering the channel is valid;
+                              else confirmation_pending while a sign-up waits
     R8  legitimate interest   a valid consent, else a relationship within its window
     R9  contract              an active customer relationship
     R10 legal obligation      always
@@ -29,7 +30,12 @@ Clarifications of the table (docs/decision-rules.md explains them):
   channel, its ``consent_ttl_days`` have not passed, and, after a material
   change, it names a notice version published since the change or the
   re-consent deadline of the notice it names has not passed. R2, R6, R7, R8 and the register
-  exception all use this one judgement.
+  exception all use this one judgement. For a purpose with ``double_opt_in`` only consents
+  the person confirmed (by the link sent to their address) are consents at all: the
+  latest *confirmed* one is judged, and unconfirmed ones are as if never given.
+* A sign-up waiting for its confirmation (not yet expired) is confirmed by email, so it
+  concerns the email channel: R7 answers ``confirmation_pending`` there instead of the
+  reason the consent judgement gives.
 * The customer relationship is active while the latest ``customer_started``
   is later than the latest ``customer_ended``; otherwise it ended at the later
   of ``customer_ended`` and the latest ``purchase`` (a one-off purchase is a
@@ -51,6 +57,7 @@ from consent_svc.domain.models import (
     LegalBasis,
     PurposeConfig,
     Ref,
+    SignupFact,
     SubjectKind,
     SuppressionFact,
     is_after,
@@ -77,6 +84,7 @@ REF_CHANNEL = "GDPR 5(1)(b): purpose limitation"
 REF_NOT_LAWFUL = "GDPR 6(1)(b)-(c), 21(2): marketing is neither necessary for a contract nor required by law"
 REF_NO_EPRIVACY = "ePrivacy 13(1), MFL 19 §"
 REF_RECONSENT = "GDPR 7(1); EDPB Guidelines 05/2020"
+REF_CONFIRMATION = "GDPR 7(1): double opt-in, the consent is not confirmed yet"
 
 OBLIGATIONS_ELECTRONIC = ("unsubscribe_link", "identify_sender", "objection_notice")
 OBLIGATIONS_OTHER_MARKETING = ("identify_sender", "objection_notice")
@@ -182,6 +190,23 @@ def objection_of(purpose: PurposeConfig, facts: Facts, channel: str) -> Ref | No
     return latest_covering(facts.objected, purpose.key, channel)
 
 
+def consents_of(purpose: PurposeConfig, facts: Facts) -> dict[str, Ref] | None:
+    """The consents that count for ``purpose``, per channel: with ``double_opt_in``, only confirmed ones."""
+    return (facts.confirmed if purpose.double_opt_in else facts.given).get(purpose.key)
+
+
+# A sign-up is confirmed by a link sent by email: it concerns this channel only.
+SIGNUP_CHANNEL = "email"
+
+
+def pending_signup(signups: Sequence[SignupFact], channel: str, now: datetime) -> SignupFact | None:
+    """The earliest-made sign-up still waiting for its confirmation on ``channel``, if any."""
+    if channel != SIGNUP_CHANNEL:
+        return None
+    waiting = sorted((s for s in signups if now < s.expires_at), key=lambda s: s.id)
+    return waiting[0] if waiting else None
+
+
 class ConsentJudgement:
     """Is the latest consent for the purpose covering the channel valid at ``now``?
 
@@ -193,7 +218,7 @@ class ConsentJudgement:
     __slots__ = ("expires_at", "reason", "ref", "valid")
 
     def __init__(self, purpose: PurposeConfig, facts: Facts, channel: str, now: datetime) -> None:
-        ref = covering(facts.given.get(purpose.key), channel)
+        ref = covering(consents_of(purpose, facts), channel)
         self.ref = ref
         self.valid = False
         self.expires_at: datetime | None = None
@@ -273,12 +298,15 @@ def decide(
     suppressions: Sequence[SuppressionFact],
     channel: str,
     now: datetime,
+    signups: Sequence[SignupFact] = (),
 ) -> Decision:
     """Answer "may we contact this subject for ``purpose`` over ``channel`` at ``now``?".
 
     ``facts`` is ``None`` for a subject nobody has recorded: it is judged as a
     subject with no events. ``suppressions`` are the active entries found for
     any of the subject's identifiers; this function checks scope and channel.
+    ``signups`` are the sign-ups for this purpose made with the person's address
+    and not confirmed (expired ones are ignored here).
     """
     known = facts is not None
     facts = facts if facts is not None else Facts()
@@ -294,7 +322,7 @@ def decide(
         exception = RegisterException(purpose, facts, channel, now)
         if not exception.holds:
             return _deny("R1", "suppressed", REF_REGISTER, [matching[0].id], known)
-        answer = _decide_after_suppressions(purpose, facts, kind, suppressions, channel, now, known)
+        answer = _decide_after_suppressions(purpose, facts, kind, suppressions, channel, now, known, signups)
         if not answer.allowed:
             return answer
         evidence = list(answer.evidence) + [i for i in exception.evidence if i not in answer.evidence]
@@ -309,7 +337,7 @@ def decide(
             obligations=answer.obligations,
             subject_known=known,
         )
-    return _decide_after_suppressions(purpose, facts, kind, suppressions, channel, now, known)
+    return _decide_after_suppressions(purpose, facts, kind, suppressions, channel, now, known, signups)
 
 
 def _decide_after_suppressions(
@@ -320,6 +348,7 @@ def _decide_after_suppressions(
     channel: str,
     now: datetime,
     known: bool,
+    signups: Sequence[SignupFact],
 ) -> Decision:
     consent = ConsentJudgement(purpose, facts, channel, now)
 
@@ -384,6 +413,9 @@ def _decide_after_suppressions(
                 "R7", "consent_active", "consent", consent_reference(purpose, channel, kind),
                 consent.expires_at, _ids(consent.ref), known, obligations_of(purpose, channel),
             )  # fmt: skip
+        waiting = pending_signup(signups, channel, now)
+        if waiting is not None:
+            return _deny("R7", "confirmation_pending", REF_CONFIRMATION, [*_ids(consent.ref), waiting.id], known)
         reference = REF_RECONSENT if consent.reason == "reconsent_required" else REF_CONSENT
         return _deny("R7", consent.reason, reference, _ids(consent.ref), known)
     if basis == "legitimate_interest":
@@ -469,6 +501,7 @@ REASONS = (
     "no_consent",
     "consent_expired",
     "reconsent_required",
+    "confirmation_pending",
     "prospect_declined",
     "li_customer",
     "li_event",

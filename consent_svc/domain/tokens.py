@@ -103,3 +103,51 @@ def check_nonce(keys: Sequence[bytes], token: str, nonce: str | None, now: int) 
     if not any(hmac.compare_digest(_nonce_mac(key, token, head), mac) for key in keys):
         return "invalid"
     return "valid" if now < int.from_bytes(head[1:], "big") else "expired"
+
+
+# Links that record a consent: the double opt-in confirmation (``/c/``) and the
+# re-permission link (``/r/``). Signed like the unsubscribe tokens, but each kind with
+# a MAC domain of its own (a token of one kind is no good as another), and expiring:
+#
+#     token = base64url( payload || HMAC-SHA256(key, kind || payload)[:16] )
+#     payload = 0x01 || tenant id (16 bytes) || link id (16 bytes) || expires (unix seconds, 8 bytes)
+#
+# Single use is the store's business (the sign-up's status, the link's ``used_at``);
+# the expiry is in the token too, so an expired link is told apart from an unknown one
+# even after the store forgot it.
+LinkKind = Literal["confirm", "reconsent"]
+_LINK_PAYLOAD = 1 + 16 + 16 + 8
+
+
+@dataclass(frozen=True, slots=True)
+class LinkClaims:
+    tenant_id: UUID
+    id: UUID
+    expires: int  # unix seconds
+
+
+def _link_mac(key: bytes, kind: LinkKind, payload: bytes) -> bytes:
+    return hmac.digest(key, f"consent-svc {kind} link v1|".encode() + payload, "sha256")[:MAC_BYTES]
+
+
+def sign_link(keys: Sequence[bytes], kind: LinkKind, claims: LinkClaims) -> str:
+    payload = VERSION + claims.tenant_id.bytes + claims.id.bytes + claims.expires.to_bytes(8, "big")
+    return base64.urlsafe_b64encode(payload + _link_mac(keys[0], kind, payload)).rstrip(b"=").decode()
+
+
+def verify_link(keys: Sequence[bytes], kind: LinkKind, token: str) -> LinkClaims | None:
+    """The claims of a genuine token of ``kind`` (expired or not: the caller compares), or None."""
+    if not token or len(token) > MAX_TOKEN_CHARS:
+        return None
+    try:
+        raw = base64.urlsafe_b64decode(token + "=" * (-len(token) % 4))
+    except (binascii.Error, ValueError):
+        return None
+    if len(raw) != _LINK_PAYLOAD + MAC_BYTES or raw[:1] != VERSION:
+        return None
+    payload, mac = raw[:-MAC_BYTES], raw[-MAC_BYTES:]
+    if not any(hmac.compare_digest(_link_mac(key, kind, payload), mac) for key in keys):
+        return None
+    if base64.urlsafe_b64encode(raw).rstrip(b"=").decode() != token:
+        return None
+    return LinkClaims(UUID(bytes=payload[1:17]), UUID(bytes=payload[17:33]), int.from_bytes(payload[33:41], "big"))

@@ -17,12 +17,15 @@ from consent_svc.http import (
     decisions,
     erasures,
     events,
+    forms,
     inbound,
     integrations,
     ledger,
     ops,
     purposes,
+    reconsent,
     retention,
+    signups,
     sites,
     subjects,
     suppressions,
@@ -88,6 +91,12 @@ def create_litestar(
             retention.RetentionController,
             ledger.LedgerController,
             banner.BannerController,
+            signups.SignupController,
+            signups.ConfirmPagesController,
+            forms.FormController,
+            forms.PublicFormController,
+            reconsent.ReconsentController,
+            reconsent.ReconsentPagesController,
             banner.banner_js,
             banner.gpc_json,
             ops.healthz,
@@ -106,6 +115,8 @@ def create_litestar(
     app.state.public_limits = unsubscribe.PublicLimits(clock)
     app.state.banner_limits = banner.BannerLimits(clock)
     app.state.inbound = inbound_state or inbound.InboundState(clock=clock)
+    app.state.link_limits = signups.LinkLimits(clock)
+    app.state.form_limits = forms.FormLimits(clock)
     return app
 
 

@@ -34,6 +34,7 @@ class PurposeOut(msgspec.Struct, frozen=True, kw_only=True):
     consent_ttl_days: int | None
     reconsent_required_before: datetime | None
     soft_opt_in: bool
+    double_opt_in: bool
     customer_after_end_days: int
     event_days: int
     lead_inactivity_days: int

@@ -4,7 +4,7 @@ erasure (Art 17). The export document is also what ``consent-svc subjects export
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated
+from typing import Annotated, Any
 from uuid import UUID
 
 import msgspec
@@ -18,6 +18,8 @@ from consent_svc.domain.records import (
     MessageRecord,
     PastIdentifier,
     ReceiptRow,
+    ReconsentLinkRow,
+    SignupRow,
     SubjectSummary,
     SuppressionRow,
 )
@@ -120,6 +122,42 @@ class MessageRecordOut(msgspec.Struct, frozen=True, kw_only=True):
         return cls(**{f: getattr(row, f) for f in cls.__struct_fields__})
 
 
+class SignupRecordOut(msgspec.Struct, frozen=True, kw_only=True):
+    """A double opt-in sign-up made with the person's address, and its confirmation (docs/forms.md)."""
+
+    id: UUID
+    status: str
+    purposes: list[str]
+    language: str
+    created_at: datetime
+    expires_at: datetime
+    confirmed_at: datetime | None
+    form_key: str | None
+    delivery: str
+    mail_status: str | None
+    message_id: str | None
+    proof: dict[str, Any]
+
+    @classmethod
+    def from_domain(cls, row: SignupRow) -> SignupRecordOut:
+        return cls(**{f: getattr(row, f) for f in cls.__struct_fields__})
+
+
+class ReconsentLinkRecordOut(msgspec.Struct, frozen=True, kw_only=True):
+    """A re-permission link made for the person, and when it was used."""
+
+    id: UUID
+    purpose: str
+    created_at: datetime
+    expires_at: datetime
+    used_at: datetime | None
+    event_id: UUID | None
+
+    @classmethod
+    def from_domain(cls, row: ReconsentLinkRow) -> ReconsentLinkRecordOut:
+        return cls(**{f: getattr(row, f) for f in cls.__struct_fields__})
+
+
 class SubjectExportOut(msgspec.Struct, frozen=True, kw_only=True):
     """Everything held about a person (docs/subject-export.md)."""
 
@@ -132,6 +170,8 @@ class SubjectExportOut(msgspec.Struct, frozen=True, kw_only=True):
     suppressions: list[SuppressionRecordOut]
     banner_receipts: list[ReceiptRecordOut]
     webhook_messages: list[MessageRecordOut]
+    signups: list[SignupRecordOut]
+    reconsent_links: list[ReconsentLinkRecordOut]
     current_decisions: list[PurposeStateOut]
 
     @classmethod
@@ -151,6 +191,8 @@ class SubjectExportOut(msgspec.Struct, frozen=True, kw_only=True):
             suppressions=[SuppressionRecordOut.from_domain(s) for s in export.suppressions],
             banner_receipts=[ReceiptRecordOut.from_domain(r) for r in export.banner_receipts],
             webhook_messages=[MessageRecordOut.from_domain(m) for m in export.webhook_messages],
+            signups=[SignupRecordOut.from_domain(s) for s in export.signups],
+            reconsent_links=[ReconsentLinkRecordOut.from_domain(r) for r in export.reconsent_links],
             current_decisions=[PurposeStateOut.from_domain(p) for p in view.purposes],
         )
 

@@ -18,7 +18,7 @@ import msgspec
 from consent_svc.domain import facts as facts_mod
 from consent_svc.domain.errors import InvalidInput
 from consent_svc.domain.identifiers import Identifier, one_identifier
-from consent_svc.domain.models import CHANNELS, Decision, PurposeConfig, SubjectKind, SuppressionFact
+from consent_svc.domain.models import CHANNELS, Decision, PurposeConfig, SignupFact, SubjectKind, SuppressionFact
 from consent_svc.domain.rules import decide
 from consent_svc.service.context import Context
 from consent_svc.service.inputs import Recipient
@@ -66,10 +66,17 @@ def _suppressions(row: store.DecisionRow) -> list[SuppressionFact]:
     ]
 
 
+def _signups(row: store.DecisionRow) -> list[SignupFact]:
+    if not row.signup_ids:
+        return []
+    assert row.signup_expires is not None
+    return [SignupFact(id=i, expires_at=e) for i, e in zip(row.signup_ids, row.signup_expires, strict=True)]
+
+
 def _judge(purpose: PurposeConfig, row: store.DecisionRow, channel: str, now: datetime) -> Decision:
     facts = None if row.subject_id is None else facts_mod.decode(row.facts)
     kind: SubjectKind = row.kind or "consumer"  # type: ignore[assignment]
-    return decide(purpose, facts, kind, _suppressions(row), channel, now)
+    return decide(purpose, facts, kind, _suppressions(row), channel, now, _signups(row))
 
 
 def recipient_identifier(recipient: Recipient, region: str, field: str) -> Identifier:

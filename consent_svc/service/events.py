@@ -296,7 +296,8 @@ async def _append_and_fold(
         state.kind = more_protective(state.kind, p.item.subject.kind)  # type: ignore[arg-type]
         folded = facts_mod.decode(state.facts)
         ref = Ref(event.id, event.occurred_at, row.seq, notice_of(event.type, event.proof))
-        facts_mod.fold(folded, event.type, event.purpose, event.channels, ref)
+        confirmed = facts_mod.is_confirmed(event.type, event.proof)
+        facts_mod.fold(folded, event.type, event.purpose, event.channels, ref, confirmed=confirmed)
         state.facts = facts_mod.encode(folded)
         plan.results[p.index] = EventResult(event.id, event.subject_id, row.recorded_at, True)
     finals = [touched.get(sid, locked[sid]) for sid in created]

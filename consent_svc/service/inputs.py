@@ -121,6 +121,15 @@ class PurposeIn(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
             )
         ),
     ] = False
+    double_opt_in: Annotated[
+        bool,
+        Meta(
+            description=(
+                "only consents the person confirmed by the link sent to their address count (sign-ups, "
+                "docs/forms.md); email-only purposes"
+            )
+        ),
+    ] = False
     customer_after_end_days: Annotated[int, Meta(ge=0, le=36_500)] = 730
     event_days: Annotated[int, Meta(ge=0, le=36_500)] = 1095
     lead_inactivity_days: Annotated[int, Meta(ge=0, le=36_500)] = 730
@@ -313,3 +322,55 @@ class IntegrationPatchIn(msgspec.Struct, forbid_unknown_fields=True, kw_only=Tru
     purposes: ProviderGroups | None = None
     sync_suppressions: bool | None = None
     regenerate_credentials: bool = False
+
+
+Language = Literal["sv", "en"]
+
+
+class SignupProofIn(msgspec.Struct, forbid_unknown_fields=True, kw_only=True, omit_defaults=True):
+    """What the sign-up form showed and who sent it; the IP is kept only as its /24 (IPv6 /48)."""
+
+    notice_version: Annotated[str, Meta(min_length=1, max_length=100)] | None = None
+    form_url: Annotated[str, Meta(max_length=2000)] | None = None
+    ip: Annotated[str, Meta(max_length=64)] | None = None
+    user_agent: Annotated[str, Meta(max_length=1000)] | None = None
+
+
+class SignupIn(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
+    """A double opt-in sign-up: confirmed by a link sent to ``email`` (a ``phone`` may come along)."""
+
+    email: Annotated[str, Meta(max_length=320)] | None = None
+    phone: Annotated[str, Meta(max_length=64)] | None = None
+    purposes: Annotated[list[PurposeKey], Meta(min_length=1, max_length=20)]
+    language: Language = "sv"
+    proof: SignupProofIn = msgspec.field(default_factory=SignupProofIn)
+
+
+FormField = Literal["email", "phone"]
+
+
+class FormIn(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
+    """A sign-up form on a website: where it may be sent from, what it signs up for."""
+
+    name: Annotated[str, Meta(min_length=1, max_length=200)]
+    origins: Annotated[list[Origin], Meta(min_length=1, max_length=20)]
+    purposes: Annotated[list[PurposeKey], Meta(min_length=1, max_length=20)]
+    fields: Annotated[list[FormField], Meta(min_length=1, max_length=2)] = msgspec.field(
+        default_factory=lambda: ["email"]
+    )
+    success_url: HttpUrl | None = None
+    language: Language = "sv"
+
+
+class FormSubmissionIn(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
+    """What a sign-up form sends (JSON); ``website`` is the honeypot, left empty by people."""
+
+    email: Annotated[str, Meta(max_length=320)]
+    phone: Annotated[str, Meta(max_length=64)] | None = None
+    website: Annotated[str, Meta(max_length=2000)] | None = None
+
+
+class ReconsentLinkIn(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
+    email: Annotated[str, Meta(max_length=320)] | None = None
+    subject_id: UUID | None = None
+    purpose: PurposeKey

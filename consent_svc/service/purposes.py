@@ -10,8 +10,10 @@ import msgspec
 
 from consent_svc.domain.errors import InvalidInput, NotFound
 from consent_svc.domain.models import PurposeConfig
+from consent_svc.domain.optin import material_change
 from consent_svc.domain.purposes import check_lawful, published
 from consent_svc.domain.records import Page
+from consent_svc.service import reconsent
 from consent_svc.service.context import Context
 from consent_svc.service.inputs import PurposeIn
 from consent_svc.store import purposes as store
@@ -57,6 +59,8 @@ async def put(ctx: Context, tenant_id: UUID, key: str, body: PurposeIn) -> tuple
             version = 1
         config = published(current, _config(key, body, version), now)
         await store.upsert_purpose(conn, tenant_id, key, version, _stored(config))
+        if material_change(current, config):
+            await reconsent.announce(conn, ctx, tenant_id, config)
         return config, row is None
 
 

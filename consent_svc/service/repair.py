@@ -49,7 +49,9 @@ async def refold_tenant(
             folded: dict[UUID, facts_mod.Facts] = {sid: facts_mod.Facts() for sid in ids}
             for row in await store.events_to_fold(conn, tenant_id, ids):
                 ref = Ref(row.id, row.occurred_at, row.seq, row.notice_version if row.type == "consent_given" else None)
-                facts_mod.fold(folded[row.subject_id], row.type, row.purpose, row.channels, ref)
+                facts_mod.fold(
+                    folded[row.subject_id], row.type, row.purpose, row.channels, ref, confirmed=row.confirmed
+                )
                 report.events += 1
             await subject_store.set_facts(conn, tenant_id, [(sid, facts_mod.encode(f)) for sid, f in folded.items()])
             report.subjects += len(ids)

@@ -3,8 +3,9 @@
 Works in bounded batches (one transaction each), reports progress, and takes a
 per-tenant advisory lock, so two replicas (or a cron job and the in-process
 job) never sweep one tenant at once. What goes is what an erasure removes
-(identifiers, banner receipts, webhook messages, the events' content, kept as
-digests in the chain). A person swept for age was never asked to be erased, so
+(identifiers, banner receipts, webhook messages, sign-ups, the events' content,
+kept as digests in the chain); each run also purges the sign-ups nobody
+confirmed before they expired. A person swept for age was never asked to be erased, so
 no ``erasure`` entry is made; but a person who objected or unsubscribed keeps
 keyed-hash ``objection`` and ``unsubscribe`` entries (with the scopes and
 channels they had) for every identifier, so that a later import cannot make
@@ -33,6 +34,7 @@ from consent_svc.service.decisions import purpose_from_config
 from consent_svc.store import ledger as ledger_store
 from consent_svc.store import purposes as purpose_store
 from consent_svc.store import retention as retention_store
+from consent_svc.store import signups as signup_store
 from consent_svc.store import subjects as store
 from consent_svc.store import suppressions as suppression_store
 from consent_svc.store import tenants as tenant_store
@@ -97,6 +99,11 @@ async def sweep_tenant(
                 if progress is not None and time.monotonic() - last_progress > 1.0:
                     progress(report)
                     last_progress = time.monotonic()
+            # Sign-ups nobody confirmed go once they expired (docs/forms.md): never a subject, never a basis.
+            async with ctx.pool.acquire() as conn, conn.transaction():
+                unconfirmed = await signup_store.purge_expired(conn, tenant_id, now, dry_run=dry_run)
+            if unconfirmed:
+                report.counts["signups/unconfirmed_expired"] = unconfirmed
             async with ctx.pool.acquire() as conn:
                 await retention_store.insert_sweep_run(conn, tenant_id, {
                     "id": uuid7(), "started_at": started, "finished_at": ctx.clock(), "as_of": now,
@@ -116,6 +123,7 @@ async def _remove(
             continue  # erased meanwhile
         hashes = await _keep_suppressions(conn, ctx, tenant_id, subject_id, kept.get(subject_id, []))
         await ledger.erase_events(conn, tenant_id, subject_id)
+        await signup_store.erase(conn, tenant_id, subject_id, hashes)
         await store.erase(conn, tenant_id, subject_id, hashes)
 
 

@@ -19,6 +19,8 @@ from consent_svc.domain.records import (
     Page,
     PastIdentifier,
     ReceiptRow,
+    ReconsentLinkRow,
+    SignupRow,
     SubjectRow,
     SubjectSummary,
     SuppressionRow,
@@ -31,6 +33,7 @@ from consent_svc.store import events as event_store
 from consent_svc.store import ledger as ledger_store
 from consent_svc.store import outbox
 from consent_svc.store import purposes as purpose_store
+from consent_svc.store import signups as signup_store
 from consent_svc.store import subjects as store
 from consent_svc.store import suppressions as suppression_store
 
@@ -145,6 +148,8 @@ class SubjectExport:
     suppressions: list[SuppressionRow]
     banner_receipts: list[ReceiptRow]
     webhook_messages: list[MessageRecord]
+    signups: list[SignupRow]
+    reconsent_links: list[ReconsentLinkRow]
 
 
 async def _state(conn: Any, ctx: Context, tenant_id: UUID, subject: SubjectRow) -> list[PurposeState]:
@@ -181,6 +186,8 @@ async def export(ctx: Context, tenant_id: UUID, subject_id: UUID) -> SubjectExpo
             suppressions=await store.suppressions_of(conn, tenant_id, hashes),
             banner_receipts=await store.receipts_of(conn, tenant_id, subject_id),
             webhook_messages=await store.messages_of(conn, tenant_id, subject_id, hashes),
+            signups=await signup_store.signups_of(conn, tenant_id, hashes),
+            reconsent_links=await signup_store.reconsent_links_of(conn, tenant_id, subject_id),
         )
 
 
@@ -285,6 +292,7 @@ async def _erase(ctx: Context, tenant_id: UUID, subject_id: UUID, reason: str | 
         hashes = [e.ident_hash for e in entries]
         await ledger_store.allow_ledger_rewrite(conn)
         events = await ledger.erase_events(conn, tenant_id, subject_id)
+        await signup_store.erase(conn, tenant_id, subject_id, hashes)
         receipts, messages = await store.erase(conn, tenant_id, subject_id, hashes)
         counts: dict[str, int] = {}
         for t, _, _ in subject.identifiers:

@@ -299,22 +299,36 @@ async def _resubscribe(
         EventIn(subject=_ref(subject), type="consent_given", purpose=purpose.key,
                 channels=list(purpose.channels), source="preference_center", proof=consent_proof),
     ])  # fmt: skip
+    await lift_unsubscribes(
+        conn,
+        ctx,
+        tenant_id,
+        subject,
+        purpose.key,
+        stay_out,
+        f"re-subscribed to {purpose.key} in the preference center",
+        "preference_center",
+    )
+
+
+async def lift_unsubscribes(
+    conn: Any, ctx: Context, tenant_id: UUID, subject: SubjectRow, key: str, stay_out: set[str], why: str,
+    source: str,
+) -> None:  # fmt: skip
+    """The person came back to purpose ``key`` (a re-subscribe, a confirmed sign-up): lift its
+    ``unsubscribe`` entries; one for everything is narrowed to the purposes in ``stay_out``."""
+    purpose_key = key
     hashes = [h for _, h in _contact_hashes(subject)]
     entries = await suppression_store.active_by_reason(conn, tenant_id, hashes, "unsubscribe")
     by_hash = {h: ident for ident, h in _contact_hashes(subject)}
     narrowed: list[suppression_store.NewSuppression] = []
     for entry in entries:
-        if entry.scope not in (purpose.key, "all"):
+        if entry.scope not in (purpose_key, "all"):
             continue
-        await suppression_store.lift(
-            conn, tenant_id, entry.id, f"re-subscribed to {purpose.key} in the preference center"
-        )
+        await suppression_store.lift(conn, tenant_id, entry.id, why)
         if entry.scope == "all":
             ident = next((i for i in by_hash.values() if i.value == entry.value), None)
             if ident is None:
                 continue
-            narrowed += [
-                new_entry(ctx, ident, other, None, "unsubscribe", "preference_center", None)
-                for other in sorted(stay_out)
-            ]
+            narrowed += [new_entry(ctx, ident, other, None, "unsubscribe", source, None) for other in sorted(stay_out)]
     await suppression_store.add(conn, tenant_id, narrowed)

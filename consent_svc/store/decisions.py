@@ -1,9 +1,10 @@
 """The decision read path: one query for any number of recipients.
 
 For each identifier hash (in request order) it returns the subject's kind
-and folded facts, and the active suppression entries that match the hash or
+and folded facts, the active suppression entries that match the hash or
 any other identifier of the same subject (email, phone, external id, and
-identifiers replaced by a rectification) for the asked purpose. Nothing is
+identifiers replaced by a rectification) for the asked purpose, and the
+sign-ups for the purpose that wait for their confirmation. Nothing is
 read per recipient from Python; a 100,000-recipient batch is a few of these
 queries over arrays.
 """
@@ -28,10 +29,12 @@ class DecisionRow(msgspec.Struct, frozen=True, array_like=True):
     sup_channels: list[str | None] | None
     sup_reasons: list[str] | None
     sup_created: list[datetime] | None
+    signup_ids: list[UUID] | None
+    signup_expires: list[datetime] | None
 
 
 _LOOKUP = """
-SELECT s.id, s.kind, s.facts, sp.ids, sp.scopes, sp.channels, sp.reasons, sp.created
+SELECT s.id, s.kind, s.facts, sp.ids, sp.scopes, sp.channels, sp.reasons, sp.created, sg.ids, sg.expires
 FROM unnest($2::bytea[]) WITH ORDINALITY AS r(h, i)
 -- LIMIT 1 keeps this a per-key index probe: as a plain join, the planner
 -- hashed every identifier of the tenant for each chunk of 5,000 keys
@@ -56,6 +59,17 @@ LEFT JOIN LATERAL (
                AND x.ident_hash = ANY (ARRAY(SELECT hh.hash FROM subject_identifier_history hh
                                              WHERE hh.tenant_id = $1 AND hh.subject_id = si.subject_id))))
 ) sp ON true
+-- Sign-ups for this purpose waiting for their confirmation, made with the address asked or the
+-- subject's email (a small partial index: only pending sign-ups are in it).
+LEFT JOIN LATERAL (
+    SELECT array_agg(g.id) AS ids, array_agg(g.expires_at) AS expires
+    FROM signups g
+    WHERE g.tenant_id = $1 AND g.status = 'pending' AND $3 = ANY (g.purposes)
+      AND (g.ident_hash = r.h
+           OR (si.subject_id IS NOT NULL AND g.ident_hash IN (
+                   SELECT e.hash FROM subject_identifiers e
+                   WHERE e.tenant_id = $1 AND e.subject_id = si.subject_id AND e.type = 'email')))
+) sg ON true
 ORDER BY r.i
 """
 

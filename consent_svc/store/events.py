@@ -161,12 +161,15 @@ class FoldRow(msgspec.Struct, frozen=True, array_like=True):
     occurred_at: datetime
     seq: int
     notice_version: str | None
+    confirmed: bool  # consent_svc.domain.facts.is_confirmed, read in SQL
 
 
 async def events_to_fold(conn: asyncpg.Connection, tenant_id: UUID, subject_ids: Sequence[UUID]) -> list[FoldRow]:
     """The ledger of these subjects, as the fold reads it (erased events carry no content)."""
     rows = await conn.fetch(
-        "SELECT subject_id, id, type, purpose, channels, occurred_at, seq, proof ->> 'notice_version' FROM events "
+        "SELECT subject_id, id, type, purpose, channels, occurred_at, seq, proof ->> 'notice_version', "
+        "type = 'consent_given' AND (jsonb_typeof(proof -> 'double_opt_in') = 'object' "
+        "OR jsonb_typeof(proof -> 'reconsent') = 'object') FROM events "
         "WHERE tenant_id = $1 AND subject_id = ANY($2::uuid[]) AND erased_digest IS NULL ORDER BY subject_id, seq",
         tenant_id,
         list(subject_ids),

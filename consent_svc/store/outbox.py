@@ -43,6 +43,8 @@ MESSAGE_TYPES = (
     "suppression.added",
     "suppression.lifted",
     "subject.erased",
+    "signup.pending",
+    "consent.reconsent_needed",
 )
 
 

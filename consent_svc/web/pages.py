@@ -90,6 +90,9 @@ def _text_colour(background: str) -> str:
     return "#000000" if (lum + 0.05) / 0.05 > 1.05 / (lum + 0.05) else "#ffffff"
 
 
+text_colour = _text_colour  # for the other pages and the confirmation email
+
+
 def _page(lang: Lang, b: BrandingRow | None, body: str, title: str | None = None) -> str:
     """The frame of every page: the tenant's colours, logo and privacy link (neutral without a tenant)."""
     org = escape(b.display_name or b.name) if b else ""

@@ -17,7 +17,7 @@ from datetime import datetime, timedelta
 from typing import Any
 from uuid import UUID
 
-from consent_svc.domain.models import PurposeConfig, SuppressionFact
+from consent_svc.domain.models import PurposeConfig, SignupFact, SuppressionFact
 
 
 @dataclass(frozen=True)
@@ -29,6 +29,7 @@ class OEvent:
     at: datetime  # occurred_at
     seq: int  # recording order
     notice_version: str | None = None
+    confirmed: bool = False  # confirmed by the person (double opt-in)
 
 
 @dataclass(frozen=True)
@@ -80,8 +81,10 @@ class Oracle:
         channel: str,
         now: datetime,
         since: tuple[str, ...] = (),
+        signups: tuple[SignupFact, ...] = (),
     ) -> None:
         self.p = purpose
+        self.signups = signups
         # The notice versions published at or after the material change in force.
         self.since = since
         self.events = events
@@ -93,6 +96,12 @@ class Oracle:
     # --- questions the table asks -------------------------------------------------
 
     def latest_consent(self) -> OEvent | None:
+        # Issue 17: "For such a purpose [double_opt_in] a consent_given counts only when it
+        # carries a confirmation": the others are not consents at all.
+        if self.p.double_opt_in:
+            return _latest(
+                self.events, type="consent_given", purpose=self.p.key, channels=_covers(self.channel), confirmed=True
+            )
         return _latest(self.events, type="consent_given", purpose=self.p.key, channels=_covers(self.channel))
 
     def latest_withdrawal(self) -> OEvent | None:
@@ -272,6 +281,10 @@ class Oracle:
         if p.legal_basis == "consent":
             if state == "valid":
                 return OAnswer(True, "consent_active", "R7", consent_end, (consent.id,))  # type: ignore[union-attr]
+            # Issue 17: "decisions answer deny confirmation_pending (R7) while a sign-up waits"; a
+            # sign-up is confirmed by a link sent by email, so it waits on the email channel.
+            if channel == "email" and any(now < s.expires_at for s in self.signups):
+                return OAnswer(False, "confirmation_pending", "R7", None)
             return OAnswer(False, state, "R7", None, (consent.id,) if consent else ())
 
         # R8
@@ -332,5 +345,6 @@ def oracle(
     channel: str,
     now: datetime,
     since: tuple[str, ...] = (),
+    signups: tuple[SignupFact, ...] = (),
 ) -> OAnswer:
-    return Oracle(purpose, events, kind, suppressions, channel, now, since).answer()
+    return Oracle(purpose, events, kind, suppressions, channel, now, since, signups).answer()

@@ -8,7 +8,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from consent_svc.domain.facts import Facts, fold
-from consent_svc.domain.models import PurposeConfig, Ref, SuppressionFact
+from consent_svc.domain.models import PurposeConfig, Ref, SignupFact, SuppressionFact
 
 NOW = datetime(2026, 6, 1, 12, 0, 0, tzinfo=UTC)
 SECOND = timedelta(seconds=1)
@@ -43,8 +43,10 @@ class Ev:
         purpose: str | None = None,
         channels: tuple[str, ...] = (),
         nv: str | None = None,
+        confirmed: bool = False,
     ) -> None:
         self.type = type_
+        self.confirmed = confirmed
         self.at = at
         self.purpose = purpose
         self.channels = channels
@@ -60,10 +62,20 @@ def given(at: datetime, purpose: str = "newsletter", channels: tuple[str, ...] =
     return Ev("consent_given", at, purpose, channels, nv)
 
 
+def confirmed(at: datetime, purpose: str = "newsletter", channels: tuple[str, ...] = ("email",)) -> Ev:
+    """A consent the person confirmed by the link sent to their address (double opt-in)."""
+    return Ev("consent_given", at, purpose, channels, "1", confirmed=True)
+
+
+def signup(expires_at: datetime) -> SignupFact:
+    """A sign-up waiting for its confirmation until ``expires_at``."""
+    return SignupFact(id=uuid.uuid4(), expires_at=expires_at)
+
+
 def facts(*events: Ev) -> Facts:
     f = Facts()
     for e in events:
-        fold(f, e.type, e.purpose, e.channels, e.ref())
+        fold(f, e.type, e.purpose, e.channels, e.ref(), confirmed=e.confirmed)
     return f
 
 

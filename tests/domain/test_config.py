@@ -59,6 +59,11 @@ def test_read_replica_url_needs_the_primary(tmp_path: Path) -> None:
         ("CONSENT_PEPPER", "short", "at least 32"),
         ("CONSENT_PUBLIC_URL", "ftp://x", "http"),
         ("CONSENT_READ_MAX_WAIT_MS", "-1", "CONSENT_READ_MAX_WAIT_MS"),
+        ("CONSENT_SMTP_URL", "http://mail.example.se", "smtp:// or smtps://"),
+        ("CONSENT_SMTP_URL", "smtp://mail.example.se", "CONSENT_SMTP_FROM"),
+        ("CONSENT_SMTP_URL", "smtp://", "needs a host"),
+        ("CONSENT_CONFIRM_TTL_HOURS", "0", "CONSENT_CONFIRM_TTL_HOURS"),
+        ("CONSENT_CONFIRM_TTL_HOURS", "721", "between"),
     ],
 )
 def test_bad_values_name_the_variable(tmp_path: Path, name: str, value: str, message: str) -> None:
@@ -77,3 +82,24 @@ def test_metrics_listen_on_loopback_apart_from_the_public_port(tmp_path: Path) -
         load_settings(base | {"CONSENT_METRICS_PORT": "8000"})
     with pytest.raises(ConfigError, match="CONSENT_METRICS_PORT must be between 0 and 65535"):
         load_settings(base | {"CONSENT_METRICS_PORT": "70000"})
+
+
+def test_smtp_url_credentials_stay_out_of_reprs_and_tls_is_required_off_loopback(tmp_path: Path) -> None:
+    base = {"CONSENT_DATA_DIR": str(tmp_path), "CONSENT_SMTP_FROM": "Exempel <news@example.se>"}
+    settings = load_settings(base | {"CONSENT_SMTP_URL": "smtp://mailer:s%40cret@Mail.Example.se"})
+    smtp = settings.smtp
+    assert smtp is not None
+    assert (smtp.host, smtp.port, smtp.implicit_tls, smtp.require_starttls) == ("mail.example.se", 587, False, True)
+    assert smtp.username == "mailer"
+    assert smtp.password is not None
+    assert smtp.password.reveal() == b"s@cret"
+    assert "s@cret" not in repr(settings)
+    assert "cret" not in repr(smtp)
+    assert settings.confirm_ttl_hours == 72
+    implicit = load_settings(base | {"CONSENT_SMTP_URL": "smtps://mail.example.se"}).smtp
+    assert implicit is not None
+    assert (implicit.port, implicit.implicit_tls) == (465, True)
+    local = load_settings(base | {"CONSENT_SMTP_URL": "smtp://127.0.0.1:2525"}).smtp
+    assert local is not None
+    assert (local.port, local.require_starttls) == (2525, False)
+    assert load_settings({"CONSENT_DATA_DIR": str(tmp_path)}).smtp is None

@@ -21,14 +21,23 @@ from datetime import datetime, timedelta
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from consent_svc.domain.facts import fold_all
-from consent_svc.domain.models import EVENT_TYPES, LEGAL_BASES, LegalBasis, PurposeConfig, Ref, SuppressionFact
+from consent_svc.domain.facts import Facts, fold
+from consent_svc.domain.models import (
+    EVENT_TYPES,
+    LEGAL_BASES,
+    Channel,
+    LegalBasis,
+    PurposeConfig,
+    Ref,
+    SignupFact,
+    SuppressionFact,
+)
 from consent_svc.domain.rules import decide
 from tests.domain.oracle import OEvent, oracle
 from tests.domain.rules_helpers import NOW
 
 EXAMPLES = int(os.environ.get("CONSENT_ORACLE_EXAMPLES", "4000"))
-CHANNELS = ("email", "sms", "phone", "post")
+CHANNELS: tuple[Channel, ...] = ("email", "sms", "phone", "post")
 PURPOSE_KEYS = ("newsletter", "events")
 NOTICES = ("1", "2", "3")
 # Weighted towards what makes histories interesting: register entries (with their
@@ -63,6 +72,13 @@ SECONDS = st.sampled_from((-1, 0, 1, 3600))
 def purposes(draw: st.DrawFn) -> PurposeConfig:
     basis: LegalBasis = draw(st.sampled_from(BASES))
     material = draw(st.booleans())
+    # Double opt-in (issue 17) is configured on email-only purposes.
+    double_opt_in = draw(st.sampled_from((False, False, True)))
+    channels = (
+        ("email",)
+        if double_opt_in
+        else tuple(draw(st.lists(st.sampled_from(CHANNELS), min_size=1, max_size=4, unique=True)))
+    )
     # Notices published at or after the material change ("1" always came before it).
     since = tuple(draw(st.lists(st.sampled_from(NOTICES[1:]), max_size=2, unique=True))) if material else ()
     deadline = NOW + timedelta(days=draw(st.integers(-400, 400)), seconds=draw(SECONDS)) if material else None
@@ -74,7 +90,8 @@ def purposes(draw: st.DrawFn) -> PurposeConfig:
         direct_marketing=draw(st.booleans())
         if basis in ("consent", "legitimate_interest")
         else draw(st.sampled_from((False, False, False, True))),
-        channels=tuple(draw(st.lists(st.sampled_from(CHANNELS), min_size=1, max_size=4, unique=True))),
+        channels=channels,
+        double_opt_in=double_opt_in,
         notice_version=NOTICES[-1],
         title={"sv": "Nyhetsbrev", "en": "Newsletter"},
         description={"sv": "Nyheter", "en": "News"},
@@ -104,13 +121,15 @@ def histories(draw: st.DrawFn) -> list[OEvent]:
         purpose: str | None = None
         channels: tuple[str, ...] = ()
         notice = None
+        confirmed = False
         if type_ in ("consent_given", "consent_withdrawn", "objection"):
             keys = PURPOSE_KEYS if type_ == "consent_given" else (*PURPOSE_KEYS, None)
             purpose = draw(st.sampled_from(keys))
             channels = tuple(draw(st.lists(st.sampled_from(CHANNELS), max_size=2, unique=True)))
         if type_ == "consent_given":
             notice = draw(st.sampled_from((*NOTICES, None)))
-        events.append(OEvent(uuid.uuid4(), type_, purpose, channels, at, seq, notice))
+            confirmed = draw(st.booleans())
+        events.append(OEvent(uuid.uuid4(), type_, purpose, channels, at, seq, notice, confirmed))
     return events
 
 
@@ -130,29 +149,46 @@ def entries(draw: st.DrawFn) -> list[SuppressionFact]:
     return out
 
 
-def _facts(events: list[OEvent]):  # type: ignore[no-untyped-def]
-    return fold_all((e.type, e.purpose, e.channels, Ref(e.id, e.at, e.seq, e.notice_version)) for e in events)
+@st.composite
+def signups(draw: st.DrawFn) -> tuple[SignupFact, ...]:
+    """Sign-ups waiting for their confirmation, expiring around now (some expired)."""
+    count = draw(st.sampled_from((0, 0, 0, 1, 2)))
+    return tuple(
+        SignupFact(
+            id=uuid.uuid4(), expires_at=NOW + timedelta(hours=draw(st.integers(-100, 100)), seconds=draw(SECONDS))
+        )
+        for _ in range(count)
+    )
+
+
+def _facts(events: list[OEvent]) -> Facts:
+    facts = Facts()
+    for e in events:
+        fold(facts, e.type, e.purpose, e.channels, Ref(e.id, e.at, e.seq, e.notice_version), confirmed=e.confirmed)
+    return facts
 
 
 @st.composite
-def cases(draw: st.DrawFn) -> tuple[PurposeConfig, list[OEvent], list[SuppressionFact], str, str]:
+def cases(
+    draw: st.DrawFn,
+) -> tuple[PurposeConfig, list[OEvent], list[SuppressionFact], str, str, tuple[SignupFact, ...]]:
     p = draw(purposes())
     # Mostly a channel the purpose uses (R5 answers the rest at once).
     channel = draw(st.sampled_from(p.channels if draw(st.integers(0, 4)) else CHANNELS))
     kind = draw(st.sampled_from(("consumer", "sole_trader", "business_contact")))
-    return p, draw(histories()), draw(entries()), kind, channel
+    return p, draw(histories()), draw(entries()), kind, channel, draw(signups())
 
 
 @settings(max_examples=EXAMPLES, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(cases(), st.sampled_from((True, True, True, False)))
 def test_rules_agree_with_the_oracle(case, known) -> None:  # type: ignore[no-untyped-def]
-    p, events, sups, kind, channel = case
+    p, events, sups, kind, channel, waiting = case
     if not known:
         events = []
-    answer = decide(p, _facts(events) if known else None, kind, sups, channel, NOW)
+    answer = decide(p, _facts(events) if known else None, kind, sups, channel, NOW, waiting)
     # The generator superseded every notice not published since the change (see purposes()).
     since = tuple(nv for nv in NOTICES if nv not in p.notice_deadlines)
-    expected = oracle(p, events, kind, sups, channel, NOW, since)
+    expected = oracle(p, events, kind, sups, channel, NOW, since, waiting)
     assert (answer.allowed, answer.reason, answer.rule, answer.expires_at) == (
         expected.allowed,
         expected.reason,
@@ -173,12 +209,12 @@ def test_rules_agree_with_the_oracle(case, known) -> None:  # type: ignore[no-un
 def test_an_allow_lapses_exactly_when_its_basis_does(case) -> None:  # type: ignore[no-untyped-def]
     """No allow expires after the basis that justifies it, nor before: just before
     ``expires_at`` the same allow holds; at ``expires_at`` it does not."""
-    p, events, sups, kind, channel = case
+    p, events, sups, kind, channel, waiting = case
     facts = _facts(events)
-    answer = decide(p, facts, kind, sups, channel, NOW)
+    answer = decide(p, facts, kind, sups, channel, NOW, waiting)
     if not answer.allowed or answer.expires_at is None:
         return
-    before = decide(p, facts, kind, sups, channel, answer.expires_at - timedelta(microseconds=1))
+    before = decide(p, facts, kind, sups, channel, answer.expires_at - timedelta(microseconds=1), waiting)
     assert (before.allowed, before.reason, before.expires_at) == (True, answer.reason, answer.expires_at)
-    at = decide(p, facts, kind, sups, channel, answer.expires_at)
+    at = decide(p, facts, kind, sups, channel, answer.expires_at, waiting)
     assert not (at.allowed and at.reason == answer.reason and at.evidence == answer.evidence)

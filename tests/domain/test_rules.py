@@ -15,10 +15,11 @@ from typing import Any
 import pytest
 
 from consent_svc.domain.facts import Facts
-from consent_svc.domain.models import CHANNELS, SUBJECT_KINDS, PurposeConfig, SuppressionFact
+from consent_svc.domain.models import CHANNELS, SUBJECT_KINDS, PurposeConfig, SignupFact, SuppressionFact
 from consent_svc.domain.rules import (
     REASONS,
     REF_CHANNEL,
+    REF_CONFIRMATION,
     REF_CONSENT,
     REF_CONSENT_EPRIVACY,
     REF_CONTRACT,
@@ -36,7 +37,18 @@ from consent_svc.domain.rules import (
     ConsentJudgement,
     decide,
 )
-from tests.domain.rules_helpers import NOW, SECOND, Ev, days, facts, given, purpose, suppression
+from tests.domain.rules_helpers import (
+    NOW,
+    SECOND,
+    Ev,
+    confirmed,
+    days,
+    facts,
+    given,
+    purpose,
+    signup,
+    suppression,
+)
 
 LI = {"legal_basis": "legitimate_interest"}
 SOFT = {"legal_basis": "legitimate_interest", "soft_opt_in": True}
@@ -57,6 +69,7 @@ class Case:
     now: datetime = NOW
     suppressions: list[SuppressionFact] = field(default_factory=list)
     known: bool = True
+    signups: list[SignupFact] = field(default_factory=list)
 
 
 def allow(reason: str, rule: str, basis: str, ref: str, expires: datetime | None, evidence: list[Any],
@@ -129,6 +142,12 @@ decl = Ev("prospect_declined", T0 + days(1))
 decl_then_event_d = Ev("prospect_declined", T0)
 event_after_decl = Ev("event_attended", T0 + days(1))
 c_expired = given(NOW - days(730) - SECOND)
+# Double opt-in (issue 17): a purpose that counts only confirmed consents, and sign-ups waiting.
+DOI = {"double_opt_in": True, "channels": ("email",)}
+cc_t0 = confirmed(T0)
+c_unconfirmed_later = given(T0 + days(2))
+waiting = signup(NOW + days(1))
+waiting_edge = signup(NOW + SECOND)
 
 CASES = [
     # --- R1 suppression ---------------------------------------------------------------
@@ -346,6 +365,39 @@ CASES = [
          [c5 := g(NOW - days(1), "1")], consent_allow("R7", c5, c5.at + days(730))),
     Case("R7 an expired consent on the new notice", material(NOW - days(5)), [c6 := g(NOW - days(731), "2")],
          deny("consent_expired", "R7", REF_CONSENT, [c6])),
+    # --- R7 double opt-in and sign-ups waiting for their confirmation (issue 17) --------------
+    Case("R7 double opt-in: a consent nobody confirmed does not count", purpose(**DOI), [c_t0],
+         deny("no_consent", "R7", REF_CONSENT, [])),
+    Case("R7 double opt-in: a confirmed consent counts", purpose(**DOI), [cc_t0], consent_allow("R7", cc_t0, T0 + days(730))),
+    Case("R7 double opt-in: a later unconfirmed consent does not replace the confirmed one", purpose(**DOI),
+         [cc_t0, c_unconfirmed_later], consent_allow("R7", cc_t0, T0 + days(730))),
+    Case("R7 without double opt-in the later consent is the one judged", purpose(), [cc_t0, c_unconfirmed_later],
+         consent_allow("R7", c_unconfirmed_later, c_unconfirmed_later.at + days(730))),
+    Case("R7 double opt-in: confirmation_pending while a sign-up waits", purpose(**DOI), [],
+         deny("confirmation_pending", "R7", REF_CONFIRMATION, [waiting]), known=False, signups=[waiting]),
+    Case("R7 double opt-in: an unconfirmed consent beside a waiting sign-up", purpose(**DOI), [c_t0],
+         deny("confirmation_pending", "R7", REF_CONFIRMATION, [waiting]), signups=[waiting]),
+    Case("R7 sign-up: 1 s before it expires", purpose(**DOI), [],
+         deny("confirmation_pending", "R7", REF_CONFIRMATION, [waiting_edge]), known=False, signups=[waiting_edge],
+         now=NOW),
+    Case("R7 sign-up: at its expiry it no longer waits", purpose(**DOI), [], deny("no_consent", "R7", REF_CONSENT, []),
+         known=False, signups=[waiting_edge], now=NOW + SECOND),
+    Case("R7 a sign-up is confirmed by email: it does not concern sms", purpose(), [],
+         deny("no_consent", "R7", REF_CONSENT, []), known=False, channel="sms", signups=[waiting]),
+    Case("R7 a sign-up waiting after an expired consent", purpose(), [c_expired],
+         deny("confirmation_pending", "R7", REF_CONFIRMATION, [c_expired, waiting]), signups=[waiting]),
+    Case("R7 a valid consent is not held back by a waiting sign-up", purpose(**DOI), [cc_t0],
+         consent_allow("R7", cc_t0, T0 + days(730)), signups=[waiting]),
+    Case("R4 double opt-in: an unconfirmed consent after a withdrawal does not revive it", purpose(**DOI),
+         [cc_t0, wd_news, c_unconfirmed_later], deny("withdrawn", "R4", REF_WITHDRAWN, [wd_news])),
+    Case("R2 double opt-in: an unconfirmed consent after an objection does not lift it", purpose(**DOI),
+         [obj_all, c_unconfirmed_later], deny("objected", "R2", REF_OBJECTED, [obj_all])),
+    Case("R2 double opt-in: a confirmed consent after an objection lifts it", purpose(**DOI),
+         [obj_all, cc_late := confirmed(T0 + days(2))], consent_allow("R7", cc_late, cc_late.at + days(730))),
+    Case("R6 double opt-in on legitimate interest: only a confirmed consent is ePrivacy consent",
+         purpose(**LI, **DOI), [c_t0], deny("no_eprivacy_consent", "R6", REF_NO_EPRIVACY, []), signups=[waiting]),
+    Case("R6 double opt-in on legitimate interest: a confirmed consent", purpose(**LI, **DOI), [cc_t0],
+         consent_allow("R6", cc_t0, T0 + days(730))),
     # --- R8 legitimate interest -----------------------------------------------------------
     Case("R8 B2B contact on an LI newsletter", purpose(**LI), [lead_t0],
          allow("li_lead", "R8", "legitimate_interest", REF_LI, T0 + days(730), [lead_t0]), kind="business_contact"),
@@ -403,7 +455,7 @@ _two.expect["evidence"] = (_two.events[1].id, _two.events[0].id)
 @pytest.mark.parametrize("case", CASES, ids=[c.name for c in CASES])
 def test_rule_table(case: Case) -> None:
     f: Facts | None = facts(*case.events) if case.known else None
-    answer = decide(case.purpose, f, case.kind, case.suppressions, case.channel, case.now)  # type: ignore[arg-type]
+    answer = decide(case.purpose, f, case.kind, case.suppressions, case.channel, case.now, case.signups)  # type: ignore[arg-type]
     got = {k: getattr(answer, k) for k in case.expect}
     assert got == case.expect
     assert answer.subject_known is case.known

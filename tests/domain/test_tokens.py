@@ -8,7 +8,18 @@ import uuid
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from consent_svc.domain.tokens import NONCE_SECONDS, TokenClaims, check_nonce, sign, sign_nonce, verify
+from consent_svc.domain.tokens import (
+    NONCE_SECONDS,
+    LinkClaims,
+    LinkKind,
+    TokenClaims,
+    check_nonce,
+    sign,
+    sign_link,
+    sign_nonce,
+    verify,
+    verify_link,
+)
 
 OLD, NEW = b"o" * 32, b"n" * 32
 CLAIMS = TokenClaims(uuid.uuid4(), uuid.uuid4(), "newsletter")
@@ -75,3 +86,44 @@ def test_form_nonce_is_bound_to_its_link_and_refuses_any_change() -> None:
         assert check_nonce([OLD], token, flipped, now=0) == "invalid"
     for bad in (None, "", "x", nonce[:-1], nonce + "AAAA", "é" * 30, "A" * 1000):
         assert check_nonce([OLD], token, bad, now=0) == "invalid"
+
+
+# --- links that record a consent: double opt-in confirmation and re-permission (issue 17) ---
+
+LINK = LinkClaims(uuid.uuid4(), uuid.uuid4(), 1_900_000_000)
+
+
+def test_link_round_trip_and_rotation() -> None:
+    kinds: tuple[LinkKind, ...] = ("confirm", "reconsent")
+    for kind in kinds:
+        token = sign_link([OLD], kind, LINK)
+        assert verify_link([OLD], kind, token) == LINK
+        assert verify_link([NEW, OLD], kind, token) == LINK
+        assert verify_link([NEW], kind, token) is None
+
+
+def test_a_link_of_one_kind_is_no_good_as_another_nor_as_an_unsubscribe_token() -> None:
+    confirm = sign_link([OLD], "confirm", LINK)
+    assert verify_link([OLD], "reconsent", confirm) is None
+    assert verify([OLD], confirm) is None
+    assert verify_link([OLD], "confirm", sign([OLD], CLAIMS)) is None
+
+
+def test_every_flipped_byte_and_every_cut_of_a_link_is_refused() -> None:
+    token = sign_link([OLD], "confirm", LINK)
+    raw = base64.urlsafe_b64decode(token + "=" * (-len(token) % 4))
+    for i in range(len(raw)):
+        for bit in (0x01, 0x80):
+            changed = bytearray(raw)
+            changed[i] ^= bit
+            forged = base64.urlsafe_b64encode(bytes(changed)).rstrip(b"=").decode()
+            assert verify_link([OLD], "confirm", forged) is None, i
+    for cut in range(len(token)):
+        assert verify_link([OLD], "confirm", token[:cut]) is None
+    assert verify_link([OLD], "confirm", token + "A") is None
+
+
+@settings(max_examples=300)
+@given(st.text(max_size=120))
+def test_random_strings_are_never_links(text: str) -> None:
+    assert verify_link([OLD], "confirm", text) is None

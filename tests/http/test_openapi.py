@@ -85,10 +85,12 @@ def test_every_listing_has_the_one_list_shape() -> None:
             assert {"cursor", "limit"} <= params, f"{path}: {sorted(params)}"
     assert sorted(listings) == [
         "/v1/erasures",
+        "/v1/forms",
         "/v1/integrations",
         "/v1/integrations/{integration_id}/deliveries",
         "/v1/integrations/{integration_id}/feedback",
         "/v1/purposes",
+        "/v1/purposes/{key}/reconsent",
         "/v1/purposes/{key}/versions",
         "/v1/retention/runs",
         "/v1/sites",

@@ -16,7 +16,7 @@ from consent_svc.service.context import Context
 
 # Looked up without a tenant (an API key by its hash, a site by its public key,
 # a tenant by name) or not tenant data at all: reference tables / coordinator-local.
-REFERENCE = {"tenants", "api_keys", "platform_keys", "sites"}
+REFERENCE = {"tenants", "api_keys", "platform_keys", "sites", "forms"}
 COORDINATOR_LOCAL = {"schema_migrations", "service_meta"}
 
 
