@@ -470,3 +470,27 @@ def test_the_migration_job_can_use_the_schema_owner_while_the_pods_use_the_runti
         "Deployment": "database-url",
         "Job": "migration-database-url",
     }
+
+
+def test_the_first_deployment_bootstrap_job_is_valid_and_matches_the_chart() -> None:
+    """docs/operations.md's one-off Job: a valid Job that reads the chart's ConfigMap and Secret keys and
+    runs a command the CLI has."""
+    import re
+
+    from consent_svc.cli import build_parser
+
+    text = (ROOT / "docs" / "operations.md").read_text()
+    [block] = re.findall(r"<<'YAML'\n(.*?)\nYAML\n", text, re.S)
+    job = yaml.safe_load(block)
+    for kube in KUBE_VERSIONS:
+        kubernetes_validate.validate(job, kube, strict=True)
+    [container] = job["spec"]["template"]["spec"]["containers"]
+    docs = manifests("fullnameOverride=consent-svc")
+    assert container["envFrom"] == [{"configMapRef": {"name": by_kind(docs, "ConfigMap")["metadata"]["name"]}}]
+    [pod_container] = by_kind(docs, "Deployment")["spec"]["template"]["spec"]["containers"]
+    pod_env = {e["name"]: e for e in pod_container["env"]}
+    for env in container["env"]:
+        assert env == {k: v for k, v in pod_env[env["name"]].items() if k in env}, env
+        assert env["valueFrom"]["secretKeyRef"] == pod_env[env["name"]]["valueFrom"]["secretKeyRef"]
+    args = build_parser().parse_args(container["args"])
+    assert (args.platform, args.label) == (True, "onboarding")
