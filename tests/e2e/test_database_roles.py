@@ -18,7 +18,7 @@ import pytest
 
 from consent_svc.store.embedded import pg_bin
 from tests.conftest import NEWSLETTER, TEST_PEPPER, TEST_TOKEN_KEY, create_database, drop_database, ok
-from tests.e2e.server import BIN, Server, clean_env, cli
+from tests.e2e.server import BIN, Server, clean_env, cli, free_port
 
 pytestmark = pytest.mark.e2e
 
@@ -90,12 +90,14 @@ def env_for(dsn: str, **extra: str) -> dict[str, str]:
 @pytest.fixture
 def migrated(roles: Roles, workdir: Path) -> Roles:
     # Before the owner migrates, the app role may not: a clear error, not a traceback.
-    refused = subprocess.run(
-        [str(BIN), "migrate"], env=env_for(roles.app), cwd=workdir, capture_output=True, text=True, timeout=60
-    )
-    assert refused.returncode == 1
-    assert "this database role may not change the schema" in refused.stderr
-    assert "Traceback" not in refused.stderr
+    for command in (["migrate"], ["serve", "--port", str(free_port())]):
+        refused = subprocess.run(
+            [str(BIN), *command], env=env_for(roles.app), cwd=workdir, capture_output=True, text=True, timeout=60
+        )
+        assert refused.returncode == 1, command
+        assert "this database role may not change the schema" in refused.stderr, refused.stderr
+        assert "consent-svc migrate" in refused.stderr
+        assert "Traceback" not in refused.stderr
     cli(env_for(roles.owner), workdir, "migrate")
     return roles
 
