@@ -494,3 +494,45 @@ def test_the_first_deployment_bootstrap_job_is_valid_and_matches_the_chart() -> 
         assert env["valueFrom"]["secretKeyRef"] == pod_env[env["name"]]["valueFrom"]["secretKeyRef"]
     args = build_parser().parse_args(container["args"])
     assert (args.platform, args.label) == (True, "onboarding")
+
+
+def test_the_first_deployment_install_command_renders_what_the_checklist_says() -> None:
+    """docs/operations.md's `helm install`, run as `helm template`: the values it names exist and give
+    the two Ingresses, the pods' and the Job's database urls, the image and the proxy setting it describes."""
+    import re
+    import shlex
+
+    text = (ROOT / "docs" / "operations.md").read_text()
+    [command] = re.findall(r"^helm install consent-svc .*?[^\\]\n", text, re.S | re.M)
+    args = shlex.split(command.replace("\\\n", " ").replace("$TAG", "0.1.0-abc1234"))
+    assert args[:5] == ["helm", "install", "consent-svc", "./helm/consent-svc", "-n"]
+    rendered = subprocess.run(
+        [helm(), "template", "consent-svc", str(CHART), *args[4:]], capture_output=True, text=True, timeout=60
+    )
+    assert rendered.returncode == 0, rendered.stderr
+    docs = [d for d in yaml.safe_load_all(rendered.stdout) if d]
+    hosts = {d["metadata"]["name"]: [r["host"] for r in d["spec"]["rules"]] for d in docs if d["kind"] == "Ingress"}
+    assert hosts == {
+        "consent-svc-public": ["consent.example.se"],
+        "consent-svc-internal": ["consent.internal.example.se"],
+    }
+    [pod] = by_kind(docs, "Deployment")["spec"]["template"]["spec"]["containers"]
+    [job] = by_kind(docs, "Job")["spec"]["template"]["spec"]["containers"]
+    assert pod["image"] == job["image"] == "registry.example.se/consent-svc:0.1.0-abc1234"
+
+    def url_key(container: dict[str, Any]) -> str:
+        [url] = [e for e in container["env"] if e["name"] == "CONSENT_DATABASE_URL"]
+        return str(url["valueFrom"]["secretKeyRef"]["key"])
+
+    assert (url_key(pod), url_key(job)) == ("database-url", "migration-database-url")
+    # The Secret the checklist creates has exactly the keys the chart reads.
+    created = re.search(r"kubectl -n marketing create secret generic consent-svc(.*?)\n```", text, re.S)
+    assert created
+    assert set(re.findall(r"--from-literal=([a-z-]+)=", created.group(1))) == {
+        "database-url",
+        "migration-database-url",
+        "pepper",
+        "token-keys",
+        "encryption-keys",
+    }
+    assert by_kind(docs, "ConfigMap")["data"]["FORWARDED_ALLOW_IPS"] == "10.0.0.0/8"
