@@ -188,3 +188,13 @@ def headers(api_key: str, user_agent: str) -> dict[str, str]:
 
 
 USER_AGENT = "consent-svc-client-python/0.1.0"
+
+# Every request the client makes, with the query parameters it may send (the drift test checks
+# each against openapi/openapi.json).
+OPERATIONS: tuple[tuple[str, str, tuple[str, ...]], ...] = (
+    ("get", "/v1/decisions", ("purpose", "channel", "email", "phone", "external_id")),
+    ("post", "/v1/decisions/batch", ("purpose", "channel")),
+    ("post", "/v1/events", ()),
+    ("post", "/v1/events/batch", ()),
+    ("get", "/v1/suppressions/export", ("cursor", "format", "limit")),
+)
