@@ -3,6 +3,7 @@
  * browsers). Every delivery carries `Consent-Signature: t=<unix seconds>,v1=<hex>`, the hex being
  * HMAC-SHA256 of `"<t>." + body` with the webhook's secret (docs/webhooks.md).
  */
+import { webCrypto } from "./crypto.js";
 import { WebhookSignatureError } from "./errors.js";
 export const SIGNATURE_HEADER = "Consent-Signature";
 export const TOLERANCE_SECONDS = 300;
@@ -62,10 +63,7 @@ export async function verifyWebhook(headers, body, secret, options = {}) {
     const signed = new Uint8Array(prefix.length + bytes.length);
     signed.set(prefix, 0);
     signed.set(bytes, prefix.length);
-    const subtle = globalThis.crypto?.subtle;
-    if (!subtle) {
-        throw new WebhookSignatureError("Web Crypto (globalThis.crypto.subtle) is not available in this runtime");
-    }
+    const { subtle } = await webCrypto();
     const key = await subtle.importKey("raw", encoder.encode(secret), { name: "HMAC", hash: "SHA-256" }, false, [
         "verify",
     ]);

@@ -4,6 +4,7 @@
  * HMAC-SHA256 of `"<t>." + body` with the webhook's secret (docs/webhooks.md).
  */
 
+import { webCrypto } from "./crypto.js";
 import { WebhookSignatureError } from "./errors.js";
 
 export const SIGNATURE_HEADER = "Consent-Signature";
@@ -89,10 +90,7 @@ export async function verifyWebhook(
   const signed = new Uint8Array(prefix.length + bytes.length);
   signed.set(prefix, 0);
   signed.set(bytes, prefix.length);
-  const subtle = globalThis.crypto?.subtle;
-  if (!subtle) {
-    throw new WebhookSignatureError("Web Crypto (globalThis.crypto.subtle) is not available in this runtime");
-  }
+  const { subtle } = await webCrypto();
   const key = await subtle.importKey("raw", encoder.encode(secret), { name: "HMAC", hash: "SHA-256" }, false, [
     "verify",
   ]);
