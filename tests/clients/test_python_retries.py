@@ -5,13 +5,14 @@ cut off mid-answer resumed from the first recipient not answered, and when to gi
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from typing import Any
 
 import httpx
 import msgspec
 import pytest
 from consent_svc_client import (
+    AsyncConsentClient,
     Conflict,
     ConsentClient,
     RateLimited,
@@ -19,6 +20,7 @@ from consent_svc_client import (
     StreamError,
     TransportError,
 )
+from consent_svc_client import _async as async_module
 from consent_svc_client import _sync as sync_module
 
 EVENT = {"subject": {"email": "anna@example.se"}, "type": "consent_given", "purpose": "newsletter"}
@@ -165,3 +167,52 @@ def test_a_short_answer_is_an_error_not_a_silent_gap(monkeypatch: pytest.MonkeyP
     client = _client(handler, [], monkeypatch)
     with pytest.raises(StreamError, match="answered 3 of 4"):
         list(client.decide_many([{"email": f"ok{i}@example.se"} for i in range(4)], purpose="p", channel="email"))
+
+
+async def test_the_async_client_retries_alike(monkeypatch: pytest.MonkeyPatch) -> None:
+    """AsyncConsentClient: the same key on a retried batch, Retry-After honoured, and a window cut
+    off mid-answer resumed from the first unanswered recipient."""
+    sleeps: list[float] = []
+
+    async def sleep(seconds: float) -> None:
+        sleeps.append(seconds)
+
+    monkeypatch.setattr(async_module, "asyncio", type("Clock", (), {"sleep": staticmethod(sleep)}))
+    bodies: list[bytes] = []
+    windows: list[list[bytes]] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        if request.url.path == "/v1/events/batch":
+            bodies.append(request.content)
+            if len(bodies) == 1:
+                return httpx.Response(503, headers={"Retry-After": "1"}, json={"status": 503})
+            return httpx.Response(201, json={"results": [RESULT] * len(json.loads(request.content)["events"])})
+        lines = request.content.splitlines()
+        windows.append(lines)
+        answers = [_answer(line) for line in lines]
+        if len(windows) == 1:
+            return httpx.Response(200, stream=_AsyncCutOff(answers[:2]))
+        return httpx.Response(200, content=b"".join(answers))
+
+    http = httpx.AsyncClient(transport=httpx.MockTransport(handler))
+    async with AsyncConsentClient("http://consent.test", "csk_test", http=http) as client:
+        results = [r async for r in client.record_many([EVENT, EVENT])]
+        assert len(results) == 2
+        assert bodies[0] == bodies[1]
+        recipients = [{"email": f"{'ok' if i % 2 else 'no'}{i}@example.se"} for i in range(4)]
+        answers = [a.allowed async for a in client.decide_many(recipients, purpose="p", channel="email")]
+    await http.aclose()
+    assert answers == [False, True, False, True]
+    assert [len(w) for w in windows] == [4, 2]
+    assert windows[1] == windows[0][2:]
+    assert sleeps[0] == 1.0
+    assert len(sleeps) == 2
+
+
+class _AsyncCutOff(httpx.AsyncByteStream):
+    def __init__(self, lines: list[bytes]) -> None:
+        self.lines = lines
+
+    async def __aiter__(self) -> AsyncIterator[bytes]:
+        yield b"".join(self.lines)
+        raise httpx.RemoteProtocolError("peer closed connection without sending complete message body")

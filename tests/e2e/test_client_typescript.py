@@ -70,12 +70,15 @@ def test_typescript_client_against_serve(database: str, tenant: Tenant, workdir:
             "CONSENT_TEST_KEY": tenant.keys["admin"],
             "CONSENT_TEST_DELIVERY": str(delivery),
         }
-        tests = [str(package / "test" / name) for name in ("client.test.mjs", "without-global-crypto.test.mjs")]
+        tests = [
+            str(package / "test" / name)
+            for name in ("client.test.mjs", "retries.test.mjs", "without-global-crypto.test.mjs")
+        ]
         output = npm.run("node", ["--test", "--test-reporter=tap", *tests], env=env)
         # node exits non-zero on a failure (npm.run fails the test with its output); and every test ran.
         assert "# fail 0" in output, output
         assert "# skipped 0" in output, output
-        assert "# pass 9" in output, output
+        assert "# pass 13" in output, output
         print(output)
     finally:
         server.stop()
