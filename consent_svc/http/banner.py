@@ -15,9 +15,11 @@ from litestar.enums import HttpMethod
 from litestar.exceptions import PermissionDeniedException
 from litestar.status_codes import HTTP_201_CREATED, HTTP_204_NO_CONTENT
 
+from consent_svc.domain.errors import DomainError
 from consent_svc.domain.network import truncate_ip
 from consent_svc.domain.records import ReceiptRow, SiteRow
 from consent_svc.http.deps import Ctx
+from consent_svc.http.problems import domain_problem
 from consent_svc.http.ratelimit import Clock, TokenBuckets
 from consent_svc.service import banner
 from consent_svc.service.inputs import BannerConsentIn
@@ -179,14 +181,17 @@ class BannerController(Controller):
         headers = cors(site, request, required=True)
         address = request.client.host if request.client else None
         limits: BannerLimits = request.app.state.banner_limits
-        limits.admit(site_key, address)
         client = banner.Client(
             ip=address,
             user_agent=request.headers.get("user-agent"),
             gpc_header=request.headers.get("sec-gpc", "").strip() == "1",
             origin=headers["Access-Control-Allow-Origin"].rstrip("/").lower(),
         )
-        receipt = await banner.record(ctx, site_key, data, client)
+        try:
+            limits.admit(site_key, address)
+            receipt = await banner.record(ctx, site_key, data, client)
+        except DomainError as exc:  # readable by banner.js: a 409 makes it load the new texts
+            return domain_problem(request, exc, headers)
         return Response(ReceiptOut.from_domain(receipt), status_code=HTTP_201_CREATED, headers=headers)
 
     @get("/consents/{consent_id:uuid}", summary="Read a consent receipt")

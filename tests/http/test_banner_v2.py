@@ -4,8 +4,10 @@ first layer's texts per language, choice statistics, and unlinked receipts leavi
 from __future__ import annotations
 
 import dataclasses
+import gzip
 import hashlib
 import json
+import re
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -13,6 +15,7 @@ import asyncpg
 import httpx
 import pytest
 
+from consent_svc.http.banner import BANNER_JS
 from consent_svc.service import retention
 from consent_svc.service.context import Context
 from tests.conftest import Tenant, ok
@@ -213,3 +216,17 @@ async def test_sweep_deletes_unlinked_receipts_after_their_expiry(
     span = {"from": str(today - timedelta(days=1)), "to": str(today)}
     stats = ok(await client.get(f"/v1/sites/{key}/stats", params=span, headers=tenant.auth())).json()
     assert sum(i["total"] for i in stats["items"]) == 2
+
+
+def test_banner_js_stays_small_and_self_contained() -> None:
+    source = BANNER_JS.read_bytes()
+    assert len(gzip.compress(source, 9)) < 6 * 1024
+    assert not re.search(rb"\bimport\b|\brequire\(|https?://(?!consent\.example)", source)  # no dependencies
+
+
+async def test_a_stale_choice_is_a_409_that_banner_js_can_read(client: httpx.AsyncClient, tenant: Tenant) -> None:
+    key = (await site(client, tenant))["site_key"]
+    ok(await client.put(f"/v1/sites/{key}", json={**SITE, "controller": "Nytt AB"}, headers=tenant.auth()))
+    stale = await post_choice(client, key, choice("reject_all"))
+    assert stale.status_code == 409
+    assert stale.headers["access-control-allow-origin"] == ORIGIN
