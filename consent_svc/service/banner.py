@@ -313,6 +313,8 @@ async def config(ctx: Context, site_key: str) -> tuple[SiteRow, dict[str, str]]:
 
 async def version(ctx: Context, tenant_id: UUID, site_key: str, n: int) -> BannerVersionRow:
     site = await get_site(ctx, site_key, tenant_id)
+    if not 1 <= n <= site.banner_version:
+        raise NotFound(f"no version {n} of {site_key} (it is at {site.banner_version})")
     async with ctx.pool.acquire() as conn:
         if n == site.banner_version:
             await _keep_version(conn, site)

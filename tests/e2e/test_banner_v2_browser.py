@@ -261,7 +261,7 @@ def test_dismiss_stale_version_and_gpc_over_a_stored_choice(pages: dict[str, Any
 
 
 def test_refusal_works_with_the_service_down(pages: dict[str, Any], tenant: Tenant) -> None:
-    make_site(pages, tenant, languages=["en", "sv"])
+    make_site(pages, tenant, languages=["en", "sv"], reopen={"own_link": True})
     with chromium() as browser:
         browser.get(pages["origin"] + "/?lang=en")
         wait_banner(browser, True)
@@ -282,6 +282,8 @@ def test_refusal_works_with_the_service_down(pages: dict[str, Any], tenant: Tena
         assert (sent["action"], sent["language"]) == ("reject_all", "en")
         assert not browser.find_elements(By.ID, "consent-svc-notice")
         assert not browser.find_elements(By.ID, "consent-svc-banner")
+        # The site said its pages carry their own [data-consent-svc-open] link: no control of ours.
+        assert not browser.find_elements(By.ID, "consent-svc-reopen")
 
 
 def data_layer(browser: Chrome) -> list[Any]:
