@@ -33,7 +33,7 @@ class SiteOut(msgspec.Struct, frozen=True, kw_only=True):
     controller: str
     languages: list[str]
     default_language: str
-    texts: dict[str, dict[str, str]]  # as given (sv and en fill in defaults for what is left out)
+    texts: dict[str, dict[str, str]]  # every text per language: as given, sv and en defaults for the rest
     reopen: dict[str, Any]
     google_consent_mode: dict[str, Any] | None
     meta_pixel: bool

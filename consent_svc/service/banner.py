@@ -87,6 +87,9 @@ def _options(body: SiteIn, categories: list[dict[str, Any]]) -> dict[str, Any]:
         missing = banner_texts.missing_texts(lang, texts.get(lang, {}))
         if missing:
             raise InvalidInput.field(f"texts.{lang}", f"needs {', '.join(missing)} (only sv and en have defaults)")
+        # Defaults are copied in when the site is saved: a release that rewords a default changes
+        # no saved site's texts (and so no version's) until the site is saved again.
+        texts[lang] = {**banner_texts.DEFAULT_TEXTS.get(lang, {}), **texts.get(lang, {})}
     gcm: dict[str, Any] | None = None
     if body.google_consent_mode is not None:
         gcm = msgspec.to_builtins(body.google_consent_mode)
@@ -304,11 +307,10 @@ async def record(ctx: Context, site_key: str, body: BannerConsentIn, client: Cli
 
 
 async def config(ctx: Context, site_key: str) -> tuple[SiteRow, dict[str, str]]:
-    """The site for banner.js, with the hash of each language's texts (its version kept)."""
+    """The site for banner.js, with the hash of each language's texts (read only: a page view
+    writes nothing; the version's row is written when the site is saved or a choice is stored)."""
     site = await get_site(ctx, site_key)
-    async with ctx.pool.acquire() as conn:
-        found = await _keep_version(conn, site)
-    return site, found
+    return site, hashes(shown(site))
 
 
 async def version(ctx: Context, tenant_id: UUID, site_key: str, n: int) -> BannerVersionRow:

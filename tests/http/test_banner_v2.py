@@ -15,6 +15,7 @@ import asyncpg
 import httpx
 import pytest
 
+from consent_svc.domain import banner as banner_texts
 from consent_svc.http.banner import BANNER_JS
 from consent_svc.service import retention
 from consent_svc.service.context import Context
@@ -230,3 +231,17 @@ async def test_a_stale_choice_is_a_409_that_banner_js_can_read(client: httpx.Asy
     stale = await post_choice(client, key, choice("reject_all"))
     assert stale.status_code == 409
     assert stale.headers["access-control-allow-origin"] == ORIGIN
+
+
+async def test_a_reworded_default_changes_no_saved_site(
+    client: httpx.AsyncClient, tenant: Tenant, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    key = (await site(client, tenant))["site_key"]
+    before = ok(await client.get(f"/v1/banner/{key}/config")).json()
+    monkeypatch.setitem(banner_texts.DEFAULT_TEXTS["sv"], "title", "En ny standardtitel")
+    after = ok(await client.get(f"/v1/banner/{key}/config")).json()
+    assert after["texts"]["sv"]["title"] == "Vi värnar om din integritet"
+    assert after["texts_hash"] == before["texts_hash"]
+    # Saved again, the site takes the new default, as a new version.
+    saved = ok(await client.put(f"/v1/sites/{key}", json=SITE, headers=tenant.auth())).json()
+    assert (saved["banner_version"], saved["texts"]["sv"]["title"]) == (2, "En ny standardtitel")
