@@ -108,9 +108,8 @@ async def sweep_tenant(
             if unconfirmed:
                 report.counts["signups/unconfirmed_expired"] = unconfirmed
             # Banner receipts never linked to a person go a while after they expired (docs/banner.md).
-            keep = timedelta(days=ctx.settings.banner_receipt_retention_days)
-            async with ctx.pool.acquire() as conn, conn.transaction():
-                receipts = await banner_store.purge_unlinked_receipts(conn, tenant_id, now - keep, dry_run=dry_run)
+            expired_before = now - timedelta(days=ctx.settings.banner_receipt_retention_days)
+            receipts = await _purge_receipts(ctx, tenant_id, expired_before, dry_run=dry_run)
             if receipts:
                 report.counts["banner_receipts/expired"] = receipts
             async with ctx.pool.acquire() as conn:
@@ -121,6 +120,21 @@ async def sweep_tenant(
             return report
         finally:
             await retention_store.advisory_unlock(lock_conn, _lock_key(tenant_id))
+
+
+async def _purge_receipts(ctx: Context, tenant_id: UUID, expired_before: datetime, *, dry_run: bool) -> int:
+    """Banner receipts never linked to a person, expired before ``expired_before``: counted on a dry
+    run, else deleted in batches of BATCH * 20, one transaction each."""
+    async with ctx.pool.acquire() as conn:
+        if dry_run:
+            return await banner_store.count_unlinked_expired(conn, tenant_id, expired_before)
+        deleted = 0
+        while True:
+            async with conn.transaction():
+                count = await banner_store.delete_unlinked_expired(conn, tenant_id, expired_before, BATCH * 20)
+            deleted += count
+            if count < BATCH * 20:
+                return deleted
 
 
 async def _remove(

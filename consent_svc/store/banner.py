@@ -152,21 +152,26 @@ async def version(conn: asyncpg.Connection, tenant_id: UUID, site_key: str, n: i
     return None if row is None else BannerVersionRow(**dict(row))
 
 
-async def purge_unlinked_receipts(
-    conn: asyncpg.Connection, tenant_id: UUID, expired_before: datetime, *, dry_run: bool
-) -> int:
-    """Receipts never linked to a person that expired before ``expired_before``: deleted (or counted)."""
-    if dry_run:
-        counted: int = await conn.fetchval(
-            "SELECT count(*) FROM banner_consents WHERE tenant_id = $1 AND subject_id IS NULL AND expires_at < $2",
-            tenant_id,
-            expired_before,
-        )
-        return counted
-    status: str = await conn.execute(
-        "DELETE FROM banner_consents WHERE tenant_id = $1 AND subject_id IS NULL AND expires_at < $2",
+async def count_unlinked_expired(conn: asyncpg.Connection, tenant_id: UUID, expired_before: datetime) -> int:
+    """Receipts never linked to a person that expired before ``expired_before``."""
+    counted: int = await conn.fetchval(
+        "SELECT count(*) FROM banner_consents WHERE tenant_id = $1 AND subject_id IS NULL AND expires_at < $2",
         tenant_id,
         expired_before,
+    )
+    return counted
+
+
+async def delete_unlinked_expired(
+    conn: asyncpg.Connection, tenant_id: UUID, expired_before: datetime, limit: int
+) -> int:
+    """Delete up to ``limit`` of those receipts; returns how many went."""
+    status: str = await conn.execute(
+        "DELETE FROM banner_consents WHERE tenant_id = $1 AND id IN (SELECT id FROM banner_consents "
+        "WHERE tenant_id = $1 AND subject_id IS NULL AND expires_at < $2 LIMIT $3)",
+        tenant_id,
+        expired_before,
+        limit,
     )
     return int(status.split()[-1])
 
