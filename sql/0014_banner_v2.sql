@@ -23,8 +23,10 @@ CREATE FUNCTION banner_versions_immutable() RETURNS trigger LANGUAGE plpgsql AS 
 BEGIN
     RAISE EXCEPTION 'banner versions are immutable: a change makes a new version';
 END $$;
-CREATE TRIGGER banner_versions_no_update BEFORE UPDATE ON banner_versions
+CREATE TRIGGER banner_versions_no_update BEFORE UPDATE OR DELETE ON banner_versions
     FOR EACH ROW EXECUTE FUNCTION banner_versions_immutable();
+CREATE TRIGGER banner_versions_no_truncate BEFORE TRUNCATE ON banner_versions
+    FOR EACH STATEMENT EXECUTE FUNCTION banner_versions_immutable();
 
 -- The page origin the choice came from (the browser's Origin header) and the hash of the texts
 -- shown (the version's document in the receipt's language). NULL on receipts from before 0014.

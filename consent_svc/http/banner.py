@@ -169,7 +169,12 @@ class BannerController(Controller):
         manager: Google Consent Mode's default command runs at once, with no request first."""
         site, hashes = await banner.config(ctx, site_key)
         preset = b"window.consentSvcConfig=" + msgspec.json.encode(BannerConfigOut.from_domain(site, hashes))
-        return Response(preset.replace(b"</", b"<\\/") + b";\n" + BANNER_JS.read_bytes(),
+        # JSON is a JavaScript expression; escaped further so that the script stays inert text even
+        # if someone pastes it into a page inline (no "</script>", "<!--", or line separators).
+        for raw, safe in ((b"<", b"\\u003c"), (b">", b"\\u003e"), ("\u2028".encode(), b"\\u2028"),
+                          ("\u2029".encode(), b"\\u2029")):  # fmt: skip
+            preset = preset.replace(raw, safe)
+        return Response(preset + b";\n" + BANNER_JS.read_bytes(),
                         media_type="application/javascript; charset=utf-8",
                         headers={"Cache-Control": "public, max-age=60"})  # fmt: skip
 

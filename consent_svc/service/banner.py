@@ -101,6 +101,14 @@ def _options(body: SiteIn, categories: list[dict[str, Any]]) -> dict[str, Any]:
             raise InvalidInput.field(
                 "google_consent_mode.mapping", f"not a category of this site: {', '.join(unknown)}"
             )
+        # 'necessary' is always on: any signal it names would be granted before and without a choice.
+        beyond = sorted(set(gcm["mapping"].get("necessary", [])) - {"security_storage"})
+        if beyond:
+            raise InvalidInput.field(
+                "google_consent_mode.mapping.necessary",
+                f"may name only security_storage (necessary is always granted, so {', '.join(beyond)} would be "
+                "granted without consent)",
+            )
     return {
         "policy_url": body.policy_url,
         "controller": body.controller,
@@ -155,11 +163,13 @@ def hashes(documents: dict[str, dict[str, Any]]) -> dict[str, str]:
 
 
 async def _keep_version(conn: Any, site: SiteRow) -> dict[str, str]:
-    """Keep the site's current version's texts (a no-op when kept); returns their hashes."""
+    """Keep the site's current version's texts (a no-op when kept); returns the hashes kept for
+    the version, which differ from today's only for a site saved before 0014 whose default
+    texts a release has reworded since its version was kept (see :func:`record`)."""
     documents = shown(site)
-    found = hashes(documents)
-    await store.insert_version(conn, site.tenant_id, site.site_key, site.banner_version, documents, found)
-    return found
+    return await store.insert_version(
+        conn, site.tenant_id, site.site_key, site.banner_version, documents, hashes(documents)
+    )
 
 
 def _check_origins(origins: list[str]) -> list[str]:
@@ -295,15 +305,24 @@ async def record(ctx: Context, site_key: str, body: BannerConsentIn, client: Cli
     now = ctx.clock()
     async with ctx.pool.acquire() as conn, conn.transaction():
         found = await _keep_version(conn, site)
-        receipt = ReceiptRow(
-            id=uuid7(), site_key=site_key, visitor_id=body.visitor_id, categories=_choices(site, body, gpc),
-            action=body.action, banner_version=body.banner_version, language=body.language, gpc=gpc,
-            recorded_at=now, expires_at=now + timedelta(days=site.validity_days), subject_id=None,
-            origin=client.origin, texts_hash=bytes.fromhex(found[body.language]),
-        )  # fmt: skip
-        return await store.insert_receipt(
-            conn, site.tenant_id, receipt, ip_prefix, (client.user_agent or "")[:1000] or None
-        )
+        if found == hashes(shown(site)):
+            receipt = ReceiptRow(
+                id=uuid7(), site_key=site_key, visitor_id=body.visitor_id, categories=_choices(site, body, gpc),
+                action=body.action, banner_version=body.banner_version, language=body.language, gpc=gpc,
+                recorded_at=now, expires_at=now + timedelta(days=site.validity_days), subject_id=None,
+                origin=client.origin, texts_hash=bytes.fromhex(found[body.language]),
+            )  # fmt: skip
+            return await store.insert_receipt(
+                conn, site.tenant_id, receipt, ip_prefix, (client.user_agent or "")[:1000] or None
+            )
+        # What the site shows changed under a kept version (a site saved before 0014 shows the
+        # release's default texts, and a release reworded them): the change makes a new version
+        # (committed here), and the visitor is asked again, so every receipt proves its texts.
+        await store.next_version(conn, site.tenant_id, site.site_key, site.banner_version)
+    raise Conflict(
+        f"the texts of banner_version {body.banner_version} have changed since it was kept: the site is at "
+        f"version {body.banner_version + 1} now; load the configuration again and ask the visitor again"
+    )
 
 
 async def config(ctx: Context, site_key: str) -> tuple[SiteRow, dict[str, str]]:

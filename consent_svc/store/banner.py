@@ -132,13 +132,28 @@ async def link_subject(
 async def insert_version(
     conn: asyncpg.Connection, tenant_id: UUID, site_key: str, version: int, shown: dict[str, Any],
     hashes: dict[str, str],
-) -> None:  # fmt: skip
-    """Keep what ``version`` shows (once: a version's texts never change)."""
-    await conn.execute(
-        "INSERT INTO banner_versions (tenant_id, site_key, version, shown, hashes) VALUES ($1, $2, $3, $4, $5) "
-        "ON CONFLICT (tenant_id, site_key, version) DO NOTHING",
+) -> dict[str, str]:  # fmt: skip
+    """Keep what ``version`` shows (once: a version's texts never change); returns the hashes
+    kept for it (those given, or those kept before)."""
+    kept = await conn.fetchval(
+        "WITH ins AS (INSERT INTO banner_versions (tenant_id, site_key, version, shown, hashes) "
+        "VALUES ($1, $2, $3, $4, $5) ON CONFLICT (tenant_id, site_key, version) DO NOTHING RETURNING hashes) "
+        "SELECT hashes FROM ins UNION ALL SELECT hashes FROM banner_versions "
+        "WHERE tenant_id = $1 AND site_key = $2 AND version = $3 LIMIT 1",
         tenant_id, site_key, version, shown, hashes,
     )  # fmt: skip
+    return dict(kept)
+
+
+async def next_version(conn: asyncpg.Connection, tenant_id: UUID, site_key: str, current: int) -> None:
+    """Raise a site's banner_version by one (when what it shows changed under a kept version)."""
+    await conn.execute(
+        "UPDATE sites SET banner_version = banner_version + 1, updated_at = now() "
+        "WHERE tenant_id = $1 AND site_key = $2 AND banner_version = $3",
+        tenant_id,
+        site_key,
+        current,
+    )
 
 
 async def version(conn: asyncpg.Connection, tenant_id: UUID, site_key: str, n: int) -> BannerVersionRow | None:

@@ -7,13 +7,15 @@
   "use strict";
   var W = window, D = document, script = D.currentScript;
   if (!script) return;
-  var config = W.consentSvcConfig || null;
+  var config = W.consentSvcConfig;  // set by the per-site script; an element of that id is not it
+  if (!config || typeof config.site_key !== "string" || config.nodeType) config = null;
   var siteKey = config ? config.site_key : script.getAttribute("data-site-key");
   var base = script.src.replace(/\/(v1\/banner\/[^/]+\/)?banner\.js(\?.*)?$/, "") + "/v1/banner/" + encodeURIComponent(siteKey);
   var key = "csvc_" + siteKey, qkey = key + "_queue";
   var gpc = navigator.globalPrivacyControl === true;
   var state = null, root = null, t = null, lang = null, opener = null, reopen = null, note = null, wait = 5000, early = false;
   var AD = ["ad_storage", "ad_user_data", "ad_personalization"];
+  var SIGNALS = AD.concat(["analytics_storage", "functionality_storage", "personalization_storage", "security_storage"]);
 
   function load(k) { try { return JSON.parse(localStorage.getItem(k)); } catch (e) { return null; } }
   function keep(k, v) { try { if (v) localStorage.setItem(k, JSON.stringify(v)); else localStorage.removeItem(k); } catch (e) { /* storage blocked */ } }
@@ -32,9 +34,14 @@
   function txt(m) { return m ? m[lang] || m[config.default_language] : ""; }
   function title(k) { var c = cats().filter(function (c) { return c.key === k; })[0]; return c ? txt(c.title) : k; }
   function gtag() { (W.dataLayer = W.dataLayer || []).push(arguments); }
+  function has(c, k) { return !!c && Object.prototype.hasOwnProperty.call(c, k) && c[k] === true; }
+  // Every signal is denied but security_storage until a choice; after one, a signal is granted only
+  // when every category mapped to it is granted (an unmapped signal stays denied).
   function signals(c) {
-    var m = config.google_consent_mode.mapping, out = {};
-    for (var k in m) m[k].forEach(function (s) { out[s] = (c ? c[k] : k === "necessary") ? "granted" : "denied"; });
+    var m = config.google_consent_mode.mapping, out = {}, ok = {};
+    SIGNALS.forEach(function (s) { out[s] = s === "security_storage" ? "granted" : "denied"; });
+    if (c) for (var k in m) if (Object.prototype.hasOwnProperty.call(m, k)) m[k].forEach(function (s) { ok[s] = ok[s] !== false && has(c, k); });
+    for (var s in ok) if (ok[s]) out[s] = "granted";
     if (gpc) AD.forEach(function (s) { out[s] = "denied"; });
     return out;
   }
@@ -49,7 +56,7 @@
   // What tags must know at once: Google Consent Mode and the dataLayer (before the DOM is ready).
   function signal() {
     if (config.google_consent_mode) gtag("consent", "update", signals(state.c));
-    if (config.google_consent_mode || W.dataLayer) W.dataLayer.push({ event: "consent_svc_update", consent_svc: { consent_id: state.id, categories: state.c } });
+    if (config.google_consent_mode || W.dataLayer) W.dataLayer.push({ event: "consent_svc_update", consent_svc: { categories: state.c } });  // no consent id: tags need none
   }
   // And what needs the page: cookies of refused categories, blocked elements, the reopen control, events.
   function apply() {
@@ -67,7 +74,7 @@
       for (var i = 0; i < host.length - 1; i++) D.cookie = name + "=; Max-Age=0; Path=/; Domain=." + host.slice(i).join(".");
     });
   }
-  function granted(e) { return !!(state && state.c[e.getAttribute("data-consent-category")]); }
+  function granted(e) { return !!state && has(state.c, e.getAttribute("data-consent-category")); }
   function unblock() {
     var list = [];
     each("script[type='text/plain'][data-consent-category]", function (s) { if (!s.csvc && granted(s)) { s.csvc = 1; list.push(s); } });
@@ -75,9 +82,10 @@
     each("iframe[data-consent-category][data-src]", function (f) {
       var ph = f.csvc;
       if (granted(f)) {
-        if (!f.getAttribute("src")) f.src = f.getAttribute("data-src");
+        if (!f.getAttribute("src") || f.getAttribute("src") === "about:blank") f.src = f.getAttribute("data-src");
         if (ph) { ph.remove(); f.style.display = ""; f.csvc = null; }
       } else if (!ph) {
+        if (f.getAttribute("src")) f.src = "about:blank";  // a withdrawal unloads the third party's frame
         ph = f.csvc = el("div", { "class": "consent-svc-placeholder", lang: lang, style: "box-sizing:border-box;border:1px solid #767676;padding:16px;background:#f4f4f4;color:#1a1a1a;width:" + (f.offsetWidth || 300) + "px;min-height:" + (f.offsetHeight || 150) + "px" });
         ph.appendChild(el("p", { style: "margin:0 0 8px" }, t.placeholder.replace("{category}", title(f.getAttribute("data-consent-category")))));
         ph.appendChild(el("button", { type: "button", "data-consent-svc-open": "" }, t.placeholder_button));
@@ -91,6 +99,7 @@
     if (!s) return;
     var n = D.createElement("script");
     for (var i = 0; i < s.attributes.length; i++) if (s.attributes[i].name !== "type") n.setAttribute(s.attributes[i].name, s.attributes[i].value);
+    if (s.nonce) n.nonce = s.nonce;  // a CSP nonce is hidden from attributes
     if (s.src) n.onload = n.onerror = function () { run(list); };
     else n.textContent = s.textContent;
     s.parentNode.replaceChild(n, s);
@@ -267,7 +276,12 @@
   } else {
     W.consentSvc.ready = fetch(base + "/config", { credentials: "omit" })
       .then(function (r) { return r.json(); })
-      .then(function (c) { config = c; gcmDefault(); return new Promise(ready); })
+      .then(function (c) {
+        config = c;
+        if (c.google_consent_mode && W.console) console.error("consent-svc: Google Consent Mode needs the per-site script " + base + "/banner.js before the tag manager (docs/banner.md)");
+        gcmDefault();
+        return new Promise(ready);
+      })
       .then(start);
   }
 })();

@@ -35,6 +35,7 @@ window.fbq = function () {{ (window.fbqCalls = window.fbqCalls || []).push([].sl
 <script type="text/plain" data-consent-category="analytics" src="/blocked.js"></script>
 <script type="text/plain" data-consent-category="analytics">window.ran = (window.ran || []).concat("inline-2");</script>
 <script type="text/plain" data-consent-category="marketing">window.ranMarketing = true;</script>
+<script type="text/plain" data-consent-category="constructor">window.ranInherited = true;</script>
 </head><body><h1>Taggar</h1>
 <iframe data-consent-category="marketing" data-src="/video" width="320" height="180" title="Video"></iframe>
 </body></html>"""
@@ -311,8 +312,9 @@ def test_google_consent_mode_blocking_meta_pixel_and_stats(pages: dict[str, Any]
         assert layer[0] == [
             "consent", "default",
             {"security_storage": "granted", "analytics_storage": "denied", "ad_storage": "denied",
-             "ad_user_data": "denied", "ad_personalization": "denied", "wait_for_update": 700, "region": ["SE"]},
-        ]  # fmt: skip
+             "ad_user_data": "denied", "ad_personalization": "denied", "functionality_storage": "denied",
+             "personalization_storage": "denied", "wait_for_update": 700, "region": ["SE"]},
+        ]  # fmt: skip  # every signal, mapped or not: an unset signal is not a denied one
         assert layer[1][0] == "js"  # the page's own tag comes after the default
         # Blocked until consent: no script ran, the iframe has no src, a placeholder in the page's language.
         assert browser.execute_script("return window.ran === undefined && window.ranMarketing === undefined")
@@ -330,9 +332,11 @@ def test_google_consent_mode_blocking_meta_pixel_and_stats(pages: dict[str, Any]
         update = consent_commands(data_layer(browser))[-1]
         assert update == ("update", {"security_storage": "granted", "analytics_storage": "granted",
                                      "ad_storage": "denied", "ad_user_data": "denied",
-                                     "ad_personalization": "denied"})  # fmt: skip
+                                     "ad_personalization": "denied", "functionality_storage": "denied",
+                                     "personalization_storage": "denied"})  # fmt: skip
         event = [x for x in data_layer(browser) if isinstance(x, dict) and x.get("event") == "consent_svc_update"][-1]
-        assert event["consent_svc"]["categories"] == {"necessary": True, "analytics": True, "marketing": False}
+        # The categories only: the consent id is the visitor's identifier, and no tag needs it.
+        assert event["consent_svc"] == {"categories": {"necessary": True, "analytics": True, "marketing": False}}
         assert browser.execute_script("return window.fbqCalls") == [["consent", "revoke"]]
 
         # The placeholder's button opens the settings; accepting marketing loads the iframe.
@@ -347,6 +351,25 @@ def test_google_consent_mode_blocking_meta_pixel_and_stats(pages: dict[str, Any]
         assert browser.execute_script("return window.ran.length") == 3  # each script ran once
         assert consent_commands(data_layer(browser))[-1][1]["ad_storage"] == "granted"
         assert browser.execute_script("return window.fbqCalls")[-1] == ["consent", "grant"]
+        # A category name every object inherits ("constructor") is not a granted category.
+        assert browser.execute_script("return window.ranInherited") is None
+
+        # Withdrawn from the reopen control: the third party's frame is unloaded, not only hidden.
+        click(browser, "#consent-svc-reopen")
+        wait_banner(browser, True)
+        click(browser, "[data-action=reject_all]")
+        wait_banner(browser, False)
+        WebDriverWait(browser, 10).until(
+            lambda b: b.find_element(By.TAG_NAME, "iframe").get_attribute("src") == "about:blank"
+        )
+        assert browser.find_elements(By.CLASS_NAME, "consent-svc-placeholder")
+        click(browser, "#consent-svc-reopen")
+        wait_banner(browser, True)
+        click(browser, "[data-action=accept_all]")
+        wait_banner(browser, False)
+        WebDriverWait(browser, 10).until(
+            lambda b: b.find_element(By.TAG_NAME, "iframe").get_attribute("src") == pages["origin"] + "/video"
+        )
 
         # A later page load: default, then the stored choice's update, before the page's own tags.
         browser.refresh()
@@ -385,5 +408,5 @@ def test_google_consent_mode_blocking_meta_pixel_and_stats(pages: dict[str, Any]
     # The statistics count exactly the choices made above.
     today = str(datetime.now(UTC).date())
     [item] = api.get(f"/v1/sites/{pages['key']}/stats", params={"from": today, "to": today}).json()["items"]
-    assert (item["total"], item["accept_all"], item["reject_all"], item["custom"], item["gpc"]) == (4, 2, 1, 1, 1)
-    assert item["by_category"] == {"necessary": 4, "analytics": 3, "marketing": 1}
+    assert (item["total"], item["accept_all"], item["reject_all"], item["custom"], item["gpc"]) == (6, 3, 2, 1, 1)
+    assert item["by_category"] == {"necessary": 6, "analytics": 4, "marketing": 2}

@@ -245,3 +245,63 @@ async def test_a_reworded_default_changes_no_saved_site(
     # Saved again, the site takes the new default, as a new version.
     saved = ok(await client.put(f"/v1/sites/{key}", json=SITE, headers=tenant.auth())).json()
     assert (saved["banner_version"], saved["texts"]["sv"]["title"]) == (2, "En ny standardtitel")
+
+
+async def test_necessary_may_grant_no_consent_mode_signal_but_security_storage(
+    client: httpx.AsyncClient, tenant: Tenant
+) -> None:
+    """'necessary' is always on: a signal mapped to it would be granted before any choice."""
+    wrong = {**SITE, "google_consent_mode": {"mapping": {"necessary": ["security_storage", "ad_storage"]}}}
+    refused = await client.post("/v1/sites", json=wrong, headers=tenant.auth())
+    assert refused.status_code == 400
+    [error] = refused.json()["errors"]
+    assert error["field"] == "google_consent_mode.mapping.necessary"
+    assert "ad_storage would be granted without consent" in error["message"]
+
+
+async def test_kept_versions_cannot_be_deleted(client: httpx.AsyncClient, ctx: Context, tenant: Tenant) -> None:
+    key = (await site(client, tenant))["site_key"]
+    ok(await post_choice(client, key, choice("reject_all")))
+    async with ctx.pool.acquire() as conn:
+        with pytest.raises(asyncpg.RaiseError, match="immutable"):
+            await conn.execute("DELETE FROM banner_versions WHERE site_key = $1", key)
+        with pytest.raises(asyncpg.RaiseError, match="immutable"):
+            async with conn.transaction():
+                await conn.execute("TRUNCATE banner_versions CASCADE")
+
+
+async def test_a_site_from_before_versions_gets_a_new_one_when_its_defaults_are_reworded(
+    client: httpx.AsyncClient, ctx: Context, tenant: Tenant, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A site saved before migration 0014 has no texts of its own: it shows the release's defaults.
+    When a release rewords one, its kept version no longer proves what is shown: the next choice
+    makes a new version and is asked again (409), so every receipt names the texts it was given."""
+    key = (await site(client, tenant))["site_key"]
+    async with ctx.pool.acquire() as conn, conn.transaction():  # as such a site looks after the migration
+        await conn.execute("UPDATE sites SET options = '{}' WHERE site_key = $1", key)
+        await conn.execute("ALTER TABLE banner_versions DISABLE TRIGGER banner_versions_no_update")
+        await conn.execute("DELETE FROM banner_versions WHERE site_key = $1", key)
+        await conn.execute("ALTER TABLE banner_versions ENABLE TRIGGER banner_versions_no_update")
+    first = ok(await post_choice(client, key, choice("accept_all"))).json()
+    monkeypatch.setitem(banner_texts.DEFAULT_TEXTS["sv"], "title", "En ny standardtitel")
+    asked_again = await post_choice(client, key, choice("accept_all"))
+    assert asked_again.status_code == 409
+    assert "have changed since it was kept" in asked_again.json()["detail"]
+    config = ok(await client.get(f"/v1/banner/{key}/config")).json()
+    assert (config["banner_version"], config["texts"]["sv"]["title"]) == (2, "En ny standardtitel")
+    second = ok(await post_choice(client, key, {**choice("accept_all"), "banner_version": 2})).json()
+    assert second["texts_hash"] == config["texts_hash"]["sv"] != first["texts_hash"]
+    v1 = ok(await client.get(f"/v1/sites/{key}/versions/1", headers=tenant.auth())).json()
+    assert v1["texts_hash"]["sv"] == first["texts_hash"]  # version 1 still proves what it showed
+
+
+async def test_the_per_site_script_keeps_configuration_text_inert(client: httpx.AsyncClient, tenant: Tenant) -> None:
+    texts = {"sv": {"title": "</script><script>alert(1)</script><!-- \u2028"}}
+    created = ok(await client.post("/v1/sites", json={**SITE, "texts": texts}, headers=tenant.auth())).json()
+    script = ok(await client.get(f"/v1/banner/{created['site_key']}/banner.js")).content
+    preset = script.split(b";\n", 1)[0]
+    assert b"<" not in preset
+    assert b">" not in preset
+    assert "\u2028".encode() not in preset
+    decoded = json.loads(preset.removeprefix(b"window.consentSvcConfig="))
+    assert decoded["texts"]["sv"]["title"] == texts["sv"]["title"]  # the same text, only escaped
