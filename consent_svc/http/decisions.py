@@ -113,7 +113,7 @@ class _BatchOperation(Operation):
         recipient = Schema(
             type="object",  # type: ignore[arg-type]
             description="exactly one of email, phone, external_id",
-            properties={k: Schema(type="string") for k in ("email", "phone", "external_id")},  # type: ignore[arg-type]
+            properties={k: Schema(type="string") for k in ("email", "phone", "external_id", "personal_number")},  # type: ignore[arg-type]
         )
         self.request_body = RequestBody(
             required=True,
@@ -232,10 +232,13 @@ class DecisionController(Controller):
         email: Annotated[str | None, Parameter(max_length=320)] = None,
         phone: Annotated[str | None, Parameter(max_length=64)] = None,
         external_id: Annotated[str | None, Parameter(max_length=200)] = None,
+        personal_number: Annotated[str | None, Parameter(max_length=32)] = None,
     ) -> DecisionOut:
         """May we contact this person for this purpose over this channel? Never creates a subject."""
         ident = decisions.recipient_identifier(
-            Recipient(email=email, phone=phone, external_id=external_id), ctx.settings.default_phone_region, "query"
+            Recipient(email=email, phone=phone, external_id=external_id, personal_number=personal_number),
+            ctx.settings.default_phone_region,
+            "query",
         )
         answer, at = await decisions.decide_one(ctx, tenant_id, purpose, channel, ident)
         return DecisionOut.from_domain(answer, purpose, channel, at)

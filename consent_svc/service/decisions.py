@@ -80,7 +80,12 @@ def _judge(purpose: PurposeConfig, row: store.DecisionRow, channel: str, now: da
 
 
 def recipient_identifier(recipient: Recipient, region: str, field: str) -> Identifier:
-    given = {"email": recipient.email, "phone": recipient.phone, "external_id": recipient.external_id}
+    given = {
+        "email": recipient.email,
+        "phone": recipient.phone,
+        "external_id": recipient.external_id,
+        "personal_number": recipient.personal_number,
+    }
     return one_identifier(given, region=region, field=field, nested=True)
 
 

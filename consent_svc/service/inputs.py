@@ -46,11 +46,18 @@ LocalizedText = Annotated[
 
 
 class SubjectRef(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
-    """Who: at least one of email, phone, external_id."""
+    """Who: at least one of email, phone, external_id, personal_number."""
 
     email: Annotated[str, Meta(max_length=320)] | None = None
     phone: Annotated[str, Meta(max_length=64)] | None = None
     external_id: Annotated[str, Meta(max_length=200)] | None = None
+    personal_number: (
+        Annotated[
+            str,
+            Meta(max_length=32, description="a Swedish personnummer or samordningsnummer (held only as a keyed hash)"),
+        ]
+        | None
+    ) = None
     kind: SubjectKind | None = None
 
 
@@ -139,6 +146,13 @@ class PurposeIn(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
 class SuppressionIn(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     email: Annotated[str, Meta(max_length=320)] | None = None
     phone: Annotated[str, Meta(max_length=64)] | None = None
+    personal_number: (
+        Annotated[
+            str,
+            Meta(max_length=32, description="a Swedish personnummer or samordningsnummer (held only as a keyed hash)"),
+        ]
+        | None
+    ) = None
     scope: Annotated[str, Meta(pattern=PURPOSE_KEY, description="'all' or a purpose key")] = "all"
     channel: Channel | None = None
     reason: SuppressionReason
@@ -154,6 +168,13 @@ class Recipient(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     email: Annotated[str, Meta(max_length=320)] | None = None
     phone: Annotated[str, Meta(max_length=64)] | None = None
     external_id: Annotated[str, Meta(max_length=200)] | None = None
+    personal_number: (
+        Annotated[
+            str,
+            Meta(max_length=32, description="a Swedish personnummer or samordningsnummer (held only as a keyed hash)"),
+        ]
+        | None
+    ) = None
 
 
 MAX_BATCH_RECIPIENTS = 100_000
@@ -274,11 +295,18 @@ class ReceiptLinkIn(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
 
 
 class SubjectPatchIn(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
-    """Rectification: a new email replaces the old one (likewise phone, external id)."""
+    """Rectification: a new email replaces the old one (likewise phone, external id, personal number)."""
 
     email: Annotated[str, Meta(max_length=320)] | None = None
     phone: Annotated[str, Meta(max_length=64)] | None = None
     external_id: Annotated[str, Meta(max_length=200)] | None = None
+    personal_number: (
+        Annotated[
+            str,
+            Meta(max_length=32, description="a Swedish personnummer or samordningsnummer (held only as a keyed hash)"),
+        ]
+        | None
+    ) = None
     kind: SubjectKind | None = None
 
 
