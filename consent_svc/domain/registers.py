@@ -13,6 +13,7 @@ Pure: the file is handed in a line at a time; nothing here reads or writes.
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Literal
 from uuid import UUID
@@ -22,7 +23,7 @@ import msgspec
 
 from consent_svc.domain.errors import InvalidIdentifier, InvalidInput
 from consent_svc.domain.identifiers import Identifier, normalize
-from consent_svc.domain.models import Channel
+from consent_svc.domain.models import Channel, PurposeConfig, RegisterFact
 
 RegisterIdentifier = Literal["email", "phone", "personal_number"]
 
@@ -138,3 +139,29 @@ class RegisterRow(msgspec.Struct, frozen=True, kw_only=True):
     version_date: date | None
     entries: int
     imported_at: datetime | None
+
+
+def required_names(purpose: PurposeConfig, channel: str) -> tuple[str, ...]:
+    """The registers a purpose names for direct marketing on ``channel``, before their channels are
+    known: its own ``registers``, or the channel's defaults. Non-marketing purposes check none."""
+    if not purpose.direct_marketing:
+        return ()
+    if purpose.registers is None:
+        return DEFAULTS.get(channel, ())
+    return purpose.registers
+
+
+def needed(purpose: PurposeConfig, channel: str, known: Sequence[RegisterFact]) -> list[RegisterFact]:
+    """The registers R1 checks for ``purpose`` on ``channel``: those it names whose channel is this
+    one. A register never imported is needed too (its built-in channel, or, for one of the tenant's
+    own whose channel nobody named yet, every channel): it has no valid snapshot, so it denies."""
+    names = required_names(purpose, channel)
+    if not names:
+        return []
+    by_name = {r.name: r for r in known}
+    out: list[RegisterFact] = []
+    for name in names:
+        fact = by_name.get(name) or RegisterFact(name=name, channel=BUILTIN.get(name))
+        if fact.channel is None or fact.channel == channel:
+            out.append(fact)
+    return out

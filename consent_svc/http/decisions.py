@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterable, AsyncIterator
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import date, datetime
 from typing import Annotated, Any
 from uuid import UUID
 
@@ -35,6 +35,15 @@ NDJSON_TYPES = ("application/x-ndjson", "application/jsonl", "application/ndjson
 MAX_LINE_BYTES = 4096
 
 
+class RegisterVersionOut(msgspec.Struct, frozen=True, kw_only=True):
+    """An opt-out register the decision consulted, and the snapshot (version) it read; a register
+    never imported has neither."""
+
+    name: str
+    version_date: date | None
+    snapshot_id: UUID | None
+
+
 class DecisionOut(msgspec.Struct, frozen=True, kw_only=True):
     """The answer of decision-rules.md, with what was asked and when it was decided."""
 
@@ -50,6 +59,7 @@ class DecisionOut(msgspec.Struct, frozen=True, kw_only=True):
     purpose: str
     channel: str
     decided_at: datetime
+    registers: list[RegisterVersionOut] = []
 
     @classmethod
     def from_domain(cls, decision: Decision, purpose: str, channel: str, decided_at: datetime) -> DecisionOut:
@@ -66,6 +76,10 @@ class DecisionOut(msgspec.Struct, frozen=True, kw_only=True):
             purpose=purpose,
             channel=channel,
             decided_at=decided_at,
+            registers=[
+                RegisterVersionOut(name=r.name, version_date=r.version_date, snapshot_id=r.snapshot_id)
+                for r in decision.registers
+            ],
         )
 
 
@@ -92,6 +106,7 @@ class BatchItemDoc(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True
     evidence: list[UUID] | None = None
     obligations: list[str] | None = None
     subject_known: bool | None = None
+    registers: list[RegisterVersionOut] | None = None
     error: dict[str, str] | None = None
 
 
@@ -112,7 +127,7 @@ class _BatchOperation(Operation):
     def __post_init__(self) -> None:
         recipient = Schema(
             type="object",  # type: ignore[arg-type]
-            description="exactly one of email, phone, external_id",
+            description="exactly one of email, phone, external_id, personal_number",
             properties={k: Schema(type="string") for k in ("email", "phone", "external_id", "personal_number")},  # type: ignore[arg-type]
         )
         self.request_body = RequestBody(

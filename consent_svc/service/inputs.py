@@ -17,6 +17,7 @@ from consent_svc.domain.models import (
     SubjectKind,
     SuppressionReason,
 )
+from consent_svc.domain.registers import NAME_PATTERN as REGISTER_NAME
 
 
 def whole(pattern: str) -> str:
@@ -141,6 +142,20 @@ class PurposeIn(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     event_days: Annotated[int, Meta(ge=0, le=36_500)] = 1095
     lead_inactivity_days: Annotated[int, Meta(ge=0, le=36_500)] = 730
     retention_days: Annotated[int, Meta(ge=0, le=36_500)] = 730
+    registers: (
+        Annotated[
+            list[Annotated[str, Meta(pattern=whole(REGISTER_NAME), description="a register name")]],
+            Meta(
+                max_length=10,
+                description=(
+                    "opt-out registers R1 checks for direct marketing on their channel (nix-telefon, "
+                    "nix-adresserat, spar-reklamsparr or your own); absent or null: phone checks nix-telefon and "
+                    "post nix-adresserat and spar-reklamsparr; [] checks none"
+                ),
+            ),
+        ]
+        | None
+    ) = None
 
 
 class SuppressionIn(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):

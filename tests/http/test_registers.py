@@ -3,7 +3,7 @@ tenant isolation, and no plaintext anywhere after an import."""
 
 from __future__ import annotations
 
-from datetime import date, timedelta
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 import httpx
@@ -138,3 +138,120 @@ async def test_registers_are_per_tenant_and_hold_no_plaintext(
     async with ctx.pool.acquire() as conn:
         left = await traces(conn, tenant.id, ["191212121212", "201212121212", "1212121212", "121212-1212"], [])
     assert left == []
+
+
+# --- decisions (R1) -----------------------------------------------------------------------------
+
+CALLS = {
+    "legal_basis": "legitimate_interest",
+    "direct_marketing": True,
+    "channels": ["phone", "post", "sms"],
+    "notice_version": "2026-03",
+    "title": {"sv": "Erbjudanden", "en": "Offers"},
+    "description": {"sv": "Erbjudanden per telefon och brev.", "en": "Offers by phone and letter."},
+}
+
+
+async def setup_calls(client: httpx.AsyncClient, tenant: Tenant, **extra: Any) -> None:
+    response = await client.put("/v1/purposes/calls", json={**CALLS, **extra}, headers=tenant.auth())
+    assert response.status_code in (200, 201), response.text
+    for who in ({"phone": "070-123 45 67"}, {"phone": "070-123 45 68"}, {"personal_number": "19121212-1212"}):
+        lead = await client.post("/v1/events", json={"subject": who, "type": "lead_activity"}, headers=tenant.auth())
+        assert lead.status_code == 201, lead.text
+
+
+async def decide(client: httpx.AsyncClient, tenant: Tenant, channel: str = "phone", **who: str) -> dict[str, Any]:
+    response = await client.get(
+        "/v1/decisions", params={"purpose": "calls", "channel": channel, **who}, headers=tenant.auth("check")
+    )
+    assert response.status_code == 200, response.text
+    return dict(response.json())
+
+
+async def test_phone_marketing_waits_for_a_wash_and_follows_each_snapshot(
+    client: httpx.AsyncClient, tenant: Tenant
+) -> None:
+    await setup_calls(client, tenant)
+    # No NIX-Telefon snapshot yet: nobody may be called (the default register of phone marketing).
+    never = await decide(client, tenant, phone="0701234567")
+    assert (never["allowed"], never["reason"], never["rule"]) == (False, "register_stale", "R1")
+    assert never["registers"] == [{"name": "nix-telefon", "version_date": None, "snapshot_id": None}]
+    # Email is not a register channel: unaffected.
+    assert (await decide(client, tenant, "sms", phone="0701234567"))["reason"] != "register_stale"
+
+    version = TODAY - timedelta(days=5)
+    first = (await upload(client, tenant, "nix-telefon", "0701234567\n", version)).json()["register"]
+    blocked = await decide(client, tenant, phone="+46701234567")
+    assert (blocked["allowed"], blocked["reason"], blocked["rule"]) == (False, "suppressed", "R1")
+    assert blocked["evidence"] == [first["snapshot_id"]]
+    assert blocked["registers"] == [
+        {"name": "nix-telefon", "version_date": version.isoformat(), "snapshot_id": first["snapshot_id"]}
+    ]
+    callable_ = await decide(client, tenant, phone="0701234568")
+    assert (callable_["allowed"], callable_["reason"]) == (True, "li_lead")
+    assert callable_["expires_at"] is not None
+    assert datetime.fromisoformat(callable_["expires_at"]) <= datetime.fromisoformat(first["valid_until"])
+
+    # The batch reads the same snapshot.
+    batch = await client.post(
+        "/v1/decisions/batch",
+        json={"purpose": "calls", "channel": "phone", "recipients": [{"phone": "0701234567"}, {"phone": "0701234568"}]},
+        headers=tenant.auth("check"),
+    )
+    assert [r["reason"] for r in batch.json()["results"]] == ["suppressed", "li_lead"]
+
+    # The next version no longer lists 070-123 45 67: callable again.
+    assert (await upload(client, tenant, "nix-telefon", "0701234999\n", version + timedelta(days=1))).status_code == 201
+    assert (await decide(client, tenant, phone="0701234567"))["allowed"] is True
+
+
+@pytest.mark.parametrize(("age", "stale"), [(59, False), (60, True), (61, True)])
+async def test_a_wash_is_good_for_60_days(client: httpx.AsyncClient, tenant: Tenant, age: int, stale: bool) -> None:
+    await setup_calls(client, tenant)
+    response = await upload(client, tenant, "nix-telefon", "0701234999\n", TODAY - timedelta(days=age))
+    assert response.json()["register"]["stale"] is stale
+    answer = await decide(client, tenant, phone="0701234567")
+    assert answer["reason"] == ("register_stale" if stale else "li_lead")
+    assert (await registers(client, tenant))["nix-telefon"]["stale"] is stale
+
+
+async def test_a_recent_consent_is_an_exception_until_90_days(client: httpx.AsyncClient, tenant: Tenant) -> None:
+    await setup_calls(client, tenant)
+    given_at = datetime.now(UTC) - timedelta(days=80)
+    consent = await client.post(
+        "/v1/events",
+        json={"subject": {"phone": "0701234567"}, "type": "consent_given", "purpose": "calls", "channels": ["phone"],
+              "occurred_at": given_at.isoformat(), "proof": {"notice_version": "2026-03"}},
+        headers=tenant.auth(),
+    )  # fmt: skip
+    assert consent.status_code == 201, consent.text
+    await upload(client, tenant, "nix-telefon", "0701234567\n", TODAY - timedelta(days=1))
+    answer = await decide(client, tenant, phone="0701234567")
+    assert (answer["allowed"], answer["reason"]) == (True, "consent_active")
+    # The exception ends 90 days after the consent (before the wash's validity does).
+    assert datetime.fromisoformat(answer["expires_at"]) == given_at + timedelta(days=90)
+
+
+async def test_post_checks_nix_adresserat_and_spar_by_personal_number(
+    client: httpx.AsyncClient, tenant: Tenant
+) -> None:
+    await setup_calls(client, tenant)
+    await upload(client, tenant, "nix-adresserat", "personnummer\n811218-9876\n")
+    only_one = await decide(client, tenant, "post", personal_number="191212121212")
+    assert only_one["reason"] == "register_stale"  # SPAR was never imported
+    await upload(client, tenant, "spar-reklamsparr", "19121212-1212\n")
+    blocked = await decide(client, tenant, "post", personal_number="121212+1212")
+    assert (blocked["allowed"], blocked["reason"]) == (False, "suppressed")
+    assert [r["name"] for r in blocked["registers"]] == ["nix-adresserat", "spar-reklamsparr"]
+    # A purpose that names no register checks none.
+    await setup_calls(client, tenant, registers=[])
+    assert (await decide(client, tenant, "post", personal_number="121212+1212"))["allowed"] is True
+
+
+async def test_one_tenants_register_blocks_nobody_elsewhere(client: httpx.AsyncClient, ctx: Context) -> None:
+    first, second = await make_tenant(ctx), await make_tenant(ctx)
+    for tenant, listed in ((first, "0701234567"), (second, "0701234999")):
+        await setup_calls(client, tenant)
+        assert (await upload(client, tenant, "nix-telefon", f"{listed}\n")).status_code == 201
+    assert (await decide(client, first, phone="0701234567"))["reason"] == "suppressed"
+    assert (await decide(client, second, phone="0701234567"))["reason"] == "li_lead"
