@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterable
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import date, datetime, time
 from typing import Any
 from uuid import UUID
 
@@ -24,6 +24,7 @@ from consent_svc.domain.identifiers import swedish_today
 from consent_svc.domain.ids import uuid7
 from consent_svc.domain.records import Page
 from consent_svc.service.context import Context
+from consent_svc.store import outbox
 from consent_svc.store import registers as store
 
 log = structlog.get_logger(__name__)
@@ -157,3 +158,58 @@ async def listing(ctx: Context, tenant_id: UUID, after: str | None, limit: int) 
     async with ctx.pool.acquire() as conn:
         rows = await store.listing(conn, tenant_id, after, limit + 1)
     return Page.of(rows, limit, lambda r: r.name)
+
+
+REGISTER_STALE = "register.stale"
+
+
+async def announce_stale(ctx: Context) -> int:
+    """Queue a ``register.stale`` webhook message (once per snapshot) for every register whose
+    snapshot in force has passed its validity; the number announced. Safe in every replica."""
+    now = ctx.clock()
+    today = swedish_today(now)
+    async with ctx.pool.acquire() as conn, conn.transaction():
+        due = await store.due_stale(conn, today, domain.VALIDITY_DAYS)
+        for item in due:
+            payload = {
+                "register": item.name,
+                "channel": item.channel,
+                "version_date": item.version_date.isoformat(),
+                "valid_until": domain.valid_until(item.version_date).isoformat(),
+                "snapshot_id": str(item.snapshot_id),
+            }
+            message = outbox.Message(type=REGISTER_STALE, payload=payload, key=f"register:{item.name}")
+            if REGISTER_STALE in await outbox.subscribed(conn, item.tenant_id):
+                await outbox.enqueue(conn, item.tenant_id, [message])
+            await store.mark_announced(conn, item.tenant_id, item.snapshot_id, now)
+            log.info("register_stale", register=item.name, version_date=item.version_date.isoformat())
+    return len(due)
+
+
+async def housekeeping(ctx: Context) -> int:
+    """The periodic register job: announce stale registers, drop replaced snapshots' partitions."""
+    announced = await announce_stale(ctx)
+    async with ctx.pool.acquire() as conn:
+        await store.drop_replaced(conn)
+    return announced
+
+
+@dataclass(frozen=True, slots=True)
+class RegisterAge:
+    tenant: str
+    register: str
+    age_seconds: float
+    stale: bool
+
+
+async def ages(ctx: Context) -> list[RegisterAge]:
+    """How old every register's snapshot in force is (since 00:00 Swedish time on its version
+    date), per tenant: for the metrics."""
+    now = ctx.clock()
+    async with ctx.pool.acquire() as conn:
+        rows = await store.versions(conn)
+    out = []
+    for tenant, name, version_date in rows:
+        start = datetime.combine(version_date, time(0), tzinfo=domain.SWEDEN)
+        out.append(RegisterAge(tenant, name, (now - start).total_seconds(), domain.is_stale(version_date, now)))
+    return out

@@ -14,6 +14,7 @@ from datetime import date, datetime
 from uuid import UUID
 
 import asyncpg
+import msgspec
 
 from consent_svc.domain.registers import RegisterRow
 
@@ -145,3 +146,44 @@ async def of_tenant(conn: asyncpg.Connection, tenant_id: UUID) -> list[RegisterR
     """Every register of the tenant (a tenant has a handful)."""
     rows = await conn.fetch(_ROW + "WHERE r.tenant_id = $1 ORDER BY r.name", tenant_id)
     return [RegisterRow(**dict(r)) for r in rows]
+
+
+class DueStale(msgspec.Struct, frozen=True, kw_only=True):
+    tenant_id: UUID
+    snapshot_id: UUID
+    name: str
+    channel: str
+    version_date: date
+
+
+async def due_stale(conn: asyncpg.Connection, today: date, days: int) -> list[DueStale]:
+    """Snapshots in force whose validity ended (``version_date + days <= today``, Swedish dates)
+    and that were not announced yet; locked (others skip them) until the caller's transaction ends."""
+    rows = await conn.fetch(
+        "SELECT s.tenant_id, s.id AS snapshot_id, r.name, r.channel, s.version_date "
+        "FROM register_snapshots s JOIN registers r ON r.tenant_id = s.tenant_id AND r.snapshot_id = s.id "
+        "WHERE s.stale_announced_at IS NULL AND s.version_date + $2::int <= $1 "
+        "ORDER BY s.tenant_id, r.name FOR UPDATE OF s SKIP LOCKED",
+        today,
+        days,
+    )
+    return [DueStale(**dict(r)) for r in rows]
+
+
+async def mark_announced(conn: asyncpg.Connection, tenant_id: UUID, snapshot_id: UUID, at: datetime) -> None:
+    await conn.execute(
+        "UPDATE register_snapshots SET stale_announced_at = $3 WHERE tenant_id = $1 AND id = $2",
+        tenant_id,
+        snapshot_id,
+        at,
+    )
+
+
+async def versions(conn: asyncpg.Connection) -> list[tuple[str, str, date]]:
+    """(tenant name, register name, version date) of every snapshot in force, for the metrics."""
+    rows = await conn.fetch(
+        "SELECT t.name AS tenant, r.name, s.version_date FROM registers r "
+        "JOIN tenants t ON t.id = r.tenant_id "
+        "JOIN register_snapshots s ON s.tenant_id = r.tenant_id AND s.id = r.snapshot_id ORDER BY 1, 2"
+    )
+    return [(r["tenant"], r["name"], r["version_date"]) for r in rows]

@@ -3,6 +3,8 @@ tenant isolation, and no plaintext anywhere after an import."""
 
 from __future__ import annotations
 
+import dataclasses
+import json
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
@@ -10,7 +12,12 @@ import httpx
 import pytest
 
 from consent_svc.domain.identifiers import Identifier, swedish_today
+from consent_svc.domain.ids import uuid7
+from consent_svc.domain.registers import valid_until
+from consent_svc.http.app import create_metrics_app
+from consent_svc.service import registers as registers_service
 from consent_svc.service.context import Context
+from consent_svc.store import webhooks
 from tests.conftest import Tenant, make_tenant
 from tests.http.leftovers import traces
 
@@ -255,3 +262,45 @@ async def test_one_tenants_register_blocks_nobody_elsewhere(client: httpx.AsyncC
         assert (await upload(client, tenant, "nix-telefon", f"{listed}\n")).status_code == 201
     assert (await decide(client, first, phone="0701234567"))["reason"] == "suppressed"
     assert (await decide(client, second, phone="0701234567"))["reason"] == "li_lead"
+
+
+# --- register.stale and the metrics -------------------------------------------------------------
+
+
+async def test_a_register_past_its_validity_is_announced_once(
+    client: httpx.AsyncClient, ctx: Context, tenant: Tenant
+) -> None:
+    async with ctx.pool.acquire() as conn:
+        await webhooks.create_webhook(
+            conn, tenant.id, uuid7(), "https://hooks.example.com/x", ("register.stale",), "whsec_" + "x" * 32
+        )
+    version = TODAY - timedelta(days=59)
+    await upload(client, tenant, "nix-telefon", "0701234567\n", version)
+    end = valid_until(version)
+
+    async def announced() -> list[dict[str, Any]]:
+        async with ctx.pool.acquire() as conn:
+            rows = await conn.fetch(
+                "SELECT payload FROM outbox WHERE tenant_id = $1 AND event_type = 'register.stale'", tenant.id
+            )
+        return [json.loads(r["payload"]) if isinstance(r["payload"], str) else r["payload"] for r in rows]
+
+    await registers_service.announce_stale(dataclasses.replace(ctx, clock=lambda: end - timedelta(seconds=1)))
+    assert await announced() == []
+    later = dataclasses.replace(ctx, clock=lambda: end)
+    await registers_service.announce_stale(later)
+    await registers_service.announce_stale(later)  # once per snapshot
+    [message] = await announced()
+    assert message["register"] == "nix-telefon"
+    assert message["version_date"] == version.isoformat()
+    assert datetime.fromisoformat(message["valid_until"]) == end
+
+    # The metrics show the register's age and that it is stale.
+    async with httpx.AsyncClient(
+        transport=httpx.ASGITransport(app=create_metrics_app(later)), base_url="http://m"
+    ) as metrics:
+        text = (await metrics.get("/metrics")).text
+    labels = f'{{register="nix-telefon",tenant="{tenant.name}"}}'
+    assert f"consent_register_stale{labels} 1.0" in text
+    age = next(line for line in text.splitlines() if line.startswith(f"consent_register_age_seconds{labels}"))
+    assert float(age.split()[-1]) == pytest.approx(60 * 86400, abs=3600)
