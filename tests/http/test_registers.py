@@ -10,6 +10,7 @@ from typing import Any
 
 import httpx
 import pytest
+from structlog.testing import capture_logs
 
 from consent_svc.domain.identifiers import Identifier, swedish_today
 from consent_svc.domain.ids import uuid7
@@ -139,7 +140,12 @@ async def test_registers_are_per_tenant_and_hold_no_plaintext(
     client: httpx.AsyncClient, ctx: Context, tenant: Tenant
 ) -> None:
     other = await make_tenant(ctx)
-    assert (await upload(client, tenant, "spar-reklamsparr", "19121212-1212\n121212-1212\n")).status_code == 201
+    with capture_logs() as logs:
+        assert (await upload(client, tenant, "spar-reklamsparr", "19121212-1212\n121212-1212\n")).status_code == 201
+        bad = await upload(client, tenant, "spar-reklamsparr", "19121212-1212\n121212-1213\n")
+        assert bad.status_code == 400
+    assert logs
+    assert not any("1212" in json.dumps(line, default=str) for line in logs)
     assert await registers(client, other) == {}
     assert (await client.get("/v1/registers", headers=tenant.auth("check"))).status_code == 403
     async with ctx.pool.acquire() as conn:
