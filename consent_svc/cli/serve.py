@@ -98,8 +98,8 @@ def serve(settings: Settings, args: argparse.Namespace) -> int:
             # Double opt-in confirmation emails (docs/forms.md); safe in every replica (SKIP LOCKED leases).
             mail = every(mailer.POLL_SECONDS, lambda: mailer.send_due(ctx), stop_jobs, "confirmation mailer")
             jobs.append(asyncio.create_task(mail))
-        # Opt-out registers: announce stale ones (register.stale, once per snapshot), drop replaced
-        # snapshots' partitions. Safe in every replica (SKIP LOCKED).
+        # Opt-out registers: announce stale ones (register.stale, once per snapshot). Safe in every
+        # replica (SKIP LOCKED).
         housekeeping = every(REGISTER_JOB_SECONDS, lambda: registers.housekeeping(ctx), stop_jobs, "register jobs")
         jobs.append(asyncio.create_task(housekeeping))
         if ctx.settings.sweep_interval_seconds > 0:

@@ -70,8 +70,7 @@ async def import_snapshot(
                     "one would make numbers callable that the newer wash blocks"
                 )
             snapshot_id = uuid7()
-            table = await store.create_partition(conn, tenant_id, snapshot_id)
-            count, errors = await _load(ctx, conn, table, lines, kind, region, today)
+            count, errors = await _load(ctx, conn, tenant_id, snapshot_id, lines, kind, region, today)
             if errors:
                 shown = errors[: domain.MAX_REPORTED_ERRORS]
                 counted = f"more than {len(shown)}" if len(errors) > len(shown) else str(len(errors))
@@ -84,10 +83,9 @@ async def import_snapshot(
                 raise InvalidInput.field(
                     "body", f"has no {_WHAT[kind]}: an empty snapshot would unblock everyone; nothing was imported"
                 )
-            entries = await store.attach_partition(conn, table, snapshot_id)
+            entries = await store.load_snapshot(conn, tenant_id, snapshot_id)
             await store.swap(conn, tenant_id, register.id, snapshot_id, version_date, entries, count, now)
         log.info("register_imported", register=name, entries=entries, version_date=version_date.isoformat())
-        await store.drop_replaced(conn)
         [row] = [r for r in await store.of_tenant(conn, tenant_id) if r.name == name]
     return ImportResult(row, count, domain.is_stale(version_date, now), domain.valid_until(version_date))
 
@@ -95,17 +93,18 @@ async def import_snapshot(
 async def _load(
     ctx: Context,
     conn: Any,
-    table: str,
+    tenant_id: UUID,
+    import_id: UUID,
     lines: AsyncIterable[bytes],
     kind: domain.RegisterIdentifier,
     region: str,
     today: date,
 ) -> tuple[int, list[domain.LineError]]:
-    """COPY the keyed hashes of ``lines`` into ``table``, one batch in flight while the next is
-    parsed. Returns (identifier lines, bad lines). After the first bad line nothing more is
+    """COPY the keyed hashes of ``lines`` into the staging table, one batch in flight while the
+    next is parsed. Returns (identifier lines, bad lines). After the first bad line nothing more is
     copied; lines are still read to list up to MAX_REPORTED_ERRORS + 1 of them."""
     errors: list[domain.LineError] = []
-    batch: list[tuple[bytes]] = []
+    batch: list[bytes] = []
     in_flight: asyncio.Task[None] | None = None
     count = 0
     number = 0
@@ -115,7 +114,7 @@ async def _load(
         nonlocal in_flight, batch
         if in_flight is not None:
             await in_flight
-        in_flight = asyncio.create_task(store.copy_hashes(conn, table, batch))
+        in_flight = asyncio.create_task(store.copy_hashes(conn, tenant_id, import_id, batch))
         batch = []
 
     try:
@@ -139,7 +138,7 @@ async def _load(
                 continue
             count += 1
             if not errors:
-                batch.append((key(ident),))
+                batch.append(key(ident))
                 if len(batch) >= COPY_BATCH:
                     await flush()
         if batch and not errors:
@@ -187,11 +186,8 @@ async def announce_stale(ctx: Context) -> int:
 
 
 async def housekeeping(ctx: Context) -> int:
-    """The periodic register job: announce stale registers, drop replaced snapshots' partitions."""
-    announced = await announce_stale(ctx)
-    async with ctx.pool.acquire() as conn:
-        await store.drop_replaced(conn)
-    return announced
+    """The periodic register job: announce stale registers."""
+    return await announce_stale(ctx)
 
 
 @dataclass(frozen=True, slots=True)

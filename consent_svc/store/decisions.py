@@ -74,7 +74,7 @@ LEFT JOIN LATERAL (
                    SELECT e.hash FROM subject_identifiers e
                    WHERE e.tenant_id = $1 AND e.subject_id = si.subject_id AND e.type = 'email')))
 ) sg ON true
--- Opt-out registers: the snapshots asked for (one partition each) that list the hash asked or a
+-- Opt-out registers: the snapshots asked for that list the hash asked or a
 -- current identifier of the subject (not a replaced one: a register lists numbers, not people).
 LEFT JOIN LATERAL (
     SELECT array_agg(DISTINCT e.snapshot_id) AS ids

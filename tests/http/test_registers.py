@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import uuid
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
@@ -79,9 +80,10 @@ async def test_a_snapshot_is_imported_listed_and_replaced(
         )
         assert [r["hash"] for r in current] == [kept]
         assert key not in [r["hash"] for r in current]
-        # The replaced snapshot's partition is gone.
-        old = register["snapshot_id"].replace("-", "")
-        assert await conn.fetchval("SELECT to_regclass($1)", f"register_entries_{old}") is None
+        # The replaced snapshot's entries are gone, and nothing is left staged.
+        old = uuid.UUID(register["snapshot_id"])
+        assert await conn.fetchval("SELECT count(*) FROM register_entries WHERE snapshot_id = $1", old) == 0
+        assert await conn.fetchval("SELECT count(*) FROM register_staging WHERE tenant_id = $1", tenant.id) == 0
 
 
 async def test_a_file_with_bad_lines_imports_nothing_and_names_them(client: httpx.AsyncClient, tenant: Tenant) -> None:
