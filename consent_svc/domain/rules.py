@@ -211,7 +211,7 @@ SIGNUP_CHANNEL = "email"
 
 def pending_signup(signups: Sequence[SignupFact], channel: str, now: datetime) -> SignupFact | None:
     """The earliest-made sign-up still waiting for its confirmation on ``channel``, if any."""
-    if channel != SIGNUP_CHANNEL:
+    if not signups or channel != SIGNUP_CHANNEL:  # nearly every recipient of a batch: no sign-up at all
         return None
     waiting = sorted((s for s in signups if now < s.expires_at), key=lambda s: s.id)
     return waiting[0] if waiting else None

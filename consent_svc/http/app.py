@@ -7,7 +7,7 @@ from typing import Any
 
 from litestar import Litestar
 from litestar.openapi import OpenAPIConfig
-from litestar.openapi.plugins import JsonRenderPlugin, ScalarRenderPlugin
+from litestar.openapi.plugins import JsonRenderPlugin
 from litestar.openapi.spec import Components, SecurityScheme
 
 from consent_svc import __version__
@@ -34,6 +34,7 @@ from consent_svc.http import (
     unsubscribe,
     webhooks,
 )
+from consent_svc.http.api_browser import LocalSwaggerRenderPlugin, api_browser_router
 from consent_svc.http.auth import Authenticator, require_scope
 from consent_svc.http.deps import DEPENDENCIES
 from consent_svc.http.fastpath import DecisionFastPath
@@ -53,7 +54,9 @@ def openapi_config() -> OpenAPIConfig:
             "Errors are application/problem+json (RFC 9457)."
         ),
         path="/schema",
-        render_plugins=[ScalarRenderPlugin(path="/"), JsonRenderPlugin()],
+        # The API browser from the service's own copy of Swagger UI, under a strict CSP (http/api_browser.py).
+        render_plugins=[LocalSwaggerRenderPlugin(path="/"), JsonRenderPlugin()],
+        openapi_router=api_browser_router("/schema"),
         components=Components(
             security_schemes={"bearer": SecurityScheme(type="http", scheme="bearer", description="API key")}
         ),

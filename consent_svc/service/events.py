@@ -25,7 +25,6 @@ from consent_svc.domain.records import EventRow
 from consent_svc.service.context import Context
 from consent_svc.service.inputs import EventIn, SubjectRef
 from consent_svc.store import events as store
-from consent_svc.store import purposes as purpose_store
 from consent_svc.store import subjects as subject_store
 
 CLOCK_SKEW = timedelta(minutes=5)
@@ -187,11 +186,11 @@ async def record_in(
 
     Four phases: validate; set aside what idempotency keys answer already; resolve (or
     create) each event's subject; append the events and fold them into the subjects."""
-    purposes = await purpose_store.published_notices(conn, tenant_id)
-    prepared = _validate(items, purposes, ctx.clock(), ctx, batch)
+    tenant = await store.writing_context(conn, tenant_id)
+    prepared = _validate(items, tenant.notices, ctx.clock(), ctx, batch)
     plan = await _plan(conn, tenant_id, prepared)
     subject_of, created = await _subjects(conn, tenant_id, plan.to_write)
-    await _append_and_fold(conn, tenant_id, plan, subject_of, created)
+    await _append_and_fold(conn, tenant_id, plan, subject_of, created, tenant.subscribed)
     for follower, leader in plan.followers:
         first = plan.results[leader.index]
         if follower.fingerprint != leader.fingerprint:
@@ -272,7 +271,12 @@ async def _subjects(conn: Any, tenant_id: UUID, to_write: list[_Prepared]) -> tu
 
 
 async def _append_and_fold(
-    conn: Any, tenant_id: UUID, plan: _Plan, subject_of: dict[int, UUID], created: dict[UUID, str]
+    conn: Any,
+    tenant_id: UUID,
+    plan: _Plan,
+    subject_of: dict[int, UUID],
+    created: dict[UUID, str],
+    subscribed: frozenset[str],
 ) -> None:
     """Lock the subjects, append the events, fold each into its subject's facts and kind."""
     to_write = plan.to_write
@@ -280,7 +284,7 @@ async def _append_and_fold(
     # Subjects created here are invisible to other transactions until commit: nothing to lock.
     locked.update({sid: subject_store.LockedSubject(sid, kind, None) for sid, kind in created.items()})
     new_events = [_new_event(p, subject_of[p.index]) for p in to_write]
-    inserted = await store.insert_events(conn, tenant_id, new_events)
+    inserted = await store.insert_events(conn, tenant_id, new_events, subscribed)
     raced = [p.item.idempotency_key for p, e in zip(to_write, new_events, strict=True) if e.id not in inserted]
     # A concurrent request with the same key committed first: answer with its event.
     late = await store.existing_by_idempotency_key(conn, tenant_id, [k for k in raced if k]) if raced else {}

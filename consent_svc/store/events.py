@@ -65,10 +65,12 @@ async def existing_by_idempotency_key(
 
 
 async def insert_events(
-    conn: asyncpg.Connection, tenant_id: UUID, events: Sequence[NewEvent]
+    conn: asyncpg.Connection, tenant_id: UUID, events: Sequence[NewEvent], subscribed: frozenset[str] | None = None
 ) -> dict[UUID, InsertedEvent]:
     """Append events in the given order. An event whose idempotency key was
-    taken meanwhile is skipped (absent from the result)."""
+    taken meanwhile is skipped (absent from the result). ``subscribed``: the message
+    types the tenant's webhooks want, when the caller read them in this transaction
+    already (:func:`writing_context`); read here otherwise."""
     if not events:
         return {}
     rows = await conn.fetch(
@@ -99,7 +101,7 @@ async def insert_events(
         [e.subject_kind for e in events],
     )
     inserted = {r["id"]: InsertedEvent(r["id"], r["seq"], r["recorded_at"]) for r in rows}
-    wanted = await outbox.subscribed(conn, tenant_id)
+    wanted = await outbox.subscribed(conn, tenant_id) if subscribed is None else subscribed
     if not wanted:
         return inserted
     await outbox.enqueue(
@@ -124,6 +126,30 @@ async def insert_events(
         ],
     )
     return inserted
+
+
+class WritingContext(msgspec.Struct, frozen=True):
+    """What recording an event needs to know of its tenant, read in one round trip."""
+
+    notices: dict[str, frozenset[str]]  # purpose key to the notice versions it has published
+    subscribed: frozenset[str]  # the message types some live webhook wants (outbox.subscribed)
+
+
+async def writing_context(conn: asyncpg.Connection, tenant_id: UUID) -> WritingContext:
+    """The tenant's published notices and webhook subscriptions, in one statement (a
+    single event is a handful of statements; each saved round trip is worth ~10 %)."""
+    row = await conn.fetchrow(
+        f"""
+        SELECT (SELECT coalesce(jsonb_object_agg(key, jsonb_build_object(
+                    'published', config -> 'notice_versions', 'current', config ->> 'notice_version')), '{{}}')
+                FROM purposes WHERE tenant_id = $1) AS notices,
+               ({outbox.SUBSCRIBED}) AS subscribed
+        """,
+        tenant_id,
+    )
+    assert row is not None
+    notices = {key: frozenset([*(n["published"] or ()), n["current"]]) for key, n in row["notices"].items()}
+    return WritingContext(notices, frozenset(row["subscribed"] or ()))
 
 
 _EVENT = (

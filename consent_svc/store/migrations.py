@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import os
 import re
+from collections.abc import Awaitable
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -113,12 +114,15 @@ async def migrate(conn: asyncpg.Connection, files: list[Migration] | None = None
     files = files if files is not None else load()
     await conn.execute("SELECT pg_advisory_lock($1)", MIGRATION_LOCK_ID)
     try:
-        await conn.execute(_CREATE_TABLE)
+        # Only when missing: a role that may not create tables (the service's runtime role in
+        # docs/examples/roles.sql) then still passes here on a database that is up to date.
+        if not await conn.fetchval("SELECT to_regclass('schema_migrations') IS NOT NULL"):
+            await _as_owner(conn.execute(_CREATE_TABLE))
         pending = _verify(await _applied(conn), files)
         done: list[str] = []
         for migration in pending:
             async with conn.transaction():
-                await conn.execute(migration.sql)
+                await _as_owner(conn.execute(migration.sql), migration.name)
                 await conn.execute(
                     "INSERT INTO schema_migrations (version, name, checksum) VALUES ($1, $2, $3)",
                     migration.version,
@@ -131,6 +135,18 @@ async def migrate(conn: asyncpg.Connection, files: list[Migration] | None = None
         return done
     finally:
         await conn.execute("SELECT pg_advisory_unlock($1)", MIGRATION_LOCK_ID)
+
+
+async def _as_owner(statement: Awaitable[object], name: str = "schema_migrations") -> None:
+    """Run a schema change; a role without the right to make it gets a MigrationError that says what to do."""
+    try:
+        await statement
+    except asyncpg.InsufficientPrivilegeError as exc:
+        raise MigrationError(
+            f"{name}: this database role may not change the schema ({exc}); run `consent-svc migrate` with the "
+            "url of the role that owns it, and start the service with CONSENT_MIGRATE_ON_START=0 "
+            "(docs/examples/roles.sql)"
+        ) from exc
 
 
 async def status(conn: asyncpg.Connection, files: list[Migration] | None = None) -> list[Migration]:

@@ -60,6 +60,11 @@ class Message(msgspec.Struct, frozen=True):
     key: str | None = None
 
 
+SUBSCRIBED = (
+    "SELECT array_agg(DISTINCT e) FROM webhooks, unnest(events) AS e WHERE tenant_id = $1 AND deleted_at IS NULL"
+)
+
+
 async def subscribed(conn: asyncpg.Connection, tenant_id: UUID) -> frozenset[str]:
     """The message types some live webhook of the tenant wants.
 
@@ -69,10 +74,7 @@ async def subscribed(conn: asyncpg.Connection, tenant_id: UUID) -> frozenset[str
     :func:`enqueue` is: a webhook created after the statement that looks is
     not seen by either.
     """
-    found = await conn.fetchval(
-        "SELECT array_agg(DISTINCT e) FROM webhooks, unnest(events) AS e WHERE tenant_id = $1 AND deleted_at IS NULL",
-        tenant_id,
-    )
+    found = await conn.fetchval(SUBSCRIBED, tenant_id)
     return frozenset(found or ())
 
 

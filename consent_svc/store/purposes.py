@@ -86,16 +86,6 @@ async def purpose_keys(conn: asyncpg.Connection, tenant_id: UUID) -> set[str]:
     return {r["key"] for r in rows}
 
 
-async def published_notices(conn: asyncpg.Connection, tenant_id: UUID) -> dict[str, frozenset[str]]:
-    """Every purpose key with the notice versions it has published."""
-    rows = await conn.fetch(
-        "SELECT key, config -> 'notice_versions' AS published, config ->> 'notice_version' AS current "
-        "FROM purposes WHERE tenant_id = $1",
-        tenant_id,
-    )
-    return {r["key"]: frozenset([*(r["published"] or ()), r["current"]]) for r in rows}
-
-
 class PurposeVersionRow(msgspec.Struct, frozen=True):
     version: int
     config: dict[str, Any]

@@ -385,6 +385,8 @@ async def add_identifiers(
 
 async def lock_subjects(conn: asyncpg.Connection, tenant_id: UUID, ids: Sequence[UUID]) -> dict[UUID, LockedSubject]:
     """Lock subject rows in id order (a fixed order: no deadlocks between batches)."""
+    if not ids:
+        return {}
     rows = await conn.fetch(
         "SELECT id, kind, facts FROM subjects WHERE tenant_id = $1 AND id = ANY($2::uuid[]) ORDER BY id FOR UPDATE",
         tenant_id,

@@ -6,8 +6,9 @@
 Each run asks for every change since the saved cursor, page by page, and prints
 one JSON line per address whose state it learned, for your provider:
 
-    {"action": "block", "sha256": "…", "email": "…"}       add to the provider's list
-    {"action": "unblock", "sha256": "…", "email": "…"}     remove from it
+    {"action": "block", "sha256": "…"}                      add to the provider's list
+    {"action": "unblock", "sha256": "…"}                    remove from it
+      (with CONSENT_SYNC_FORMAT=plain each line also carries "email": "…")
     {"action": "block", "sha256": "…", "erased": true}      the person was erased: also delete
                                                              the contact the provider holds (by hash)
 

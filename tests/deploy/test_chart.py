@@ -27,10 +27,12 @@ CHART = ROOT / "helm" / "consent-svc"
 KUBE_VERSIONS = ["1.25.0", "1.37.0"]
 
 EVERYTHING = [
-    "ingress.enabled=true",
-    "ingress.className=nginx",
-    "ingress.tls[0].secretName=consent-tls",
-    "ingress.tls[0].hosts[0]=consent.example.com",
+    "ingress.public.enabled=true",
+    "ingress.public.className=nginx",
+    "ingress.public.tls[0].secretName=consent-tls",
+    "ingress.public.tls[0].hosts[0]=consent.example.com",
+    "ingress.internal.enabled=true",
+    "ingress.internal.className=nginx-internal",
     "metrics.serviceMonitor.enabled=true",
     "metrics.networkPolicy.enabled=true",
     "config.publicUrl=https://consent.example.com",
@@ -144,6 +146,7 @@ def test_defaults_render_the_expected_objects() -> None:
     )
     everything = sorted(d["kind"] for d in manifests(*EVERYTHING))
     assert {"Ingress", "ServiceMonitor", "NetworkPolicy"} <= set(everything)
+    assert everything.count("Ingress") == 2  # the public one and the internal one
     assert everything.count("Service") == 2  # the public one and the metrics one
 
 
@@ -235,8 +238,10 @@ def test_selectors_and_targets_line_up() -> None:
     assert service["spec"]["selector"] == metrics["spec"]["selector"] == selector
     assert by_kind(docs, "PodDisruptionBudget")["spec"]["selector"]["matchLabels"] == selector
     assert by_kind(docs, "HorizontalPodAutoscaler")["spec"]["scaleTargetRef"]["name"] == deployment["metadata"]["name"]
-    backend = by_kind(docs, "Ingress")["spec"]["rules"][0]["http"]["paths"][0]["backend"]["service"]
-    assert backend["name"] == service["metadata"]["name"]
+    for ingress in (d for d in docs if d["kind"] == "Ingress"):
+        for rule in ingress["spec"]["rules"]:
+            for path in rule["http"]["paths"]:
+                assert path["backend"]["service"] == {"name": service["metadata"]["name"], "port": {"name": "http"}}
     # The HPA owns the replica count; a fixed count is rendered only without it.
     assert "replicas" not in deployment["spec"]
     fixed = by_kind(manifests("autoscaling.enabled=false", "replicaCount=3"), "Deployment")
@@ -274,8 +279,9 @@ def test_metrics_have_their_own_port_reached_only_through_the_metrics_service() 
     # The public Service and the Ingress know only http.
     public = public_service(docs)
     assert [p["name"] for p in public["spec"]["ports"]] == ["http"]
-    backend = by_kind(docs, "Ingress")["spec"]["rules"][0]["http"]["paths"][0]["backend"]["service"]
-    assert (backend["name"], backend["port"]) == (public["metadata"]["name"], {"name": "http"})
+    for ingress in (d for d in docs if d["kind"] == "Ingress"):
+        backends = [p["backend"]["service"] for r in ingress["spec"]["rules"] for p in r["http"]["paths"]]
+        assert {(b["name"], b["port"]["name"]) for b in backends} == {(public["metadata"]["name"], "http")}
     # The metrics Service has only the metrics port; the ServiceMonitor selects it and not the public one.
     metrics = by_kind(docs, "Service", public["metadata"]["name"] + "-metrics")
     assert [(p["name"], p["targetPort"]) for p in metrics["spec"]["ports"]] == [("metrics", "metrics")]
@@ -327,3 +333,206 @@ def test_metrics_settings_are_accepted_and_can_be_turned_off() -> None:
     open_to_all = subprocess.run(args, capture_output=True, text=True, timeout=60, check=False)
     assert open_to_all.returncode != 0
     assert "metrics.networkPolicy.from must name who may scrape" in open_to_all.stderr
+
+
+def matches(rule: dict[str, str], path: str) -> bool:
+    """Kubernetes' path matching: Exact is the whole path; Prefix goes element by element."""
+    if rule["pathType"] == "Exact":
+        return path == rule["path"]
+    assert rule["pathType"] == "Prefix"
+    want = [p for p in rule["path"].split("/") if p]
+    return path.split("/")[1 : len(want) + 1] == want
+
+
+def ingress_paths(docs: list[dict[str, Any]], kind: str) -> list[dict[str, str]]:
+    ingress = by_kind(docs, "Ingress", by_kind(docs, "Deployment")["metadata"]["name"] + "-" + kind)
+    assert ingress["metadata"]["labels"]["app.kubernetes.io/component"] == f"{kind}-ingress"
+    return [p for rule in ingress["spec"]["rules"] for p in rule["http"]["paths"]]
+
+
+def test_the_public_ingress_carries_exactly_the_paths_that_need_no_key() -> None:
+    """Walks every route the service has: a route behind an API key is reachable only through the internal
+    Ingress; a route people, websites or providers reach without a key only through the public one; the
+    probes through neither, and /metrics is not on the served app at all."""
+    import re
+
+    from consent_svc.http.app import create_litestar
+
+    docs = manifests(*EVERYTHING)
+    public, internal = ingress_paths(docs, "public"), ingress_paths(docs, "internal")
+    routes = {}
+    for route in create_litestar(None).routes:
+        sample = re.sub(r"\{[^}]+\}", "x", route.path)
+        routes[sample] = any(h.opt.get("scope") for h in getattr(route, "route_handlers", []))
+    assert "/metrics" not in routes
+    wrong = []
+    for path, needs_key in sorted(routes.items()):
+        on_public = any(matches(r, path) for r in public)
+        on_internal = any(matches(r, path) for r in internal)
+        if path in ("/healthz", "/readyz"):
+            ok = not on_public and not on_internal  # the kubelet probes the pod itself
+        elif needs_key or path.startswith("/schema"):
+            ok = on_internal and not on_public
+        else:
+            ok = on_public  # /v1/banner/ is under the internal /v1/ too, which does no harm
+        if not ok:
+            wrong.append(f"{path}: public={on_public} internal={on_internal} needs a key={needs_key}")
+    assert wrong == []
+    # Every path the chart routes reaches a route (no dead or misspelt path).
+    for rule in public + internal:
+        assert any(matches(rule, path) for path in routes), rule
+    assert {(r["path"], r["pathType"]) for r in public} == {
+        ("/u/", "Prefix"),
+        ("/c/", "Prefix"),
+        ("/r/", "Prefix"),
+        ("/f/", "Prefix"),
+        ("/in/", "Prefix"),
+        ("/banner.js", "Exact"),
+        ("/v1/banner/", "Prefix"),
+        ("/.well-known/gpc.json", "Exact"),
+    }
+    assert {(r["path"], r["pathType"]) for r in internal} == {("/v1/", "Prefix"), ("/schema", "Prefix")}
+
+
+def test_the_ingresses_have_their_own_hosts_classes_and_tls() -> None:
+    docs = manifests(*EVERYTHING, "ingress.internal.hosts[0]=consent.corp.example")
+    name = by_kind(docs, "Deployment")["metadata"]["name"]
+    public = by_kind(docs, "Ingress", name + "-public")["spec"]
+    internal = by_kind(docs, "Ingress", name + "-internal")["spec"]
+    assert (public["ingressClassName"], internal["ingressClassName"]) == ("nginx", "nginx-internal")
+    assert [r["host"] for r in public["rules"]] == ["consent.example.com"]
+    assert [r["host"] for r in internal["rules"]] == ["consent.corp.example"]
+    assert public["tls"] == [{"secretName": "consent-tls", "hosts": ["consent.example.com"]}]
+    assert "tls" not in internal
+    # Off by default; either one alone.
+    assert not [d for d in manifests() if d["kind"] == "Ingress"]
+    only_public = [d["metadata"]["name"] for d in manifests("ingress.public.enabled=true") if d["kind"] == "Ingress"]
+    assert only_public == [name + "-public"]
+
+
+def test_ingress_mistakes_are_clear_errors() -> None:
+    # The admin API on the public host and class would be as reachable as the unsubscribe pages.
+    same = render(
+        "ingress.public.enabled=true",
+        "ingress.internal.enabled=true",
+        "ingress.internal.hosts[0]=consent.example.com",
+        check=False,
+    )
+    assert same.returncode != 0
+    assert "ingress.internal and ingress.public both serve host consent.example.com" in same.stderr
+    # The same host is fine on an internal ingress class of its own (split-horizon DNS).
+    assert manifests(
+        "ingress.public.enabled=true",
+        "ingress.internal.enabled=true",
+        "ingress.internal.hosts[0]=consent.example.com",
+        "ingress.internal.className=nginx-internal",
+    )
+    # The values of earlier versions are refused with what replaced them, not silently ignored.
+    old = render("ingress.enabled=true", check=False)
+    assert old.returncode != 0
+    assert "ingress.enabled and ingress.hosts were replaced by ingress.public and ingress.internal" in old.stderr
+    no_hosts = subprocess.run(
+        [
+            helm(),
+            "template",
+            "demo",
+            str(CHART),
+            "--set",
+            "ingress.public.enabled=true",
+            "--set-json",
+            "ingress.public.hosts=[]",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert no_hosts.returncode != 0
+    assert "ingress.public.hosts must name at least one host" in no_hosts.stderr
+
+
+def test_the_migration_job_can_use_the_schema_owner_while_the_pods_use_the_runtime_role() -> None:
+    """docs/examples/roles.sql: the Job migrates as the role that owns the schema, the pods run as one that
+    may only read and write rows. Without secrets.keys.migrationDatabaseUrl both use database-url."""
+
+    def database_keys(*sets: str) -> dict[str, str]:
+        docs = manifests(*sets)
+        keys = {}
+        for kind in ("Deployment", "Job"):
+            [container] = by_kind(docs, kind)["spec"]["template"]["spec"]["containers"]
+            [url] = [e for e in container["env"] if e["name"] == "CONSENT_DATABASE_URL"]
+            assert url["valueFrom"]["secretKeyRef"]["name"] == "consent-svc"
+            keys[kind] = url["valueFrom"]["secretKeyRef"]["key"]
+        return keys
+
+    assert database_keys() == {"Deployment": "database-url", "Job": "database-url"}
+    assert database_keys("secrets.keys.migrationDatabaseUrl=migration-database-url") == {
+        "Deployment": "database-url",
+        "Job": "migration-database-url",
+    }
+
+
+def test_the_first_deployment_bootstrap_job_is_valid_and_matches_the_chart() -> None:
+    """docs/operations.md's one-off Job: a valid Job that reads the chart's ConfigMap and Secret keys and
+    runs a command the CLI has."""
+    import re
+
+    from consent_svc.cli import build_parser
+
+    text = (ROOT / "docs" / "operations.md").read_text()
+    [block] = re.findall(r"<<'YAML'\n(.*?)\nYAML\n", text, re.S)
+    job = yaml.safe_load(block)
+    for kube in KUBE_VERSIONS:
+        kubernetes_validate.validate(job, kube, strict=True)
+    [container] = job["spec"]["template"]["spec"]["containers"]
+    docs = manifests("fullnameOverride=consent-svc")
+    assert container["envFrom"] == [{"configMapRef": {"name": by_kind(docs, "ConfigMap")["metadata"]["name"]}}]
+    [pod_container] = by_kind(docs, "Deployment")["spec"]["template"]["spec"]["containers"]
+    pod_env = {e["name"]: e for e in pod_container["env"]}
+    for env in container["env"]:
+        assert env == {k: v for k, v in pod_env[env["name"]].items() if k in env}, env
+        assert env["valueFrom"]["secretKeyRef"] == pod_env[env["name"]]["valueFrom"]["secretKeyRef"]
+    args = build_parser().parse_args(container["args"])
+    assert (args.platform, args.label) == (True, "onboarding")
+
+
+def test_the_first_deployment_install_command_renders_what_the_checklist_says() -> None:
+    """docs/operations.md's `helm install`, run as `helm template`: the values it names exist and give
+    the two Ingresses, the pods' and the Job's database urls, the image and the proxy setting it describes."""
+    import re
+    import shlex
+
+    text = (ROOT / "docs" / "operations.md").read_text()
+    [command] = re.findall(r"^helm install consent-svc .*?[^\\]\n", text, re.S | re.M)
+    args = shlex.split(command.replace("\\\n", " ").replace("$TAG", "0.1.0-abc1234"))
+    assert args[:5] == ["helm", "install", "consent-svc", "./helm/consent-svc", "-n"]
+    rendered = subprocess.run(
+        [helm(), "template", "consent-svc", str(CHART), *args[4:]], capture_output=True, text=True, timeout=60
+    )
+    assert rendered.returncode == 0, rendered.stderr
+    docs = [d for d in yaml.safe_load_all(rendered.stdout) if d]
+    hosts = {d["metadata"]["name"]: [r["host"] for r in d["spec"]["rules"]] for d in docs if d["kind"] == "Ingress"}
+    assert hosts == {
+        "consent-svc-public": ["consent.example.se"],
+        "consent-svc-internal": ["consent.internal.example.se"],
+    }
+    [pod] = by_kind(docs, "Deployment")["spec"]["template"]["spec"]["containers"]
+    [job] = by_kind(docs, "Job")["spec"]["template"]["spec"]["containers"]
+    assert pod["image"] == job["image"] == "registry.example.se/consent-svc:0.1.0-abc1234"
+
+    def url_key(container: dict[str, Any]) -> str:
+        [url] = [e for e in container["env"] if e["name"] == "CONSENT_DATABASE_URL"]
+        return str(url["valueFrom"]["secretKeyRef"]["key"])
+
+    assert (url_key(pod), url_key(job)) == ("database-url", "migration-database-url")
+    # The Secret the checklist creates has exactly the keys the chart reads.
+    created = re.search(r"kubectl -n marketing create secret generic consent-svc(.*?)\n```", text, re.S)
+    assert created
+    assert set(re.findall(r"--from-literal=([a-z-]+)=", created.group(1))) == {
+        "database-url",
+        "migration-database-url",
+        "pepper",
+        "token-keys",
+        "encryption-keys",
+    }
+    assert by_kind(docs, "ConfigMap")["data"]["FORWARDED_ALLOW_IPS"] == "10.0.0.0/8"

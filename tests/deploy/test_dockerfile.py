@@ -57,6 +57,14 @@ def test_the_wheel_carries_the_migrations_and_the_web_assets(tmp_path: Path) -> 
     for sql in (ROOT / "sql").glob("*.sql"):
         assert f"consent_svc/_sql/{sql.name}" in names
     assert "consent_svc/web/banner.js" in names
+    # The API browser's files (served at /schema/assets/), with the licence of the vendored Swagger UI.
+    from consent_svc.http.api_browser import ASSETS
+
+    for file, _ in ASSETS.values():
+        assert file.relative_to(ROOT).as_posix() in names
+    for name in ("LICENSE", "NOTICE", "VERSION", "SHA256SUMS", "swagger-ui-bundle.js.LICENSE.txt"):
+        assert f"consent_svc/web/swagger_ui/{name}" in names
+    assert "consent_svc/web/swagger_ui/fetch.sh" not in names
     # Every Python module of the package is in the wheel (the package list in pyproject.toml is explicit).
     for module in (ROOT / "consent_svc").rglob("*.py"):
         assert module.relative_to(ROOT).as_posix() in names

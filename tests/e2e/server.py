@@ -31,8 +31,9 @@ def clean_env(**extra: str) -> dict[str, str]:
 
 
 class Server:
-    def __init__(self, env: dict[str, str], cwd: Path, *, metrics: bool = False) -> None:
-        self.port = free_port()
+    def __init__(self, env: dict[str, str], cwd: Path, *, metrics: bool = False, port: int | None = None) -> None:
+        # A given port: a restarted server at the address its clients already use.
+        self.port = port or free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         # With metrics=True, the metrics listener on a free loopback port (metrics_url).
         self.metrics_port = free_port() if metrics else 0

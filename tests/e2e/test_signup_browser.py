@@ -182,7 +182,8 @@ def test_sign_up_by_the_form_confirm_by_the_email_in_chromium(
 
         answer = decision(api, "eva@example.se")
         assert (answer["allowed"], answer["reason"]) == (True, "consent_active")
-        subject_id = api.get("/v1/subjects", params={"email": "eva@example.se"}).json()["id"]
+        [subject] = api.get("/v1/subjects", params={"email": "eva@example.se"}).json()["items"]
+        subject_id = subject["id"]
         export = api.get(f"/v1/subjects/{subject_id}/export").json()
         [consent] = [e for e in export["events"] if e["type"] == "consent_given"]
         assert answer["evidence"] == [consent["id"]]

@@ -95,6 +95,7 @@ def test_every_listing_has_the_one_list_shape() -> None:
         "/v1/registers",
         "/v1/retention/runs",
         "/v1/sites",
+        "/v1/sites/{site_key}/stats",
         "/v1/subjects",
         "/v1/subjects/{subject_id}/events",
         "/v1/suppressions",

@@ -14,7 +14,7 @@ import pytest
 from consent_svc.http.app import create_app
 from consent_svc.service import retention
 from consent_svc.service.context import Context, utcnow
-from tests.conftest import NEWSLETTER, Tenant, ok, put_purpose, still
+from tests.conftest import NEWSLETTER, Tenant, ok, put_purpose, still, subject_id_of
 
 DOI = {**NEWSLETTER, "channels": ["email"], "double_opt_in": True}
 SAME_ORIGIN = {"Origin": "http://testserver", "Sec-Fetch-Site": "same-origin"}
@@ -49,8 +49,8 @@ async def sign_up(client: httpx.AsyncClient, tenant: Tenant, email: str, **extra
 
 
 async def export_of(client: httpx.AsyncClient, tenant: Tenant, email: str) -> Any:
-    subject = ok(await client.get("/v1/subjects", params={"email": email}, headers=tenant.auth())).json()
-    return ok(await client.get(f"/v1/subjects/{subject['id']}/export", headers=tenant.auth())).json()
+    subject_id = await subject_id_of(client, tenant, email=email)
+    return ok(await client.get(f"/v1/subjects/{subject_id}/export", headers=tenant.auth())).json()
 
 
 async def test_sign_up_then_confirm_records_a_consent_with_both_steps(
@@ -276,8 +276,8 @@ async def test_erasure_removes_the_signups(ctx: Context, client: httpx.AsyncClie
     started = await sign_up(client, tenant, "erase@example.se")
     ok(await client.post(path_of(started["confirm_url"]), data={"action": "confirm"}, headers=BROWSER))
     await sign_up(client, tenant, "erase@example.se")  # a second one, still waiting
-    subject = ok(await client.get("/v1/subjects", params={"email": "erase@example.se"}, headers=tenant.auth())).json()
-    ok(await client.request("DELETE", f"/v1/subjects/{subject['id']}", json={}, headers=tenant.auth()))
+    subject_id = await subject_id_of(client, tenant, email="erase@example.se")
+    ok(await client.request("DELETE", f"/v1/subjects/{subject_id}", json={}, headers=tenant.auth()))
     async with ctx.pool.acquire() as conn:
         left = await conn.fetchval("SELECT count(*) FROM signups WHERE tenant_id = $1", tenant.id)
     assert left == 0
@@ -427,9 +427,7 @@ async def test_re_permission_end_to_end(hooked: tuple[httpx.AsyncClient, Context
     listed = ok(await client.get("/v1/purposes/newsletter/reconsent", headers=tenant.auth("record"))).json()
     assert len(listed["items"]) == 2
     assert {datetime.fromisoformat(i["deadline"]) for i in listed["items"]} == {deadline}
-    old_id = ok(await client.get("/v1/subjects", params={"email": "old@example.se"}, headers=tenant.auth())).json()[
-        "id"
-    ]
+    old_id = await subject_id_of(client, tenant, email="old@example.se")
     assert old_id in {i["subject_id"] for i in listed["items"]}
     paged = ok(await client.get("/v1/purposes/newsletter/reconsent", params={"limit": 1},
                                 headers=tenant.auth("record"))).json()  # fmt: skip

@@ -39,14 +39,18 @@ app.kubernetes.io/managed-by: {{ .Release.Service }}
 {{ .Values.image.repository }}:{{ .Values.image.tag | default .Chart.AppVersion }}
 {{- end }}
 
-{{/* The secret environment: references only, never values. */}}
+{{/* The secret environment: references only, never values. Called with (dict "root" $ "migration" bool):
+the migration Job reads its database url from secrets.keys.migrationDatabaseUrl when that is set (the
+role that owns the schema; docs/examples/roles.sql), the pods always from secrets.keys.databaseUrl. */}}
 {{- define "consent-svc.secretEnv" -}}
+{{- $migration := .migration }}
+{{- with .root }}
 {{- $secret := required "secrets.existingSecret must name a Secret holding the database url, pepper and token keys" .Values.secrets.existingSecret }}
 - name: CONSENT_DATABASE_URL
   valueFrom:
     secretKeyRef:
       name: {{ $secret }}
-      key: {{ .Values.secrets.keys.databaseUrl }}
+      key: {{ ternary (.Values.secrets.keys.migrationDatabaseUrl | default .Values.secrets.keys.databaseUrl) .Values.secrets.keys.databaseUrl $migration }}
 - name: CONSENT_PEPPER
   valueFrom:
     secretKeyRef:
@@ -63,6 +67,7 @@ app.kubernetes.io/managed-by: {{ .Release.Service }}
       name: {{ $secret }}
       key: {{ .Values.secrets.keys.encryptionKeys }}
       optional: true
+{{- end }}
 {{- end }}
 
 {{- define "consent-svc.podSecurityContext" -}}
