@@ -133,3 +133,31 @@ async def test_a_personal_number_of_another_person_is_a_conflict_not_a_merge(
     )
     assert clash.status_code == 409
     assert "1212" not in clash.text
+
+
+async def test_a_personal_number_in_an_ndjson_stream(client: httpx.AsyncClient, tenant: Tenant) -> None:
+    auth = tenant.auth()
+    ok(await client.put("/v1/purposes/newsletter", json=NEWSLETTER, headers=auth))
+    consent = {
+        "subject": {"personal_number": PNR},
+        "type": "consent_given",
+        "purpose": "newsletter",
+        "proof": {"notice_version": "2026-03"},
+    }
+    ok(await client.post("/v1/events", json=consent, headers=auth))
+    lines = b'{"personal_number": "121212+1212"}\n{"personal_number": "121212-1212"}\n{"personal_number": "1"}\n'
+    response = await client.post(
+        "/v1/decisions/batch",
+        params={"purpose": "newsletter", "channel": "email"},
+        content=lines,
+        headers={**auth, "Content-Type": "application/x-ndjson"},
+    )
+    assert response.status_code == 200, response.text
+    answers = [json.loads(line) for line in response.text.splitlines()]
+    # Tolvan (born 1912) has a consent; "121212-1212" is someone born 2012, unknown here.
+    assert [(a["allowed"], a["reason"]) for a in answers] == [
+        (True, "consent_active"),
+        (False, "no_consent"),
+        (False, "invalid_identifier"),
+    ]
+    assert answers[2]["error"]["field"] == "line[2].personal_number"
