@@ -161,3 +161,38 @@ async def test_a_personal_number_in_an_ndjson_stream(client: httpx.AsyncClient, 
         (False, "invalid_identifier"),
     ]
     assert answers[2]["error"]["field"] == "line[2].personal_number"
+
+
+async def test_erasure_keeps_only_the_keyed_hash_of_a_personal_number(
+    client: httpx.AsyncClient, ctx: Context, tenant: Tenant
+) -> None:
+    auth = tenant.auth()
+    ok(await client.put("/v1/purposes/newsletter", json=NEWSLETTER, headers=auth))
+    consent = {
+        "subject": {"email": "tolvan@example.se", "personal_number": PNR},
+        "type": "consent_given",
+        "purpose": "newsletter",
+        "proof": {"notice_version": "2026-03"},
+    }
+    subject_id = json_of(await client.post("/v1/events", json=consent, headers=auth))["subject_id"]
+    erased = await client.request("DELETE", f"/v1/subjects/{subject_id}", json={"reason": "ticket 7"}, headers=auth)
+    assert erased.status_code == 200, erased.text
+    assert erased.json()["identifiers_removed"] == {"email": 1, "personal_number": 1}
+    # Asked by the personal number alone, the erased person is never an allow again.
+    again = json_of(
+        await client.get(
+            "/v1/decisions",
+            params={"purpose": "newsletter", "channel": "email", "personal_number": "121212+1212"},
+            headers=auth,
+        )
+    )
+    assert (again["allowed"], again["rule"]) == (False, "R1")
+    key = ctx.hasher.key(Identifier("personal_number", "191212121212"))
+    async with ctx.pool.acquire() as conn:
+        kept = await conn.fetchrow(
+            "SELECT ident_type, value, sha256 FROM suppressions WHERE tenant_id = $1 AND ident_hash = $2",
+            tenant.id,
+            key,
+        )
+        assert dict(kept) == {"ident_type": "personal_number", "value": None, "sha256": None}
+        assert await traces(conn, tenant.id, ["191212121212", "1212121212"], []) == []
