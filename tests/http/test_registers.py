@@ -312,3 +312,25 @@ async def test_a_register_past_its_validity_is_announced_once(
     assert f"consent_register_stale{labels} 1.0" in text
     age = next(line for line in text.splitlines() if line.startswith(f"consent_register_age_seconds{labels}"))
     assert float(age.split()[-1]) == pytest.approx(60 * 86400, abs=3600)
+
+
+@pytest.mark.parametrize(
+    ("extra", "message"),
+    [
+        ({"direct_marketing": False, "legal_basis": "contract"}, "direct marketing only"),
+        ({"registers": ["nix-telefon", "nix-telefon"]}, "twice"),
+        ({"registers": ["NIX Telefon"]}, ""),
+    ],
+)
+async def test_purpose_registers_are_checked(
+    client: httpx.AsyncClient, tenant: Tenant, extra: dict[str, Any], message: str
+) -> None:
+    body = {**CALLS, "registers": ["nix-telefon"], **extra}
+    response = await client.put("/v1/purposes/calls", json=body, headers=tenant.auth())
+    assert response.status_code == 400, response.text
+    assert response.json()["errors"][0]["field"].startswith("registers")
+    assert message in response.json()["errors"][0]["message"]
+    saved = await client.put("/v1/purposes/calls", json={**CALLS, "registers": []}, headers=tenant.auth())
+    assert saved.json()["registers"] == []
+    default = await client.put("/v1/purposes/calls", json=CALLS, headers=tenant.auth())
+    assert default.json()["registers"] is None
