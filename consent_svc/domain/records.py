@@ -189,7 +189,7 @@ class SubjectRow(msgspec.Struct, frozen=True):
     id: UUID
     kind: str
     facts: bytes | None
-    identifiers: list[tuple[str, bytes, str]]  # (type, hash, value)
+    identifiers: list[tuple[str, bytes, str | None]]  # (type, hash, value: None for a personal number)
 
 
 class SubjectSummary(msgspec.Struct, frozen=True, kw_only=True):
@@ -199,7 +199,7 @@ class SubjectSummary(msgspec.Struct, frozen=True, kw_only=True):
     kind: str
     created_at: datetime
     last_event_at: datetime | None
-    identifiers: list[tuple[str, str]]  # (type, value)
+    identifiers: list[tuple[str, str | None]]  # (type, value: None for a personal number)
 
 
 class SweepRunRow(msgspec.Struct, frozen=True, kw_only=True):

@@ -17,6 +17,7 @@ from consent_svc.domain.models import (
     SubjectKind,
     SuppressionReason,
 )
+from consent_svc.domain.registers import NAME_PATTERN as REGISTER_NAME
 
 
 def whole(pattern: str) -> str:
@@ -46,11 +47,18 @@ LocalizedText = Annotated[
 
 
 class SubjectRef(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
-    """Who: at least one of email, phone, external_id."""
+    """Who: at least one of email, phone, external_id, personal_number."""
 
     email: Annotated[str, Meta(max_length=320)] | None = None
     phone: Annotated[str, Meta(max_length=64)] | None = None
     external_id: Annotated[str, Meta(max_length=200)] | None = None
+    personal_number: (
+        Annotated[
+            str,
+            Meta(max_length=32, description="a Swedish personnummer or samordningsnummer (held only as a keyed hash)"),
+        ]
+        | None
+    ) = None
     kind: SubjectKind | None = None
 
 
@@ -134,11 +142,32 @@ class PurposeIn(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     event_days: Annotated[int, Meta(ge=0, le=36_500)] = 1095
     lead_inactivity_days: Annotated[int, Meta(ge=0, le=36_500)] = 730
     retention_days: Annotated[int, Meta(ge=0, le=36_500)] = 730
+    registers: (
+        Annotated[
+            list[Annotated[str, Meta(pattern=whole(REGISTER_NAME), description="a register name")]],
+            Meta(
+                max_length=10,
+                description=(
+                    "opt-out registers R1 checks for direct marketing on their channel (nix-telefon, "
+                    "nix-adresserat, spar-reklamsparr or your own); absent or null: phone checks nix-telefon and "
+                    "post nix-adresserat and spar-reklamsparr; [] checks none"
+                ),
+            ),
+        ]
+        | None
+    ) = None
 
 
 class SuppressionIn(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     email: Annotated[str, Meta(max_length=320)] | None = None
     phone: Annotated[str, Meta(max_length=64)] | None = None
+    personal_number: (
+        Annotated[
+            str,
+            Meta(max_length=32, description="a Swedish personnummer or samordningsnummer (held only as a keyed hash)"),
+        ]
+        | None
+    ) = None
     scope: Annotated[str, Meta(pattern=PURPOSE_KEY, description="'all' or a purpose key")] = "all"
     channel: Channel | None = None
     reason: SuppressionReason
@@ -154,6 +183,13 @@ class Recipient(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     email: Annotated[str, Meta(max_length=320)] | None = None
     phone: Annotated[str, Meta(max_length=64)] | None = None
     external_id: Annotated[str, Meta(max_length=200)] | None = None
+    personal_number: (
+        Annotated[
+            str,
+            Meta(max_length=32, description="a Swedish personnummer or samordningsnummer (held only as a keyed hash)"),
+        ]
+        | None
+    ) = None
 
 
 MAX_BATCH_RECIPIENTS = 100_000
@@ -352,11 +388,18 @@ class ReceiptLinkIn(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
 
 
 class SubjectPatchIn(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
-    """Rectification: a new email replaces the old one (likewise phone, external id)."""
+    """Rectification: a new email replaces the old one (likewise phone, external id, personal number)."""
 
     email: Annotated[str, Meta(max_length=320)] | None = None
     phone: Annotated[str, Meta(max_length=64)] | None = None
     external_id: Annotated[str, Meta(max_length=200)] | None = None
+    personal_number: (
+        Annotated[
+            str,
+            Meta(max_length=32, description="a Swedish personnummer or samordningsnummer (held only as a keyed hash)"),
+        ]
+        | None
+    ) = None
     kind: SubjectKind | None = None
 
 

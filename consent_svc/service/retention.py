@@ -159,7 +159,8 @@ async def _keep_suppressions(
     subject = await store.subject_by_id(conn, tenant_id, subject_id)
     assert subject is not None
     identities: dict[bytes, tuple[str, bytes | None]] = {
-        h: (t, exchange_sha256(Identifier("email", v)) if t == "email" else None) for t, h, v in subject.identifiers
+        h: (t, exchange_sha256(Identifier("email", v)) if t == "email" and v else None)
+        for t, h, v in subject.identifiers
     }
     for past in await store.identifier_history(conn, tenant_id, subject_id):
         identities.setdefault(past.hash, (past.type, past.sha256 if past.type == "email" else None))

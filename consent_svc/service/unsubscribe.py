@@ -129,8 +129,11 @@ async def _subject(conn: Any, claims: tokens.TokenClaims) -> SubjectRow:
 
 
 def _ref(subject: SubjectRow) -> SubjectRef:
-    """A reference that resolves to this subject (its first identifier)."""
-    type_, _, value = subject.identifiers[0]
+    """A reference that resolves to this subject (its first identifier held in plain text)."""
+    held = [(t, v) for t, _, v in subject.identifiers if v is not None]
+    if not held:  # known only by a personal number: no link can name the person
+        raise NotFound("no such link")
+    type_, value = held[0]
     if type_ == "email":
         return SubjectRef(email=value)
     if type_ == "phone":
@@ -139,7 +142,11 @@ def _ref(subject: SubjectRow) -> SubjectRef:
 
 
 def _contact_hashes(subject: SubjectRow) -> list[tuple[Identifier, bytes]]:
-    return [(Identifier(t, v), h) for t, h, v in subject.identifiers if t in CONTACT_TYPES]  # type: ignore[arg-type]
+    return [
+        (Identifier(t, v), h)  # type: ignore[arg-type]
+        for t, h, v in subject.identifiers
+        if t in CONTACT_TYPES and v is not None
+    ]
 
 
 async def _opt_out(

@@ -92,6 +92,7 @@ def test_every_listing_has_the_one_list_shape() -> None:
         "/v1/purposes",
         "/v1/purposes/{key}/reconsent",
         "/v1/purposes/{key}/versions",
+        "/v1/registers",
         "/v1/retention/runs",
         "/v1/sites",
         "/v1/sites/{site_key}/stats",

@@ -774,6 +774,47 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/v1/registers": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * List the opt-out registers
+         * @description By name, each with its snapshot in force, its size and whether it is stale.
+         */
+        get: operations["V1RegistersListRegisters"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/registers/{name}/snapshots": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Import a snapshot of an opt-out register
+         * @description Replaces the register's entries atomically: an identifier missing from the new snapshot
+         *     stops blocking. A bad line imports nothing (400 listing the first bad lines by number).
+         */
+        post: operations["V1RegistersNameSnapshotsImportSnapshot"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/v1/retention/runs": {
         parameters: {
             query?: never;
@@ -936,7 +977,7 @@ export interface paths {
             cookie?: never;
         };
         /**
-         * List people, or find one by email, phone or external id
+         * List people, or find one by email, phone, external id or personal number
          * @description Oldest first, each with its identifiers, kind, and when its last event was recorded. With
          *     one identifier, the person who has it (one item) or nobody (no items).
          */
@@ -1023,7 +1064,7 @@ export interface paths {
             cookie?: never;
         };
         /**
-         * Find the active entries of an email or phone
+         * Find the active entries of an email, phone or personal number
          * @description Oldest first.
          */
         get: operations["V1SuppressionsFindSuppressions"];
@@ -1409,6 +1450,7 @@ export interface components {
             legal_reference?: string | null;
             obligations?: string[] | null;
             reason: string;
+            registers?: components["schemas"]["RegisterVersionOut"][] | null;
             rule?: string | null;
             subject_known?: boolean | null;
         };
@@ -1505,6 +1547,8 @@ export interface components {
             legal_reference: string;
             obligations: string[];
             reason: string;
+            /** @default [] */
+            registers: components["schemas"]["RegisterVersion"][];
             rule: string;
             subject_known: boolean;
         };
@@ -1529,6 +1573,7 @@ export interface components {
             obligations: string[];
             purpose: string;
             reason: string;
+            registers?: components["schemas"]["RegisterVersionOut"][];
             rule: string;
             subject_known: boolean;
         };
@@ -1749,7 +1794,7 @@ export interface components {
         /** IdentifierOut */
         IdentifierOut: {
             type: string;
-            value: string;
+            value: string | null;
         };
         /** InboundOut */
         InboundOut: {
@@ -1960,6 +2005,8 @@ export interface components {
             legal_basis: "consent" | "legitimate_interest" | "contract" | "legal_obligation";
             notice_version: string;
             reconsent_required_before?: string | null;
+            /** @description opt-out registers R1 checks for direct marketing on their channel (nix-telefon, nix-adresserat, spar-reklamsparr or your own); absent or null: phone checks nix-telefon and post nix-adresserat and spar-reklamsparr; [] checks none */
+            registers?: string[] | null;
             /** @default 730 */
             retention_days: number;
             /**
@@ -1997,6 +2044,7 @@ export interface components {
             notice_version: string;
             notice_versions: string[];
             reconsent_required_before: string | null;
+            registers: string[] | null;
             retention_days: number;
             soft_opt_in: boolean;
             title: {
@@ -2111,6 +2159,35 @@ export interface components {
         RedeliveryOut: {
             /** @constant */
             status: "pending";
+        };
+        /** RegisterList */
+        RegisterList: {
+            items: components["schemas"]["RegisterOut"][];
+            next_cursor: string | null;
+        };
+        /** RegisterOut */
+        RegisterOut: {
+            channel: string;
+            entries: number;
+            identifier: string;
+            imported_at: string | null;
+            name: string;
+            snapshot_id: string | null;
+            stale: boolean;
+            valid_until: string | null;
+            version_date: string | null;
+        };
+        /** RegisterVersion */
+        RegisterVersion: {
+            name: string;
+            snapshot_id: string | null;
+            version_date: string | null;
+        };
+        /** RegisterVersionOut */
+        RegisterVersionOut: {
+            name: string;
+            snapshot_id: string | null;
+            version_date: string | null;
         };
         /** ReopenIn */
         ReopenIn: {
@@ -2246,6 +2323,11 @@ export interface components {
             updated_at: string;
             validity_days: number;
         };
+        /** SnapshotOut */
+        SnapshotOut: {
+            lines: number;
+            register: components["schemas"]["RegisterOut"];
+        };
         /** SubjectExportOut */
         SubjectExportOut: {
             banner_receipts: components["schemas"]["ReceiptRecordOut"][];
@@ -2281,6 +2363,8 @@ export interface components {
             external_id?: string | null;
             /** @enum {null|string} */
             kind?: "consumer" | "sole_trader" | "business_contact" | null;
+            /** @description a Swedish personnummer or samordningsnummer (held only as a keyed hash) */
+            personal_number?: string | null;
             phone?: string | null;
         };
         /** SubjectRef */
@@ -2289,6 +2373,8 @@ export interface components {
             external_id?: string | null;
             /** @enum {null|string} */
             kind?: "consumer" | "sole_trader" | "business_contact" | null;
+            /** @description a Swedish personnummer or samordningsnummer (held only as a keyed hash) */
+            personal_number?: string | null;
             phone?: string | null;
         };
         /** SubjectSummaryOut */
@@ -2313,6 +2399,8 @@ export interface components {
             channel?: "email" | "sms" | "phone" | "post" | null;
             email?: string | null;
             note?: string | null;
+            /** @description a Swedish personnummer or samordningsnummer (held only as a keyed hash) */
+            personal_number?: string | null;
             phone?: string | null;
             /** @enum {string} */
             reason: "unsubscribe" | "objection" | "complaint" | "hard_bounce" | "erasure" | "register" | "manual";
@@ -3164,6 +3252,7 @@ export interface operations {
                 email?: string | null;
                 phone?: string | null;
                 external_id?: string | null;
+                personal_number?: string | null;
             };
             header?: never;
             path?: never;
@@ -3218,6 +3307,7 @@ export interface operations {
                     recipients: {
                         email?: string;
                         external_id?: string;
+                        personal_number?: string;
                         phone?: string;
                     }[];
                 };
@@ -4119,6 +4209,93 @@ export interface operations {
             };
         };
     };
+    V1RegistersListRegisters: {
+        parameters: {
+            query?: {
+                /** @description the next_cursor of the previous page (absent: the first page) */
+                cursor?: string | null;
+                /** @description items per page (default 100, at most 1000) */
+                limit?: number;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Request fulfilled, document follows */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["RegisterList"];
+                };
+            };
+            /** @description Bad request syntax or unsupported method */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        detail: string;
+                        extra?: null | {
+                            [key: string]: unknown;
+                        } | unknown[];
+                        status_code: number;
+                    };
+                };
+            };
+        };
+    };
+    V1RegistersNameSnapshotsImportSnapshot: {
+        parameters: {
+            query: {
+                /** @description the register version the file is (YYYY-MM-DD) */
+                version_date: string;
+                /** @description for a register of your own: the channel it blocks */
+                channel?: "email" | "sms" | "phone" | "post" | null;
+            };
+            header?: never;
+            path: {
+                name: string;
+            };
+            cookie?: never;
+        };
+        /** @description one identifier a line (the first column of a CSV line), an optional header line; phone numbers in Swedish or E.164 form, personal identity numbers for a postal register */
+        requestBody: {
+            content: {
+                "text/csv": string;
+            };
+        };
+        responses: {
+            /** @description Document created, URL follows */
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["SnapshotOut"];
+                };
+            };
+            /** @description Bad request syntax or unsupported method */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        detail: string;
+                        extra?: null | {
+                            [key: string]: unknown;
+                        } | unknown[];
+                        status_code: number;
+                    };
+                };
+            };
+        };
+    };
     V1RetentionRunsListRuns: {
         parameters: {
             query?: {
@@ -4525,6 +4702,7 @@ export interface operations {
                 email?: string | null;
                 phone?: string | null;
                 external_id?: string | null;
+                personal_number?: string | null;
                 /** @description the next_cursor of the previous page (absent: the first page) */
                 cursor?: string | null;
                 /** @description items per page (default 100, at most 1000) */
@@ -4767,6 +4945,7 @@ export interface operations {
             query?: {
                 email?: string | null;
                 phone?: string | null;
+                personal_number?: string | null;
                 /** @description the next_cursor of the previous page (absent: the first page) */
                 cursor?: string | null;
                 /** @description items per page (default 100, at most 1000) */
