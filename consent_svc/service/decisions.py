@@ -191,8 +191,18 @@ async def _decide_chunk(
     if hashes:
         # Each chunk on a connection of its own, so two chunks can be in flight.
         keys = list(hashes)
-        snapshots = snapshots_to_check(purpose, channel, registers)
-        rows = await ctx.read(lambda conn: store.lookup(conn, tenant_id, purpose.key, keys, snapshots))
+        if snapshots_to_check(purpose, channel, registers):
+            # A batch or stream can outlive an import: each chunk judges by the snapshots in force
+            # when it is looked up, read with it (replaced entries stay a grace period for the
+            # moment between the two statements; store.registers.purge_replaced).
+            async def read(conn: Any) -> tuple[list[RegisterFact], list[store.DecisionRow]]:
+                now_in_force = register_facts(await store.register_states(conn, tenant_id))
+                snapshots = snapshots_to_check(purpose, channel, now_in_force)
+                return now_in_force, await store.lookup(conn, tenant_id, purpose.key, keys, snapshots)
+
+            registers, rows = await ctx.read(read)
+        else:
+            rows = await ctx.read(lambda conn: store.lookup(conn, tenant_id, purpose.key, keys, []))
     answers = [_judge(purpose, row, channel, now, registers) for row in rows]
     out: list[DecisionItem] = []
     for ident, key in zip(identifiers, keyed, strict=True):
