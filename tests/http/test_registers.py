@@ -245,7 +245,7 @@ async def test_a_batch_that_outlives_an_import_still_finds_the_listed(
     old = (await upload(client, tenant, "nix-telefon", "0701234567\n", TODAY - timedelta(days=5))).json()
     purpose, read_at_start = await decisions_service.load_purpose_and_registers(ctx, tenant.id, "calls")
     new = (await upload(client, tenant, "nix-telefon", "0701234567\n", TODAY - timedelta(days=1))).json()
-    [answer] = await decisions_service._decide_chunk(  # noqa: SLF001 - the chunk a batch or stream runs
+    [answer] = await decisions_service._decide_chunk(
         ctx, tenant.id, purpose, "phone", [Identifier("phone", "+46701234567")], datetime.now(UTC), read_at_start
     )
     assert not isinstance(answer, decisions_service.InvalidRecipient)
