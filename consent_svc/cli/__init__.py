@@ -1,5 +1,5 @@
 """Command line: ``consent-svc serve | worker | migrate | openapi | tenants | keys | sites | subjects |
-unsubscribe | ledger | sweep | refold | integrations``.
+unsubscribe | ledger | sweep | refold | integrations | users``.
 
 One module per command group, each with a ``register(subparsers)`` that adds its
 parsers beside the functions that run them (``set_defaults(run=...)``). A
@@ -16,13 +16,24 @@ import sys
 
 import msgspec
 
-from consent_svc.cli import database, integrations, keys, ledger, retention, serve, sites, subjects, tenants
+from consent_svc.cli import (
+    database,
+    integrations,
+    keys,
+    ledger,
+    retention,
+    serve,
+    sites,
+    subjects,
+    tenants,
+    users,
+)
 from consent_svc.cli.common import say
 from consent_svc.config import ConfigError, default_data_dir, load_settings
 from consent_svc.domain.errors import DomainError
 from consent_svc.log import configure
 
-GROUPS = (serve, database, tenants, keys, sites, subjects, ledger, retention, integrations)
+GROUPS = (serve, database, tenants, keys, users, sites, subjects, ledger, retention, integrations)
 
 
 def build_parser() -> argparse.ArgumentParser:

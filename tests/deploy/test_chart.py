@@ -371,7 +371,7 @@ def test_the_public_ingress_carries_exactly_the_paths_that_need_no_key() -> None
         on_internal = any(matches(r, path) for r in internal)
         if path in ("/healthz", "/readyz"):
             ok = not on_public and not on_internal  # the kubelet probes the pod itself
-        elif needs_key or path.startswith("/schema"):
+        elif needs_key or path.startswith(("/schema", "/console")):  # the console: a session, staff only
             ok = on_internal and not on_public
         else:
             ok = on_public  # /v1/banner/ is under the internal /v1/ too, which does no harm
@@ -391,7 +391,11 @@ def test_the_public_ingress_carries_exactly_the_paths_that_need_no_key() -> None
         ("/v1/banner/", "Prefix"),
         ("/.well-known/gpc.json", "Exact"),
     }
-    assert {(r["path"], r["pathType"]) for r in internal} == {("/v1/", "Prefix"), ("/schema", "Prefix")}
+    assert {(r["path"], r["pathType"]) for r in internal} == {
+        ("/v1/", "Prefix"),
+        ("/schema", "Prefix"),
+        ("/console/", "Prefix"),
+    }
 
 
 def test_the_ingresses_have_their_own_hosts_classes_and_tls() -> None:

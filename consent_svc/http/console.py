@@ -1,0 +1,462 @@
+"""The console under ``/console/`` (docs/console.md): server-rendered pages for privacy officers and
+marketers, Jinja2 templates through litestar's template support (autoescaping on).
+
+Access: a signed session cookie (HttpOnly, SameSite=Strict, Secure over https) naming a session
+row the server can revoke; every page names the least role that may see it (``opt["console"]``,
+domain/console.py), checked by :func:`console_guard`, which also checks the CSRF token of every
+POST (the form's ``csrf`` field or an ``X-CSRF-Token`` header). Sign-in and set-up, before a
+session exists, carry a double-submit token (a cookie and the same value in the form). Sign-in is
+throttled per account and per client address. Every action is written to the audit log; changes to
+personal data go through the same service functions as the API, so the ledger records them.
+
+Not in the OpenAPI document: these are pages, not API.
+"""
+
+from __future__ import annotations
+
+import json
+import secrets
+import time
+from pathlib import Path
+from typing import Any
+from urllib.parse import quote
+from uuid import UUID
+
+import msgspec
+from jinja2 import Environment, PackageLoader, pass_context, select_autoescape
+from jinja2.runtime import Context as JinjaContext
+from litestar import Controller, Request, Response, get, post
+from litestar.connection import ASGIConnection
+from litestar.datastructures import Cookie
+from litestar.enums import MediaType
+from litestar.exceptions import HTTPException
+from litestar.handlers.base import BaseRouteHandler
+from litestar.plugins.jinja import JinjaTemplateEngine
+from litestar.response import Redirect, Template
+from litestar.status_codes import HTTP_200_OK, HTTP_303_SEE_OTHER
+
+from consent_svc.domain.console import ROLES, Permission, may, same_token
+from consent_svc.domain.errors import Conflict, DomainError, InvalidInput, NotFound, Refused
+from consent_svc.http.deps import Ctx
+from consent_svc.http.ratelimit import Clock, RateLimited, TokenBuckets
+from consent_svc.http.subjects import SubjectExportOut
+from consent_svc.service import console, subjects
+from consent_svc.service.context import Context
+from consent_svc.service.inputs import SubjectPatchIn
+from consent_svc.web.console_text import SWEDISH, Lang, translate
+
+AnyRequest = Request[Any, Any, Any]
+COOKIE = "consent_console"
+LOGIN_CSRF_COOKIE = "consent_console_form"
+LANG_COOKIE = "consent_console_lang"
+FORM_LIMIT = 64 * 1024
+STATIC = Path(__file__).resolve().parents[1] / "web" / "console_static"
+
+CONSOLE_HEADERS = {
+    "Cache-Control": "no-store",
+    "Referrer-Policy": "same-origin",
+    "X-Robots-Tag": "noindex",
+    "X-Frame-Options": "DENY",
+    "Content-Security-Policy": "default-src 'none'; style-src 'self'; img-src 'self' data:; script-src 'self'; "
+    "connect-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'",
+}
+
+# The pages a role sees in the navigation, in order: (path, label, permission).
+NAV: list[tuple[str, str, Permission]] = [
+    ("/console/", "Dashboard", "dashboard"),
+    ("/console/subjects", "People", "subjects"),
+    ("/console/users", "Users", "users"),
+    ("/console/audit", "Audit log", "audit"),
+]
+
+
+@pass_context
+def _gettext(context: JinjaContext, text: str, **values: Any) -> str:
+    return translate(context.get("lang", "sv"), text, **values)
+
+
+def template_engine() -> JinjaTemplateEngine:
+    env = Environment(
+        loader=PackageLoader("consent_svc.web", "console_templates"),
+        autoescape=select_autoescape(default=True, default_for_string=True),
+        trim_blocks=True,
+        lstrip_blocks=True,
+    )
+    env.globals["_"] = _gettext
+    env.filters["json"] = lambda value: json.dumps(value, ensure_ascii=False, default=str, indent=1)
+    return JinjaTemplateEngine.from_environment(env)
+
+
+class NotSignedIn(Exception):
+    """No live session: the browser goes to the sign-in page."""
+
+
+class Forbidden(Exception):
+    """Signed in, but the role may not use this page, or a form came without its CSRF token."""
+
+    def __init__(self, why: str) -> None:
+        super().__init__(why)
+        self.why = why
+
+
+class ConsoleLimits:
+    """Sign-in throttling: after 5 failed sign-ins of an account (tenant and address), or 20 from one
+    client address, sign-in is refused (429, the right password too) until the bucket refills, one
+    try every 3 minutes (45 s per address). A successful sign-in costs nothing and refills nothing."""
+
+    def __init__(self, clock: Clock = time.monotonic) -> None:
+        self.account = TokenBuckets(5, 5 / 900, clock=clock)
+        self.address = TokenBuckets(20, 20 / 900, clock=clock)
+
+    def admit(self, account: str, address: str | None) -> None:
+        self.address.check(address or "unknown", "failed sign-ins from this address")
+        self.account.check(account, "failed sign-ins for this account")
+
+    def failed(self, account: str, address: str | None) -> None:
+        self.address.spend(address or "unknown")
+        self.account.spend(account)
+
+
+def _lang(request: AnyRequest) -> Lang:
+    wanted = request.query_params.get("lang") or request.cookies.get(LANG_COOKIE)
+    if wanted in ("sv", "en"):
+        return wanted  # type: ignore[return-value]
+    for part in (request.headers.get("accept-language") or "").split(","):
+        base = part.strip().split(";")[0].split("-")[0].lower()
+        if base in ("sv", "en"):
+            return base  # type: ignore[return-value]
+    return "sv"
+
+
+def _secure(ctx: Context, request: AnyRequest) -> bool:
+    return request.url.scheme == "https" or console.console_url(ctx).startswith("https://")
+
+
+def _session(request: AnyRequest) -> console.Session:
+    current: console.Session = request.state.console
+    return current
+
+
+def _page(
+    request: AnyRequest, name: str, status_code: int = HTTP_200_OK, cookies: list[Cookie] | None = None, **values: Any
+) -> Template:
+    lang = _lang(request)
+    current: console.Session | None = getattr(request.state, "console", None)
+    nav = [(p, label) for p, label, perm in NAV if current and may(current.user.role, perm)]
+    cookies = list(cookies or [])
+    if request.query_params.get("lang") in ("sv", "en"):
+        cookies.append(Cookie(key=LANG_COOKIE, value=lang, path="/console", httponly=True, samesite="strict",
+                              secure=_secure(request.app.state.ctx, request), max_age=365 * 86400))  # fmt: skip
+    context = {
+        "lang": lang, "other_lang": "en" if lang == "sv" else "sv", "path": request.url.path,
+        "session": current, "nav": nav, "csrf": current.csrf if current else None, **values,
+    }  # fmt: skip
+    return Template(name, context=context, status_code=status_code, headers=CONSOLE_HEADERS, cookies=cookies,
+                    media_type=MediaType.HTML)  # fmt: skip
+
+
+async def console_guard(connection: ASGIConnection[Any, Any, Any, Any], handler: BaseRouteHandler) -> None:
+    """A live session whose role may use the page; for a POST, its CSRF token too."""
+    needed: Permission | None = handler.opt.get("console")
+    if needed is None:
+        return
+    ctx: Context = connection.app.state.ctx
+    current = await console.session(ctx, connection.cookies.get(COOKIE))
+    if current is None:
+        raise NotSignedIn()
+    connection.state.console = current
+    if connection.scope.get("method") == "POST":
+        token = connection.headers.get("x-csrf-token")
+        if token is None:
+            form = await Request(connection.scope, connection.receive).form()
+            token = form.get("csrf")
+        if not same_token(token, current.csrf):
+            await console.audit(ctx, current, "csrf.refused", connection.url.path)
+            raise Forbidden("csrf")
+    if not may(current.user.role, needed):
+        await console.audit(ctx, current, "denied", connection.url.path, {"needs": needed})
+        raise Forbidden("role")
+
+
+def _to_login(request: AnyRequest, exc: Exception) -> Response[Any]:
+    target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
+    return Redirect(f"/console/login?next={quote(target, safe='')}", status_code=HTTP_303_SEE_OTHER)
+
+
+def _forbidden(request: AnyRequest, exc: Exception) -> Response[Any]:
+    why = exc.why if isinstance(exc, Forbidden) else "role"
+    return _page(request, "error.html", 403, title="Not allowed", message=(
+        "The form had expired or did not come from this console. Go back, reload the page and try again."
+        if why == "csrf" else "Your role does not give access to this page. Ask an administrator if you need it."
+    ))  # fmt: skip
+
+
+def _domain_error(request: AnyRequest, exc: Exception) -> Response[Any]:
+    status = {InvalidInput: 400, NotFound: 404, Conflict: 409, Refused: 422, RateLimited: 429}
+    code = next((c for t, c in status.items() if isinstance(exc, t)), 400)
+    if isinstance(exc, HTTPException):
+        code = exc.status_code
+        if code >= 500:
+            raise exc
+    detail = exc.detail if isinstance(exc, DomainError | HTTPException) else str(exc)
+    page = _page(request, "error.html", code, title="That did not work", message=detail)
+    if isinstance(exc, RateLimited):
+        page.headers["Retry-After"] = str(exc.retry_after)
+    return page
+
+
+def _form_token() -> str:
+    return secrets.token_urlsafe(32)
+
+
+def _form_cookie(ctx: Context, request: AnyRequest, value: str) -> Cookie:
+    return Cookie(key=LOGIN_CSRF_COOKIE, value=value, path="/console", httponly=True, samesite="strict",
+                  secure=_secure(ctx, request), max_age=3600)  # fmt: skip
+
+
+def _check_form_token(request: AnyRequest, given: str | None) -> None:
+    expected = request.cookies.get(LOGIN_CSRF_COOKIE)
+    if not expected or not same_token(given, expected):
+        raise Forbidden("csrf")
+
+
+def _next(raw: str | None) -> str:
+    """Only a path inside the console (never another site)."""
+    if raw and raw.startswith("/console/") and not raw.startswith("//") and "\\" not in raw:
+        return raw
+    return "/console/"
+
+
+def _address(request: AnyRequest) -> str | None:
+    return request.client.host if request.client else None
+
+
+class ConsolePublicController(Controller):
+    """Sign-in, set-up and the stylesheet: no session yet."""
+
+    path = "/console"
+    include_in_schema = False
+    exception_handlers = {Forbidden: _forbidden, DomainError: _domain_error, HTTPException: _domain_error}
+
+    @get("/login", media_type=MediaType.HTML)
+    async def login_page(self, ctx: Ctx, request: AnyRequest) -> Template:
+        token = _form_token()
+        return _page(request, "login.html", form_token=token, next=_next(request.query_params.get("next")),
+                     cookies=[_form_cookie(ctx, request, token)])  # fmt: skip
+
+    @post("/login", media_type=MediaType.HTML, status_code=HTTP_200_OK, request_max_body_size=FORM_LIMIT)
+    async def login(self, ctx: Ctx, request: AnyRequest) -> Response[Any]:
+        form = await request.form()
+        _check_form_token(request, form.get("form_token"))
+        tenant, email = str(form.get("tenant") or "").strip().lower(), str(form.get("email") or "").strip().lower()
+        limits: ConsoleLimits = request.app.state.console_limits
+        account = f"{tenant}\x00{email}"
+        limits.admit(account, _address(request))
+        try:
+            signed = await console.login(
+                ctx, tenant, email, str(form.get("password") or ""), str(form.get("code") or "") or None
+            )
+        except console.LoginFailed:
+            limits.failed(account, _address(request))
+            token = _form_token()
+            return _page(request, "login.html", 401, form_token=token, next=_next(form.get("next")), failed=True,
+                         tenant=tenant, email=email, cookies=[_form_cookie(ctx, request, token)])  # fmt: skip
+        response = Redirect(_next(form.get("next")), status_code=HTTP_303_SEE_OTHER)
+        response.set_cookie(COOKIE, signed.cookie, path="/console", httponly=True, samesite="strict",
+                            secure=_secure(ctx, request))  # fmt: skip
+        response.delete_cookie(LOGIN_CSRF_COOKIE, path="/console")
+        return response
+
+    @get("/setup/{token:str}", media_type=MediaType.HTML)
+    async def setup_page(self, ctx: Ctx, request: AnyRequest, token: str) -> Template:
+        user = await console.setup_user(ctx, token)
+        secret = console.new_totp_secret()
+        form_token = _form_token()
+        cookies = [_form_cookie(ctx, request, form_token)]
+        return _page(request, "setup.html", user=user, token=token, totp_secret=secret, form_token=form_token,
+                     totp_uri=console.totp_uri(secret, user), cookies=cookies)  # fmt: skip
+
+    @post("/setup/{token:str}", media_type=MediaType.HTML, status_code=HTTP_200_OK, request_max_body_size=FORM_LIMIT)
+    async def setup(self, ctx: Ctx, request: AnyRequest, token: str) -> Response[Any]:
+        form = await request.form()
+        _check_form_token(request, form.get("form_token"))
+        password = str(form.get("password") or "")
+        if password != str(form.get("password_again") or ""):
+            raise InvalidInput.field("password_again", "the two passwords differ")
+        totp = str(form.get("totp_secret") or "") if form.get("use_totp") == "on" else None
+        await console.complete_setup(ctx, token, password, totp, str(form.get("code") or "") or None)
+        return Redirect("/console/login?set=1", status_code=HTTP_303_SEE_OTHER)
+
+    @get("/static/{name:str}", cache_control=None)
+    async def static(self, name: str) -> Response[bytes]:
+        types = {".css": "text/css; charset=utf-8", ".js": "text/javascript; charset=utf-8"}
+        path = STATIC / name
+        if "/" in name or name.startswith(".") or path.suffix not in types or not path.is_file():
+            raise NotFound(f"no file {name}")
+        headers = {"Cache-Control": "public, max-age=3600", "X-Content-Type-Options": "nosniff"}
+        return Response(path.read_bytes(), media_type=types[path.suffix], headers=headers)
+
+
+def _uuid(raw: str | None, field: str) -> UUID:
+    try:
+        return UUID(str(raw))
+    except ValueError:
+        raise InvalidInput.field(field, "is not an id") from None
+
+
+class ConsoleController(Controller):
+    """The pages behind a session; ``opt["console"]`` names what each needs."""
+
+    path = "/console"
+    include_in_schema = False
+    guards = [console_guard]
+    exception_handlers = {
+        NotSignedIn: _to_login, Forbidden: _forbidden, DomainError: _domain_error, HTTPException: _domain_error,
+    }  # fmt: skip
+
+    @post("/logout", opt={"console": "dashboard"}, status_code=HTTP_303_SEE_OTHER, request_max_body_size=FORM_LIMIT)
+    async def logout(self, ctx: Ctx, request: AnyRequest) -> Response[Any]:
+        await console.logout(ctx, _session(request))
+        response = Redirect("/console/login", status_code=HTTP_303_SEE_OTHER)
+        response.delete_cookie(COOKIE, path="/console")
+        return response
+
+    @get("/", opt={"console": "dashboard"}, media_type=MediaType.HTML)
+    async def home(self, ctx: Ctx, request: AnyRequest) -> Template:
+        current = _session(request)
+        await console.audit(ctx, current, "view.dashboard")
+        return _page(request, "dashboard.html", title="Dashboard")
+
+    # People (officer and admin).
+
+    @get("/subjects", opt={"console": "subjects"}, media_type=MediaType.HTML)
+    async def subjects_search(self, ctx: Ctx, request: AnyRequest) -> Template:
+        kind = request.query_params.get("by") or "email"
+        query = (request.query_params.get("q") or "").strip()
+        found = None
+        if query:
+            if kind not in ("email", "phone", "external_id"):
+                raise InvalidInput.field("by", "must be email, phone or external_id")
+            email, phone, external_id = (query if k == kind else None for k in ("email", "phone", "external_id"))
+            ident = subjects.lookup_identifier(email, phone, external_id, ctx.settings.default_phone_region)
+            page = await subjects.summaries(ctx, _session(request).tenant_id, ident, None, 1)
+            found = page.items
+            await console.audit(ctx, _session(request), "subject.search", kind, {"found": len(found)})
+        return _page(request, "subjects.html", title="People", by=kind, q=query, found=found)
+
+    @get("/subjects/{subject_id:uuid}", opt={"console": "subjects"}, media_type=MediaType.HTML)
+    async def subject_page(self, ctx: Ctx, request: AnyRequest, subject_id: UUID) -> Template:
+        current = _session(request)
+        export = await subjects.export(ctx, current.tenant_id, subject_id)
+        states = await subjects.decisions_now(ctx, current.tenant_id, subject_id)
+        await console.audit(ctx, current, "subject.view", str(subject_id))
+        timeline = sorted(
+            [("event", e.recorded_at, e) for e in export.events]
+            + [("suppression", s.created_at, s) for s in export.suppressions]
+            + [("receipt", r.recorded_at, r) for r in export.banner_receipts]
+            + [("message", m.created_at, m) for m in export.webhook_messages]
+            + [("signup", s.created_at, s) for s in export.signups],
+            key=lambda item: item[1],
+            reverse=True,
+        )
+        restricted = any(s.decision.reason == "restricted" for s in states)
+        done = request.query_params.get("done")
+        return _page(request, "subject.html", title="Person", export=export, states=states, timeline=timeline,
+                     restricted=restricted, done=done)  # fmt: skip
+
+    @get("/subjects/{subject_id:uuid}/export", opt={"console": "subjects"})
+    async def subject_export(self, ctx: Ctx, request: AnyRequest, subject_id: UUID) -> Response[bytes]:
+        current = _session(request)
+        document = SubjectExportOut.from_domain(await subjects.export(ctx, current.tenant_id, subject_id))
+        await console.audit(ctx, current, "subject.export", str(subject_id))
+        return Response(
+            msgspec.json.encode(document), media_type=MediaType.JSON,
+            headers={**CONSOLE_HEADERS, "Content-Disposition": f'attachment; filename="subject-{subject_id}.json"'},
+        )  # fmt: skip
+
+    @post("/subjects/{subject_id:uuid}/rectify", opt={"console": "subjects.change"},
+          status_code=HTTP_303_SEE_OTHER, request_max_body_size=FORM_LIMIT)  # fmt: skip
+    async def rectify(self, ctx: Ctx, request: AnyRequest, subject_id: UUID) -> Response[Any]:
+        current = _session(request)
+        form = await request.form()
+        changes = {
+            k: str(form.get(k)).strip() for k in ("email", "phone", "external_id") if str(form.get(k) or "").strip()
+        }
+        body = msgspec.convert(changes, SubjectPatchIn)
+        await subjects.rectify(ctx, current.tenant_id, subject_id, body, by=f"console user {current.user.id}")
+        await console.audit(ctx, current, "subject.rectify", str(subject_id), {"changed": sorted(changes)})
+        return Redirect(f"/console/subjects/{subject_id}?done=rectified", status_code=HTTP_303_SEE_OTHER)
+
+    @post("/subjects/{subject_id:uuid}/restriction", opt={"console": "subjects.change"},
+          status_code=HTTP_303_SEE_OTHER, request_max_body_size=FORM_LIMIT)  # fmt: skip
+    async def restriction(self, ctx: Ctx, request: AnyRequest, subject_id: UUID) -> Response[Any]:
+        current = _session(request)
+        form = await request.form()
+        action = form.get("action")
+        if action not in ("start", "lift"):
+            raise InvalidInput.field("action", "must be start or lift")
+        note = str(form.get("note") or "").strip()[:1000]
+        result = await subjects.restrict(ctx, current.tenant_id, subject_id, lift=action == "lift",
+                                         note=f"console user {current.user.id}: {note}".strip(": "))  # fmt: skip
+        await console.audit(ctx, current, f"subject.restriction.{action}", str(subject_id),
+                            {"event_id": str(result.event_id)})  # fmt: skip
+        return Redirect(f"/console/subjects/{subject_id}?done=restriction_{action}", status_code=HTTP_303_SEE_OTHER)
+
+    @post("/subjects/{subject_id:uuid}/erase", opt={"console": "subjects.change"}, media_type=MediaType.HTML,
+          status_code=HTTP_200_OK, request_max_body_size=FORM_LIMIT)  # fmt: skip
+    async def erase(self, ctx: Ctx, request: AnyRequest, subject_id: UUID) -> Template:
+        current = _session(request)
+        form = await request.form()
+        view = await subjects.view(ctx, current.tenant_id, subject_id)
+        typed = str(form.get("confirm") or "").strip().lower()
+        if not typed or typed not in {v.lower() for _, v in view.identifiers}:
+            raise InvalidInput.field("confirm", "type the person's email, phone or external id exactly to confirm")
+        reason = str(form.get("reason") or "").strip()[:500] or None
+        receipt = await subjects.erase(ctx, current.tenant_id, subject_id, reason)
+        await console.audit(ctx, current, "subject.erase", str(subject_id), {"erasure_id": str(receipt.id)})
+        return _page(request, "erased.html", title="Erased", receipt=receipt)
+
+    # Users and the audit log (admin).
+
+    @get("/users", opt={"console": "users"}, media_type=MediaType.HTML)
+    async def users_page(self, ctx: Ctx, request: AnyRequest) -> Template:
+        current = _session(request)
+        await console.audit(ctx, current, "view.users")
+        return _page(request, "users.html", title="Users", users=await console.users(ctx, current.tenant_id),
+                     roles=ROLES, created=None)  # fmt: skip
+
+    @post("/users", opt={"console": "users"}, media_type=MediaType.HTML, status_code=HTTP_200_OK,
+          request_max_body_size=FORM_LIMIT)  # fmt: skip
+    async def create_user(self, ctx: Ctx, request: AnyRequest) -> Template:
+        current = _session(request)
+        form = await request.form()
+        created = await console.create_user(ctx, current.tenant_id, str(form.get("email") or ""),
+                                            str(form.get("role") or ""))  # fmt: skip
+        await console.audit(ctx, current, "user.create", str(created.user.id), {"role": created.user.role})
+        return _page(request, "users.html", title="Users", users=await console.users(ctx, current.tenant_id),
+                     roles=ROLES, created=created)  # fmt: skip
+
+    @post("/users/{user_id:uuid}", opt={"console": "users"}, status_code=HTTP_303_SEE_OTHER,
+          request_max_body_size=FORM_LIMIT)  # fmt: skip
+    async def change_user(self, ctx: Ctx, request: AnyRequest, user_id: UUID) -> Response[Any]:
+        current = _session(request)
+        form = await request.form()
+        if form.get("action") == "disable":
+            await console.disable_user(ctx, current, user_id)
+        elif form.get("action") == "role":
+            await console.set_role(ctx, current, user_id, str(form.get("role") or ""))
+        else:
+            raise InvalidInput.field("action", "must be role or disable")
+        return Redirect("/console/users", status_code=HTTP_303_SEE_OTHER)
+
+    @get("/audit", opt={"console": "audit"}, media_type=MediaType.HTML)
+    async def audit_page(self, ctx: Ctx, request: AnyRequest) -> Template:
+        current = _session(request)
+        before_raw = request.query_params.get("before")
+        before = _uuid(before_raw, "before") if before_raw else None
+        rows = await console.audit_log(ctx, current.tenant_id, before, 101)
+        more = rows[99].id if len(rows) > 100 else None
+        return _page(request, "audit.html", title="Audit log", rows=rows[:100], more=more)
+
+
+__all__ = ["SWEDISH", "ConsoleController", "ConsoleLimits", "ConsolePublicController", "template_engine"]

@@ -1,0 +1,156 @@
+"""The console's words in Swedish (the templates are written in English, the key of each text).
+
+``translate`` answers the Swedish text when there is one and the English otherwise;
+tests/http/test_console.py checks that every text the templates name has its Swedish.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+Lang = Literal["sv", "en"]
+
+SWEDISH: dict[str, str] = {
+    # Layout, roles and identifier types.
+    "Console": "Konsol",
+    "Skip to content": "Hoppa till innehållet",
+    "Table": "Tabell",
+    "Sign out": "Logga ut",
+    "Dashboard": "Översikt",
+    "People": "Personer",
+    "Person": "Person",
+    "Users": "Användare",
+    "Audit log": "Händelselogg",
+    "admin": "administratör",
+    "officer": "dataskyddsansvarig",
+    "marketer": "marknadsförare",
+    "viewer": "läsare",
+    "email": "e-post",
+    "phone": "telefon",
+    "external_id": "externt id",
+    "consumer": "konsument",
+    "business": "företag",
+    # Sign-in and set-up.
+    "Sign in to the console": "Logga in i konsolen",
+    "The sign-in details are not right.": "Inloggningsuppgifterna stämmer inte.",
+    "Organisation (tenant)": "Organisation (tenant)",
+    "Email": "E-post",
+    "Password": "Lösenord",
+    "Code from your authenticator app (if you use one)": "Kod från din autentiseringsapp (om du använder en)",
+    "Sign in": "Logga in",
+    "Choose your password": "Välj ditt lösenord",
+    "Console account for {email} ({role}).": "Konsolkonto för {email} ({role}).",
+    "Password (at least 12 characters)": "Lösenord (minst 12 tecken)",
+    "The same password again": "Samma lösenord igen",
+    "Second factor (optional)": "Andra faktor (frivillig)",
+    "Add this key to an authenticator app, then type the code it shows.": (
+        "Lägg in den här nyckeln i en autentiseringsapp och skriv sedan koden den visar."
+    ),
+    "Use a second factor": "Använd en andra faktor",
+    "Code": "Kod",
+    "Save": "Spara",
+    "Signed in as {email}.": "Inloggad som {email}.",
+    # Errors.
+    "Not allowed": "Inte tillåtet",
+    "That did not work": "Det gick inte",
+    "Back to the console": "Tillbaka till konsolen",
+    "The form had expired or did not come from this console. Go back, reload the page and try again.": (
+        "Formuläret hade gått ut eller kom inte från den här konsolen. Gå tillbaka, ladda om sidan och försök igen."
+    ),
+    "Your role does not give access to this page. Ask an administrator if you need it.": (
+        "Din roll ger inte tillgång till den här sidan. Fråga en administratör om du behöver den."
+    ),
+    # People.
+    "Search by": "Sök på",
+    "Phone": "Telefon",
+    "External id": "Externt id",
+    "Identifier": "Identifierare",
+    "Search": "Sök",
+    "Nobody with that identifier is recorded.": "Ingen med den identifieraren finns registrerad.",
+    "The identifiers are rectified.": "Identifierarna är rättade.",
+    "Processing is restricted.": "Behandlingen är begränsad.",
+    "The restriction is lifted.": "Begränsningen är hävd.",
+    "Kind": "Typ",
+    "Id": "Id",
+    "Restriction": "Begränsning",
+    "active": "aktiv",
+    "none": "ingen",
+    "Decision now": "Beslut just nu",
+    "May we contact this person, per purpose and channel": "Får vi kontakta personen, per ändamål och kanal",
+    "Purpose": "Ändamål",
+    "Channel": "Kanal",
+    "Allowed": "Tillåtet",
+    "Reason": "Skäl",
+    "Rule": "Regel",
+    "Legal reference": "Rättslig grund",
+    "Expires": "Upphör",
+    "yes": "ja",
+    "no": "nej",
+    "No purposes yet.": "Inga ändamål än.",
+    "Actions": "Åtgärder",
+    "Export (JSON)": "Exportera (JSON)",
+    "Rectify": "Rätta",
+    "New email": "Ny e-postadress",
+    "New phone": "Nytt telefonnummer",
+    "New external id": "Nytt externt id",
+    "Restriction of processing (Art 18)": "Begränsning av behandling (art. 18)",
+    "Note": "Anteckning",
+    "Lift the restriction": "Häv begränsningen",
+    "Restrict processing": "Begränsa behandlingen",
+    "Erase (Art 17)": "Radera (art. 17)",
+    "Erasure cannot be undone. A suppression entry stays so the person is never contacted again.": (
+        "Radering kan inte ångras. En spärr finns kvar så att personen aldrig kontaktas igen."
+    ),
+    "Type the person's email, phone or external id to confirm": (
+        "Skriv personens e-postadress, telefonnummer eller externa id för att bekräfta"
+    ),
+    "Erase this person": "Radera personen",
+    "Timeline": "Tidslinje",
+    "source": "källa",
+    "Proof": "Bevis",
+    "Suppression": "Spärr",
+    "lifted": "hävd",
+    "Banner receipt": "Kvitto från cookiebannern",
+    "Webhook message": "Webhook-meddelande",
+    "Sign-up": "Anmälan",
+    "Nothing recorded.": "Inget registrerat.",
+    "Erased": "Raderad",
+    "The person is erased": "Personen är raderad",
+    "Keep this receipt: it is what the erasure did.": "Spara kvittot: det visar vad raderingen gjorde.",
+    "Erasure id": "Raderings-id",
+    "Erased at": "Raderad",
+    "Identifiers removed": "Borttagna identifierare",
+    "Events erased": "Raderade händelser",
+    "Banner receipts removed": "Borttagna bannerkvitton",
+    "Webhook messages removed": "Borttagna webhook-meddelanden",
+    "Suppression entries kept": "Kvarvarande spärrar",
+    "Back to people": "Tillbaka till personer",
+    # Users and audit.
+    "Created {email}. Send them this set-up link; it works once, for 72 hours:": (
+        "{email} är skapad. Skicka den här länken för att komma igång; den fungerar en gång, i 72 timmar:"
+    ),
+    "Console users": "Konsolens användare",
+    "Role": "Roll",
+    "Second factor": "Andra faktor",
+    "State": "Status",
+    "Change": "Ändra",
+    "disabled": "avstängd",
+    "waiting for set-up": "väntar på att komma igång",
+    "Role of {email}": "Roll för {email}",
+    "Set role": "Sätt roll",
+    "Disable": "Stäng av",
+    "New user": "Ny användare",
+    "Create user": "Skapa användare",
+    "Every console action, newest first": "Varje åtgärd i konsolen, nyaste först",
+    "When": "När",
+    "Who": "Vem",
+    "Action": "Åtgärd",
+    "Target": "Mål",
+    "Detail": "Detaljer",
+    "Older": "Äldre",
+}
+
+
+def translate(lang: str, text: str, **values: Any) -> str:
+    chosen = SWEDISH.get(text, text) if lang == "sv" else text
+    return chosen.format(**values) if values else chosen

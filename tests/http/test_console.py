@@ -1,0 +1,250 @@
+"""The console over HTTP (docs/console.md): sign-in, sessions, CSRF, throttling, roles, audit, and
+the subject actions going through the same services as the API (so the ledger has them)."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import httpx
+import pyotp
+import pytest
+
+from consent_svc.domain.console import ROLES, may
+from consent_svc.http.app import create_app
+from consent_svc.service import console
+from consent_svc.service.context import Context
+from consent_svc.web.console_text import SWEDISH
+from tests.conftest import Tenant, ok, put_purpose, still, subject_id_of
+
+PASSWORD = "correct horse battery staple"
+TEMPLATES = Path(__file__).resolve().parents[2] / "consent_svc" / "web" / "console_templates"
+
+
+@pytest.fixture
+async def web(ctx: Context) -> AsyncIterator[httpx.AsyncClient]:
+    """A browser-like client (cookies kept) of an app whose rate limits do not refill."""
+    transport = httpx.ASGITransport(app=create_app(ctx, clock=still))
+    async with httpx.AsyncClient(transport=transport, base_url="http://testserver",
+                                 headers={"Accept-Language": "en"}) as http:  # fmt: skip
+        yield http
+
+
+def moved(response: httpx.Response) -> httpx.Response:
+    """A console form that worked answers 303 to the next page (a refusal is a 4xx page)."""
+    assert response.status_code == 303, f"{response.request.url.path}: {response.status_code} {response.text[:500]}"
+    return response
+
+
+def hidden(page: str, name: str) -> str:
+    found = re.search(rf'name="{name}" value="([^"]*)"', page)
+    assert found, f"no {name} in the page"
+    return found.group(1)
+
+
+async def sign_in(
+    web: httpx.AsyncClient, tenant: Tenant, email: str, password: str = PASSWORD, **extra: str
+) -> httpx.Response:
+    page = await web.get("/console/login")
+    assert page.status_code == 200
+    data = {"form_token": hidden(page.text, "form_token"), "tenant": tenant.name, "email": email,
+            "password": password, "next": "/console/", **extra}  # fmt: skip
+    return await web.post("/console/login", data=data)
+
+
+async def user(ctx: Context, tenant: Tenant, role: str, email: str | None = None) -> str:
+    address = email or f"{role}@example.se"
+    await console.create_user(ctx, tenant.id, address, role, PASSWORD)
+    return address
+
+
+async def csrf_of(web: httpx.AsyncClient) -> str:
+    return hidden((await web.get("/console/")).text, "csrf")
+
+
+def test_roles_form_a_ladder() -> None:
+    assert [r for r in ROLES if may(r, "subjects")] == ["officer", "admin"]
+    assert [r for r in ROLES if may(r, "wash")] == ["marketer", "officer", "admin"]
+    assert [r for r in ROLES if may(r, "users")] == ["admin"]
+    assert [r for r in ROLES if may(r, "dashboard")] == list(ROLES)
+    assert not may("root", "dashboard")
+
+
+def test_every_template_text_has_its_swedish() -> None:
+    texts: set[str] = set()
+    for path in TEMPLATES.glob("*.html"):
+        texts |= set(re.findall(r'_\("([^"]+)"', path.read_text(encoding="utf-8")))
+        texts |= set(re.findall(r"_\('([^']+)'", path.read_text(encoding="utf-8")))
+    assert len(texts) > 50
+    assert sorted(texts - set(SWEDISH)) == []
+
+
+async def test_sign_in_sets_a_strict_http_only_cookie_and_sign_out_revokes_it(
+    ctx: Context, tenant: Tenant, web: httpx.AsyncClient
+) -> None:
+    email = await user(ctx, tenant, "viewer")
+    assert (await web.get("/console/")).status_code == 303  # not signed in: to the sign-in page
+    signed = await sign_in(web, tenant, email)
+    assert signed.status_code == 303
+    assert signed.headers["location"] == "/console/"
+    cookie = next(c for c in signed.headers.get_list("set-cookie") if c.startswith("consent_console="))
+    assert "HttpOnly" in cookie
+    assert "samesite=strict" in cookie.lower()
+    assert "Path=/console" in cookie
+    assert "Secure" not in cookie  # plain http here; over https it is Secure
+    home = await web.get("/console/")
+    assert home.status_code == 200
+    assert email in home.text
+    assert "default-src 'none'" in home.headers["content-security-policy"]
+    stolen = web.cookies.get("consent_console")
+    moved(await web.post("/console/logout", data={"csrf": hidden(home.text, "csrf")}))
+    # The old cookie, replayed, is revoked on the server.
+    web.cookies.set("consent_console", str(stolen), path="/console")
+    assert (await web.get("/console/")).status_code == 303
+
+
+async def test_wrong_password_and_unknown_account_say_the_same(
+    ctx: Context, tenant: Tenant, web: httpx.AsyncClient
+) -> None:
+    email = await user(ctx, tenant, "viewer")
+    wrong = await sign_in(web, tenant, email, "not the password at all")
+    unknown = await sign_in(web, tenant, "nobody@example.se")
+    assert wrong.status_code == unknown.status_code == 401
+    assert "not right" in wrong.text
+    assert "not right" in unknown.text
+
+
+async def test_sign_in_is_throttled_per_account(ctx: Context, tenant: Tenant, web: httpx.AsyncClient) -> None:
+    email = await user(ctx, tenant, "viewer")
+    for _ in range(5):
+        assert (await sign_in(web, tenant, email, "wrong password here")).status_code == 401
+    throttled = await sign_in(web, tenant, email)  # even the right password, until the bucket refills
+    assert throttled.status_code == 429
+    assert int(throttled.headers["retry-after"]) > 0
+
+
+async def test_sign_in_is_throttled_per_address(ctx: Context, tenant: Tenant, web: httpx.AsyncClient) -> None:
+    for i in range(20):
+        assert (await sign_in(web, tenant, f"guess{i}@example.se", "wrong password here")).status_code == 401
+    assert (await sign_in(web, tenant, "another@example.se", "wrong password here")).status_code == 429
+
+
+async def test_a_form_without_its_csrf_token_is_refused(ctx: Context, tenant: Tenant, web: httpx.AsyncClient) -> None:
+    email = await user(ctx, tenant, "admin")
+    await sign_in(web, tenant, email)
+    refused = await web.post("/console/users", data={"email": "new@example.se", "role": "viewer"})
+    assert refused.status_code == 403
+    forged = await web.post("/console/users", data={"email": "new@example.se", "role": "viewer", "csrf": "x" * 43})
+    assert forged.status_code == 403
+    assert "new@example.se" not in (await web.get("/console/users")).text
+    # The sign-in form has its own token (a cookie and the form's copy must agree).
+    page = await web.get("/console/login")
+    web.cookies.delete("consent_console_form")
+    form = {"form_token": hidden(page.text, "form_token"), "tenant": tenant.name, "email": email, "password": PASSWORD}
+    no_cookie = await web.post("/console/login", data=form)
+    assert no_cookie.status_code == 403
+
+
+async def test_a_viewer_cannot_reach_people_pages(ctx: Context, tenant: Tenant, web: httpx.AsyncClient) -> None:
+    email = await user(ctx, tenant, "viewer")
+    await sign_in(web, tenant, email)
+    for path in ("/console/subjects", "/console/users", "/console/audit"):
+        assert (await web.get(path)).status_code == 403, path
+    assert 'href="/console/subjects"' not in (await web.get("/console/")).text
+
+
+async def test_setup_link_sets_a_password_once_with_a_second_factor(
+    ctx: Context, tenant: Tenant, web: httpx.AsyncClient
+) -> None:
+    created = await console.create_user(ctx, tenant.id, "ny@example.se", "officer")
+    assert created.setup_url is not None
+    path = "/console" + created.setup_url.split("/console", 1)[1]
+    page = await web.get(path)
+    assert page.status_code == 200
+    secret = hidden(page.text, "totp_secret")
+    form = {"form_token": hidden(page.text, "form_token"), "password": PASSWORD, "password_again": PASSWORD,
+            "use_totp": "on", "totp_secret": secret, "code": pyotp.TOTP(secret).now()}  # fmt: skip
+    assert (await web.post(path, data=form)).status_code == 303
+    assert (await web.get(path)).status_code == 404  # spent
+    assert (await sign_in(web, tenant, "ny@example.se")).status_code == 401  # the code is needed now
+    signed = await sign_in(web, tenant, "ny@example.se", code=pyotp.TOTP(secret).now())
+    assert signed.status_code == 303
+
+
+async def test_officer_erases_through_the_service_and_the_audit_log_says_who(
+    ctx: Context, tenant: Tenant, web: httpx.AsyncClient, client: httpx.AsyncClient
+) -> None:
+    await put_purpose(client, tenant)
+    ok(await client.post("/v1/events", headers=tenant.auth(), json={
+        "subject": {"email": "eva@example.se"}, "type": "consent_given", "purpose": "newsletter",
+        "channels": ["email"], "proof": {"notice_version": "2026-03"}}))  # fmt: skip
+    subject = await subject_id_of(client, tenant, email="eva@example.se")
+    officer = await user(ctx, tenant, "officer")
+    await sign_in(web, tenant, officer)
+    found = await web.get("/console/subjects", params={"by": "email", "q": "Eva@Example.se"})
+    assert f"/console/subjects/{subject}" in found.text
+    page = await web.get(f"/console/subjects/{subject}")
+    assert page.status_code == 200
+    assert "consent_active" in page.text
+    assert "GDPR 6(1)(a)" in page.text
+    csrf = hidden(page.text, "csrf")
+    export = await web.get(f"/console/subjects/{subject}/export")
+    assert export.json()["subject"]["id"] == subject
+    assert "attachment" in export.headers["content-disposition"]
+    # Restriction: recorded in the ledger as a restriction_started event, and decisions deny (R3).
+    moved(await web.post(f"/console/subjects/{subject}/restriction", data={"csrf": csrf, "action": "start"}))
+    query = {"purpose": "newsletter", "channel": "email", "email": "eva@example.se"}
+    decision = await client.get("/v1/decisions", headers=tenant.auth(), params=query)
+    assert decision.json()["reason"] == "restricted"
+    events = (await client.get(f"/v1/subjects/{subject}/events", headers=tenant.auth())).json()["items"]
+    assert events[-1]["type"] == "restriction_started"
+    assert "console user" in events[-1]["proof"]["note"]
+    # Erasure needs the address typed.
+    refused = await web.post(f"/console/subjects/{subject}/erase", data={"csrf": csrf, "confirm": "someone@else.se"})
+    assert refused.status_code == 400
+    erased = await web.post(f"/console/subjects/{subject}/erase", data={"csrf": csrf, "confirm": "eva@example.se"})
+    assert erased.status_code == 200
+    assert "suppression" in erased.text.lower()
+    assert (await client.get(f"/v1/subjects/{subject}", headers=tenant.auth())).status_code == 404
+    # Who did what, for an admin.
+    admin = await user(ctx, tenant, "admin")
+    await sign_in(web, tenant, admin)
+    log = (await web.get("/console/audit")).text
+    for action in ("subject.erase", "subject.restriction.start", "subject.export", "subject.view", "subject.search"):
+        assert action in log, action
+    assert officer in log
+
+
+async def test_admin_creates_a_user_and_disabling_signs_them_out(
+    ctx: Context, tenant: Tenant, web: httpx.AsyncClient
+) -> None:
+    admin = await user(ctx, tenant, "admin")
+    viewer = await user(ctx, tenant, "viewer")
+    transport = httpx.ASGITransport(app=create_app(ctx, clock=still))
+    async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as other:
+        await sign_in(other, tenant, viewer)
+        assert (await other.get("/console/")).status_code == 200
+        await sign_in(web, tenant, admin)
+        csrf = await csrf_of(web)
+        made = await web.post("/console/users", data={"csrf": csrf, "email": "m@example.se", "role": "marketer"})
+        assert "/console/setup/" in made.text
+        users = await console.users(ctx, tenant.id)
+        target = next(u for u in users if u.email == viewer)
+        moved(await web.post(f"/console/users/{target.id}", data={"csrf": csrf, "action": "disable"}))
+        assert (await other.get("/console/")).status_code == 303  # the session died with the account
+        last = next(u for u in users if u.email == admin)
+        refused = await web.post(f"/console/users/{last.id}", data={"csrf": csrf, "action": "disable"})
+        assert refused.status_code == 409  # the last admin stays
+
+
+async def test_an_idle_session_ends(ctx: Context, tenant: Tenant, web: httpx.AsyncClient) -> None:
+    email = await user(ctx, tenant, "viewer")
+    await sign_in(web, tenant, email)
+    cookie = web.cookies.get("consent_console")
+    assert cookie
+    async with ctx.pool.acquire() as conn:
+        await conn.execute(
+            "UPDATE console_sessions SET last_seen_at = now() - interval '31 minutes' WHERE tenant_id = $1", tenant.id
+        )
+    assert (await web.get("/console/")).status_code == 303
