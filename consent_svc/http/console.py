@@ -40,9 +40,10 @@ from consent_svc.domain.errors import Conflict, DomainError, InvalidInput, NotFo
 from consent_svc.http.deps import Ctx
 from consent_svc.http.ratelimit import Clock, RateLimited, TokenBuckets
 from consent_svc.http.subjects import SubjectExportOut
-from consent_svc.service import console, subjects
+from consent_svc.service import console, dashboard, ledger, subjects
 from consent_svc.service.context import Context
 from consent_svc.service.inputs import SubjectPatchIn
+from consent_svc.web import console_charts
 from consent_svc.web.console_text import SWEDISH, Lang, translate
 
 AnyRequest = Request[Any, Any, Any]
@@ -60,6 +61,18 @@ CONSOLE_HEADERS = {
     "Content-Security-Policy": "default-src 'none'; style-src 'self'; img-src 'self' data:; script-src 'self'; "
     "connect-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'",
 }
+
+# A chart is a picture: pygal's inline style, no script (docs/adr/0012-console-charts.md).
+SVG_HEADERS = {
+    "Cache-Control": "no-store",
+    "Content-Security-Policy": "default-src 'none'; style-src 'unsafe-inline'",
+    "X-Content-Type-Options": "nosniff",
+}
+
+DASHBOARD_WORDS: dict[str, Any] = {
+    "kinds": dashboard.KINDS, "kind_labels": console_charts.KIND_LABELS,
+    "actions": dashboard.ACTIONS, "action_labels": console_charts.ACTION_LABELS,
+}  # fmt: skip
 
 # The pages a role sees in the navigation, in order: (path, label, permission).
 NAV: list[tuple[str, str, Permission]] = [
@@ -325,7 +338,33 @@ class ConsoleController(Controller):
     async def home(self, ctx: Ctx, request: AnyRequest) -> Template:
         current = _session(request)
         await console.audit(ctx, current, "view.dashboard")
-        return _page(request, "dashboard.html", title="Dashboard")
+        board = await dashboard.dashboard(ctx, current.tenant_id)
+        return _page(request, "dashboard.html", title="Dashboard", board=board, verified=None, **DASHBOARD_WORDS)
+
+    @get("/charts/{chart:str}", opt={"console": "dashboard"})
+    async def chart(self, ctx: Ctx, request: AnyRequest, chart: str) -> Response[bytes]:
+        """A dashboard chart as SVG (docs/adr/0012-console-charts.md); ``purpose.KEY`` for a purpose's."""
+        board = await dashboard.dashboard(ctx, _session(request).tenant_id)
+        lang = _lang(request)
+        if chart == "suppressions":
+            svg = console_charts.suppressions_chart(board.suppressions, lang)
+        elif chart == "banner":
+            svg = console_charts.banner_chart(board.sites, lang)
+        elif chart.startswith("purpose.") and (found := [p for p in board.purposes if p.purpose == chart[8:]]):
+            svg = console_charts.purpose_chart(found[0], lang)
+        else:
+            raise NotFound(f"no chart {chart}")
+        return Response(svg, media_type="image/svg+xml", headers=SVG_HEADERS)
+
+    @post("/ledger/verify", opt={"console": "dashboard"}, media_type=MediaType.HTML, status_code=HTTP_200_OK,
+          request_max_body_size=FORM_LIMIT)  # fmt: skip
+    async def verify_ledger(self, ctx: Ctx, request: AnyRequest) -> Template:
+        current = _session(request)
+        checked = await ledger.verify(ctx, current.tenant_id)
+        await console.audit(ctx, current, "ledger.verify", None, {"ok": checked.ok, "events": checked.events})
+        return _page(request, "dashboard.html", title="Dashboard",
+                     board=await dashboard.dashboard(ctx, current.tenant_id), verified=checked,
+                     **DASHBOARD_WORDS)  # fmt: skip
 
     # People (officer and admin).
 

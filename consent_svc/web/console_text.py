@@ -148,6 +148,58 @@ SWEDISH: dict[str, str] = {
     "Target": "Mål",
     "Detail": "Detaljer",
     "Older": "Äldre",
+    # The dashboard.
+    "The last 12 weeks, from {since}.": "De senaste 12 veckorna, från {since}.",
+    "Status": "Läge",
+    "Pending confirmations": "Väntande bekräftelser",
+    "Webhook backlog": "Webhook-kö",
+    "{n} waiting": "{n} väntar",
+    "oldest from {at}": "äldsta från {at}",
+    "{n} dead-lettered": "{n} gav upp",
+    "Ledger": "Liggaren",
+    "{n} events sealed": "{n} händelser förseglade",
+    "last {at}": "senast {at}",
+    "{n} waiting to be sealed": "{n} väntar på försegling",
+    "Verified: the hash chain of {n} events is intact.": "Kontrollerad: hashkedjan med {n} händelser är hel.",
+    "Verification failed at position {n}.": "Kontrollen misslyckades vid position {n}.",
+    "Verify the ledger now": "Kontrollera liggaren nu",
+    "Consents, withdrawals, objections and unsubscribes": "Samtycken, återkallelser, invändningar och avregistreringar",
+    "No events in these weeks.": "Inga händelser de här veckorna.",
+    "Bar chart of purpose {purpose} per week; the numbers are in the table below.": (
+        "Stapeldiagram för ändamålet {purpose} per vecka; siffrorna finns i tabellen nedanför."
+    ),
+    "Purpose {purpose}, per week": "Ändamålet {purpose}, per vecka",
+    "Week of": "Veckan från",
+    "Consents given": "Givna samtycken",
+    "Consents withdrawn": "Återkallade samtycken",
+    "Objections": "Invändningar",
+    "Unsubscribes": "Avregistreringar",
+    "No data": "Inga uppgifter",
+    "Suppression entries by reason": "Spärrar per skäl",
+    "Bar chart of active suppression entries by reason; the numbers are in the table below.": (
+        "Stapeldiagram över aktiva spärrar per skäl; siffrorna finns i tabellen nedanför."
+    ),
+    "Active suppression entries": "Aktiva spärrar",
+    "Entries": "Antal",
+    "None": "Inga",
+    "unsubscribe": "avregistrering",
+    "objection": "invändning",
+    "complaint": "klagomål",
+    "hard_bounce": "studs",
+    "erasure": "radering",
+    "register": "spärregister",
+    "manual": "manuell",
+    "Banner choices per site": "Val i cookiebannern per webbplats",
+    "Stacked bar chart of banner choices per site; the numbers are in the table below.": (
+        "Staplat diagram över val i cookiebannern per webbplats; siffrorna finns i tabellen nedanför."
+    ),
+    "Banner choices in the last 12 weeks": "Val i cookiebannern de senaste 12 veckorna",
+    "Site": "Webbplats",
+    "Accept all": "Godkänn alla",
+    "Reject all": "Neka alla",
+    "Custom choice": "Egna val",
+    "Dismissed": "Stängd",
+    "With GPC": "Med GPC",
 }
 
 

@@ -248,3 +248,42 @@ async def test_an_idle_session_ends(ctx: Context, tenant: Tenant, web: httpx.Asy
             "UPDATE console_sessions SET last_seen_at = now() - interval '31 minutes' WHERE tenant_id = $1", tenant.id
         )
     assert (await web.get("/console/")).status_code == 303
+
+
+def test_every_chart_word_has_its_swedish() -> None:
+    from consent_svc.web.console_charts import ACTION_LABELS, KIND_LABELS
+
+    words = {*KIND_LABELS.values(), *ACTION_LABELS.values(), "No data", "Suppression entries by reason"}
+    words |= {"unsubscribe", "objection", "complaint", "hard_bounce", "erasure", "register", "manual"}
+    assert sorted(words - set(SWEDISH)) == []
+
+
+async def test_the_dashboard_counts_and_charts(
+    ctx: Context, tenant: Tenant, web: httpx.AsyncClient, client: httpx.AsyncClient
+) -> None:
+    await put_purpose(client, tenant)
+    for address in ("a@example.se", "b@example.se", "c@example.se"):
+        ok(await client.post("/v1/events", headers=tenant.auth(), json={
+            "subject": {"email": address}, "type": "consent_given", "purpose": "newsletter",
+            "channels": ["email"], "proof": {"notice_version": "2026-03"}}))  # fmt: skip
+    ok(await client.post("/v1/events", headers=tenant.auth(), json={
+        "subject": {"email": "a@example.se"}, "type": "objection", "purpose": "newsletter"}))  # fmt: skip
+    ok(await client.post("/v1/suppressions", headers=tenant.auth(),
+                         json={"email": "z@example.se", "reason": "complaint"}))  # fmt: skip
+    await sign_in(web, tenant, await user(ctx, tenant, "viewer"))
+    page = (await web.get("/console/")).text
+    rows = re.findall(r"<tr><th scope=\"row\">(\d{4}-\d\d-\d\d)</th><td>(\d+)</td><td>(\d+)</td><td>(\d+)</td>", page)
+    assert len(rows) == 12
+    assert [int(r[1]) for r in rows][-1] == 3  # three consents this week
+    assert [int(r[3]) for r in rows][-1] == 1  # one objection
+    assert re.search(r'<th scope="row">complaint</th><td>1</td>', page)
+    assert 'id="pending-confirmations">0<' in page
+    for chart in ("purpose.newsletter", "suppressions", "banner"):
+        svg = await web.get(f"/console/charts/{chart}")
+        assert svg.status_code == 200, chart
+        assert svg.headers["content-type"].startswith("image/svg+xml")
+        assert b"<svg" in svg.content
+    assert b"Consents given" in (await web.get("/console/charts/purpose.newsletter")).content
+    assert (await web.get("/console/charts/purpose.nothing")).status_code == 404
+    verified = await web.post("/console/ledger/verify", data={"csrf": hidden(page, "csrf")})
+    assert "hash chain of" in verified.text
