@@ -17,8 +17,9 @@ from __future__ import annotations
 import json
 import secrets
 import time
+from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any, Literal
 from urllib.parse import quote
 from uuid import UUID
 
@@ -40,9 +41,9 @@ from consent_svc.domain.errors import Conflict, DomainError, InvalidInput, NotFo
 from consent_svc.http.deps import Ctx
 from consent_svc.http.ratelimit import Clock, RateLimited, TokenBuckets
 from consent_svc.http.subjects import SubjectExportOut
-from consent_svc.service import console, dashboard, ledger, subjects
+from consent_svc.service import console, dashboard, decisions, ledger, purposes, subjects
 from consent_svc.service.context import Context
-from consent_svc.service.inputs import SubjectPatchIn
+from consent_svc.service.inputs import Recipient, SubjectPatchIn
 from consent_svc.web import console_charts
 from consent_svc.web.console_text import SWEDISH, Lang, translate
 
@@ -77,6 +78,7 @@ DASHBOARD_WORDS: dict[str, Any] = {
 # The pages a role sees in the navigation, in order: (path, label, permission).
 NAV: list[tuple[str, str, Permission]] = [
     ("/console/", "Dashboard", "dashboard"),
+    ("/console/wash", "List washing", "wash"),
     ("/console/subjects", "People", "subjects"),
     ("/console/users", "Users", "users"),
     ("/console/audit", "Audit log", "audit"),
@@ -98,6 +100,31 @@ def template_engine() -> JinjaTemplateEngine:
     env.globals["_"] = _gettext
     env.filters["json"] = lambda value: json.dumps(value, ensure_ascii=False, default=str, indent=1)
     return JinjaTemplateEngine.from_environment(env)
+
+
+WASH_BATCH = 5000
+CHANNELS = ("email", "sms", "phone", "post")
+# What wash.js says, in the page's language.
+WASH_TEXTS = {
+    "columns": "{n} columns found. Pick the one with the identifier.",
+    "choose": "Choose a CSV file first.",
+    "progress": "{rows} rows washed ({percent} %)",
+    "failed": "Washing stopped:",
+    "done": "Done: {rows} rows, {allowed} allowed, in {seconds} s.",
+}
+
+
+class WashBatchIn(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
+    purpose: Annotated[str, msgspec.Meta(min_length=1, max_length=100)]
+    channel: Literal["email", "sms", "phone", "post"]
+    by: Literal["email", "phone", "external_id"]
+    values: Annotated[list[Annotated[str, msgspec.Meta(max_length=320)]], msgspec.Meta(max_length=10_000)]
+
+
+class WashBatchOut(msgspec.Struct, frozen=True, kw_only=True):
+    """Per value, in order: allowed, reason, rule, expires_at (rule and expires_at null when none)."""
+
+    results: list[tuple[bool, str, str | None, datetime | None]]
 
 
 class NotSignedIn(Exception):
@@ -365,6 +392,31 @@ class ConsoleController(Controller):
         return _page(request, "dashboard.html", title="Dashboard",
                      board=await dashboard.dashboard(ctx, current.tenant_id), verified=checked,
                      **DASHBOARD_WORDS)  # fmt: skip
+
+    # List washing (marketer and up).
+
+    @get("/wash", opt={"console": "wash"}, media_type=MediaType.HTML)
+    async def wash_page(self, ctx: Ctx, request: AnyRequest) -> Template:
+        current = _session(request)
+        listed = await purposes.list_page(ctx, current.tenant_id, None, 200)
+        lang = _lang(request)
+        texts = {key: translate(lang, text) for key, text in WASH_TEXTS.items()}
+        return _page(request, "wash.html", title="List washing", purposes=listed.items, texts=texts,
+                     channels=CHANNELS, batch=WASH_BATCH)  # fmt: skip
+
+    @post("/wash/batch", opt={"console": "wash"}, status_code=HTTP_200_OK, request_max_body_size=4 * 1_048_576)
+    async def wash_batch(self, ctx: Ctx, request: AnyRequest, data: WashBatchIn) -> WashBatchOut:
+        """One batch of the page's list (wash.js): the same decisions as ``POST /v1/decisions/batch``."""
+        current = _session(request)
+        recipients = [Recipient(**{data.by: value}) for value in data.values]
+        items, _ = await decisions.decide_batch(ctx, current.tenant_id, data.purpose, data.channel, recipients)
+        await console.audit(ctx, current, "wash.batch", data.purpose,
+                            {"channel": data.channel, "rows": len(recipients)})  # fmt: skip
+        return WashBatchOut(results=[
+            (item.allowed, item.reason, None, None) if isinstance(item, decisions.InvalidRecipient)
+            else (item.allowed, item.reason, item.rule, item.expires_at)
+            for item in items
+        ])  # fmt: skip
 
     # People (officer and admin).
 

@@ -200,6 +200,27 @@ SWEDISH: dict[str, str] = {
     "Custom choice": "Egna val",
     "Dismissed": "Stängd",
     "With GPC": "Med GPC",
+    # List washing.
+    "List washing": "Tvätta listor",
+    "Upload a CSV of recipients. Each row gets allowed, reason, rule and expires_at for the purpose and channel you "
+    "choose; the file is read and answered a piece at a time, so lists of any length work.": (
+        "Ladda upp en CSV med mottagare. Varje rad får allowed, reason, rule och expires_at för det ändamål och den "
+        "kanal du väljer; filen läses och besvaras en bit i taget, så listor av alla längder fungerar."
+    ),
+    "CSV file (comma or semicolon, UTF-8, with a header row)": "CSV-fil (komma eller semikolon, UTF-8, med rubrikrad)",
+    "Column with the identifier": "Kolumnen med identifieraren",
+    "The column holds": "Kolumnen innehåller",
+    "Wash the list": "Tvätta listan",
+    "Progress": "Förlopp",
+    "Result": "Resultat",
+    "Download the washed CSV": "Ladda ner den tvättade CSV-filen",
+    "Rows per reason": "Rader per skäl",
+    "Rows": "Rader",
+    "{n} columns found. Pick the one with the identifier.": "{n} kolumner hittades. Välj den med identifieraren.",
+    "Choose a CSV file first.": "Välj en CSV-fil först.",
+    "{rows} rows washed ({percent} %)": "{rows} rader tvättade ({percent} %)",
+    "Washing stopped:": "Tvätten avbröts:",
+    "Done: {rows} rows, {allowed} allowed, in {seconds} s.": "Klart: {rows} rader, {allowed} tillåtna, på {seconds} s.",
 }
 
 

@@ -4,13 +4,17 @@ axe-core on every page at desktop and phone size, and a screenshot of each kept 
 
 from __future__ import annotations
 
+import csv
 import shutil
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
+import psutil
 import pytest
 from selenium.webdriver.common.by import By
+from selenium.webdriver.support.ui import WebDriverWait
 
 from tests.conftest import NEWSLETTER, TEST_PEPPER, TEST_TOKEN_KEY, Tenant
 from tests.e2e.browser import chromium
@@ -151,3 +155,88 @@ def test_the_console_for_each_role_in_chromium(
     log = console_server.log.read_text()
     assert "anna@example.se" not in log
     assert PASSWORD not in log
+
+
+def test_washing_a_100000_row_csv_in_chromium_matches_the_batch_api(
+    console_server: Server, console_env: dict[str, str], workdir: Path, tenant: Tenant
+) -> None:
+    rows = 100_000
+    addresses = [f"person{i}@example.se" for i in range(rows)]
+    for i in range(0, rows, 997):
+        addresses[i] = f"not an address {i}"
+    with httpx.Client(base_url=console_server.url, headers=tenant.auth(), timeout=120) as api:
+        assert api.put("/v1/purposes/newsletter", json=NEWSLETTER).status_code in (200, 201)
+        proof = {"notice_version": "2026-03"}
+        consents = [{"subject": {"email": f"person{i}@example.se"}, "type": "consent_given", "purpose": "newsletter",
+                     "channels": ["email"], "proof": proof} for i in range(1, 3001)]  # fmt: skip
+        objections = [{"subject": {"email": f"person{i}@example.se"}, "type": "objection", "purpose": "newsletter"}
+                      for i in range(1, 501)]  # fmt: skip
+        for events in (consents, objections):
+            assert api.post("/v1/events/batch", json={"events": events}).status_code in (200, 201)
+        complaint = {"email": "person2000@example.se", "reason": "complaint"}
+        assert api.post("/v1/suppressions", json=complaint).is_success
+        csv_path = workdir / "send-list.csv"
+        with csv_path.open("w", encoding="utf-8", newline="") as out:
+            out.write('namn;"e-post";kommentar\r\n')
+            for i, address in enumerate(addresses):
+                out.write(f'"Person {i}";{address};"säger ""hej""; och hejdå"\r\n')
+        create_user(console_env, workdir, tenant.name, "marketer@example.se", "marketer", PASSWORD)
+        downloads = workdir / "downloads"
+        downloads.mkdir()
+        server = psutil.Process(console_server.proc.pid)
+        rss_before = server.memory_info().rss
+
+        with chromium() as browser:
+            browser.execute_cdp_cmd(
+                "Browser.setDownloadBehavior", {"behavior": "allow", "downloadPath": str(downloads)}
+            )
+            sign_in(browser, console_server.url, tenant.name, "marketer@example.se", PASSWORD)
+            nav = browser.find_element(By.CSS_SELECTOR, "header nav").text
+            assert "List washing" in nav
+            assert "People" not in nav
+            browser.get(f"{console_server.url}/console/wash")
+            browser.find_element(By.ID, "wash-file").send_keys(str(csv_path))
+            WebDriverWait(browser, 15).until(lambda d: d.find_elements(By.CSS_SELECTOR, "#wash-column option"))
+            assert browser.find_element(By.ID, "wash-column").get_attribute("value") == "1"  # e-post, guessed
+            check_page(browser, axe_source(), "wash")
+            started = time.monotonic()
+            browser.find_element(By.ID, "wash-start").click()
+            WebDriverWait(browser, 600).until(lambda d: d.find_element(By.ID, "wash-result").is_displayed())
+            seconds = time.monotonic() - started
+            assert browser.find_element(By.ID, "wash-result").get_attribute("data-rows") == str(rows)
+            summary = {
+                r.find_element(By.TAG_NAME, "th").text: int(r.find_element(By.TAG_NAME, "td").text)
+                for r in browser.find_elements(By.CSS_SELECTOR, "#wash-summary tr")
+            }
+            check_page(browser, axe_source(), "wash-done")
+            browser.find_element(By.ID, "wash-download").click()
+            deadline = time.monotonic() + 60
+            washed = downloads / "send-list-washed.csv"
+            while not washed.exists() and time.monotonic() < deadline:
+                time.sleep(0.2)
+            assert washed.exists(), list(downloads.iterdir())
+        rss_after = server.memory_info().rss
+
+        with washed.open(encoding="utf-8", newline="") as handle:
+            table = list(csv.reader(handle))
+        assert table[0] == ["namn", "e-post", "kommentar", "allowed", "reason", "rule", "expires_at"]
+        assert len(table) == rows + 1
+        assert table[1][:3] == ["Person 0", "not an address 0", 'säger "hej"; och hejdå']
+        answer = api.post("/v1/decisions/batch", json={"purpose": "newsletter", "channel": "email",
+                                                       "recipients": [{"email": a} for a in addresses]})  # fmt: skip
+        assert answer.status_code == 200, answer.text[:300]
+        expected = [
+            ["true" if r["allowed"] else "false", r["reason"], r.get("rule") or "", r.get("expires_at") or ""]
+            for r in answer.json()["results"]
+        ]
+        assert [row[3:] for row in table[1:]] == expected
+        counted: dict[str, int] = {}
+        for row in expected:
+            counted[row[1]] = counted.get(row[1], 0) + 1
+        assert summary == counted
+        assert counted["consent_active"] > 2000
+        assert counted["invalid_identifier"] == len(range(0, rows, 997))
+    growth = (rss_after - rss_before) / 1_048_576
+    print(f"washed {rows} rows in {seconds:.1f} s; server RSS {rss_before / 1_048_576:.0f} -> "
+          f"{rss_after / 1_048_576:.0f} MB")  # fmt: skip
+    assert growth < 150, f"the server grew by {growth:.0f} MB washing the list"

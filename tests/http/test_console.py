@@ -287,3 +287,30 @@ async def test_the_dashboard_counts_and_charts(
     assert (await web.get("/console/charts/purpose.nothing")).status_code == 404
     verified = await web.post("/console/ledger/verify", data={"csrf": hidden(page, "csrf")})
     assert "hash chain of" in verified.text
+
+
+async def test_list_washing_answers_as_the_batch_api_does(
+    ctx: Context, tenant: Tenant, web: httpx.AsyncClient, client: httpx.AsyncClient
+) -> None:
+    await put_purpose(client, tenant)
+    ok(await client.post("/v1/events", headers=tenant.auth(), json={
+        "subject": {"email": "a@example.se"}, "type": "consent_given", "purpose": "newsletter",
+        "channels": ["email"], "proof": {"notice_version": "2026-03"}}))  # fmt: skip
+    values = ["a@example.se", "b@example.se", "not an address", "A@Example.se"]
+    viewer = await user(ctx, tenant, "viewer")
+    marketer = await user(ctx, tenant, "marketer")
+    body = {"purpose": "newsletter", "channel": "email", "by": "email", "values": values}
+    await sign_in(web, tenant, viewer)
+    assert (await web.get("/console/wash")).status_code == 403
+    await sign_in(web, tenant, marketer)
+    csrf = hidden((await web.get("/console/wash")).text, "csrf")
+    assert (await web.post("/console/wash/batch", json=body)).status_code == 403  # no CSRF token
+    washed = await web.post("/console/wash/batch", json=body, headers={"X-CSRF-Token": csrf})
+    assert washed.status_code == 200, washed.text
+    api = await client.post("/v1/decisions/batch", headers=tenant.auth(), json={
+        "purpose": "newsletter", "channel": "email", "recipients": [{"email": v} for v in values]})  # fmt: skip
+    expected = [[r["allowed"], r["reason"], r.get("rule"), r.get("expires_at")] for r in api.json()["results"]]
+    assert washed.json()["results"] == expected
+    assert [r[1] for r in expected] == ["consent_active", "no_consent", "invalid_identifier", "consent_active"]
+    too_many = {**body, "values": ["x@example.se"] * 10_001}
+    assert (await web.post("/console/wash/batch", json=too_many, headers={"X-CSRF-Token": csrf})).status_code == 400
