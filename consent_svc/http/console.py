@@ -28,7 +28,7 @@ from jinja2 import Environment, PackageLoader, pass_context, select_autoescape
 from jinja2.runtime import Context as JinjaContext
 from litestar import Controller, Request, Response, get, post
 from litestar.connection import ASGIConnection
-from litestar.datastructures import Cookie
+from litestar.datastructures import Cookie, UploadFile
 from litestar.enums import MediaType
 from litestar.exceptions import HTTPException
 from litestar.handlers.base import BaseRouteHandler
@@ -36,12 +36,13 @@ from litestar.plugins.jinja import JinjaTemplateEngine
 from litestar.response import Redirect, Template
 from litestar.status_codes import HTTP_200_OK, HTTP_303_SEE_OTHER
 
+from consent_svc.domain import imports as domain_imports
 from consent_svc.domain.console import ROLES, Permission, may, same_token
 from consent_svc.domain.errors import Conflict, DomainError, InvalidInput, NotFound, Refused
 from consent_svc.http.deps import Ctx
 from consent_svc.http.ratelimit import Clock, RateLimited, TokenBuckets
 from consent_svc.http.subjects import SubjectExportOut
-from consent_svc.service import console, dashboard, decisions, ledger, purposes, subjects
+from consent_svc.service import console, dashboard, decisions, imports, ledger, purposes, subjects
 from consent_svc.service.context import Context
 from consent_svc.service.inputs import Recipient, SubjectPatchIn
 from consent_svc.web import console_charts
@@ -79,6 +80,7 @@ DASHBOARD_WORDS: dict[str, Any] = {
 NAV: list[tuple[str, str, Permission]] = [
     ("/console/", "Dashboard", "dashboard"),
     ("/console/wash", "List washing", "wash"),
+    ("/console/import", "Import", "import"),
     ("/console/subjects", "People", "subjects"),
     ("/console/users", "Users", "users"),
     ("/console/audit", "Audit log", "audit"),
@@ -103,6 +105,7 @@ def template_engine() -> JinjaTemplateEngine:
 
 
 WASH_BATCH = 5000
+IMPORT_LIMIT = 32 * 1_048_576
 CHANNELS = ("email", "sms", "phone", "post")
 # What wash.js says, in the page's language.
 WASH_TEXTS = {
@@ -417,6 +420,42 @@ class ConsoleController(Controller):
             else (item.allowed, item.reason, item.rule, item.expires_at)
             for item in items
         ])  # fmt: skip
+
+    # Import (marketer and up).
+
+    @get("/import", opt={"console": "import"}, media_type=MediaType.HTML)
+    async def import_page(self, ctx: Ctx, request: AnyRequest) -> Template:
+        listed = await purposes.list_page(ctx, _session(request).tenant_id, None, 200)
+        return _page(request, "import.html", title="Import", purposes=listed.items, formats=domain_imports.FORMATS,
+                     report=None, chosen={})  # fmt: skip
+
+    @post("/import", opt={"console": "import"}, media_type=MediaType.HTML, status_code=HTTP_200_OK,
+          request_max_body_size=IMPORT_LIMIT)  # fmt: skip
+    async def run_import(self, ctx: Ctx, request: AnyRequest) -> Template:
+        """``action`` dry_run (everything, rolled back) or record; the same file again writes nothing twice."""
+        current = _session(request)
+        form = await request.form()
+        upload = form.get("file")
+        if not isinstance(upload, UploadFile):
+            raise InvalidInput.field("file", "choose a CSV file")
+        data = await upload.read()
+        fmt = str(form.get("format") or "")
+        if fmt not in domain_imports.FORMATS:
+            raise InvalidInput.field("format", "must be mailchimp, brevo or csv")
+        action = form.get("action")
+        if action not in ("dry_run", "record"):
+            raise InvalidInput.field("action", "must be dry_run or record")
+        purpose, notice = str(form.get("purpose") or ""), str(form.get("notice_version") or "").strip()
+        report = await imports.run(ctx, current.tenant_id, fmt, data, purpose, notice,
+                                   dry_run=action == "dry_run")  # fmt: skip
+        await console.audit(ctx, current, f"import.{action}", purpose, {
+            "format": fmt, "file_sha256": report.file_sha256, "rows": report.rows, "events_new": report.events_new,
+            "suppressions_new": report.suppressions_new, "skipped": report.skipped,
+        })  # fmt: skip
+        listed = await purposes.list_page(ctx, current.tenant_id, None, 200)
+        chosen = {"format": fmt, "purpose": purpose, "notice_version": notice}
+        return _page(request, "import.html", title="Import", purposes=listed.items, formats=domain_imports.FORMATS,
+                     report=report, chosen=chosen)  # fmt: skip
 
     # People (officer and admin).
 

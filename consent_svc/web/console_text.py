@@ -200,6 +200,47 @@ SWEDISH: dict[str, str] = {
     "Custom choice": "Egna val",
     "Dismissed": "Stängd",
     "With GPC": "Med GPC",
+    # Import.
+    "Import": "Importera",
+    "Bring in a subscriber list exported from Mailchimp, Brevo or any CSV. Try it first (a dry run changes nothing), "
+    "then record it. Every event keeps where it came from: the format, the file's SHA-256 and the row; the same file "
+    "again writes nothing twice.": (
+        "Ta in en prenumerantlista exporterad från Mailchimp, Brevo eller någon annan CSV. Prova först (en "
+        "provkörning ändrar inget), registrera den sedan. Varje händelse behåller var den kom ifrån: formatet, "
+        "filens SHA-256 och raden; samma fil igen skriver inget två gånger."
+    ),
+    "CSV file (UTF-8)": "CSV-fil (UTF-8)",
+    "Exported from": "Exporterad från",
+    "Another system (CSV)": "Annat system (CSV)",
+    "Purpose the list subscribed to": "Ändamålet listan prenumererade på",
+    "Notice version the subscribers saw": "Informationsversionen prenumeranterna såg",
+    "Dry run": "Provkör",
+    "Record": "Registrera",
+    "Dry run: nothing was recorded": "Provkörning: inget registrerades",
+    "Recorded": "Registrerat",
+    "File SHA-256": "Filens SHA-256",
+    "New events": "Nya händelser",
+    "Events recorded before": "Händelser registrerade tidigare",
+    "New suppression entries": "Nya spärrar",
+    "Suppression entries there before": "Spärrar som fanns sedan tidigare",
+    "Rows skipped": "Överhoppade rader",
+    "Columns read": "Lästa kolumner",
+    "Meaning": "Betydelse",
+    "Column": "Kolumn",
+    "opt-in time": "tid för samtycke",
+    "ip": "ip",
+    "status": "status",
+    "unsubscribed at": "avregistrerad",
+    "cleaned at": "rensad",
+    "blacklisted": "svartlistad",
+    "The first rows": "De första raderna",
+    "The first rows and what they become": "De första raderna och vad de blir",
+    "Row": "Rad",
+    "Becomes": "Blir",
+    "consent": "samtycke",
+    "bounce": "studs",
+    "Skipped rows": "Överhoppade rader",
+    "Why": "Varför",
     # List washing.
     "List washing": "Tvätta listor",
     "Upload a CSV of recipients. Each row gets allowed, reason, rule and expires_at for the purpose and channel you "

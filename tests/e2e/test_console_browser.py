@@ -14,7 +14,7 @@ import httpx
 import psutil
 import pytest
 from selenium.webdriver.common.by import By
-from selenium.webdriver.support.ui import WebDriverWait
+from selenium.webdriver.support.ui import Select, WebDriverWait
 
 from tests.conftest import NEWSLETTER, TEST_PEPPER, TEST_TOKEN_KEY, Tenant
 from tests.e2e.browser import chromium
@@ -240,3 +240,45 @@ def test_washing_a_100000_row_csv_in_chromium_matches_the_batch_api(
     print(f"washed {rows} rows in {seconds:.1f} s; server RSS {rss_before / 1_048_576:.0f} -> "
           f"{rss_after / 1_048_576:.0f} MB")  # fmt: skip
     assert growth < 150, f"the server grew by {growth:.0f} MB washing the list"
+
+
+def test_importing_a_mailchimp_export_in_chromium_dry_run_then_record(
+    console_server: Server, console_env: dict[str, str], workdir: Path, tenant: Tenant
+) -> None:
+    export = workdir / "members_export.csv"
+    export.write_text(
+        "Email Address,First Name,OPTIN_TIME,OPTIN_IP,CONFIRM_TIME,CONFIRM_IP\r\n"
+        "eva@example.se,Eva,2025-03-01 09:00:00,192.0.2.10,2025-03-01 09:05:00,192.0.2.10\r\n"
+        "bo@example.se,Bo,,,,\r\n",
+        encoding="utf-8",
+    )
+    create_user(console_env, workdir, tenant.name, "marketer@example.se", "marketer", PASSWORD)
+    eva = {"purpose": "newsletter", "channel": "email", "email": "eva@example.se"}
+    with httpx.Client(base_url=console_server.url, headers=tenant.auth()) as api:
+        assert api.put("/v1/purposes/newsletter", json=NEWSLETTER).status_code in (200, 201)
+        with chromium() as browser:
+            sign_in(browser, console_server.url, tenant.name, "marketer@example.se", PASSWORD)
+            browser.get(f"{console_server.url}/console/import")
+            check_page(browser, axe_source(), "import")
+            browser.find_element(By.ID, "import-file").send_keys(str(export))
+            Select(browser.find_element(By.ID, "import-format")).select_by_value("mailchimp")
+            click_and_wait(browser, browser.find_element(By.CSS_SELECTOR, "button[value=dry_run]"))
+            assert title(browser) == "Import"
+            report = browser.find_element(By.ID, "import-report").text
+            assert "Dry run: nothing was recorded" in report
+            assert browser.find_element(By.ID, "events-new").text == "1"
+            assert browser.find_element(By.ID, "skipped").text == "1"
+            assert "cannot be dated" in report
+            check_page(browser, axe_source(), "import-dry-run")
+            assert api.get("/v1/decisions", params=eva).json()["reason"] == "no_consent"
+
+            browser.find_element(By.ID, "import-file").send_keys(str(export))  # a file input is empty again
+            click_and_wait(browser, browser.find_element(By.CSS_SELECTOR, "button[value=record]"))
+            assert "Recorded" in browser.find_element(By.ID, "import-report").text
+            assert browser.find_element(By.ID, "events-new").text == "1"
+            assert api.get("/v1/decisions", params=eva).json()["reason"] == "consent_active"
+
+            browser.find_element(By.ID, "import-file").send_keys(str(export))
+            click_and_wait(browser, browser.find_element(By.CSS_SELECTOR, "button[value=record]"))
+            assert browser.find_element(By.ID, "events-new").text == "0"  # the same file: nothing twice
+            assert browser.find_element(By.ID, "events-already").text == "1"

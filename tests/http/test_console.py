@@ -314,3 +314,81 @@ async def test_list_washing_answers_as_the_batch_api_does(
     assert [r[1] for r in expected] == ["consent_active", "no_consent", "invalid_identifier", "consent_active"]
     too_many = {**body, "values": ["x@example.se"] * 10_001}
     assert (await web.post("/console/wash/batch", json=too_many, headers={"X-CSRF-Token": csrf})).status_code == 400
+
+
+MAILCHIMP_SUBSCRIBED = (
+    "Email Address,First Name,MEMBER_RATING,OPTIN_TIME,OPTIN_IP,CONFIRM_TIME,CONFIRM_IP,LAST_CHANGED\r\n"
+    "eva@example.se,Eva,2,2025-03-01 09:00:00,192.0.2.10,2025-03-01 09:05:00,192.0.2.10,2025-03-01 09:05:00\r\n"
+    "bo@example.se,Bo,2,,,,,2025-03-02 10:00:00\r\n"
+    "not-an-address,X,1,2025-03-01 09:00:00,,,,2025-03-01\r\n"
+)
+MAILCHIMP_UNSUBSCRIBED = (
+    "Email Address,First Name,OPTIN_TIME,UNSUB_TIME,UNSUB_CAMPAIGN_TITLE,UNSUB_REASON\r\n"
+    "ulf@example.se,Ulf,2024-01-01 08:00:00,2025-05-01 12:00:00,Maj,No longer interested\r\n"
+)
+GENERIC = "email;status;optin_time;ip;source\ncleo@example.se;bounced;;;crm\ndan@example.se;complained;;;crm\n"
+
+
+async def post_import(web: httpx.AsyncClient, csrf: str, name: str, body: str, fmt: str, action: str) -> str:
+    response = await web.post(
+        "/console/import",
+        data={"csrf": csrf, "format": fmt, "purpose": "newsletter", "notice_version": "2026-03", "action": action},
+        files={"file": (name, body.encode(), "text/csv")},
+    )
+    assert response.status_code == 200, response.text[:2000]
+    return response.text
+
+
+def figure(page: str, name: str) -> int:
+    found = re.search(rf'id="{name}">(\d+)<', page)
+    assert found, name
+    return int(found.group(1))
+
+
+async def test_import_dry_run_record_and_again_nothing_twice(
+    ctx: Context, tenant: Tenant, web: httpx.AsyncClient, client: httpx.AsyncClient
+) -> None:
+    await put_purpose(client, tenant)
+    await sign_in(web, tenant, await user(ctx, tenant, "marketer"))
+    csrf = hidden((await web.get("/console/import")).text, "csrf")
+    dry = await post_import(web, csrf, "subscribed.csv", MAILCHIMP_SUBSCRIBED, "mailchimp", "dry_run")
+    assert (figure(dry, "events-new"), figure(dry, "skipped")) == (1, 2)
+    assert "cannot be dated" in dry  # Bo: no opt-in time, not imported as consent
+    assert await subject_id_of(client, tenant, email="eva@example.se") is None  # the dry run changed nothing
+    done = await post_import(web, csrf, "subscribed.csv", MAILCHIMP_SUBSCRIBED, "mailchimp", "record")
+    assert figure(done, "events-new") == 1
+    again = await post_import(web, csrf, "subscribed.csv", MAILCHIMP_SUBSCRIBED, "mailchimp", "record")
+    assert (figure(again, "events-new"), figure(again, "events-already")) == (0, 1)
+    eva = await subject_id_of(client, tenant, email="eva@example.se")
+    events = (await client.get(f"/v1/subjects/{eva}/events", headers=tenant.auth())).json()["items"]
+    assert len(events) == 1
+    [given] = events
+    assert given["type"] == "consent_given"
+    assert given["source"] == "import"
+    assert given["occurred_at"].startswith("2025-03-01T09:05:00")  # the confirmation time
+    sha = re.search(r"<code>([0-9a-f]{64})</code>", done)
+    assert sha
+    assert given["proof"]["imported"] == {"imported_from": "mailchimp", "file_sha256": sha.group(1), "row": 1}
+    assert given["proof"]["ip"] == "192.0.2.10"
+    query = {"purpose": "newsletter", "channel": "email", "email": "eva@example.se"}
+    assert (await client.get("/v1/decisions", params=query, headers=tenant.auth())).json()["allowed"] is True
+    # The unsubscribed export: a withdrawal and an objection; a plain CSV: suppressions.
+    unsub = await post_import(web, csrf, "unsubscribed.csv", MAILCHIMP_UNSUBSCRIBED, "mailchimp", "record")
+    assert figure(unsub, "events-new") == 2
+    query["email"] = "ulf@example.se"
+    assert (await client.get("/v1/decisions", params=query, headers=tenant.auth())).json()["allowed"] is False
+    generic = await post_import(web, csrf, "crm.csv", GENERIC, "csv", "record")
+    assert figure(generic, "suppressions-new") == 2
+    assert figure(await post_import(web, csrf, "crm.csv", GENERIC, "csv", "record"), "suppressions-new") == 0
+    query["email"] = "dan@example.se"
+    assert (await client.get("/v1/decisions", params=query, headers=tenant.auth())).json()["reason"] == "suppressed"
+
+
+async def test_the_api_refuses_import_proof_from_clients(tenant: Tenant, client: httpx.AsyncClient) -> None:
+    await put_purpose(client, tenant)
+    forged = {"imported_from": "csv", "file_sha256": "0" * 64, "row": 1}
+    refused = await client.post("/v1/events", headers=tenant.auth(), json={
+        "subject": {"email": "x@example.se"}, "type": "consent_given", "purpose": "newsletter",
+        "proof": {"notice_version": "2026-03", "imported": forged}})  # fmt: skip
+    assert refused.status_code == 400
+    assert refused.json()["errors"][0]["field"] == "proof.imported"
