@@ -127,3 +127,18 @@ class AuditRow(msgspec.Struct, frozen=True, kw_only=True):
     action: str
     target: str | None
     detail: dict[str, Any]
+
+
+def diff(old: dict[str, Any], new: dict[str, Any]) -> list[tuple[str, Any, Any]]:
+    """(field, before, after) for every field that differs between two purpose versions, nested
+    texts by their language (``title.sv``); the version number itself is left out."""
+    out: list[tuple[str, Any, Any]] = []
+    for name in sorted(set(old) | set(new)):
+        if name == "version":
+            continue
+        before, after = old.get(name), new.get(name)
+        if isinstance(before, dict) and isinstance(after, dict):
+            out += [(f"{name}.{k}", v0, v1) for k, v0, v1 in diff(before, after)]
+        elif before != after:
+            out.append((name, before, after))
+    return out

@@ -14,6 +14,7 @@ Not in the OpenAPI document: these are pages, not API.
 
 from __future__ import annotations
 
+import html
 import json
 import secrets
 import time
@@ -37,14 +38,26 @@ from litestar.response import Redirect, Template
 from litestar.status_codes import HTTP_200_OK, HTTP_303_SEE_OTHER
 
 from consent_svc.domain import imports as domain_imports
-from consent_svc.domain.console import ROLES, Permission, may, same_token
+from consent_svc.domain.console import ROLES, Permission, diff, may, same_token
 from consent_svc.domain.errors import Conflict, DomainError, InvalidInput, NotFound, Refused
 from consent_svc.http.deps import Ctx
 from consent_svc.http.ratelimit import Clock, RateLimited, TokenBuckets
 from consent_svc.http.subjects import SubjectExportOut
-from consent_svc.service import console, dashboard, decisions, imports, ledger, purposes, subjects
+from consent_svc.service import (
+    banner,
+    console,
+    dashboard,
+    decisions,
+    imports,
+    integrations,
+    ledger,
+    purposes,
+    subjects,
+    suppressions,
+    webhooks,
+)
 from consent_svc.service.context import Context
-from consent_svc.service.inputs import Recipient, SubjectPatchIn
+from consent_svc.service.inputs import PurposeIn, Recipient, SubjectPatchIn, SuppressionIn
 from consent_svc.web import console_charts
 from consent_svc.web.console_text import SWEDISH, Lang, translate
 
@@ -61,7 +74,7 @@ CONSOLE_HEADERS = {
     "X-Robots-Tag": "noindex",
     "X-Frame-Options": "DENY",
     "Content-Security-Policy": "default-src 'none'; style-src 'self'; img-src 'self' data:; script-src 'self'; "
-    "connect-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'",
+    "connect-src 'self'; frame-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'",
 }
 
 # A chart is a picture: pygal's inline style, no script (docs/adr/0012-console-charts.md).
@@ -76,12 +89,28 @@ DASHBOARD_WORDS: dict[str, Any] = {
     "actions": dashboard.ACTIONS, "action_labels": console_charts.ACTION_LABELS,
 }  # fmt: skip
 
+SUPPRESSION_REASONS = ("unsubscribe", "objection", "complaint", "hard_bounce", "register", "manual")
+# The banner preview: the real banner.js in a page the sites page frames (same origin only).
+PREVIEW_PAGE = """<!doctype html><html lang="{lang}"><head><meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1"><title>{text}</title></head>
+<body><p>{text}</p><script src="/banner.js" data-site-key="{key}" defer></script></body></html>"""
+PREVIEW_HEADERS = {
+    "Cache-Control": "no-store",
+    "Content-Security-Policy": "default-src 'none'; script-src 'self'; style-src 'self' 'unsafe-inline'; "
+    "connect-src 'self'; img-src 'self' data:; frame-ancestors 'self'; base-uri 'none'",
+    "X-Frame-Options": "SAMEORIGIN",
+}
+
 # The pages a role sees in the navigation, in order: (path, label, permission).
 NAV: list[tuple[str, str, Permission]] = [
     ("/console/", "Dashboard", "dashboard"),
     ("/console/wash", "List washing", "wash"),
     ("/console/import", "Import", "import"),
+    ("/console/purposes", "Purposes", "purposes.read"),
+    ("/console/sites", "Sites", "sites.read"),
     ("/console/subjects", "People", "subjects"),
+    ("/console/suppressions", "Suppressions", "suppressions"),
+    ("/console/webhooks", "Webhooks", "webhooks"),
     ("/console/users", "Users", "users"),
     ("/console/audit", "Audit log", "audit"),
 ]
@@ -340,6 +369,15 @@ class ConsolePublicController(Controller):
         return Response(path.read_bytes(), media_type=types[path.suffix], headers=headers)
 
 
+def _int(raw: str | None, field: str, default: int) -> int:
+    if raw is None or raw == "":
+        return default
+    try:
+        return int(raw)
+    except ValueError:
+        raise InvalidInput.field(field, "is not a whole number") from None
+
+
 def _uuid(raw: str | None, field: str) -> UUID:
     try:
         return UUID(str(raw))
@@ -456,6 +494,147 @@ class ConsoleController(Controller):
         chosen = {"format": fmt, "purpose": purpose, "notice_version": notice}
         return _page(request, "import.html", title="Import", purposes=listed.items, formats=domain_imports.FORMATS,
                      report=report, chosen=chosen)  # fmt: skip
+
+    # Purposes (read: marketer and up; a new version: admin).
+
+    @get("/purposes", opt={"console": "purposes.read"}, media_type=MediaType.HTML)
+    async def purposes_page(self, ctx: Ctx, request: AnyRequest) -> Template:
+        listed = await purposes.list_page(ctx, _session(request).tenant_id, None, 200)
+        return _page(request, "purposes.html", title="Purposes", purposes=listed.items)
+
+    @get("/purposes/{key:str}", opt={"console": "purposes.read"}, media_type=MediaType.HTML)
+    async def purpose_page(self, ctx: Ctx, request: AnyRequest, key: str) -> Template:
+        current = _session(request)
+        config = await purposes.get(ctx, current.tenant_id, key)
+        versions = (await purposes.versions(ctx, current.tenant_id, key, 0, 200)).items
+        numbers = [v.config.version for v in versions]
+        a = _int(request.query_params.get("from"), "from", numbers[-2] if len(numbers) > 1 else numbers[-1])
+        b = _int(request.query_params.get("to"), "to", numbers[-1])
+        by_number = {v.config.version: msgspec.to_builtins(v.config) for v in versions}
+        if a not in by_number or b not in by_number:
+            raise InvalidInput.field("from", f"versions are {numbers[0]} to {numbers[-1]}")
+        changes = diff(by_number[a], by_number[b])
+        return _page(request, "purpose.html", title="Purpose", purpose=config, versions=versions, a=a, b=b,
+                     changes=changes, may_edit=may(current.user.role, "purposes.write"))  # fmt: skip
+
+    @post("/purposes/{key:str}", opt={"console": "purposes.write"}, status_code=HTTP_303_SEE_OTHER,
+          request_max_body_size=FORM_LIMIT)  # fmt: skip
+    async def new_purpose_version(self, ctx: Ctx, request: AnyRequest, key: str) -> Response[Any]:
+        """A new version: texts, notice version, consent lifetime, and a material change's deadline."""
+        current = _session(request)
+        form = await request.form()
+        config = msgspec.to_builtins(await purposes.get(ctx, current.tenant_id, key))
+        body = {f: config[f] for f in PurposeIn.__struct_fields__ if f in config}
+        body["notice_version"] = str(form.get("notice_version") or "").strip()
+        for name in ("title", "description"):
+            body[name] = {lang: str(form.get(f"{name}_{lang}") or "").strip() for lang in ("sv", "en")}
+        ttl = str(form.get("consent_ttl_days") or "").strip()
+        body["consent_ttl_days"] = _int(ttl, "consent_ttl_days", 0) if ttl else None
+        if form.get("material") == "on":
+            deadline = str(form.get("deadline") or "").strip()
+            if not deadline:
+                raise InvalidInput.field(
+                    "deadline", "a material change needs the date by which people must agree again"
+                )
+            body["reconsent_required_before"] = f"{deadline}T00:00:00Z"
+        stored, _ = await purposes.put(ctx, current.tenant_id, key, msgspec.convert(body, PurposeIn))
+        await console.audit(ctx, current, "purpose.version", key, {
+            "version": stored.version, "material": form.get("material") == "on"})  # fmt: skip
+        return Redirect(f"/console/purposes/{key}", status_code=HTTP_303_SEE_OTHER)
+
+    # Suppressions (officer and admin).
+
+    @get("/suppressions", opt={"console": "suppressions"}, media_type=MediaType.HTML)
+    async def suppressions_page(self, ctx: Ctx, request: AnyRequest) -> Template:
+        current = _session(request)
+        by = request.query_params.get("by") or "email"
+        query = (request.query_params.get("q") or "").strip()
+        found = None
+        if query:
+            if by not in ("email", "phone"):
+                raise InvalidInput.field("by", "must be email or phone")
+            page = await suppressions.find(ctx, current.tenant_id, query if by == "email" else None,
+                                           query if by == "phone" else None, None, 100)  # fmt: skip
+            found = page.items
+            await console.audit(ctx, current, "suppression.search", by, {"found": len(found)})
+        listed = await purposes.list_page(ctx, current.tenant_id, None, 200)
+        return _page(request, "suppressions.html", title="Suppressions", by=by, q=query, found=found,
+                     purposes=listed.items, channels=CHANNELS, reasons=SUPPRESSION_REASONS,
+                     done=request.query_params.get("done"))  # fmt: skip
+
+    @post("/suppressions", opt={"console": "suppressions"}, status_code=HTTP_303_SEE_OTHER,
+          request_max_body_size=FORM_LIMIT)  # fmt: skip
+    async def add_suppression(self, ctx: Ctx, request: AnyRequest) -> Response[Any]:
+        current = _session(request)
+        form = await request.form()
+        by, value = str(form.get("by") or "email"), str(form.get("value") or "").strip()
+        fields: dict[str, Any] = {
+            "scope": str(form.get("scope") or "all"), "reason": str(form.get("reason") or ""),
+            "channel": str(form.get("channel") or "") or None, "source": "console",
+            "note": str(form.get("note") or "").strip()[:1000] or None,
+        }  # fmt: skip
+        fields["phone" if by == "phone" else "email"] = value
+        row, created = await suppressions.add(ctx, current.tenant_id, msgspec.convert(fields, SuppressionIn))
+        await console.audit(ctx, current, "suppression.add", str(row.id), {"reason": row.reason, "created": created})
+        return Redirect(f"/console/suppressions?by={by}&q={quote(value)}&done=added", status_code=HTTP_303_SEE_OTHER)
+
+    @post("/suppressions/{entry_id:uuid}/lift", opt={"console": "suppressions"}, status_code=HTTP_303_SEE_OTHER,
+          request_max_body_size=FORM_LIMIT)  # fmt: skip
+    async def lift_suppression(self, ctx: Ctx, request: AnyRequest, entry_id: UUID) -> Response[Any]:
+        current = _session(request)
+        form = await request.form()
+        reason = str(form.get("reason") or "").strip()
+        if not reason:
+            raise InvalidInput.field("reason", "say why the entry is lifted (it is kept with the entry)")
+        row = await suppressions.lift(ctx, current.tenant_id, entry_id, reason[:1000])
+        await console.audit(ctx, current, "suppression.lift", str(entry_id), {"reason": reason[:200]})
+        target = f"by={'phone' if row.ident_type == 'phone' else 'email'}&q={quote(str(form.get('q') or ''))}"
+        return Redirect(f"/console/suppressions?{target}&done=lifted", status_code=HTTP_303_SEE_OTHER)
+
+    # Sites (read: marketer and up).
+
+    @get("/sites", opt={"console": "sites.read"}, media_type=MediaType.HTML)
+    async def sites_page(self, ctx: Ctx, request: AnyRequest) -> Template:
+        listed = await banner.list_sites(ctx, _session(request).tenant_id, None, 100)
+        return _page(request, "sites.html", title="Sites", sites=listed.items)
+
+    @get("/sites/{site_key:str}/preview", opt={"console": "sites.read"}, media_type=MediaType.HTML)
+    async def site_preview(self, ctx: Ctx, request: AnyRequest, site_key: str) -> Response[str]:
+        """The real banner.js with the site's real configuration, framed by the sites page. Its choices
+        are not recorded: the console is not one of the site's origins, so the banner API refuses them."""
+        site = await banner.get_site(ctx, site_key, _session(request).tenant_id)
+        lang = _lang(request)
+        text = html.escape(translate(lang, "Preview of the banner of {name}", name=site.name))
+        page = PREVIEW_PAGE.format(lang=lang, key=html.escape(site.site_key, quote=True), text=text)
+        return Response(page, media_type=MediaType.HTML, headers=PREVIEW_HEADERS)
+
+    # Webhooks and integrations (admin).
+
+    @get("/webhooks", opt={"console": "webhooks"}, media_type=MediaType.HTML)
+    async def webhooks_page(self, ctx: Ctx, request: AnyRequest) -> Template:
+        current = _session(request)
+        hooks = (await webhooks.list_page(ctx, current.tenant_id, None, 100)).items
+        status = request.query_params.get("status") or None
+        if status not in (None, "pending", "delivered", "dead"):
+            raise InvalidInput.field("status", "must be pending, delivered or dead")
+        deliveries = {h.id: (await webhooks.deliveries(ctx, current.tenant_id, h.id, status, None, 20)).items
+                      for h in hooks}  # fmt: skip
+        integration_list = (await integrations.list_page(ctx, current.tenant_id, None, 100)).items
+        pushes = {i.row.id: (await integrations.deliveries(ctx, current.tenant_id, i.row.id, None, None, 10)).items
+                  for i in integration_list}  # fmt: skip
+        feedback = {i.row.id: (await integrations.feedback(ctx, current.tenant_id, i.row.id, None, 10)).items
+                    for i in integration_list}  # fmt: skip
+        return _page(request, "webhooks.html", title="Webhooks and integrations", hooks=hooks, deliveries=deliveries,
+                     status=status, integrations=integration_list, pushes=pushes, feedback=feedback,
+                     done=request.query_params.get("done"))  # fmt: skip
+
+    @post("/webhooks/{webhook_id:uuid}/messages/{message_id:uuid}/redeliver", opt={"console": "webhooks"},
+          status_code=HTTP_303_SEE_OTHER, request_max_body_size=FORM_LIMIT)  # fmt: skip
+    async def redeliver(self, ctx: Ctx, request: AnyRequest, webhook_id: UUID, message_id: UUID) -> Response[Any]:
+        current = _session(request)
+        await webhooks.redeliver(ctx, current.tenant_id, webhook_id, message_id)
+        await console.audit(ctx, current, "webhook.redeliver", str(message_id), {"webhook_id": str(webhook_id)})
+        return Redirect("/console/webhooks?done=redeliver", status_code=HTTP_303_SEE_OTHER)
 
     # People (officer and admin).
 

@@ -5,6 +5,7 @@ axe-core on every page at desktop and phone size, and a screenshot of each kept 
 from __future__ import annotations
 
 import csv
+import json
 import shutil
 import time
 from collections.abc import Iterator
@@ -19,7 +20,7 @@ from selenium.webdriver.support.ui import Select, WebDriverWait
 from tests.conftest import NEWSLETTER, TEST_PEPPER, TEST_TOKEN_KEY, Tenant
 from tests.e2e.browser import chromium
 from tests.e2e.console_browser import axe_source, check_page, click_and_wait, create_user, sign_in, sign_out
-from tests.e2e.server import Server, clean_env
+from tests.e2e.server import REPO, Server, clean_env
 
 pytestmark = [pytest.mark.e2e, pytest.mark.browser]
 
@@ -34,6 +35,8 @@ def console_env(database: str) -> dict[str, str]:
         CONSENT_PEPPER=TEST_PEPPER.decode(),
         CONSENT_TOKEN_KEYS=TEST_TOKEN_KEY.decode(),
         CONSENT_LOG_LEVEL="info",
+        CONSENT_WEBHOOK_ALLOW_PRIVATE="1",  # a webhook to a closed loopback port: its messages wait, failing
+        CONSENT_WEBHOOK_RETRY_BASE_SECONDS="3600",
     )
 
 
@@ -62,6 +65,15 @@ def test_the_console_for_each_role_in_chromium(
             "channels": ["email"], "proof": proof})  # fmt: skip
         assert recorded.status_code == 201, recorded.text
         subject_id = recorded.json()["subject_id"]
+
+        site = json.loads((REPO / "docs" / "examples" / "site.json").read_text(encoding="utf-8"))
+        made = api.post("/v1/sites", json=site)
+        assert made.status_code == 201, made.text
+        site_key = made.json()["site_key"]
+        assert site_key.startswith("site_")
+        hook = {"url": "http://127.0.0.1:9/hook", "events": ["suppression.added"]}
+        assert api.post("/v1/webhooks", json=hook).status_code == 201
+        assert api.post("/v1/suppressions", json={"email": "blocked@example.se", "reason": "complaint"}).is_success
 
         setup_link = create_user(console_env, workdir, tenant.name, "admin@example.se", "admin", None)
         # The CLI does not know this server's port: the link names CONSENT_CONSOLE_URL, or the public url.
@@ -94,6 +106,28 @@ def test_the_console_for_each_role_in_chromium(
             assert "login" in browser.find_element(By.TAG_NAME, "table").text
             check_page(browser, axe, "audit")
 
+            # The admin's other pages.
+            browser.get(f"{url}/console/purposes")
+            check_page(browser, axe, "purposes")
+            click_and_wait(browser, browser.find_element(By.LINK_TEXT, "Newsletter"))
+            assert "newsletter" in title(browser)
+            check_page(browser, axe, "purpose")
+            browser.get(f"{url}/console/sites")
+            frame = browser.find_element(By.CSS_SELECTOR, f"iframe[src^='/console/sites/{site_key}/preview']")
+            browser.switch_to.frame(frame)
+            WebDriverWait(browser, 15).until(lambda d: d.find_elements(By.CSS_SELECTOR, "button[data-action]"))
+            browser.find_element(By.CSS_SELECTOR, "button[data-action]").click()  # refused: not the site's origin
+            browser.switch_to.default_content()
+            check_page(browser, axe, "sites")
+            browser.get(f"{url}/console/")
+            banner_table = browser.find_element(By.XPATH, "//table[caption[contains(., 'Banner choices')]]")
+            assert "None" in banner_table.text  # the preview recorded no choice
+            browser.get(f"{url}/console/webhooks")
+            assert "suppression.added" in browser.find_element(By.TAG_NAME, "main").text
+            check_page(browser, axe, "webhooks")
+            click_and_wait(browser, browser.find_element(By.XPATH, "//button[normalize-space()='Redeliver']"))
+            assert "queued to be delivered again" in browser.find_element(By.CSS_SELECTOR, "p.ok").text
+
             # CSRF: a form whose token was tampered with changes nothing.
             browser.get(f"{url}/console/users")
             browser.execute_script("document.querySelectorAll('input[name=csrf]').forEach(i => i.value = 'forged');")
@@ -117,6 +151,9 @@ def test_the_console_for_each_role_in_chromium(
 
             # The officer finds Anna, restricts processing, and erases her.
             sign_in(browser, url, tenant.name, "officer@example.se", PASSWORD)
+            browser.get(f"{url}/console/suppressions?by=email&q=blocked@example.se")
+            assert "complaint" in browser.find_element(By.ID, "entries").text
+            check_page(browser, axe, "suppressions")
             browser.get(f"{url}/console/subjects")
             assert title(browser) == "People"
             browser.find_element(By.ID, "q").send_keys("anna@example.se")

@@ -3,6 +3,8 @@ the subject actions going through the same services as the API (so the ledger ha
 
 from __future__ import annotations
 
+import dataclasses
+import json
 import re
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -13,13 +15,14 @@ import pytest
 
 from consent_svc.domain.console import ROLES, may
 from consent_svc.http.app import create_app
-from consent_svc.service import console
+from consent_svc.service import console, webhooks
 from consent_svc.service.context import Context
 from consent_svc.web.console_text import SWEDISH
 from tests.conftest import Tenant, ok, put_purpose, still, subject_id_of
 
 PASSWORD = "correct horse battery staple"
 TEMPLATES = Path(__file__).resolve().parents[2] / "consent_svc" / "web" / "console_templates"
+SITE = json.loads((Path(__file__).resolve().parents[2] / "docs" / "examples" / "site.json").read_text(encoding="utf-8"))
 
 
 @pytest.fixture
@@ -392,3 +395,82 @@ async def test_the_api_refuses_import_proof_from_clients(tenant: Tenant, client:
         "proof": {"notice_version": "2026-03", "imported": forged}})  # fmt: skip
     assert refused.status_code == 400
     assert refused.json()["errors"][0]["field"] == "proof.imported"
+
+
+async def test_purposes_new_version_diff_and_material_change(
+    ctx: Context, tenant: Tenant, web: httpx.AsyncClient, client: httpx.AsyncClient
+) -> None:
+    await put_purpose(client, tenant)
+    await sign_in(web, tenant, await user(ctx, tenant, "marketer"))
+    listed = await web.get("/console/purposes")
+    assert 'href="/console/purposes/newsletter"' in listed.text
+    page = await web.get("/console/purposes/newsletter")
+    assert page.status_code == 200
+    assert "Save a new version" not in page.text  # a marketer reads
+    assert (await web.post("/console/purposes/newsletter", data={"csrf": hidden(page.text, "csrf")})).status_code == 403
+    await sign_in(web, tenant, await user(ctx, tenant, "admin"))
+    page = await web.get("/console/purposes/newsletter")
+    form = {"csrf": hidden(page.text, "csrf"), "notice_version": "2026-09", "title_sv": "Nyhetsbrev",
+            "title_en": "Newsletter", "description_sv": "Nyheter varje vecka.", "description_en": "News every week.",
+            "consent_ttl_days": "365", "material": "on", "deadline": "2026-12-31"}  # fmt: skip
+    moved(await web.post("/console/purposes/newsletter", data=form))
+    config = (await client.get("/v1/purposes/newsletter", headers=tenant.auth())).json()
+    assert (config["version"], config["notice_version"], config["consent_ttl_days"]) == (2, "2026-09", 365)
+    assert config["reconsent_required_before"].startswith("2026-12-31")
+    diff = (await web.get("/console/purposes/newsletter", params={"from": 1, "to": 2})).text
+    table = diff.split('id="diff"', 1)[1].split("</table>", 1)[0]
+    for field in ("notice_version", "description.en", "consent_ttl_days", "reconsent_required_before"):
+        assert f'<th scope="row">{field}</th>' in table, field
+    assert '<th scope="row">title.en</th>' not in table  # unchanged
+    no_deadline = {**form, "deadline": "", "notice_version": "2026-10"}
+    assert (await web.post("/console/purposes/newsletter", data=no_deadline)).status_code == 400
+
+
+async def test_suppressions_search_add_and_lift_with_a_reason(
+    ctx: Context, tenant: Tenant, web: httpx.AsyncClient, client: httpx.AsyncClient
+) -> None:
+    await put_purpose(client, tenant)
+    marketer = await user(ctx, tenant, "marketer")
+    await sign_in(web, tenant, marketer)
+    assert (await web.get("/console/suppressions")).status_code == 403
+    await sign_in(web, tenant, await user(ctx, tenant, "officer"))
+    csrf = hidden((await web.get("/console/suppressions")).text, "csrf")
+    added = {"csrf": csrf, "by": "email", "value": "Sara@Example.se", "reason": "manual", "scope": "all", "channel": ""}
+    moved(await web.post("/console/suppressions", data=added))
+    query = {"purpose": "newsletter", "channel": "email", "email": "sara@example.se"}
+    assert (await client.get("/v1/decisions", params=query, headers=tenant.auth())).json()["reason"] == "suppressed"
+    found = (await web.get("/console/suppressions", params={"by": "email", "q": "sara@example.se"})).text
+    entry = re.search(r"/console/suppressions/([0-9a-f-]{36})/lift", found)
+    assert entry
+    assert (await web.post(f"/console/suppressions/{entry.group(1)}/lift", data={"csrf": csrf})).status_code == 400
+    moved(
+        await web.post(f"/console/suppressions/{entry.group(1)}/lift", data={"csrf": csrf, "reason": "asked by phone"})
+    )
+    assert (await client.get("/v1/decisions", params=query, headers=tenant.auth())).json()["reason"] != "suppressed"
+    row = (await client.get(f"/v1/suppressions/{entry.group(1)}", headers=tenant.auth())).json()
+    assert row["lift_reason"] == "asked by phone"
+
+
+async def test_sites_page_frames_the_real_banner_and_webhooks_redeliver(
+    ctx: Context, tenant: Tenant, web: httpx.AsyncClient, client: httpx.AsyncClient
+) -> None:
+    created = ok(await client.post("/v1/sites", json=SITE, headers=tenant.auth())).json()
+    key = created["site_key"]
+    private = dataclasses.replace(ctx, settings=dataclasses.replace(ctx.settings, webhook_allow_private=True))
+    hook, _ = await webhooks.create(private, tenant.id, "http://127.0.0.1:9/hook", ["suppression.added"], None)
+    ok(await client.post("/v1/suppressions", json={"email": "w@example.se", "reason": "manual"}, headers=tenant.auth()))
+    await sign_in(web, tenant, await user(ctx, tenant, "marketer"))
+    sites = (await web.get("/console/sites")).text
+    assert f'src="/console/sites/{key}/preview' in sites
+    preview = await web.get(f"/console/sites/{key}/preview")
+    assert f'data-site-key="{key}"' in preview.text
+    assert preview.headers["x-frame-options"] == "SAMEORIGIN"
+    assert (await web.get("/console/webhooks")).status_code == 403
+    await sign_in(web, tenant, await user(ctx, tenant, "admin"))
+    page = (await web.get("/console/webhooks")).text
+    message = re.search(rf"/console/webhooks/{hook.id}/messages/([0-9a-f-]{{36}})/redeliver", page)
+    assert message
+    assert "suppression.added" in page
+    moved(await web.post(message.group(0), data={"csrf": hidden(page, "csrf")}))
+    log = (await web.get("/console/audit")).text
+    assert "webhook.redeliver" in log
