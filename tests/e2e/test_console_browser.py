@@ -15,6 +15,8 @@ import httpx
 import psutil
 import pytest
 from selenium.webdriver.common.by import By
+from selenium.webdriver.common.keys import Keys
+from selenium.webdriver.support import expected_conditions
 from selenium.webdriver.support.ui import Select, WebDriverWait
 
 from tests.conftest import NEWSLETTER, TEST_PEPPER, TEST_TOKEN_KEY, Tenant
@@ -319,3 +321,36 @@ def test_importing_a_mailchimp_export_in_chromium_dry_run_then_record(
             click_and_wait(browser, browser.find_element(By.CSS_SELECTOR, "button[value=record]"))
             assert browser.find_element(By.ID, "events-new").text == "0"  # the same file: nothing twice
             assert browser.find_element(By.ID, "events-already").text == "1"
+
+
+def test_the_console_works_from_the_keyboard_alone(
+    console_server: Server, console_env: dict[str, str], workdir: Path, tenant: Tenant
+) -> None:
+    create_user(console_env, workdir, tenant.name, "keys@example.se", "viewer", PASSWORD)
+    with chromium() as browser:
+        browser.get(f"{console_server.url}/console/login?lang=en")
+        body = browser.find_element(By.TAG_NAME, "body")
+        body.send_keys(Keys.TAB)
+        first = browser.switch_to.active_element
+        assert first.text == "Skip to content"  # the first stop: straight to the page's content
+        first.send_keys(Keys.ENTER)
+        for _ in range(10):  # on from the content to the first field
+            if browser.switch_to.active_element.get_attribute("id") == "tenant":
+                break
+            browser.switch_to.active_element.send_keys(Keys.TAB)
+        assert browser.switch_to.active_element.get_attribute("id") == "tenant"
+        browser.switch_to.active_element.send_keys(tenant.name, Keys.TAB)
+        browser.switch_to.active_element.send_keys("keys@example.se", Keys.TAB)
+        old = browser.find_element(By.TAG_NAME, "html")
+        browser.switch_to.active_element.send_keys(PASSWORD, Keys.ENTER)
+        WebDriverWait(browser, 15).until(expected_conditions.staleness_of(old))
+        assert title(browser) == "Dashboard"
+        # Every control has a visible focus outline.
+        button = browser.find_element(By.XPATH, "//button[normalize-space()='Verify the ledger now']")
+        browser.execute_script("arguments[0].focus()", button)
+        outline = browser.execute_script("return getComputedStyle(arguments[0]).outlineStyle", button)
+        assert outline not in ("none", "")
+        old = browser.find_element(By.TAG_NAME, "html")
+        button.send_keys(Keys.ENTER)
+        WebDriverWait(browser, 15).until(expected_conditions.staleness_of(old))
+        assert "hash chain of" in browser.find_element(By.ID, "ledger").text
