@@ -15,7 +15,6 @@ Not in the OpenAPI document: these are pages, not API.
 from __future__ import annotations
 
 import html
-import json
 import secrets
 import time
 from datetime import datetime
@@ -25,8 +24,6 @@ from urllib.parse import quote
 from uuid import UUID
 
 import msgspec
-from jinja2 import Environment, PackageLoader, pass_context, select_autoescape
-from jinja2.runtime import Context as JinjaContext
 from litestar import Controller, Request, Response, get, post
 from litestar.connection import ASGIConnection
 from litestar.datastructures import Cookie, UploadFile
@@ -58,7 +55,7 @@ from consent_svc.service import (
 )
 from consent_svc.service.context import Context
 from consent_svc.service.inputs import PurposeIn, Recipient, SubjectPatchIn, SuppressionIn
-from consent_svc.web import console_charts
+from consent_svc.web import console_charts, templates
 from consent_svc.web.console_text import SWEDISH, Lang, translate
 
 AnyRequest = Request[Any, Any, Any]
@@ -116,21 +113,9 @@ NAV: list[tuple[str, str, Permission]] = [
 ]
 
 
-@pass_context
-def _gettext(context: JinjaContext, text: str, **values: Any) -> str:
-    return translate(context.get("lang", "sv"), text, **values)
-
-
 def template_engine() -> JinjaTemplateEngine:
-    env = Environment(
-        loader=PackageLoader("consent_svc.web", "console_templates"),
-        autoescape=select_autoescape(default=True, default_for_string=True),
-        trim_blocks=True,
-        lstrip_blocks=True,
-    )
-    env.globals["_"] = _gettext
-    env.filters["json"] = lambda value: json.dumps(value, ensure_ascii=False, default=str, indent=1)
-    return JinjaTemplateEngine.from_environment(env)
+    """litestar's Jinja engine over the one environment of every page (web/templates.py)."""
+    return JinjaTemplateEngine.from_environment(templates.environment())
 
 
 WASH_BATCH = 5000
@@ -257,7 +242,7 @@ def _to_login(request: AnyRequest, exc: Exception) -> Response[Any]:
 
 def _forbidden(request: AnyRequest, exc: Exception) -> Response[Any]:
     why = exc.why if isinstance(exc, Forbidden) else "role"
-    return _page(request, "error.html", 403, title="Not allowed", message=(
+    return _page(request, "console/error.html", 403, title="Not allowed", message=(
         "The form had expired or did not come from this console. Go back, reload the page and try again."
         if why == "csrf" else "Your role does not give access to this page. Ask an administrator if you need it."
     ))  # fmt: skip
@@ -271,7 +256,7 @@ def _domain_error(request: AnyRequest, exc: Exception) -> Response[Any]:
         if code >= 500:
             raise exc
     detail = exc.detail if isinstance(exc, DomainError | HTTPException) else str(exc)
-    page = _page(request, "error.html", code, title="That did not work", message=detail)
+    page = _page(request, "console/error.html", code, title="That did not work", message=detail)
     if isinstance(exc, RateLimited):
         page.headers["Retry-After"] = str(exc.retry_after)
     return page
@@ -313,7 +298,7 @@ class ConsolePublicController(Controller):
     @get("/login", media_type=MediaType.HTML)
     async def login_page(self, ctx: Ctx, request: AnyRequest) -> Template:
         token = _form_token()
-        return _page(request, "login.html", form_token=token, next=_next(request.query_params.get("next")),
+        return _page(request, "console/login.html", form_token=token, next=_next(request.query_params.get("next")),
                      cookies=[_form_cookie(ctx, request, token)])  # fmt: skip
 
     @post("/login", media_type=MediaType.HTML, status_code=HTTP_200_OK, request_max_body_size=FORM_LIMIT)
@@ -331,7 +316,8 @@ class ConsolePublicController(Controller):
         except console.LoginFailed:
             limits.failed(account, _address(request))
             token = _form_token()
-            return _page(request, "login.html", 401, form_token=token, next=_next(form.get("next")), failed=True,
+            return _page(request, "console/login.html", 401, form_token=token, next=_next(form.get("next")),
+                         failed=True,
                          tenant=tenant, email=email, cookies=[_form_cookie(ctx, request, token)])  # fmt: skip
         response = Redirect(_next(form.get("next")), status_code=HTTP_303_SEE_OTHER)
         response.set_cookie(COOKIE, signed.cookie, path="/console", httponly=True, samesite="strict",
@@ -345,7 +331,7 @@ class ConsolePublicController(Controller):
         secret = console.new_totp_secret()
         form_token = _form_token()
         cookies = [_form_cookie(ctx, request, form_token)]
-        return _page(request, "setup.html", user=user, token=token, totp_secret=secret, form_token=form_token,
+        return _page(request, "console/setup.html", user=user, token=token, totp_secret=secret, form_token=form_token,
                      totp_uri=console.totp_uri(secret, user), cookies=cookies)  # fmt: skip
 
     @post("/setup/{token:str}", media_type=MediaType.HTML, status_code=HTTP_200_OK, request_max_body_size=FORM_LIMIT)
@@ -407,7 +393,8 @@ class ConsoleController(Controller):
         current = _session(request)
         await console.audit(ctx, current, "view.dashboard")
         board = await dashboard.dashboard(ctx, current.tenant_id)
-        return _page(request, "dashboard.html", title="Dashboard", board=board, verified=None, **DASHBOARD_WORDS)
+        return _page(request, "console/dashboard.html", title="Dashboard", board=board, verified=None,
+                     **DASHBOARD_WORDS)  # fmt: skip
 
     @get("/charts/{chart:str}", opt={"console": "dashboard"})
     async def chart(self, ctx: Ctx, request: AnyRequest, chart: str) -> Response[bytes]:
@@ -430,7 +417,7 @@ class ConsoleController(Controller):
         current = _session(request)
         checked = await ledger.verify(ctx, current.tenant_id)
         await console.audit(ctx, current, "ledger.verify", None, {"ok": checked.ok, "events": checked.events})
-        return _page(request, "dashboard.html", title="Dashboard",
+        return _page(request, "console/dashboard.html", title="Dashboard",
                      board=await dashboard.dashboard(ctx, current.tenant_id), verified=checked,
                      **DASHBOARD_WORDS)  # fmt: skip
 
@@ -442,7 +429,7 @@ class ConsoleController(Controller):
         listed = await purposes.list_page(ctx, current.tenant_id, None, 200)
         lang = _lang(request)
         texts = {key: translate(lang, text) for key, text in WASH_TEXTS.items()}
-        return _page(request, "wash.html", title="List washing", purposes=listed.items, texts=texts,
+        return _page(request, "console/wash.html", title="List washing", purposes=listed.items, texts=texts,
                      channels=CHANNELS, batch=WASH_BATCH)  # fmt: skip
 
     @post("/wash/batch", opt={"console": "wash"}, status_code=HTTP_200_OK, request_max_body_size=4 * 1_048_576)
@@ -464,7 +451,8 @@ class ConsoleController(Controller):
     @get("/import", opt={"console": "import"}, media_type=MediaType.HTML)
     async def import_page(self, ctx: Ctx, request: AnyRequest) -> Template:
         listed = await purposes.list_page(ctx, _session(request).tenant_id, None, 200)
-        return _page(request, "import.html", title="Import", purposes=listed.items, formats=domain_imports.FORMATS,
+        return _page(request, "console/import.html", title="Import", purposes=listed.items,
+                     formats=domain_imports.FORMATS,
                      report=None, chosen={})  # fmt: skip
 
     @post("/import", opt={"console": "import"}, media_type=MediaType.HTML, status_code=HTTP_200_OK,
@@ -492,7 +480,8 @@ class ConsoleController(Controller):
         })  # fmt: skip
         listed = await purposes.list_page(ctx, current.tenant_id, None, 200)
         chosen = {"format": fmt, "purpose": purpose, "notice_version": notice}
-        return _page(request, "import.html", title="Import", purposes=listed.items, formats=domain_imports.FORMATS,
+        return _page(request, "console/import.html", title="Import", purposes=listed.items,
+                     formats=domain_imports.FORMATS,
                      report=report, chosen=chosen)  # fmt: skip
 
     # Purposes (read: marketer and up; a new version: admin).
@@ -500,7 +489,7 @@ class ConsoleController(Controller):
     @get("/purposes", opt={"console": "purposes.read"}, media_type=MediaType.HTML)
     async def purposes_page(self, ctx: Ctx, request: AnyRequest) -> Template:
         listed = await purposes.list_page(ctx, _session(request).tenant_id, None, 200)
-        return _page(request, "purposes.html", title="Purposes", purposes=listed.items)
+        return _page(request, "console/purposes.html", title="Purposes", purposes=listed.items)
 
     @get("/purposes/{key:str}", opt={"console": "purposes.read"}, media_type=MediaType.HTML)
     async def purpose_page(self, ctx: Ctx, request: AnyRequest, key: str) -> Template:
@@ -514,7 +503,7 @@ class ConsoleController(Controller):
         if a not in by_number or b not in by_number:
             raise InvalidInput.field("from", f"versions are {numbers[0]} to {numbers[-1]}")
         changes = diff(by_number[a], by_number[b])
-        return _page(request, "purpose.html", title="Purpose", purpose=config, versions=versions, a=a, b=b,
+        return _page(request, "console/purpose.html", title="Purpose", purpose=config, versions=versions, a=a, b=b,
                      changes=changes, may_edit=may(current.user.role, "purposes.write"))  # fmt: skip
 
     @post("/purposes/{key:str}", opt={"console": "purposes.write"}, status_code=HTTP_303_SEE_OTHER,
@@ -558,7 +547,7 @@ class ConsoleController(Controller):
             found = page.items
             await console.audit(ctx, current, "suppression.search", by, {"found": len(found)})
         listed = await purposes.list_page(ctx, current.tenant_id, None, 200)
-        return _page(request, "suppressions.html", title="Suppressions", by=by, q=query, found=found,
+        return _page(request, "console/suppressions.html", title="Suppressions", by=by, q=query, found=found,
                      purposes=listed.items, channels=CHANNELS, reasons=SUPPRESSION_REASONS,
                      done=request.query_params.get("done"))  # fmt: skip
 
@@ -596,7 +585,7 @@ class ConsoleController(Controller):
     @get("/sites", opt={"console": "sites.read"}, media_type=MediaType.HTML)
     async def sites_page(self, ctx: Ctx, request: AnyRequest) -> Template:
         listed = await banner.list_sites(ctx, _session(request).tenant_id, None, 100)
-        return _page(request, "sites.html", title="Sites", sites=listed.items)
+        return _page(request, "console/sites.html", title="Sites", sites=listed.items)
 
     @get("/sites/{site_key:str}/preview", opt={"console": "sites.read"}, media_type=MediaType.HTML)
     async def site_preview(self, ctx: Ctx, request: AnyRequest, site_key: str) -> Response[str]:
@@ -624,7 +613,8 @@ class ConsoleController(Controller):
                   for i in integration_list}  # fmt: skip
         feedback = {i.row.id: (await integrations.feedback(ctx, current.tenant_id, i.row.id, None, 10)).items
                     for i in integration_list}  # fmt: skip
-        return _page(request, "webhooks.html", title="Webhooks and integrations", hooks=hooks, deliveries=deliveries,
+        return _page(request, "console/webhooks.html", title="Webhooks and integrations", hooks=hooks,
+                     deliveries=deliveries,
                      status=status, integrations=integration_list, pushes=pushes, feedback=feedback,
                      done=request.query_params.get("done"))  # fmt: skip
 
@@ -651,7 +641,7 @@ class ConsoleController(Controller):
             page = await subjects.summaries(ctx, _session(request).tenant_id, ident, None, 1)
             found = page.items
             await console.audit(ctx, _session(request), "subject.search", kind, {"found": len(found)})
-        return _page(request, "subjects.html", title="People", by=kind, q=query, found=found)
+        return _page(request, "console/subjects.html", title="People", by=kind, q=query, found=found)
 
     @get("/subjects/{subject_id:uuid}", opt={"console": "subjects"}, media_type=MediaType.HTML)
     async def subject_page(self, ctx: Ctx, request: AnyRequest, subject_id: UUID) -> Template:
@@ -670,7 +660,7 @@ class ConsoleController(Controller):
         )
         restricted = any(s.decision.reason == "restricted" for s in states)
         done = request.query_params.get("done")
-        return _page(request, "subject.html", title="Person", export=export, states=states, timeline=timeline,
+        return _page(request, "console/subject.html", title="Person", export=export, states=states, timeline=timeline,
                      restricted=restricted, done=done)  # fmt: skip
 
     @get("/subjects/{subject_id:uuid}/export", opt={"console": "subjects"})
@@ -723,7 +713,7 @@ class ConsoleController(Controller):
         reason = str(form.get("reason") or "").strip()[:500] or None
         receipt = await subjects.erase(ctx, current.tenant_id, subject_id, reason)
         await console.audit(ctx, current, "subject.erase", str(subject_id), {"erasure_id": str(receipt.id)})
-        return _page(request, "erased.html", title="Erased", receipt=receipt)
+        return _page(request, "console/erased.html", title="Erased", receipt=receipt)
 
     # Users and the audit log (admin).
 
@@ -731,7 +721,7 @@ class ConsoleController(Controller):
     async def users_page(self, ctx: Ctx, request: AnyRequest) -> Template:
         current = _session(request)
         await console.audit(ctx, current, "view.users")
-        return _page(request, "users.html", title="Users", users=await console.users(ctx, current.tenant_id),
+        return _page(request, "console/users.html", title="Users", users=await console.users(ctx, current.tenant_id),
                      roles=ROLES, created=None)  # fmt: skip
 
     @post("/users", opt={"console": "users"}, media_type=MediaType.HTML, status_code=HTTP_200_OK,
@@ -742,7 +732,7 @@ class ConsoleController(Controller):
         created = await console.create_user(ctx, current.tenant_id, str(form.get("email") or ""),
                                             str(form.get("role") or ""))  # fmt: skip
         await console.audit(ctx, current, "user.create", str(created.user.id), {"role": created.user.role})
-        return _page(request, "users.html", title="Users", users=await console.users(ctx, current.tenant_id),
+        return _page(request, "console/users.html", title="Users", users=await console.users(ctx, current.tenant_id),
                      roles=ROLES, created=created)  # fmt: skip
 
     @post("/users/{user_id:uuid}", opt={"console": "users"}, status_code=HTTP_303_SEE_OTHER,
@@ -765,7 +755,7 @@ class ConsoleController(Controller):
         before = _uuid(before_raw, "before") if before_raw else None
         rows = await console.audit_log(ctx, current.tenant_id, before, 101)
         more = rows[99].id if len(rows) > 100 else None
-        return _page(request, "audit.html", title="Audit log", rows=rows[:100], more=more)
+        return _page(request, "console/audit.html", title="Audit log", rows=rows[:100], more=more)
 
 
 __all__ = ["SWEDISH", "ConsoleController", "ConsoleLimits", "ConsolePublicController", "template_engine"]

@@ -21,7 +21,7 @@ from consent_svc.web.console_text import SWEDISH
 from tests.conftest import Tenant, ok, put_purpose, still, subject_id_of
 
 PASSWORD = "correct horse battery staple"
-TEMPLATES = Path(__file__).resolve().parents[2] / "consent_svc" / "web" / "console_templates"
+TEMPLATES = Path(__file__).resolve().parents[2] / "consent_svc" / "web" / "templates" / "console"
 SITE = json.loads((Path(__file__).resolve().parents[2] / "docs" / "examples" / "site.json").read_text(encoding="utf-8"))
 
 
