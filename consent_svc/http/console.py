@@ -559,7 +559,7 @@ class ConsoleController(Controller):
         by, value = str(form.get("by") or "email"), str(form.get("value") or "").strip()
         fields: dict[str, Any] = {
             "scope": str(form.get("scope") or "all"), "reason": str(form.get("reason") or ""),
-            "channel": str(form.get("channel") or "") or None, "source": "console",
+            "channel": str(form.get("channel") or "") or None, "source": f"console:{current.user.id}",
             "note": str(form.get("note") or "").strip()[:1000] or None,
         }  # fmt: skip
         fields["phone" if by == "phone" else "email"] = value
@@ -575,7 +575,9 @@ class ConsoleController(Controller):
         reason = str(form.get("reason") or "").strip()
         if not reason:
             raise InvalidInput.field("reason", "say why the entry is lifted (it is kept with the entry)")
-        row = await suppressions.lift(ctx, current.tenant_id, entry_id, reason[:1000])
+        row = await suppressions.lift(
+            ctx, current.tenant_id, entry_id, f"{reason[:900]} (console user {current.user.id})"
+        )
         await console.audit(ctx, current, "suppression.lift", str(entry_id), {"reason": reason[:200]})
         target = f"by={'phone' if row.ident_type == 'phone' else 'email'}&q={quote(str(form.get('q') or ''))}"
         return Redirect(f"/console/suppressions?{target}&done=lifted", status_code=HTTP_303_SEE_OTHER)
@@ -625,6 +627,16 @@ class ConsoleController(Controller):
         await webhooks.redeliver(ctx, current.tenant_id, webhook_id, message_id)
         await console.audit(ctx, current, "webhook.redeliver", str(message_id), {"webhook_id": str(webhook_id)})
         return Redirect("/console/webhooks?done=redeliver", status_code=HTTP_303_SEE_OTHER)
+
+    @post("/integrations/{integration_id:uuid}/sync", opt={"console": "integrations"},
+          status_code=HTTP_303_SEE_OTHER, request_max_body_size=FORM_LIMIT)  # fmt: skip
+    async def resync(self, ctx: Ctx, request: AnyRequest, integration_id: UUID) -> Response[Any]:
+        """Push every active suppression entry to the provider again (``consent-svc integrations sync``)."""
+        current = _session(request)
+        await integrations.get(ctx, current.tenant_id, integration_id)  # another tenant's: 404
+        queued = await integrations.queue_reconciliation(ctx, integration_id)
+        await console.audit(ctx, current, "integration.sync", str(integration_id), {"queued": queued.queued})
+        return Redirect("/console/webhooks?done=sync", status_code=HTTP_303_SEE_OTHER)
 
     # People (officer and admin).
 
@@ -710,7 +722,8 @@ class ConsoleController(Controller):
         typed = str(form.get("confirm") or "").strip().lower()
         if not typed or typed not in {v.lower() for _, v in view.identifiers}:
             raise InvalidInput.field("confirm", "type the person's email, phone or external id exactly to confirm")
-        reason = str(form.get("reason") or "").strip()[:500] or None
+        given = str(form.get("reason") or "").strip()[:400]
+        reason = f"console user {current.user.id}" + (f": {given}" if given else "")
         receipt = await subjects.erase(ctx, current.tenant_id, subject_id, reason)
         await console.audit(ctx, current, "subject.erase", str(subject_id), {"erasure_id": str(receipt.id)})
         return _page(request, "console/erased.html", title="Erased", receipt=receipt)
@@ -737,15 +750,20 @@ class ConsoleController(Controller):
 
     @post("/users/{user_id:uuid}", opt={"console": "users"}, status_code=HTTP_303_SEE_OTHER,
           request_max_body_size=FORM_LIMIT)  # fmt: skip
-    async def change_user(self, ctx: Ctx, request: AnyRequest, user_id: UUID) -> Response[Any]:
+    async def change_user(self, ctx: Ctx, request: AnyRequest, user_id: UUID) -> Response[Any] | Template:
         current = _session(request)
         form = await request.form()
+        if form.get("action") == "reset":
+            link = await console.reset_user(ctx, current, user_id)
+            listed = await console.users(ctx, current.tenant_id)
+            return _page(request, "console/users.html", title="Users", users=listed, roles=ROLES, created=None,
+                         reset=link)  # fmt: skip
         if form.get("action") == "disable":
             await console.disable_user(ctx, current, user_id)
         elif form.get("action") == "role":
             await console.set_role(ctx, current, user_id, str(form.get("role") or ""))
         else:
-            raise InvalidInput.field("action", "must be role or disable")
+            raise InvalidInput.field("action", "must be role, reset or disable")
         return Redirect("/console/users", status_code=HTTP_303_SEE_OTHER)
 
     @get("/audit", opt={"console": "audit"}, media_type=MediaType.HTML)

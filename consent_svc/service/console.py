@@ -320,3 +320,17 @@ async def disable_user(ctx: Context, current: Session, user_id: UUID) -> None:
         await store.disable_user(conn, current.tenant_id, user_id, ctx.clock())
         await store.revoke_sessions_of(conn, current.tenant_id, user_id, ctx.clock())
         await _audit(conn, ctx, current.tenant_id, current.user, "user.disable", str(user_id), {})
+
+
+async def reset_user(ctx: Context, current: Session, user_id: UUID) -> str:
+    """A lost password or authenticator: the password and second factor are cleared, the user's
+    sessions end, and a new one-time set-up link (72 hours) is the way back in."""
+    token = secrets.token_urlsafe(32)
+    async with ctx.pool.acquire() as conn, conn.transaction():
+        target = await store.user_by_id(conn, current.tenant_id, user_id)
+        if target is None or target.disabled_at is not None:
+            raise NotFound(f"no active console user {user_id}")
+        await store.reset_user(conn, current.tenant_id, user_id, _token_hash(token), ctx.clock() + SETUP_TTL)
+        await store.revoke_sessions_of(conn, current.tenant_id, user_id, ctx.clock())
+        await _audit(conn, ctx, current.tenant_id, current.user, "user.reset", str(user_id), {})
+    return f"{console_url(ctx)}/setup/{current.tenant_id.hex}.{token}"

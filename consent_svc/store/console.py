@@ -79,6 +79,20 @@ async def set_password(
     )
 
 
+async def reset_user(
+    conn: asyncpg.Connection, tenant_id: UUID, user_id: UUID, setup_token_hash: bytes, setup_expires_at: datetime
+) -> None:
+    """No password and no second factor until the new set-up link is used."""
+    await conn.execute(
+        "UPDATE console_users SET password_hash = NULL, totp_sealed = NULL, setup_token_hash = $3, "
+        "setup_expires_at = $4 WHERE tenant_id = $1 AND id = $2",
+        tenant_id,
+        user_id,
+        setup_token_hash,
+        setup_expires_at,
+    )
+
+
 async def rehash_password(conn: asyncpg.Connection, tenant_id: UUID, user_id: UUID, password_hash: str) -> None:
     await conn.execute(
         "UPDATE console_users SET password_hash = $3 WHERE tenant_id = $1 AND id = $2",

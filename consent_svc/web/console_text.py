@@ -359,6 +359,17 @@ SWEDISH: dict[str, str] = {
     "waiting or failing": "väntar eller misslyckas",
     "dead-lettered": "gav upp",
     "delivered": "levererade",
+    "The password and second factor are cleared and the user is signed out. Send them this set-up link; it works "
+    "once, for 72 hours:": (
+        "Lösenordet och den andra faktorn är borttagna och användaren är utloggad. Skicka den här länken för att "
+        "komma igång igen; den fungerar en gång, i 72 timmar:"
+    ),
+    "New set-up link for {email}": "Ny länk för att komma igång för {email}",
+    "New set-up link": "Ny länk för att komma igång",
+    "Every active suppression entry is queued to be pushed to the provider again.": (
+        "Varje aktiv spärr är köad för att skickas till leverantören igen."
+    ),
+    "Push every suppression again": "Skicka alla spärrar igen",
 }
 
 

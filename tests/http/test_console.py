@@ -210,6 +210,8 @@ async def test_officer_erases_through_the_service_and_the_audit_log_says_who(
     assert erased.status_code == 200
     assert "suppression" in erased.text.lower()
     assert (await client.get(f"/v1/subjects/{subject}", headers=tenant.auth())).status_code == 404
+    [receipt] = (await client.get("/v1/erasures", headers=tenant.auth())).json()["items"]
+    assert receipt["reason"].startswith("console user ")  # who, kept with the erasure's receipt
     # Who did what, for an admin.
     admin = await user(ctx, tenant, "admin")
     await sign_in(web, tenant, admin)
@@ -448,7 +450,7 @@ async def test_suppressions_search_add_and_lift_with_a_reason(
     )
     assert (await client.get("/v1/decisions", params=query, headers=tenant.auth())).json()["reason"] != "suppressed"
     row = (await client.get(f"/v1/suppressions/{entry.group(1)}", headers=tenant.auth())).json()
-    assert row["lift_reason"] == "asked by phone"
+    assert row["lift_reason"].startswith("asked by phone (console user ")
 
 
 async def test_sites_page_frames_the_real_banner_and_webhooks_redeliver(
@@ -474,3 +476,26 @@ async def test_sites_page_frames_the_real_banner_and_webhooks_redeliver(
     moved(await web.post(message.group(0), data={"csrf": hidden(page, "csrf")}))
     log = (await web.get("/console/audit")).text
     assert "webhook.redeliver" in log
+
+
+async def test_an_admin_resets_a_lost_password_with_a_new_set_up_link(
+    ctx: Context, tenant: Tenant, web: httpx.AsyncClient
+) -> None:
+    officer = await user(ctx, tenant, "officer")
+    transport = httpx.ASGITransport(app=create_app(ctx, clock=still))
+    async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as theirs:
+        await sign_in(theirs, tenant, officer)
+        assert (await theirs.get("/console/")).status_code == 200
+        await sign_in(web, tenant, await user(ctx, tenant, "admin"))
+        target = next(u for u in await console.users(ctx, tenant.id) if u.email == officer)
+        reset = await web.post(f"/console/users/{target.id}", data={"csrf": await csrf_of(web), "action": "reset"})
+        assert reset.status_code == 200
+        link = re.search(r'id="reset-link">http://[^/]+(/console/setup/[^<]+)<', reset.text)
+        assert link
+        assert (await theirs.get("/console/")).status_code == 303  # signed out
+        assert (await sign_in(theirs, tenant, officer)).status_code == 401  # the old password is gone
+        page = await theirs.get(link.group(1))
+        new = "another long password here"
+        form = {"form_token": hidden(page.text, "form_token"), "password": new, "password_again": new}
+        moved(await theirs.post(link.group(1), data=form))
+        assert (await sign_in(theirs, tenant, officer, new)).status_code == 303
