@@ -15,6 +15,7 @@ Not in the OpenAPI document: these are pages, not API.
 from __future__ import annotations
 
 import html
+import json
 import secrets
 import time
 from datetime import datetime
@@ -54,7 +55,7 @@ from consent_svc.service import (
     webhooks,
 )
 from consent_svc.service.context import Context
-from consent_svc.service.inputs import PurposeIn, Recipient, SubjectPatchIn, SuppressionIn
+from consent_svc.service.inputs import PurposeIn, Recipient, SiteIn, SubjectPatchIn, SuppressionIn
 from consent_svc.web import console_charts, templates
 from consent_svc.web.console_text import SWEDISH, Lang, translate
 
@@ -586,8 +587,28 @@ class ConsoleController(Controller):
 
     @get("/sites", opt={"console": "sites.read"}, media_type=MediaType.HTML)
     async def sites_page(self, ctx: Ctx, request: AnyRequest) -> Template:
-        listed = await banner.list_sites(ctx, _session(request).tenant_id, None, 100)
-        return _page(request, "console/sites.html", title="Sites", sites=listed.items)
+        current = _session(request)
+        listed = await banner.list_sites(ctx, current.tenant_id, None, 100)
+        editable = {
+            s.site_key: json.dumps({f: getattr(s, f) for f in SiteIn.__struct_fields__}, ensure_ascii=False, indent=2)
+            for s in listed.items
+        }
+        return _page(request, "console/sites.html", title="Sites", sites=listed.items, editable=editable,
+                     may_edit=may(current.user.role, "sites.write"), done=request.query_params.get("done"))  # fmt: skip
+
+    @post("/sites/{site_key:str}", opt={"console": "sites.write"}, status_code=HTTP_303_SEE_OTHER,
+          request_max_body_size=FORM_LIMIT)  # fmt: skip
+    async def replace_site(self, ctx: Ctx, request: AnyRequest, site_key: str) -> Response[Any]:
+        """The site's configuration as JSON, as ``PUT /v1/sites/{site_key}`` takes it."""
+        current = _session(request)
+        form = await request.form()
+        try:
+            body = msgspec.json.decode(str(form.get("config") or ""), type=SiteIn)
+        except (msgspec.ValidationError, msgspec.DecodeError) as exc:
+            raise InvalidInput.field("config", str(exc)) from None
+        site = await banner.replace_site(ctx, current.tenant_id, site_key, body)
+        await console.audit(ctx, current, "site.replace", site_key, {"banner_version": site.banner_version})
+        return Redirect("/console/sites?done=saved", status_code=HTTP_303_SEE_OTHER)
 
     @get("/sites/{site_key:str}/preview", opt={"console": "sites.read"}, media_type=MediaType.HTML)
     async def site_preview(self, ctx: Ctx, request: AnyRequest, site_key: str) -> Response[str]:

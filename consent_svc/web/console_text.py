@@ -370,6 +370,9 @@ SWEDISH: dict[str, str] = {
         "Varje aktiv spärr är köad för att skickas till leverantören igen."
     ),
     "Push every suppression again": "Skicka alla spärrar igen",
+    "The configuration is saved.": "Inställningen är sparad.",
+    "Configuration (JSON, as PUT /v1/sites/{key} takes it)": "Inställning (JSON, som PUT /v1/sites/{key} tar den)",
+    "Save the configuration": "Spara inställningen",
 }
 
 

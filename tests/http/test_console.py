@@ -499,3 +499,24 @@ async def test_an_admin_resets_a_lost_password_with_a_new_set_up_link(
         form = {"form_token": hidden(page.text, "form_token"), "password": new, "password_again": new}
         moved(await theirs.post(link.group(1), data=form))
         assert (await sign_in(theirs, tenant, officer, new)).status_code == 303
+
+
+async def test_an_admin_edits_a_site_and_a_marketer_only_reads_it(
+    ctx: Context, tenant: Tenant, web: httpx.AsyncClient, client: httpx.AsyncClient
+) -> None:
+    key = ok(await client.post("/v1/sites", json=SITE, headers=tenant.auth())).json()["site_key"]
+    await sign_in(web, tenant, await user(ctx, tenant, "marketer"))
+    page = (await web.get("/console/sites")).text
+    assert "Save the configuration" not in page
+    assert (
+        await web.post(f"/console/sites/{key}", data={"csrf": hidden(page, "csrf"), "config": "{}"})
+    ).status_code == 403
+    await sign_in(web, tenant, await user(ctx, tenant, "admin"))
+    page = (await web.get("/console/sites")).text
+    csrf = hidden(page, "csrf")
+    changed = {**SITE, "name": "Ny webbplats", "validity_days": 90}
+    moved(await web.post(f"/console/sites/{key}", data={"csrf": csrf, "config": json.dumps(changed)}))
+    stored = (await client.get(f"/v1/sites/{key}", headers=tenant.auth())).json()
+    assert (stored["name"], stored["validity_days"]) == ("Ny webbplats", 90)
+    broken = await web.post(f"/console/sites/{key}", data={"csrf": csrf, "config": '{"name": ""}'})
+    assert broken.status_code == 400
