@@ -520,3 +520,49 @@ async def test_an_admin_edits_a_site_and_a_marketer_only_reads_it(
     assert (stored["name"], stored["validity_days"]) == ("Ny webbplats", 90)
     broken = await web.post(f"/console/sites/{key}", data={"csrf": csrf, "config": '{"name": ""}'})
     assert broken.status_code == 400
+
+
+def test_every_console_page_names_the_role_it_needs() -> None:
+    """Behind a session, every route names a permission (its least role); only sign-in, set-up
+    and the static files are outside, and they change nothing but their own forms."""
+    from consent_svc.domain.console import LEAST_ROLE
+    from consent_svc.http.app import create_litestar
+    from consent_svc.http.console import console_guard
+
+    public = {"/console/login", "/console/setup/{token:str}", "/console/static/{name:str}"}
+    seen = 0
+    for route in create_litestar(None).routes:
+        if not route.path.startswith("/console"):
+            continue
+        for handler in getattr(route, "route_handlers", []):
+            if handler.http_methods == {"OPTIONS"}:
+                continue  # litestar's own answer to OPTIONS: the Allow header, nothing else
+            if route.path in public:
+                assert "console" not in handler.opt
+                continue
+            seen += 1
+            assert handler.opt.get("console") in LEAST_ROLE, route.path
+            assert console_guard in handler.resolve_guards(), route.path
+    assert seen >= 25
+
+
+async def test_every_console_form_is_refused_without_its_csrf_token(
+    ctx: Context, tenant: Tenant, web: httpx.AsyncClient
+) -> None:
+    from consent_svc.http.app import create_litestar
+
+    await sign_in(web, tenant, await user(ctx, tenant, "admin"))
+    sample = "01a22ad3-b083-7185-98f2-87f5a0c6aa36"
+    posts = [
+        route.path.replace("{subject_id:uuid}", sample).replace("{user_id:uuid}", sample)
+        .replace("{entry_id:uuid}", sample).replace("{webhook_id:uuid}", sample).replace("{message_id:uuid}", sample)
+        .replace("{integration_id:uuid}", sample).replace("{key:str}", "newsletter").replace("{site_key:str}", "x")
+        for route in create_litestar(None).routes
+        if route.path.startswith("/console") and "POST" in route.methods
+        and route.path not in ("/console/login", "/console/setup/{token:str}")
+    ]  # fmt: skip
+    assert len(posts) >= 15
+    for path in posts:
+        refused = await web.post(path, data={"csrf": "not the token", "action": "start"})
+        assert refused.status_code == 403, path
+        assert "did not come from this console" in refused.text, path
