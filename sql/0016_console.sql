@@ -49,3 +49,16 @@ CREATE TABLE console_audit (
     detail      jsonb NOT NULL DEFAULT '{}',
     PRIMARY KEY (tenant_id, id)
 );
+
+-- The audit log is append-only: the service's own role cannot rewrite who did what.
+CREATE FUNCTION console_audit_append_only() RETURNS trigger
+LANGUAGE plpgsql AS $$
+BEGIN
+    RAISE EXCEPTION 'the console audit log is append-only (% refused)', TG_OP
+        USING ERRCODE = 'insufficient_privilege';
+END
+$$;
+CREATE TRIGGER console_audit_append_only BEFORE UPDATE OR DELETE ON console_audit
+    FOR EACH ROW EXECUTE FUNCTION console_audit_append_only();
+CREATE TRIGGER console_audit_no_truncate BEFORE TRUNCATE ON console_audit
+    FOR EACH STATEMENT EXECUTE FUNCTION console_audit_append_only();

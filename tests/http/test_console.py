@@ -9,6 +9,7 @@ import re
 from collections.abc import AsyncIterator
 from pathlib import Path
 
+import asyncpg
 import httpx
 import pyotp
 import pytest
@@ -566,3 +567,13 @@ async def test_every_console_form_is_refused_without_its_csrf_token(
         refused = await web.post(path, data={"csrf": "not the token", "action": "start"})
         assert refused.status_code == 403, path
         assert "did not come from this console" in refused.text, path
+
+
+async def test_the_audit_log_is_append_only(ctx: Context, tenant: Tenant, web: httpx.AsyncClient) -> None:
+    await sign_in(web, tenant, await user(ctx, tenant, "viewer"))
+    async with ctx.pool.acquire() as conn:
+        assert await conn.fetchval("SELECT count(*) FROM console_audit WHERE tenant_id = $1", tenant.id) >= 1
+        for statement in ("UPDATE console_audit SET action = 'nothing' WHERE tenant_id = $1",
+                          "DELETE FROM console_audit WHERE tenant_id = $1"):  # fmt: skip
+            with pytest.raises(asyncpg.InsufficientPrivilegeError, match="append-only"):
+                await conn.execute(statement, tenant.id)
