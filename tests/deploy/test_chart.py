@@ -36,6 +36,7 @@ EVERYTHING = [
     "metrics.serviceMonitor.enabled=true",
     "metrics.networkPolicy.enabled=true",
     "config.publicUrl=https://consent.example.com",
+    "config.consoleUrl=https://consent.internal.example.com/console",
     "config.extra.CONSENT_WEBHOOK_POLL_SECONDS=0.2",
     "podAnnotations.team=marketing",
     "nodeSelector.pool=general",
@@ -260,6 +261,7 @@ def test_settings_reach_the_config_map_as_the_service_reads_them() -> None:
     }
     settings = load_settings(env)  # every value the chart renders is one the service accepts
     assert settings.public_url == "https://consent.example.com"
+    assert settings.console_url == "https://consent.internal.example.com/console"
     assert settings.host == "0.0.0.0"  # noqa: S104 - inside a pod, the Service reaches it on the pod address
     assert settings.webhook_poll_seconds == 0.2
     assert settings.migrate_on_start is False
