@@ -577,3 +577,44 @@ async def test_the_audit_log_is_append_only(ctx: Context, tenant: Tenant, web: h
                           "DELETE FROM console_audit WHERE tenant_id = $1"):  # fmt: skip
             with pytest.raises(asyncpg.InsufficientPrivilegeError, match="append-only"):
                 await conn.execute(statement, tenant.id)
+
+
+async def test_over_https_the_session_cookie_is_secure_and_a_session_ends_after_12_hours(
+    ctx: Context, tenant: Tenant
+) -> None:
+    from tests.conftest import test_settings
+
+    https = dataclasses.replace(ctx, settings=test_settings(console_url="https://console.example.se/console"))
+    transport = httpx.ASGITransport(app=create_app(https, clock=still))
+    async with httpx.AsyncClient(transport=transport, base_url="https://testserver") as browser:
+        email = await user(https, tenant, "viewer")
+        page = await browser.get("/console/login")
+        form_cookie = next(c for c in page.headers.get_list("set-cookie") if c.startswith("consent_console_form="))
+        assert "Secure" in form_cookie
+        signed = await sign_in(browser, tenant, email)
+        cookie = next(c for c in signed.headers.get_list("set-cookie") if c.startswith("consent_console="))
+        assert "Secure" in cookie
+        assert (await browser.get("/console/")).status_code == 200
+        async with ctx.pool.acquire() as conn:
+            await conn.execute(
+                "UPDATE console_sessions SET created_at = now() - interval '12 hours 1 minute' WHERE tenant_id = $1",
+                tenant.id,
+            )
+        assert (await browser.get("/console/")).status_code == 303  # busy or not, 12 hours is the end
+
+
+async def test_banner_choices_reach_the_dashboard_with_their_gpc_share(
+    ctx: Context, tenant: Tenant, web: httpx.AsyncClient, client: httpx.AsyncClient
+) -> None:
+    site = ok(await client.post("/v1/sites", json=SITE, headers=tenant.auth())).json()
+    origin = {"Origin": SITE["origins"][0]}
+    for action, gpc in (("accept_all", False), ("reject_all", True), ("reject_all", False), ("save", False)):
+        choice = {"action": action, "banner_version": site["banner_version"], "gpc_signal": gpc}
+        headers = {**origin, **({"Sec-GPC": "1"} if gpc else {})}
+        ok(await client.post(f"/v1/banner/{site['site_key']}/consents", json=choice, headers=headers))
+    await sign_in(web, tenant, await user(ctx, tenant, "viewer"))
+    page = (await web.get("/console/")).text
+    row = re.search(rf'<th scope="row">{site["site_key"]}</th>((?:<td>[^<]*</td>)+)', page)
+    assert row, page[-3000:]
+    cells = re.findall(r"<td>([^<]*)</td>", row.group(1))
+    assert cells == ["1", "2", "1", "0", "1 (25 %)"]  # accept, reject, custom, dismissed, with GPC
