@@ -126,6 +126,7 @@ def create_litestar(
     app.state.link_limits = signups.LinkLimits(clock)
     app.state.form_limits = forms.FormLimits(clock)
     app.state.console_limits = console.ConsoleLimits(clock)
+    app.state.console_dashboards = console.DashboardCache(clock)
     return app
 
 

@@ -18,6 +18,7 @@ import html
 import json
 import secrets
 import time
+from collections import OrderedDict
 from datetime import datetime
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -155,6 +156,33 @@ class Forbidden(Exception):
     def __init__(self, why: str) -> None:
         super().__init__(why)
         self.why = why
+
+
+class DashboardCache:
+    """The dashboard's figures per tenant for a few seconds, so a page and its three charts (four
+    requests) count once; per process, at most 1,000 tenants (the least recently used go)."""
+
+    def __init__(self, clock: Clock = time.monotonic, seconds: float = 15.0) -> None:
+        self.clock = clock
+        self.seconds = seconds
+        self._kept: OrderedDict[UUID, tuple[float, dashboard.Dashboard]] = OrderedDict()
+
+    async def get(self, ctx: Context, tenant_id: UUID, *, fresh: bool = False) -> dashboard.Dashboard:
+        now = self.clock()
+        kept = self._kept.get(tenant_id)
+        if kept is not None and not fresh and now - kept[0] < self.seconds:
+            return kept[1]
+        board = await dashboard.dashboard(ctx, tenant_id)
+        self._kept.pop(tenant_id, None)
+        self._kept[tenant_id] = (now, board)
+        if len(self._kept) > 1000:
+            self._kept.popitem(last=False)
+        return board
+
+
+def _board(request: AnyRequest, *, fresh: bool = False) -> Any:
+    cache: DashboardCache = request.app.state.console_dashboards
+    return cache.get(request.app.state.ctx, _session(request).tenant_id, fresh=fresh)
 
 
 class ConsoleLimits:
@@ -393,14 +421,14 @@ class ConsoleController(Controller):
     async def home(self, ctx: Ctx, request: AnyRequest) -> Template:
         current = _session(request)
         await console.audit(ctx, current, "view.dashboard")
-        board = await dashboard.dashboard(ctx, current.tenant_id)
+        board = await _board(request, fresh=True)
         return _page(request, "console/dashboard.html", title="Dashboard", board=board, verified=None,
                      **DASHBOARD_WORDS)  # fmt: skip
 
     @get("/charts/{chart:str}", opt={"console": "dashboard"})
     async def chart(self, ctx: Ctx, request: AnyRequest, chart: str) -> Response[bytes]:
         """A dashboard chart as SVG (docs/adr/0012-console-charts.md); ``purpose.KEY`` for a purpose's."""
-        board = await dashboard.dashboard(ctx, _session(request).tenant_id)
+        board = await _board(request)
         lang = _lang(request)
         if chart == "suppressions":
             svg = console_charts.suppressions_chart(board.suppressions, lang)
@@ -419,7 +447,7 @@ class ConsoleController(Controller):
         checked = await ledger.verify(ctx, current.tenant_id)
         await console.audit(ctx, current, "ledger.verify", None, {"ok": checked.ok, "events": checked.events})
         return _page(request, "console/dashboard.html", title="Dashboard",
-                     board=await dashboard.dashboard(ctx, current.tenant_id), verified=checked,
+                     board=await _board(request, fresh=True), verified=checked,
                      **DASHBOARD_WORDS)  # fmt: skip
 
     # List washing (marketer and up).

@@ -7,12 +7,39 @@ from uuid import UUID
 
 import asyncpg
 
+from consent_svc.domain.ids import uuid7_floor
+
+
+async def first_seq_since(conn: asyncpg.Connection, tenant_id: UUID, since: datetime) -> int | None:
+    """Where the tenant's ledger reaches ``since``: the smallest x such that the first event at or
+    after position x was recorded at or after ``since`` (None: nothing since). A binary search of
+    index probes on (tenant_id, seq), about 40 of them, instead of reading the tenant's whole
+    ledger: events are numbered in the order they are recorded."""
+    bounds = await conn.fetchrow("SELECT min(seq) AS lo, max(seq) AS hi FROM events WHERE tenant_id = $1", tenant_id)
+    if bounds is None or bounds["lo"] is None:
+        return None
+    probe = "SELECT recorded_at FROM events WHERE tenant_id = $1 AND seq >= $2 ORDER BY seq LIMIT 1"
+    lo, hi = int(bounds["lo"]), int(bounds["hi"])
+    if await conn.fetchval(probe, tenant_id, hi) < since:
+        return None
+    while lo < hi:
+        mid = (lo + hi) // 2
+        if await conn.fetchval(probe, tenant_id, mid) >= since:
+            hi = mid
+        else:
+            lo = mid + 1
+    return lo
+
 
 async def events_per_week(
     conn: asyncpg.Connection, tenant_id: UUID, since: datetime
 ) -> list[tuple[date, str, str, int]]:
     """(week, purpose, kind, count): kind is consent_given, consent_withdrawn, objection, or
-    unsubscribe (a withdrawal from an unsubscribe link or the preference center)."""
+    unsubscribe (a withdrawal from an unsubscribe link or the preference center). Read from where
+    the window starts in the ledger (:func:`first_seq_since`), on the (tenant_id, seq) index."""
+    start = await first_seq_since(conn, tenant_id, since)
+    if start is None:
+        return []
     rows = await conn.fetch(
         """
         SELECT date_trunc('week', recorded_at AT TIME ZONE 'UTC')::date AS week, purpose,
@@ -20,12 +47,13 @@ async def events_per_week(
                     THEN 'unsubscribe' ELSE type END AS kind,
                count(*) AS n
         FROM events
-        WHERE tenant_id = $1 AND recorded_at >= $2 AND purpose IS NOT NULL
+        WHERE tenant_id = $1 AND seq >= $3 AND recorded_at >= $2 AND purpose IS NOT NULL
           AND type IN ('consent_given', 'consent_withdrawn', 'objection')
         GROUP BY 1, 2, 3 ORDER BY 1, 2, 3
         """,
         tenant_id,
         since,
+        start,
     )
     return [(r["week"], r["purpose"], r["kind"], int(r["n"])) for r in rows]
 
@@ -41,11 +69,14 @@ async def suppressions_by_reason(conn: asyncpg.Connection, tenant_id: UUID) -> l
 
 async def banner_choices(conn: asyncpg.Connection, tenant_id: UUID, since: datetime) -> list[tuple[str, str, int, int]]:
     """(site_key, action, count, of which with Global Privacy Control)."""
+    # Receipt ids are UUIDv7: the time range is a range of the primary key.
+    floor = uuid7_floor(int(since.timestamp() * 1000))
     rows = await conn.fetch(
         "SELECT site_key, action, count(*) AS n, count(*) FILTER (WHERE gpc) AS gpc FROM banner_consents "
-        "WHERE tenant_id = $1 AND recorded_at >= $2 GROUP BY 1, 2 ORDER BY 1, 2",
+        "WHERE tenant_id = $1 AND id >= $3 AND recorded_at >= $2 GROUP BY 1, 2 ORDER BY 1, 2",
         tenant_id,
         since,
+        floor,
     )
     return [(r["site_key"], r["action"], int(r["n"]), int(r["gpc"])) for r in rows]
 
