@@ -618,3 +618,19 @@ async def test_banner_choices_reach_the_dashboard_with_their_gpc_share(
     assert row, page[-3000:]
     cells = re.findall(r"<td>([^<]*)</td>", row.group(1))
     assert cells == ["1", "2", "1", "0", "1 (25 %)"]  # accept, reject, custom, dismissed, with GPC
+
+
+async def test_people_are_found_by_phone_and_by_external_id(
+    ctx: Context, tenant: Tenant, web: httpx.AsyncClient, client: httpx.AsyncClient
+) -> None:
+    ok(await client.post("/v1/events", headers=tenant.auth(), json={
+        "subject": {"phone": "070-123 45 67", "external_id": "crm-77"}, "type": "purchase"}))  # fmt: skip
+    await sign_in(web, tenant, await user(ctx, tenant, "officer"))
+    by_phone = (await web.get("/console/subjects", params={"by": "phone", "q": "+46701234567"})).text
+    found = re.search(r'href="/console/subjects/([0-9a-f-]{36})"', by_phone)
+    assert found
+    by_id = (await web.get("/console/subjects", params={"by": "external_id", "q": "crm-77"})).text
+    assert f"/console/subjects/{found.group(1)}" in by_id
+    nobody = (await web.get("/console/subjects", params={"by": "external_id", "q": "crm-78"})).text
+    assert "Nobody with that identifier is recorded." in nobody
+    assert (await web.get("/console/subjects", params={"by": "phone", "q": "not a number"})).status_code == 400
