@@ -777,6 +777,35 @@ class ConsoleController(Controller):
         await console.audit(ctx, current, "subject.erase", str(subject_id), {"erasure_id": str(receipt.id)})
         return _page(request, "console/erased.html", title="Erased", receipt=receipt)
 
+    # The signed-in user's own account (every role).
+
+    @get("/account", opt={"console": "dashboard"}, media_type=MediaType.HTML)
+    async def account_page(self, ctx: Ctx, request: AnyRequest) -> Template:
+        current = _session(request)
+        secret = console.new_totp_secret()
+        uri = console.totp_uri(secret, current.user)
+        return _page(request, "console/account.html", title="Your account", totp_secret=secret, totp_uri=uri,
+                     done=request.query_params.get("done"))  # fmt: skip
+
+    @post("/account/password", opt={"console": "dashboard"}, status_code=HTTP_303_SEE_OTHER,
+          request_max_body_size=FORM_LIMIT)  # fmt: skip
+    async def change_password(self, ctx: Ctx, request: AnyRequest) -> Response[Any]:
+        form = await request.form()
+        new = str(form.get("password") or "")
+        if new != str(form.get("password_again") or ""):
+            raise InvalidInput.field("password_again", "the two passwords differ")
+        await console.change_password(ctx, _session(request), str(form.get("current_password") or ""), new)
+        return Redirect("/console/account?done=password", status_code=HTTP_303_SEE_OTHER)
+
+    @post("/account/totp", opt={"console": "dashboard"}, status_code=HTTP_303_SEE_OTHER,
+          request_max_body_size=FORM_LIMIT)  # fmt: skip
+    async def second_factor(self, ctx: Ctx, request: AnyRequest) -> Response[Any]:
+        form = await request.form()
+        secret = str(form.get("totp_secret") or "") if form.get("action") == "on" else None
+        await console.set_second_factor(ctx, _session(request), str(form.get("current_password") or ""), secret,
+                                        str(form.get("code") or "") or None)  # fmt: skip
+        return Redirect(f"/console/account?done=totp_{form.get('action')}", status_code=HTTP_303_SEE_OTHER)
+
     # Users and the audit log (admin).
 
     @get("/users", opt={"console": "users"}, media_type=MediaType.HTML)

@@ -334,3 +334,43 @@ async def reset_user(ctx: Context, current: Session, user_id: UUID) -> str:
         await store.revoke_sessions_of(conn, current.tenant_id, user_id, ctx.clock())
         await _audit(conn, ctx, current.tenant_id, current.user, "user.reset", str(user_id), {})
     return f"{console_url(ctx)}/setup/{current.tenant_id.hex}.{token}"
+
+
+async def _check_own_password(ctx: Context, current: Session, password: str) -> ConsoleUser:
+    async with ctx.pool.acquire() as conn:
+        user = await store.user_by_id(conn, current.tenant_id, current.user.id)
+    if user is None or not await asyncio.to_thread(_verify, user.password_hash, password[:MAX_PASSWORD]):
+        raise InvalidInput.field("current_password", "is not your password")
+    return user
+
+
+async def change_password(ctx: Context, current: Session, old: str, new: str) -> None:
+    """The signed-in user's own password; their other sessions end."""
+    await _check_own_password(ctx, current, old)
+    new_hash = await hash_password(new)
+    async with ctx.pool.acquire() as conn, conn.transaction():
+        await store.rehash_password(conn, current.tenant_id, current.user.id, new_hash)
+        ended = await store.revoke_other_sessions(conn, current.tenant_id, current.user.id, current.id, ctx.clock())
+        await _audit(conn, ctx, current.tenant_id, current.user, "account.password", None, {"sessions_ended": ended})
+
+
+async def set_second_factor(
+    ctx: Context, current: Session, password: str, secret: str | None, code: str | None
+) -> None:
+    """Turn the signed-in user's TOTP on (``secret`` and a code from the app) or off (``secret``
+    None: a code from the app still in use); the password either way."""
+    user = await _check_own_password(ctx, current, password)
+    if secret is not None:
+        if len(secret) != 32 or not pyotp.TOTP(secret).verify((code or "").strip(), valid_window=1):
+            raise InvalidInput.field("code", "the code from the authenticator app is not right")
+        sealed: bytes | None = _sealer(ctx).seal(secret.encode(), _totp_ad(current.tenant_id, user.id))
+    else:
+        if user.totp_sealed is None:
+            return
+        old = _sealer(ctx).open(user.totp_sealed, _totp_ad(current.tenant_id, user.id)).decode()
+        if not pyotp.TOTP(old).verify((code or "").strip(), valid_window=1):
+            raise InvalidInput.field("code", "the code from the authenticator app is not right")
+        sealed = None
+    async with ctx.pool.acquire() as conn, conn.transaction():
+        await store.set_totp(conn, current.tenant_id, user.id, sealed)
+        await _audit(conn, ctx, current.tenant_id, current.user, "account.totp", None, {"on": sealed is not None})

@@ -102,6 +102,26 @@ async def rehash_password(conn: asyncpg.Connection, tenant_id: UUID, user_id: UU
     )
 
 
+async def set_totp(conn: asyncpg.Connection, tenant_id: UUID, user_id: UUID, totp_sealed: bytes | None) -> None:
+    await conn.execute(
+        "UPDATE console_users SET totp_sealed = $3 WHERE tenant_id = $1 AND id = $2", tenant_id, user_id, totp_sealed
+    )
+
+
+async def revoke_other_sessions(
+    conn: asyncpg.Connection, tenant_id: UUID, user_id: UUID, keep: UUID, now: datetime
+) -> int:
+    status = await conn.execute(
+        "UPDATE console_sessions SET revoked_at = $4 WHERE tenant_id = $1 AND user_id = $2 AND id <> $3 "
+        "AND revoked_at IS NULL",
+        tenant_id,
+        user_id,
+        keep,
+        now,
+    )
+    return int(status.split()[-1])
+
+
 async def set_role(conn: asyncpg.Connection, tenant_id: UUID, user_id: UUID, role: str) -> bool:
     status = await conn.execute(
         "UPDATE console_users SET role = $3 WHERE tenant_id = $1 AND id = $2", tenant_id, user_id, role

@@ -373,6 +373,22 @@ SWEDISH: dict[str, str] = {
     "The configuration is saved.": "Inställningen är sparad.",
     "Configuration (JSON, as PUT /v1/sites/{key} takes it)": "Inställning (JSON, som PUT /v1/sites/{key} tar den)",
     "Save the configuration": "Spara inställningen",
+    "Your account": "Ditt konto",
+    "Your password is changed; your other sessions are signed out.": (
+        "Ditt lösenord är ändrat; dina andra inloggningar är utloggade."
+    ),
+    "The second factor is on.": "Den andra faktorn är på.",
+    "The second factor is off.": "Den andra faktorn är av.",
+    "on": "på",
+    "off": "av",
+    "Change your password": "Byt ditt lösenord",
+    "Current password": "Nuvarande lösenord",
+    "Change the password": "Byt lösenordet",
+    "To turn it off, give your password and a code from the app.": (
+        "Ange ditt lösenord och en kod från appen för att stänga av den."
+    ),
+    "Turn the second factor off": "Stäng av den andra faktorn",
+    "Turn the second factor on": "Slå på den andra faktorn",
 }
 
 

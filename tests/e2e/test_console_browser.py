@@ -149,6 +149,9 @@ def test_the_console_for_each_role_in_chromium(
             assert title(browser) == "Not allowed"
             assert "anna@example.se" not in browser.page_source
             check_page(browser, axe, "forbidden")
+            click_and_wait(browser, browser.find_element(By.LINK_TEXT, "viewer@example.se"))
+            assert title(browser) == "Your account"
+            check_page(browser, axe, "account")
             sign_out(browser)
 
             # The officer finds Anna, restricts processing, and erases her.

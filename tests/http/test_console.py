@@ -634,3 +634,32 @@ async def test_people_are_found_by_phone_and_by_external_id(
     nobody = (await web.get("/console/subjects", params={"by": "external_id", "q": "crm-78"})).text
     assert "Nobody with that identifier is recorded." in nobody
     assert (await web.get("/console/subjects", params={"by": "phone", "q": "not a number"})).status_code == 400
+
+
+async def test_a_user_changes_their_password_and_turns_a_second_factor_on_and_off(
+    ctx: Context, tenant: Tenant, web: httpx.AsyncClient
+) -> None:
+    email = await user(ctx, tenant, "marketer")
+    transport = httpx.ASGITransport(app=create_app(ctx, clock=still))
+    async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as elsewhere:
+        await sign_in(elsewhere, tenant, email)
+        await sign_in(web, tenant, email)
+        page = (await web.get("/console/account")).text
+        csrf = hidden(page, "csrf")
+        new = "a brand new long password"
+        wrong = {"csrf": csrf, "current_password": "not it at all!!", "password": new, "password_again": new}
+        assert (await web.post("/console/account/password", data=wrong)).status_code == 400
+        moved(await web.post("/console/account/password", data={**wrong, "current_password": PASSWORD}))
+        assert (await web.get("/console/")).status_code == 200  # this session goes on
+        assert (await elsewhere.get("/console/")).status_code == 303  # the other one ended
+        secret = hidden(page, "totp_secret")
+        on = {"csrf": csrf, "action": "on", "totp_secret": secret, "current_password": new, "code": "000000"}
+        if pyotp.TOTP(secret).verify("000000", valid_window=1):
+            on["code"] = "111111"
+        assert (await web.post("/console/account/totp", data=on)).status_code == 400  # a wrong code
+        moved(await web.post("/console/account/totp", data={**on, "code": pyotp.TOTP(secret).now()}))
+        assert (await sign_in(elsewhere, tenant, email, new)).status_code == 401  # the code is needed now
+        assert (await sign_in(elsewhere, tenant, email, new, code=pyotp.TOTP(secret).now())).status_code == 303
+        off = {"csrf": csrf, "action": "off", "current_password": new, "code": pyotp.TOTP(secret).now()}
+        moved(await web.post("/console/account/totp", data=off))
+        assert (await sign_in(elsewhere, tenant, email, new)).status_code == 303
