@@ -259,8 +259,10 @@ def test_washing_a_100000_row_csv_in_chromium_matches_the_batch_api(
             assert washed.exists(), list(downloads.iterdir())
         rss_after = server.memory_info().rss
 
-        with washed.open(encoding="utf-8", newline="") as handle:
-            table = list(csv.reader(handle))
+        with washed.open("rb") as raw:
+            assert raw.read(3) == b"\xef\xbb\xbf"  # a byte-order mark first, for Excel
+        with washed.open(encoding="utf-8-sig", newline="") as handle:
+            table = list(csv.reader(handle, delimiter=";"))  # the file's own delimiter
         assert table[0] == ["namn", "e-post", "kommentar", "allowed", "reason", "rule", "expires_at"]
         assert len(table) == rows + 1
         assert table[1][:3] == ["Person 0", "not an address 0", 'säger "hej"; och hejdå']

@@ -103,7 +103,10 @@
     result.hidden = true;
     progress.value = 0;
     progress.hidden = false;
-    const parts = [new Blob([header.concat(["allowed", "reason", "rule", "expires_at"]).map(quote).join(",") + "\r\n"])];
+    // The answer keeps the file's delimiter, and starts with a byte-order mark so that Excel reads
+    // the UTF-8 (å, ä, ö) as such.
+    const head = header.concat(["allowed", "reason", "rule", "expires_at"]).map(quote).join(delimiter);
+    const parts = [new Blob(["\ufeff" + head + "\r\n"])];
     const counts = {};
     let rows = 0, allowed = 0, first = true, batch = [];
     const started = Date.now();
@@ -118,7 +121,7 @@
         const a = answers[i];
         counts[a[1]] = (counts[a[1]] || 0) + 1;
         if (a[0]) allowed++;
-        out += fields.concat([a[0] ? "true" : "false", a[1], a[2] || "", a[3] || ""]).map(quote).join(",") + "\r\n";
+        out += fields.concat([a[0] ? "true" : "false", a[1], a[2] || "", a[3] || ""]).map(quote).join(delimiter) + "\r\n";
       });
       parts.push(new Blob([out]));
       rows += current.length;
