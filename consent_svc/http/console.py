@@ -719,7 +719,9 @@ class ConsoleController(Controller):
             key=lambda item: item[1],
             reverse=True,
         )
-        restricted = any(s.decision.reason == "restricted" for s in states)
+        # Restricted while the latest restriction event of the ledger is a start (Art 18).
+        marks = [e.type for e in export.events if e.type in ("restriction_started", "restriction_lifted")]
+        restricted = bool(marks) and marks[-1] == "restriction_started"
         done = request.query_params.get("done")
         return _page(request, "console/subject.html", title="Person", export=export, states=states, timeline=timeline,
                      restricted=restricted, done=done)  # fmt: skip

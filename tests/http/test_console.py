@@ -204,6 +204,11 @@ async def test_officer_erases_through_the_service_and_the_audit_log_says_who(
     events = (await client.get(f"/v1/subjects/{subject}/events", headers=tenant.auth())).json()["items"]
     assert events[-1]["type"] == "restriction_started"
     assert "console user" in events[-1]["proof"]["note"]
+    page = await web.get(f"/console/subjects/{subject}")
+    assert 'name="action" value="lift"' in page.text
+    moved(await web.post(f"/console/subjects/{subject}/restriction", data={"csrf": csrf, "action": "lift"}))
+    assert (await client.get("/v1/decisions", headers=tenant.auth(), params=query)).json()["reason"] == "consent_active"
+    assert 'name="action" value="start"' in (await web.get(f"/console/subjects/{subject}")).text
     # Erasure needs the address typed.
     refused = await web.post(f"/console/subjects/{subject}/erase", data={"csrf": csrf, "confirm": "someone@else.se"})
     assert refused.status_code == 400
