@@ -328,6 +328,7 @@ class ConsolePublicController(Controller):
     async def login_page(self, ctx: Ctx, request: AnyRequest) -> Template:
         token = _form_token()
         return _page(request, "console/login.html", form_token=token, next=_next(request.query_params.get("next")),
+                     set_done=request.query_params.get("set") == "1",
                      cookies=[_form_cookie(ctx, request, token)])  # fmt: skip
 
     @post("/login", media_type=MediaType.HTML, status_code=HTTP_200_OK, request_max_body_size=FORM_LIMIT)

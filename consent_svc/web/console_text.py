@@ -389,6 +389,7 @@ SWEDISH: dict[str, str] = {
     ),
     "Turn the second factor off": "Stäng av den andra faktorn",
     "Turn the second factor on": "Slå på den andra faktorn",
+    "Your password is saved. Sign in with it.": "Ditt lösenord är sparat. Logga in med det.",
 }
 
 

@@ -92,6 +92,7 @@ def test_the_console_for_each_role_in_chromium(
             browser.find_element(By.ID, "password_again").send_keys(PASSWORD)
             click_and_wait(browser, browser.find_element(By.CSS_SELECTOR, "main button[type=submit]"))
             assert "/console/login" in browser.current_url
+            assert "Your password is saved" in browser.find_element(By.CSS_SELECTOR, "[role=status]").text
             check_page(browser, axe, "login")
             sign_in(browser, url, tenant.name, "admin@example.se", PASSWORD)
             assert title(browser) == "Dashboard"
