@@ -5,9 +5,11 @@ from __future__ import annotations
 
 import shutil
 import subprocess
+import time
 from pathlib import Path
 from typing import Any
 
+from selenium.common.exceptions import StaleElementReferenceException, WebDriverException
 from selenium.webdriver.common.by import By
 from selenium.webdriver.support import expected_conditions
 from selenium.webdriver.support.ui import WebDriverWait
@@ -68,10 +70,19 @@ def check_page(driver: Any, source: str, name: str) -> None:
     size(driver, *DESKTOP)
 
 
-def click_and_wait(driver: Any, button: Any) -> None:
-    """Press a button that sends a form, and wait until the next page has replaced this one."""
+def click_and_wait(driver: Any, locator: tuple[str, str]) -> None:
+    """Press the button (or link) ``locator`` finds, and wait until the next page has replaced this
+    one. Found afresh at the moment of the click: Chromium may still be settling the page that the
+    previous form loaded (its node ids change), and a click on a stale node is refused."""
     old = driver.find_element(By.TAG_NAME, "html")
-    button.click()
+    for attempt in range(5):
+        try:
+            driver.find_element(*locator).click()
+            break
+        except (StaleElementReferenceException, WebDriverException) as exc:
+            if attempt == 4 or ("document" not in str(exc) and not isinstance(exc, StaleElementReferenceException)):
+                raise
+            time.sleep(0.2)
     WebDriverWait(driver, 15).until(expected_conditions.staleness_of(old))
     WebDriverWait(driver, 15).until(expected_conditions.presence_of_element_located((By.TAG_NAME, "h1")))
 
@@ -81,11 +92,11 @@ def sign_in(driver: Any, url: str, tenant: str, email: str, password: str) -> No
     driver.find_element(By.ID, "tenant").send_keys(tenant)
     driver.find_element(By.ID, "email").send_keys(email)
     driver.find_element(By.ID, "password").send_keys(password)
-    click_and_wait(driver, driver.find_element(By.CSS_SELECTOR, "main button[type=submit]"))
+    click_and_wait(driver, (By.CSS_SELECTOR, "main button[type=submit]"))
 
 
 def sign_out(driver: Any) -> None:
-    click_and_wait(driver, driver.find_element(By.CSS_SELECTOR, "header form button"))
+    click_and_wait(driver, (By.CSS_SELECTOR, "header form button"))
     assert "/console/login" in driver.current_url
 
 

@@ -90,7 +90,7 @@ def test_the_console_for_each_role_in_chromium(
             check_page(browser, axe, "setup")
             browser.find_element(By.ID, "password").send_keys(PASSWORD)
             browser.find_element(By.ID, "password_again").send_keys(PASSWORD)
-            click_and_wait(browser, browser.find_element(By.CSS_SELECTOR, "main button[type=submit]"))
+            click_and_wait(browser, (By.CSS_SELECTOR, "main button[type=submit]"))
             assert "/console/login" in browser.current_url
             assert "Your password is saved" in browser.find_element(By.CSS_SELECTOR, "[role=status]").text
             check_page(browser, axe, "login")
@@ -101,18 +101,18 @@ def test_the_console_for_each_role_in_chromium(
             assert "officer@example.se" in browser.find_element(By.TAG_NAME, "table").text
             check_page(browser, axe, "users")
             # Swedish by the switch in the header, remembered.
-            click_and_wait(browser, browser.find_element(By.LINK_TEXT, "På svenska"))
+            click_and_wait(browser, (By.LINK_TEXT, "På svenska"))
             assert title(browser) == "Användare"
             browser.get(f"{url}/console/audit")
             assert title(browser) == "Händelselogg"
-            click_and_wait(browser, browser.find_element(By.LINK_TEXT, "In English"))
+            click_and_wait(browser, (By.LINK_TEXT, "In English"))
             assert "login" in browser.find_element(By.TAG_NAME, "table").text
             check_page(browser, axe, "audit")
 
             # The admin's other pages.
             browser.get(f"{url}/console/purposes")
             check_page(browser, axe, "purposes")
-            click_and_wait(browser, browser.find_element(By.LINK_TEXT, "Newsletter"))
+            click_and_wait(browser, (By.LINK_TEXT, "Newsletter"))
             assert "newsletter" in title(browser)
             check_page(browser, axe, "purpose")
             browser.get(f"{url}/console/sites")
@@ -128,14 +128,14 @@ def test_the_console_for_each_role_in_chromium(
             browser.get(f"{url}/console/webhooks")
             assert "suppression.added" in browser.find_element(By.TAG_NAME, "main").text
             check_page(browser, axe, "webhooks")
-            click_and_wait(browser, browser.find_element(By.XPATH, "//button[normalize-space()='Redeliver']"))
+            click_and_wait(browser, (By.XPATH, "//button[normalize-space()='Redeliver']"))
             assert "queued to be delivered again" in browser.find_element(By.CSS_SELECTOR, "p.ok").text
 
             # CSRF: a form whose token was tampered with changes nothing.
             browser.get(f"{url}/console/users")
             browser.execute_script("document.querySelectorAll('input[name=csrf]').forEach(i => i.value = 'forged');")
             browser.find_element(By.ID, "new-email").send_keys("mallory@example.se")
-            click_and_wait(browser, browser.find_element(By.CSS_SELECTOR, "form.narrow button[type=submit]"))
+            click_and_wait(browser, (By.CSS_SELECTOR, "form.narrow button[type=submit]"))
             assert title(browser) == "Not allowed"
             browser.get(f"{url}/console/users")
             assert "mallory@example.se" not in browser.find_element(By.TAG_NAME, "main").text
@@ -150,7 +150,7 @@ def test_the_console_for_each_role_in_chromium(
             assert title(browser) == "Not allowed"
             assert "anna@example.se" not in browser.page_source
             check_page(browser, axe, "forbidden")
-            click_and_wait(browser, browser.find_element(By.LINK_TEXT, "viewer@example.se"))
+            click_and_wait(browser, (By.LINK_TEXT, "viewer@example.se"))
             assert title(browser) == "Your account"
             check_page(browser, axe, "account")
             sign_out(browser)
@@ -163,22 +163,22 @@ def test_the_console_for_each_role_in_chromium(
             browser.get(f"{url}/console/subjects")
             assert title(browser) == "People"
             browser.find_element(By.ID, "q").send_keys("anna@example.se")
-            click_and_wait(browser, browser.find_element(By.CSS_SELECTOR, "form[role=search] button"))
+            click_and_wait(browser, (By.CSS_SELECTOR, "form[role=search] button"))
             check_page(browser, axe, "people")
-            click_and_wait(browser, browser.find_element(By.CSS_SELECTOR, ".results a"))
+            click_and_wait(browser, (By.CSS_SELECTOR, ".results a"))
             assert title(browser) == "Person"
             decisions = browser.find_element(By.TAG_NAME, "table").text
             assert "consent_active" in decisions
             assert "GDPR 6(1)(a)" in decisions
             assert "https://example.se/nyhetsbrev" in browser.page_source  # the proof, in the timeline
             check_page(browser, axe, "person")
-            click_and_wait(browser, browser.find_element(By.XPATH, "//button[normalize-space()='Restrict processing']"))
+            click_and_wait(browser, (By.XPATH, "//button[normalize-space()='Restrict processing']"))
             assert "Processing is restricted" in browser.find_element(By.CSS_SELECTOR, "p.ok").text
             answer = api.get("/v1/decisions", params=ANNA).json()
             assert answer["reason"] == "restricted"
             browser.find_element(By.ID, "confirm").send_keys("anna@example.se")
             browser.find_element(By.ID, "reason").send_keys("Art 17 request by email")
-            click_and_wait(browser, browser.find_element(By.XPATH, "//button[normalize-space()='Erase this person']"))
+            click_and_wait(browser, (By.XPATH, "//button[normalize-space()='Erase this person']"))
             assert title(browser) == "The person is erased"
             receipt = browser.find_element(By.ID, "receipt").text
             assert "Suppression entries kept" in receipt
@@ -307,7 +307,7 @@ def test_importing_a_mailchimp_export_in_chromium_dry_run_then_record(
             check_page(browser, axe_source(), "import")
             browser.find_element(By.ID, "import-file").send_keys(str(export))
             Select(browser.find_element(By.ID, "import-format")).select_by_value("mailchimp")
-            click_and_wait(browser, browser.find_element(By.CSS_SELECTOR, "button[value=dry_run]"))
+            click_and_wait(browser, (By.CSS_SELECTOR, "button[value=dry_run]"))
             assert title(browser) == "Import"
             report = browser.find_element(By.ID, "import-report").text
             assert "Dry run: nothing was recorded" in report
@@ -318,13 +318,13 @@ def test_importing_a_mailchimp_export_in_chromium_dry_run_then_record(
             assert api.get("/v1/decisions", params=eva).json()["reason"] == "no_consent"
 
             browser.find_element(By.ID, "import-file").send_keys(str(export))  # a file input is empty again
-            click_and_wait(browser, browser.find_element(By.CSS_SELECTOR, "button[value=record]"))
+            click_and_wait(browser, (By.CSS_SELECTOR, "button[value=record]"))
             assert "Recorded" in browser.find_element(By.ID, "import-report").text
             assert browser.find_element(By.ID, "events-new").text == "1"
             assert api.get("/v1/decisions", params=eva).json()["reason"] == "consent_active"
 
             browser.find_element(By.ID, "import-file").send_keys(str(export))
-            click_and_wait(browser, browser.find_element(By.CSS_SELECTOR, "button[value=record]"))
+            click_and_wait(browser, (By.CSS_SELECTOR, "button[value=record]"))
             assert browser.find_element(By.ID, "events-new").text == "0"  # the same file: nothing twice
             assert browser.find_element(By.ID, "events-already").text == "1"
 
