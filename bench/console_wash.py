@@ -4,7 +4,7 @@
 
 Starts the embedded PostgreSQL in a temporary folder (or uses ``CONSENT_BENCH_DATABASE_URL``, a
 database it may fill) and the real ``consent-svc serve``, records consent for one row in 1,000,
-writes a CSV of ``--rows`` rows, washes it in the console page (docs/adr/0013) and prints, every
+writes a CSV of ``--rows`` rows, washes it in the console page (docs/adr/0014) and prints, every
 10 % of the file, the rows washed, the server's RSS and the page's JavaScript heap
 (``performance.memory``): flat columns are flat memory. The suite washes 100,000 rows and checks
 each against the batch API (tests/e2e/test_console_browser.py).

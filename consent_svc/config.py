@@ -137,6 +137,8 @@ class Settings:
     console_url: str = ""
     console_session_key: Secret | None = field(default=None, repr=False)
     console_idle_minutes: int = 30
+    # Banner receipts never linked to a person are deleted this long after they expired (the sweep).
+    banner_receipt_retention_days: int = 365
 
 
 def _env_bool(env: Mapping[str, str], name: str, default: bool) -> bool:
@@ -328,4 +330,5 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         console_url=console_url,
         console_session_key=console_session_key,
         console_idle_minutes=_env_int(env, "CONSENT_CONSOLE_IDLE_MINUTES", 30, low=1, high=24 * 60),
+        banner_receipt_retention_days=_env_int(env, "CONSENT_BANNER_RECEIPT_RETENTION_DAYS", 365, low=0, high=3650),
     )

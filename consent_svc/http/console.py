@@ -41,6 +41,7 @@ from consent_svc.domain.console import ROLES, Permission, diff, may, same_token
 from consent_svc.domain.errors import Conflict, DomainError, InvalidInput, NotFound, Refused
 from consent_svc.http.deps import Ctx
 from consent_svc.http.ratelimit import Clock, RateLimited, TokenBuckets
+from consent_svc.http.sites import SiteOut
 from consent_svc.http.subjects import SubjectExportOut
 from consent_svc.service import (
     banner,
@@ -76,7 +77,7 @@ CONSOLE_HEADERS = {
     "connect-src 'self'; frame-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'",
 }
 
-# A chart is a picture: pygal's inline style, no script (docs/adr/0012-console-charts.md).
+# A chart is a picture: pygal's inline style, no script (docs/adr/0013-console-charts.md).
 SVG_HEADERS = {
     "Cache-Control": "no-store",
     "Content-Security-Policy": "default-src 'none'; style-src 'unsafe-inline'",
@@ -385,6 +386,14 @@ class ConsolePublicController(Controller):
         return Response(path.read_bytes(), media_type=types[path.suffix], headers=headers)
 
 
+def _site_json(site: Any) -> str:
+    """A site's configuration as ``PUT /v1/sites/{site_key}`` takes it (what GET answers, less what
+    the service sets itself), for the admin to edit."""
+    shown = msgspec.to_builtins(SiteOut.from_domain(site))
+    body = {f: shown[f] for f in SiteIn.__struct_fields__ if shown.get(f) is not None}
+    return json.dumps(body, ensure_ascii=False, indent=2)
+
+
 def _int(raw: str | None, field: str, default: int) -> int:
     if raw is None or raw == "":
         return default
@@ -428,7 +437,7 @@ class ConsoleController(Controller):
 
     @get("/charts/{chart:str}", opt={"console": "dashboard"})
     async def chart(self, ctx: Ctx, request: AnyRequest, chart: str) -> Response[bytes]:
-        """A dashboard chart as SVG (docs/adr/0012-console-charts.md); ``purpose.KEY`` for a purpose's."""
+        """A dashboard chart as SVG (docs/adr/0013-console-charts.md); ``purpose.KEY`` for a purpose's."""
         board = await _board(request)
         lang = _lang(request)
         if chart == "suppressions":
@@ -618,10 +627,7 @@ class ConsoleController(Controller):
     async def sites_page(self, ctx: Ctx, request: AnyRequest) -> Template:
         current = _session(request)
         listed = await banner.list_sites(ctx, current.tenant_id, None, 100)
-        editable = {
-            s.site_key: json.dumps({f: getattr(s, f) for f in SiteIn.__struct_fields__}, ensure_ascii=False, indent=2)
-            for s in listed.items
-        }
+        editable = {s.site_key: _site_json(s) for s in listed.items}
         return _page(request, "console/sites.html", title="Sites", sites=listed.items, editable=editable,
                      may_edit=may(current.user.role, "sites.write"), done=request.query_params.get("done"))  # fmt: skip
 
@@ -696,10 +702,12 @@ class ConsoleController(Controller):
         query = (request.query_params.get("q") or "").strip()
         found = None
         if query:
-            if kind not in ("email", "phone", "external_id"):
-                raise InvalidInput.field("by", "must be email, phone or external_id")
-            email, phone, external_id = (query if k == kind else None for k in ("email", "phone", "external_id"))
-            ident = subjects.lookup_identifier(email, phone, external_id, ctx.settings.default_phone_region)
+            if kind not in ("email", "phone", "external_id", "personal_number"):
+                raise InvalidInput.field("by", "must be email, phone, external_id or personal_number")
+            email, phone, external_id, number = (
+                query if k == kind else None for k in ("email", "phone", "external_id", "personal_number")
+            )
+            ident = subjects.lookup_identifier(email, phone, external_id, ctx.settings.default_phone_region, number)
             page = await subjects.summaries(ctx, _session(request).tenant_id, ident, None, 1)
             found = page.items
             await console.audit(ctx, _session(request), "subject.search", kind, {"found": len(found)})
@@ -772,8 +780,10 @@ class ConsoleController(Controller):
         form = await request.form()
         view = await subjects.view(ctx, current.tenant_id, subject_id)
         typed = str(form.get("confirm") or "").strip().lower()
-        if not typed or typed not in {v.lower() for _, v in view.identifiers}:
-            raise InvalidInput.field("confirm", "type the person's email, phone or external id exactly to confirm")
+        # What the officer may type: an identifier the page shows, or the id (a personal number is not shown).
+        accepted = {v.lower() for _, v in view.identifiers if v} | {str(subject_id)}
+        if not typed or typed not in accepted:
+            raise InvalidInput.field("confirm", "type the person's email, phone, external id or id exactly to confirm")
         given = str(form.get("reason") or "").strip()[:400]
         reason = f"console user {current.user.id}" + (f": {given}" if given else "")
         receipt = await subjects.erase(ctx, current.tenant_id, subject_id, reason)

@@ -10,7 +10,7 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 from typing import Any
 from uuid import UUID
 
@@ -18,7 +18,7 @@ import msgspec
 
 from consent_svc.domain import facts as facts_mod
 from consent_svc.domain.errors import Conflict, FieldError, InvalidInput, NotFound
-from consent_svc.domain.identifiers import Identifier, normalize
+from consent_svc.domain.identifiers import HASH_ONLY_TYPES, Identifier, normalize, stored_value, swedish_today
 from consent_svc.domain.ids import uuid7
 from consent_svc.domain.models import PURPOSE_EVENTS, Ref, more_protective
 from consent_svc.domain.records import EventRow
@@ -55,7 +55,7 @@ class EventResult:
     created: bool
 
 
-def subject_identifiers(ref: SubjectRef, region: str, prefix: str) -> list[Identifier]:
+def subject_identifiers(ref: SubjectRef, region: str, prefix: str, today: date | None = None) -> list[Identifier]:
     """Normalize the identifiers of a subject reference; field names in errors carry ``prefix``."""
     found: list[Identifier] = []
     if ref.email is not None:
@@ -64,8 +64,10 @@ def subject_identifiers(ref: SubjectRef, region: str, prefix: str) -> list[Ident
         found.append(normalize("phone", ref.phone, region=region, field=f"{prefix}.phone"))
     if ref.external_id is not None:
         found.append(normalize("external_id", ref.external_id, field=f"{prefix}.external_id"))
+    if ref.personal_number is not None:
+        found.append(normalize("personal_number", ref.personal_number, field=f"{prefix}.personal_number", today=today))
     if not found:
-        raise InvalidInput.field(prefix, "needs at least one of email, phone, external_id")
+        raise InvalidInput.field(prefix, "needs at least one of email, phone, external_id, personal_number")
     return found
 
 
@@ -108,7 +110,7 @@ def _validate(
             return f"{prefix}.{field}" if prefix else field
 
         try:
-            identifiers = subject_identifiers(item.subject, region, name("subject"))
+            identifiers = subject_identifiers(item.subject, region, name("subject"), swedish_today(now))
         except InvalidInput as exc:
             errors.extend(exc.errors)
             continue
@@ -257,7 +259,7 @@ async def _subjects(conn: Any, tenant_id: UUID, to_write: list[_Prepared]) -> tu
         subject_of[p.index] = subject_id
         for ident, h in zip(p.identifiers, p.hashes, strict=True):
             if h not in owners:
-                extra.setdefault(subject_id, {})[h] = subject_store.NewIdentifier(h, ident.type, ident.value)
+                extra.setdefault(subject_id, {})[h] = subject_store.NewIdentifier(h, ident.type, stored_value(ident))
     for subject_id, idents in extra.items():
         refused = await subject_store.add_identifiers(conn, tenant_id, subject_id, list(idents.values()))
         if refused:
@@ -325,7 +327,8 @@ def _new_event(p: _Prepared, subject_id: UUID) -> store.NewEvent:
         proof=msgspec.to_builtins(p.item.proof) if p.item.proof is not None else {},
         idempotency_key=p.item.idempotency_key,
         fingerprint=p.fingerprint,
-        identifiers={i.type: i.value for i in p.identifiers},
+        # For the webhook message: never a personal number (held only as a keyed hash).
+        identifiers={i.type: i.value for i in p.identifiers if i.type not in HASH_ONLY_TYPES},
         subject_kind=p.item.subject.kind,
     )
 
@@ -351,7 +354,7 @@ def _plan_new_subjects(items: Sequence[_Prepared], owners: dict[bytes, UUID]) ->
         known = {i.hash for i in current.identifiers}
         types = {i.type for i in current.identifiers}
         added = [
-            subject_store.NewIdentifier(h, ident.type, ident.value)
+            subject_store.NewIdentifier(h, ident.type, stored_value(ident))
             for ident, h in zip(p.identifiers, p.hashes, strict=True)
             if h not in known and ident.type not in types
         ]

@@ -1,4 +1,4 @@
-"""The console dashboard's charts: SVG rendered by pygal on the server (docs/adr/0012-console-charts.md).
+"""The console dashboard's charts: SVG rendered by pygal on the server (docs/adr/0013-console-charts.md).
 
 Each chart is a picture of a table the page shows beside it; the numbers come from the same
 ``service.dashboard.Dashboard``. No script (``js=[]``); colours chosen to be told apart in

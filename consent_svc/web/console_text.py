@@ -101,9 +101,12 @@ SWEDISH: dict[str, str] = {
     "Erasure cannot be undone. A suppression entry stays so the person is never contacted again.": (
         "Radering kan inte ångras. En spärr finns kvar så att personen aldrig kontaktas igen."
     ),
-    "Type the person's email, phone or external id to confirm": (
-        "Skriv personens e-postadress, telefonnummer eller externa id för att bekräfta"
+    "Type the person's email, phone, external id or id to confirm": (
+        "Skriv personens e-postadress, telefonnummer, externa id eller id för att bekräfta"
     ),
+    "kept only as a keyed hash": "sparas bara som en nyckelhashad kontrollsumma",
+    "personal_number": "personnummer",
+    "Personal number": "Personnummer",
     "Erase this person": "Radera personen",
     "Timeline": "Tidslinje",
     "source": "källa",

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
+from consent_svc.domain.models import PurposeConfig
 from consent_svc.domain.records import BrandingRow
 from consent_svc.service.unsubscribe import PreferenceView
 from consent_svc.web.templates import render
@@ -33,8 +34,17 @@ TEXT: dict[str, dict[Lang, str]] = {
         "en": "You are unsubscribed and will get no more marketing messages from {org}.",
     },
     "one_click": {
-        "sv": "Du är avregistrerad. Det kan ta upp till två dagar innan alla utskick har stoppats.",
-        "en": "You are unsubscribed. It may take up to two days for every message to stop.",
+        "sv": "Du är avregistrerad och får inga fler utskick från {org}. Det gäller redan nu.",
+        "en": "You are unsubscribed and will get no more marketing messages from {org}. This applies now.",
+    },
+    "one_click_purpose": {
+        "sv": "Du är avregistrerad från ”{purpose}”. Det gäller redan nu.",
+        "en": "You are unsubscribed from “{purpose}”. This applies now.",
+    },
+    "purpose_button": {"sv": "Avregistrera mig från ”{purpose}”", "en": "Unsubscribe from “{purpose}”"},
+    "purpose_intro": {
+        "sv": "Länken gäller ”{purpose}”. Ett klick räcker:",
+        "en": "This link is for “{purpose}”. One click is enough:",
     },
     "blocked": {
         "sv": "Kan inte aktiveras här (adressen är spärrad). Kontakta oss om du vill ha utskicket igen.",
@@ -127,14 +137,28 @@ def preference_page(
             "blocked": choice.blocked,
             "on": choice.subscribed if ticked is None else p.key in ticked and not choice.blocked,
         })  # fmt: skip
+    # A link for one purpose offers it in one step, while the person still gets it.
+    link = view.link_purpose
+    one_step = None
+    if link is not None and any(c.purpose.key == link.key and c.subscribed for c in view.choices):
+        one_step = purpose_title(link, lang)
     return render(
         "pages/preference.html", **frame(lang, view.branding), t=TEXT, rows=rows, token=token, nonce=nonce,
-        notice=notice, again=again, other="en" if lang == "sv" else "sv",
+        notice=notice, again=again, other="en" if lang == "sv" else "sv", one_step=one_step,
     )  # fmt: skip
 
 
+def purpose_title(purpose: PurposeConfig, lang: Lang) -> str:
+    return purpose.title.get(lang) or purpose.title.get("en") or purpose.key
+
+
 def one_click_page(lang: Lang, view: PreferenceView) -> str:
-    return render("pages/message.html", **frame(lang, view.branding), notice=TEXT["one_click"][lang])
+    """The answer to a one-click unsubscribe: the decision changed at once, and the page says so."""
+    if view.link_purpose is not None:
+        text = TEXT["one_click_purpose"][lang].format(purpose=purpose_title(view.link_purpose, lang))
+    else:
+        text = TEXT["one_click"][lang].format(org=view.branding.display_name or view.branding.name)
+    return render("pages/message.html", **frame(lang, view.branding), notice=text)
 
 
 PROBLEMS: dict[str, dict[Lang, tuple[str, str]]] = {

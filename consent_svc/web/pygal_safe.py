@@ -3,7 +3,7 @@
 pygal appends a legacy finder to ``sys.meta_path`` (for its separately installed map plugins,
 ``pygal.maps.*``, which the console does not use); Python then warns about it on every import
 that reaches the end of the path. It is taken out right after pygal is imported
-(docs/adr/0012-console-charts.md). Import pygal through this module only.
+(docs/adr/0013-console-charts.md). Import pygal through this module only.
 """
 
 from __future__ import annotations

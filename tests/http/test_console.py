@@ -668,3 +668,25 @@ async def test_a_user_changes_their_password_and_turns_a_second_factor_on_and_of
         off = {"csrf": csrf, "action": "off", "current_password": new, "code": pyotp.TOTP(secret).now()}
         moved(await web.post("/console/account/totp", data=off))
         assert (await sign_in(elsewhere, tenant, email, new)).status_code == 303
+
+
+async def test_a_person_known_by_a_personal_number_is_found_shown_as_a_hash_and_erased_by_id(
+    ctx: Context, tenant: Tenant, web: httpx.AsyncClient, client: httpx.AsyncClient
+) -> None:
+    ok(await client.post("/v1/events", headers=tenant.auth(), json={
+        "subject": {"personal_number": "121212+1212"}, "type": "purchase"}))  # fmt: skip
+    await sign_in(web, tenant, await user(ctx, tenant, "officer"))
+    found = (await web.get("/console/subjects", params={"by": "personal_number", "q": "19121212-1212"})).text
+    person = re.search(r'href="/console/subjects/([0-9a-f-]{36})"', found)
+    assert person
+    page = (await web.get(f"/console/subjects/{person.group(1)}")).text
+    assert "kept only as a keyed hash" in page
+    assert "121212" not in page  # never the number itself
+    csrf = hidden(page, "csrf")
+    refused = await web.post(f"/console/subjects/{person.group(1)}/restriction", data={"csrf": csrf, "action": "start"})
+    assert refused.status_code == 422  # no value to record it by: said, not guessed
+    erased = await web.post(
+        f"/console/subjects/{person.group(1)}/erase", data={"csrf": csrf, "confirm": person.group(1)}
+    )
+    assert erased.status_code == 200
+    assert "The person is erased" in erased.text
