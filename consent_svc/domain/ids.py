@@ -35,3 +35,9 @@ def uuid7() -> uuid.UUID:
     value |= 0b10 << 62
     value |= rand
     return uuid.UUID(int=value)
+
+
+def uuid7_floor(at_ms: int) -> uuid.UUID:
+    """The smallest UUIDv7 of a millisecond: every id made at or after it sorts at or above it
+    (a time range over a uuid7 key, on its primary key index)."""
+    return uuid.UUID(int=((at_ms & ((1 << 48) - 1)) << 80) | (0x7 << 76) | (0b10 << 62))
