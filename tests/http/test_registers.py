@@ -297,6 +297,39 @@ async def test_post_checks_nix_adresserat_and_spar_by_personal_number(
     assert (await decide(client, tenant, "post", personal_number="121212+1212"))["allowed"] is True
 
 
+async def test_post_to_a_person_whose_personal_number_nobody_gave_cannot_be_washed(
+    client: httpx.AsyncClient, tenant: Tenant
+) -> None:
+    """Asked by email for post: the postal registers list personal numbers, so unless the person's
+    number is known they cannot be checked, and a wash is no proof (R1 register_unverifiable)."""
+    await setup_calls(client, tenant)
+    for name in ("nix-adresserat", "spar-reklamsparr"):
+        assert (await upload(client, tenant, name, "19811218-9876\n")).status_code == 201
+    lead = await client.post(
+        "/v1/events", json={"subject": {"email": "anna@example.se"}, "type": "lead_activity"}, headers=tenant.auth()
+    )
+    assert lead.status_code == 201, lead.text
+    unknown = await decide(client, tenant, "post", email="anna@example.se")
+    assert (unknown["allowed"], unknown["reason"], unknown["rule"]) == (False, "register_unverifiable", "R1")
+    assert [r["name"] for r in unknown["registers"]] == ["nix-adresserat", "spar-reklamsparr"]
+    # Once her personal number is known (and not listed), the wash holds, asked by email too.
+    linked = await client.post(
+        "/v1/events",
+        json={"subject": {"email": "anna@example.se", "personal_number": "19850321-1230"}, "type": "lead_activity"},
+        headers=tenant.auth(),
+    )
+    assert linked.status_code == 201, linked.text
+    washed = await decide(client, tenant, "post", email="anna@example.se")
+    assert (washed["allowed"], washed["reason"]) == (True, "li_lead")
+    batch = await client.post(
+        "/v1/decisions/batch",
+        json={"purpose": "calls", "channel": "post",
+              "recipients": [{"email": "anna@example.se"}, {"email": "nobody@example.se"}]},
+        headers=tenant.auth("check"),
+    )  # fmt: skip
+    assert [r["reason"] for r in batch.json()["results"]] == ["li_lead", "register_unverifiable"]
+
+
 async def test_one_tenants_register_blocks_nobody_elsewhere(client: httpx.AsyncClient, ctx: Context) -> None:
     first, second = await make_tenant(ctx), await make_tenant(ctx)
     for tenant, listed in ((first, "0701234567"), (second, "0701234999")):
