@@ -87,11 +87,28 @@ def click_and_wait(driver: Any, locator: tuple[str, str]) -> None:
     WebDriverWait(driver, 15).until(expected_conditions.presence_of_element_located((By.TAG_NAME, "h1")))
 
 
+def type_into(driver: Any, element_id: str, text: str) -> None:
+    """Type into the field ``element_id``, found afresh (as in :func:`click_and_wait`): right after a
+    navigation Chromium may still be replacing the document, and a node of the old one is refused."""
+    for attempt in range(5):
+        try:
+            field = WebDriverWait(driver, 15).until(
+                expected_conditions.presence_of_element_located((By.ID, element_id))
+            )
+            field.clear()
+            field.send_keys(text)
+            return
+        except (StaleElementReferenceException, WebDriverException) as exc:
+            if attempt == 4 or ("document" not in str(exc) and not isinstance(exc, StaleElementReferenceException)):
+                raise
+            time.sleep(0.2)
+
+
 def sign_in(driver: Any, url: str, tenant: str, email: str, password: str) -> None:
     driver.get(f"{url}/console/login?lang=en")
-    driver.find_element(By.ID, "tenant").send_keys(tenant)
-    driver.find_element(By.ID, "email").send_keys(email)
-    driver.find_element(By.ID, "password").send_keys(password)
+    type_into(driver, "tenant", tenant)
+    type_into(driver, "email", email)
+    type_into(driver, "password", password)
     click_and_wait(driver, (By.CSS_SELECTOR, "main button[type=submit]"))
 
 
