@@ -312,6 +312,8 @@ def decide(
     facts = facts if facts is not None else Facts()
 
     # R1: suppression list.
+    if not suppressions:  # nearly every recipient of a batch: no entry at all, nothing to sort
+        return _decide_after_suppressions(purpose, facts, kind, suppressions, channel, now, known, signups)
     matching = sorted(
         (s for s in suppressions if entry_matches(s, purpose, channel)), key=lambda s: (s.created_at, s.id)
     )

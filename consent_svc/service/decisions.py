@@ -17,7 +17,7 @@ import msgspec
 
 from consent_svc.domain import facts as facts_mod
 from consent_svc.domain.errors import InvalidInput
-from consent_svc.domain.identifiers import Identifier, one_identifier
+from consent_svc.domain.identifiers import Identifier, normalize_email, one_identifier
 from consent_svc.domain.models import CHANNELS, Decision, PurposeConfig, SignupFact, SubjectKind, SuppressionFact
 from consent_svc.domain.rules import decide
 from consent_svc.service.context import Context
@@ -80,6 +80,9 @@ def _judge(purpose: PurposeConfig, row: store.DecisionRow, channel: str, now: da
 
 
 def recipient_identifier(recipient: Recipient, region: str, field: str) -> Identifier:
+    if recipient.email is not None and recipient.phone is None and recipient.external_id is None:
+        # Nearly every recipient of a send list: an email alone (what one_identifier would do, without its dict).
+        return Identifier("email", normalize_email(recipient.email, field=f"{field}.email"))
     given = {"email": recipient.email, "phone": recipient.phone, "external_id": recipient.external_id}
     return one_identifier(given, region=region, field=field, nested=True)
 
