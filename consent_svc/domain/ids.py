@@ -33,13 +33,21 @@ def _stamps(n: int) -> list[tuple[int, int]]:
     return stamps
 
 
+_VERSION_AND_VARIANT = (0x7 << 76) | (0b10 << 62)
+_MS_MASK = (1 << 48) - 1
+_RAND_MASK = (1 << 62) - 1
+_new_uuid = object.__new__
+_set = object.__setattr__
+_UNKNOWN = uuid.SafeUUID.unknown
+
+
 def _make(ms: int, counter: int, rand: int) -> uuid.UUID:
-    value = (ms & ((1 << 48) - 1)) << 80
-    value |= 0x7 << 76
-    value |= counter << 64
-    value |= 0b10 << 62
-    value |= rand & ((1 << 62) - 1)
-    return uuid.UUID(int=value)
+    value = ((ms & _MS_MASK) << 80) | _VERSION_AND_VARIANT | (counter << 64) | (rand & _RAND_MASK)
+    # What uuid.UUID(int=value) stores, without its argument checks (value is 128 bits by construction).
+    made = _new_uuid(uuid.UUID)
+    _set(made, "int", value)
+    _set(made, "is_safe", _UNKNOWN)
+    return made
 
 
 def uuid7() -> uuid.UUID:

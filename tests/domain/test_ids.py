@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+import uuid
 
 from consent_svc.domain.ids import uuid7, uuid7_many
 
@@ -25,3 +26,13 @@ def test_many_carry_the_time_they_were_made() -> None:
 
 def test_none_asked_none_given() -> None:
     assert uuid7_many(0) == []
+
+
+def test_an_id_is_an_ordinary_uuid() -> None:
+    made = uuid7()
+    again = uuid.UUID(str(made))
+    assert again == made
+    assert hash(again) == hash(made)
+    assert again.int == made.int
+    assert again.is_safe == made.is_safe
+    assert str(made) == str(again)
