@@ -95,23 +95,45 @@ def _fingerprint(item: EventIn, identifiers: Sequence[Identifier]) -> bytes:
     return hashlib.sha256(msgspec.msgpack.encode(canonical)).digest()
 
 
+# An event's identifiers and their keyed hashes, or why they are invalid.
+_Identified = tuple[list[Identifier], list[bytes]] | InvalidInput
+
+
+def _identify(items: Sequence[EventIn], ctx: Context, batch: bool) -> list[_Identified]:
+    """Each event's subject identifiers, normalized and hashed: known before the first
+    statement, so that statement can also say who has them (store.events.writing_context)."""
+    region = ctx.settings.default_phone_region
+    key = ctx.hasher.key
+    identified: list[_Identified] = []
+    for index, item in enumerate(items):
+        try:
+            identifiers = subject_identifiers(item.subject, region, f"events[{index}].subject" if batch else "subject")
+        except InvalidInput as exc:
+            identified.append(exc)
+            continue
+        identified.append((identifiers, [key(i) for i in identifiers]))
+    return identified
+
+
 def _validate(
-    items: Sequence[EventIn], purposes: dict[str, frozenset[str]], now: datetime, ctx: Context, batch: bool
+    items: Sequence[EventIn],
+    identified: Sequence[_Identified],
+    purposes: dict[str, frozenset[str]],
+    now: datetime,
+    batch: bool,
 ) -> list[_Prepared]:
     errors: list[FieldError] = []
     prepared: list[_Prepared] = []
-    region = ctx.settings.default_phone_region
-    for index, item in enumerate(items):
+    for index, (item, found) in enumerate(zip(items, identified, strict=True)):
         prefix = f"events[{index}]" if batch else ""
 
         def name(field: str, prefix: str = prefix) -> str:
             return f"{prefix}.{field}" if prefix else field
 
-        try:
-            identifiers = subject_identifiers(item.subject, region, name("subject"))
-        except InvalidInput as exc:
-            errors.extend(exc.errors)
+        if isinstance(found, InvalidInput):
+            errors.extend(found.errors)
             continue
+        identifiers, hashes = found
         if item.purpose is not None and item.purpose not in purposes:
             errors.append(FieldError(name("purpose"), f"unknown purpose {item.purpose!r}"))
         if item.type == "consent_given":
@@ -146,7 +168,7 @@ def _validate(
                 index=index,
                 item=item,
                 identifiers=identifiers,
-                hashes=[ctx.hasher.key(i) for i in identifiers],
+                hashes=hashes,
                 occurred_at=occurred_at,
                 fingerprint=_fingerprint(item, identifiers),
             )
@@ -184,10 +206,12 @@ async def record_in(
 
     Four phases: validate; set aside what idempotency keys answer already; resolve (or
     create) each event's subject; append the events and fold them into the subjects."""
-    tenant = await store.writing_context(conn, tenant_id)
-    prepared = _validate(items, tenant.notices, ctx.clock(), ctx, batch)
+    identified = _identify(items, ctx, batch)
+    hashes = sorted({h for found in identified if not isinstance(found, InvalidInput) for h in found[1]})
+    tenant = await store.writing_context(conn, tenant_id, hashes)
+    prepared = _validate(items, identified, tenant.notices, ctx.clock(), batch)
     plan = await _plan(conn, tenant_id, prepared)
-    subject_of, created = await _subjects(conn, tenant_id, plan.to_write)
+    subject_of, created = await _subjects(conn, tenant_id, plan.to_write, tenant.owners)
     await _append_and_fold(conn, tenant_id, plan, subject_of, created, tenant.subscribed)
     for follower, leader in plan.followers:
         first = plan.results[leader.index]
@@ -223,15 +247,18 @@ async def _plan(conn: Any, tenant_id: UUID, prepared: list[_Prepared]) -> _Plan:
     return plan
 
 
-async def _subjects(conn: Any, tenant_id: UUID, to_write: list[_Prepared]) -> tuple[dict[int, UUID], dict[UUID, str]]:
+async def _subjects(
+    conn: Any, tenant_id: UUID, to_write: list[_Prepared], known: dict[bytes, UUID]
+) -> tuple[dict[int, UUID], dict[UUID, str]]:
     """Each event's subject (by the event's index), and the subjects created here (id to kind).
+    ``known``: who had the identifiers when this transaction first asked (a superset of those here).
 
     New people's identifiers are claimed now; their subject rows are inserted once, at the
     end, with their folded facts (no insert-then-update). An identifier an event names that
     its subject does not have yet is attached; one the subject cannot take (it has another
     value of that type, or it belongs to someone else) is a Conflict, never dropped."""
     all_hashes = sorted({h for p in to_write for h in p.hashes})
-    owners = await subject_store.resolve(conn, tenant_id, all_hashes)
+    owners = {h: known[h] for h in all_hashes if h in known}
     new_subjects = _plan_new_subjects(to_write, owners)
     created: dict[UUID, str] = {}
     if new_subjects:
