@@ -237,7 +237,8 @@ def main() -> None:
             servers.append(subprocess.Popen(
                 [sys.executable, "-m", "consent_svc", "serve", "--port", str(base_port),
                  "--processes", str(args.processes)],
-                env={**env, "PYTHONPATH": str(args.baseline.resolve())},
+                # cwd too: ``python -m`` puts the working directory first on sys.path.
+                env={**env, "PYTHONPATH": str(args.baseline.resolve())}, cwd=args.baseline.resolve(),
                 stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))  # fmt: skip
         floor_env = {**env, "FLOOR_DSN": dsn, "FLOOR_PEPPER": FLOOR_PEPPER}
         servers.append(subprocess.Popen(
