@@ -131,6 +131,8 @@ class Settings:
     webhook_retry_window_seconds: float = 86_400.0
     smtp: SmtpSettings | None = field(default=None, repr=False)  # None: sign-ups are announced by webhook
     confirm_ttl_hours: int = 72
+    # Banner receipts never linked to a person are deleted this long after they expired (the sweep).
+    banner_receipt_retention_days: int = 365
 
 
 def _env_bool(env: Mapping[str, str], name: str, default: bool) -> bool:
@@ -313,4 +315,5 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         ),
         smtp=smtp,
         confirm_ttl_hours=_env_int(env, "CONSENT_CONFIRM_TTL_HOURS", 72, low=1, high=720),
+        banner_receipt_retention_days=_env_int(env, "CONSENT_BANNER_RECEIPT_RETENTION_DAYS", 365, low=0, high=3650),
     )

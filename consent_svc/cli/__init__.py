@@ -16,13 +16,24 @@ import sys
 
 import msgspec
 
-from consent_svc.cli import database, integrations, keys, ledger, retention, serve, sites, subjects, tenants
+from consent_svc.cli import (
+    database,
+    integrations,
+    keys,
+    ledger,
+    registers,
+    retention,
+    serve,
+    sites,
+    subjects,
+    tenants,
+)
 from consent_svc.cli.common import say
 from consent_svc.config import ConfigError, default_data_dir, load_settings
-from consent_svc.domain.errors import DomainError
+from consent_svc.domain.errors import DomainError, InvalidInput
 from consent_svc.log import configure
 
-GROUPS = (serve, database, tenants, keys, sites, subjects, ledger, retention, integrations)
+GROUPS = (serve, database, tenants, keys, sites, subjects, ledger, retention, integrations, registers)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -87,6 +98,8 @@ def main(argv: list[str] | None = None) -> int:
         return int(args.run(settings, args))
     except (DomainError, ConfigError, msgspec.ValidationError) as exc:
         say(f"error: {exc}")
+        for error in exc.errors if isinstance(exc, InvalidInput) else ():
+            say(f"  {error.field}: {error.message}")
         return 1
     except Exception as exc:
         from consent_svc.store.db import DatabaseUnreachable

@@ -54,3 +54,4 @@ def add_identifier(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--email")
     group.add_argument("--phone")
     group.add_argument("--external-id", dest="external_id")
+    group.add_argument("--personal-number", dest="personal_number", help="a Swedish personnummer (never printed)")

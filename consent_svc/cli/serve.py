@@ -17,6 +17,8 @@ from consent_svc.cli.common import Subparsers, say, with_database
 from consent_svc.config import ConfigError, Settings
 from consent_svc.service.context import Context
 
+REGISTER_JOB_SECONDS = 60.0
+
 
 def serve(settings: Settings, args: argparse.Namespace) -> int:
     """Run the HTTP service (and, inside it, the webhook worker, the provider sync, the ledger sealer,
@@ -32,7 +34,7 @@ def serve(settings: Settings, args: argparse.Namespace) -> int:
     from consent_svc.jobs.periodic import every
     from consent_svc.jobs.provider_sync import SyncWorker
     from consent_svc.runtime import tune_gc
-    from consent_svc.service import ledger, retention, unsubscribe
+    from consent_svc.service import ledger, registers, retention, unsubscribe
 
     async def _swept(run: Any) -> int:
         return sum(r.swept for r in await run)
@@ -97,6 +99,10 @@ def serve(settings: Settings, args: argparse.Namespace) -> int:
             # Double opt-in confirmation emails (docs/forms.md); safe in every replica (SKIP LOCKED leases).
             mail = every(mailer.POLL_SECONDS, lambda: mailer.send_due(ctx), stop_jobs, "confirmation mailer")
             jobs.append(asyncio.create_task(mail))
+        # Opt-out registers: announce stale ones (register.stale, once per snapshot). Safe in every
+        # replica (SKIP LOCKED).
+        housekeeping = every(REGISTER_JOB_SECONDS, lambda: registers.housekeeping(ctx), stop_jobs, "register jobs")
+        jobs.append(asyncio.create_task(housekeeping))
         if ctx.settings.sweep_interval_seconds > 0:
             jobs.append(asyncio.create_task(every(
                 ctx.settings.sweep_interval_seconds, lambda: _swept(retention.sweep_all(ctx)), stop_jobs,

@@ -16,7 +16,9 @@ from consent_svc.service.context import Context
 
 async def _subject(ctx: Context, args: argparse.Namespace) -> tuple[UUID, UUID]:
     tenant_id = await tenants.tenant_id_by_name(ctx, args.tenant)
-    ident = subjects.lookup_identifier(args.email, args.phone, args.external_id, ctx.settings.default_phone_region)
+    ident = subjects.lookup_identifier(
+        args.email, args.phone, args.external_id, ctx.settings.default_phone_region, args.personal_number
+    )
     return tenant_id, await subjects.find(ctx, tenant_id, ident)
 
 

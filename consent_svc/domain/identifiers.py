@@ -4,7 +4,10 @@ An email is trimmed, put in Unicode NFC, lowercased as a whole and its domain
 IDNA-encoded; there is no provider-specific rewriting (dots, +tags), because
 two spellings that reach different mailboxes must stay different. A phone
 number becomes E.164. An external id (the tenant's CRM id) is trimmed and
-otherwise kept as given.
+otherwise kept as given. A Swedish personal identity number (personnummer or
+samordningsnummer, consent_svc.domain.personnummer) becomes its twelve digits,
+and is held *only* as its keyed hash: never in plain text in the database, a
+log line or an error message (DSL 3 kap. 10 §, docs/personal-numbers.md).
 
 The look-up key of every identifier is HMAC-SHA256(pepper, "<type>:<value>"):
 without the pepper, a keyed hash in a database dump cannot be tied to an
@@ -23,21 +26,29 @@ import hmac
 import re
 import unicodedata
 from dataclasses import dataclass
+from datetime import date, datetime
 from functools import lru_cache
 from typing import Literal
+from zoneinfo import ZoneInfo
 
 import phonenumbers
 from email_validator import SPECIAL_USE_DOMAIN_NAMES, EmailNotValidError, validate_email
 
 from consent_svc.domain.errors import InvalidIdentifier
+from consent_svc.domain.personnummer import PersonnummerError, normalize_personnummer
 
-IdentifierType = Literal["email", "phone", "external_id"]
+IdentifierType = Literal["email", "phone", "external_id", "personal_number"]
+IDENTIFIER_TYPES: tuple[IdentifierType, ...] = ("email", "phone", "external_id", "personal_number")
 # The identifiers a message is sent to (an external id is only a CRM's name for a person).
 CONTACT_TYPES = ("email", "phone")
+# Identifiers kept only as their keyed hash: the plaintext is never stored.
+HASH_ONLY_TYPES = frozenset({"personal_number"})
 
 MAX_EMAIL_LENGTH = 254
 MAX_PHONE_LENGTH = 32
 MAX_EXTERNAL_ID_LENGTH = 200
+MAX_PERSONAL_NUMBER_LENGTH = 32
+SWEDISH_TIME = ZoneInfo("Europe/Stockholm")
 
 
 @dataclass(frozen=True, slots=True)
@@ -150,17 +161,46 @@ def normalize_external_id(raw: str, *, field: str = "external_id") -> str:
     return text
 
 
-def normalize(type_: IdentifierType, raw: str, *, region: str = "SE", field: str | None = None) -> Identifier:
+def swedish_today(now: datetime | None = None) -> date:
+    """The date in Sweden at ``now`` (default: the system clock): the day the tax agency infers
+    the century of a ten-digit personal number against."""
+    return (now or datetime.now(SWEDISH_TIME)).astimezone(SWEDISH_TIME).date()
+
+
+def normalize_personal_number(raw: str, *, today: date | None = None, field: str = "personal_number") -> str:
+    """The twelve digits of a valid personnummer or samordningsnummer. The error never holds the number."""
+    if len(raw) > MAX_PERSONAL_NUMBER_LENGTH:
+        raise InvalidIdentifier.field(field, f"is longer than {MAX_PERSONAL_NUMBER_LENGTH} characters")
+    if not raw.strip():
+        raise InvalidIdentifier.field(field, "is empty")
+    try:
+        return normalize_personnummer(raw, today=today or swedish_today())
+    except PersonnummerError as exc:
+        raise InvalidIdentifier.field(field, str(exc)) from None
+
+
+def normalize(
+    type_: IdentifierType, raw: str, *, region: str = "SE", field: str | None = None, today: date | None = None
+) -> Identifier:
+    """``today``: the Swedish date ten-digit personal numbers are read against (default: now)."""
     name = field or type_
     if type_ == "email":
         return Identifier("email", normalize_email(raw, field=name))
     if type_ == "phone":
         return Identifier("phone", normalize_phone(raw, region=region, field=name))
+    if type_ == "personal_number":
+        return Identifier("personal_number", normalize_personal_number(raw, today=today, field=name))
     return Identifier("external_id", normalize_external_id(raw, field=name))
 
 
+def stored_value(identifier: Identifier) -> str | None:
+    """What the database may hold in plain text for ``identifier``: nothing for a personal number."""
+    return None if identifier.type in HASH_ONLY_TYPES else identifier.value
+
+
 def one_identifier(given: dict[str, str | None], *, region: str = "SE", field: str, nested: bool = False) -> Identifier:
-    """Exactly one identifier of ``given`` ({"email": ..., "phone": ..., "external_id": ...}, the
+    """Exactly one identifier of ``given`` ({"email": ..., "phone": ..., "external_id": ...,
+    "personal_number": ...}, the
     types a request may use), normalized. Field names in errors: ``field`` when not exactly one
     is given; the identifier's type (``field.type`` with ``nested``) when it is invalid."""
     present = [(t, v) for t, v in given.items() if v is not None]
@@ -193,6 +233,10 @@ class Hasher:
         return hmac.new(self._pepper, b"consent-svc pepper fingerprint v1", hashlib.sha256).digest()
 
 
-def exchange_sha256(identifier: Identifier) -> bytes:
-    """The unkeyed SHA-256 of a normalized email: the form suppression files are exchanged in."""
+def exchange_sha256(identifier: Identifier) -> bytes | None:
+    """The unkeyed SHA-256 of a normalized email: the form suppression files are exchanged in.
+    None for a personal number: an unkeyed hash of one is as good as the number (there are
+    fewer than 10^10 of them), so it is never made."""
+    if identifier.type in HASH_ONLY_TYPES:
+        return None
     return hashlib.sha256(identifier.value.encode()).digest()

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime
 from typing import Literal
 from uuid import UUID
 
@@ -103,6 +103,9 @@ class PurposeConfig(msgspec.Struct, frozen=True, kw_only=True):
     # longer count.
     notice_versions: tuple[str, ...] = ()
     notice_deadlines: dict[str, datetime] = msgspec.field(default_factory=dict)
+    # Opt-out registers R1 checks for direct marketing (consent_svc.domain.registers): None = the
+    # defaults of the channel (phone: nix-telefon; post: nix-adresserat, spar-reklamsparr).
+    registers: tuple[str, ...] | None = None
 
     def notice_deadline(self, notice: str | None) -> datetime | None:
         """Until when a consent naming ``notice`` counts (None: no re-consent deadline).
@@ -158,6 +161,25 @@ class SuppressionFact(msgspec.Struct, frozen=True, kw_only=True):
     created_at: datetime
 
 
+class RegisterFact(msgspec.Struct, frozen=True, kw_only=True):
+    """An opt-out register of the tenant as R1 sees it for one subject."""
+
+    name: str
+    # The channel it blocks; None for a register of the tenant's own never imported (unknown).
+    channel: Channel | None
+    snapshot_id: UUID | None = None  # the snapshot in force; None: never imported
+    version_date: date | None = None
+    listed: bool = False  # one of the subject's identifiers is in the snapshot
+
+
+class RegisterVersion(msgspec.Struct, frozen=True, kw_only=True):
+    """A register a decision consulted, and the version it read."""
+
+    name: str
+    version_date: date | None
+    snapshot_id: UUID | None
+
+
 class SignupFact(msgspec.Struct, frozen=True, kw_only=True):
     """A sign-up for the purpose that waits for its confirmation (a link sent by email)."""
 
@@ -177,3 +199,5 @@ class Decision(msgspec.Struct, frozen=True, kw_only=True):
     evidence: tuple[UUID, ...]
     obligations: tuple[str, ...]
     subject_known: bool
+    # The opt-out registers consulted (direct marketing on their channel), with their versions.
+    registers: tuple[RegisterVersion, ...] = ()

@@ -40,6 +40,10 @@ def check_lawful(key: str, config: PurposeConfig) -> None:
             f"direct marketing cannot rest on {config.legal_basis} (marketing is neither necessary for a contract "
             "nor required by law); use consent or legitimate_interest",
         )
+    if config.registers and not config.direct_marketing:
+        raise InvalidInput.field("registers", "opt-out registers concern direct marketing only")
+    if config.registers is not None and len(set(config.registers)) != len(config.registers):
+        raise InvalidInput.field("registers", "lists a register twice")
     if config.soft_opt_in and config.legal_basis == "consent":
         raise InvalidInput.field("soft_opt_in", "applies only to purposes not based on consent (ePrivacy 13(2))")
     if config.double_opt_in and tuple(config.channels) != ("email",):

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any, Generic, TypeVar
 from uuid import UUID
 
@@ -43,6 +43,7 @@ class SiteRow(msgspec.Struct, frozen=True, kw_only=True):
     gpc_domains: list[str]
     created_at: datetime
     updated_at: datetime
+    options: dict[str, Any] = {}  # policy_url, controller, languages, texts, reopen ... (service.banner)
 
 
 class ReceiptRow(msgspec.Struct, frozen=True, kw_only=True):
@@ -57,6 +58,29 @@ class ReceiptRow(msgspec.Struct, frozen=True, kw_only=True):
     recorded_at: datetime
     expires_at: datetime
     subject_id: UUID | None
+    origin: str | None = None  # the page origin the choice came from
+    texts_hash: bytes | None = None  # SHA-256 of the version's texts in the receipt's language
+
+
+class BannerVersionRow(msgspec.Struct, frozen=True, kw_only=True):
+    """What one banner version showed, per language, and the hash of each language's document."""
+
+    site_key: str
+    version: int
+    shown: dict[str, dict[str, Any]]
+    hashes: dict[str, str]
+    created_at: datetime
+
+
+class ChoiceCountRow(msgspec.Struct, frozen=True, kw_only=True):
+    """Choices of one kind (day, version, action, GPC, categories) and how many there were."""
+
+    day: date
+    banner_version: int
+    action: str
+    gpc: bool
+    categories: dict[str, bool]
+    n: int
 
 
 class WebhookRow(msgspec.Struct, frozen=True):
@@ -165,7 +189,7 @@ class SubjectRow(msgspec.Struct, frozen=True):
     id: UUID
     kind: str
     facts: bytes | None
-    identifiers: list[tuple[str, bytes, str]]  # (type, hash, value)
+    identifiers: list[tuple[str, bytes, str | None]]  # (type, hash, value: None for a personal number)
 
 
 class SubjectSummary(msgspec.Struct, frozen=True, kw_only=True):
@@ -175,7 +199,7 @@ class SubjectSummary(msgspec.Struct, frozen=True, kw_only=True):
     kind: str
     created_at: datetime
     last_event_at: datetime | None
-    identifiers: list[tuple[str, str]]  # (type, value)
+    identifiers: list[tuple[str, str | None]]  # (type, value: None for a personal number)
 
 
 class SweepRunRow(msgspec.Struct, frozen=True, kw_only=True):

@@ -33,6 +33,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
+import msgspec
+
 from consent_svc.domain.facts import ALL, SINGLE_SLOTS, Facts, covering
 from consent_svc.domain.models import PurposeConfig, Ref, SubjectKind, is_after
 from consent_svc.domain.rules import (
@@ -140,7 +142,10 @@ def lapses(purposes: Sequence[PurposeConfig], facts: Facts, kind: SubjectKind, n
     if fallback is None or restricted(facts):
         return None
     out: list[Lapse] = []
-    for purpose in purposes:
+    for configured in purposes:
+        # Opt-out registers say whom not to contact now, not whether the data may be kept: a
+        # basis is judged without them (a stale wash must never sweep a customer).
+        purpose = msgspec.structs.replace(configured, registers=())
         retention = timedelta(days=purpose.retention_days)
         if purpose.legal_basis == "legal_obligation":
             relationship = Relationship(facts)

@@ -3,8 +3,11 @@
 A pure function of (purpose configuration, subject facts, suppression
 entries, channel, now). Rules are tried in order; the first that answers wins.
 
-    R1  suppressed            an active suppression entry matches (register
-                              entries: unless an exception holds)
+    R1  suppressed            an active suppression entry matches, or the subject is in
+                              an opt-out register the purpose checks on this channel
+                              (register entries and registers: unless an exception holds)
+        register_stale        a register the purpose checks on this channel has no
+                              snapshot, or its snapshot is past its validity
     R2  objected              objection to direct marketing, unless a later
                               consent for this purpose and channel is still valid
     R3  restricted            Art 18 restriction active, or an identifier was erased
@@ -42,7 +45,8 @@ Clarifications of the table (docs/decision-rules.md explains them):
   relationship that ended on the day of the purchase).
 * An allow expires at a computed instant ``t``: it holds while ``now < t``.
   An allow given under a register exception expires no later than the
-  exception does.
+  exception does; an allow on a channel with opt-out registers no later than
+  the earliest validity of their snapshots (consent_svc.domain.registers).
 """
 
 from __future__ import annotations
@@ -51,12 +55,17 @@ from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from uuid import UUID
 
+import msgspec
+
+from consent_svc.domain import registers as register_rules
 from consent_svc.domain.facts import Facts, covering, latest_covering
 from consent_svc.domain.models import (
     Decision,
     LegalBasis,
     PurposeConfig,
     Ref,
+    RegisterFact,
+    RegisterVersion,
     SignupFact,
     SubjectKind,
     SuppressionFact,
@@ -77,6 +86,7 @@ REF_CONTRACT = "GDPR 6(1)(b)"
 REF_LEGAL_OBLIGATION = "GDPR 6(1)(c)"
 REF_SUPPRESSED = "GDPR 21(3), 7(3): suppression list (spärrlista)"
 REF_REGISTER = "MFL 21 §: opt-out register (NIX)"
+REF_REGISTER_STALE = "MFL 21 §: opt-out register (NIX) not washed within 60 days"
 REF_OBJECTED = "GDPR 21(2)-(3)"
 REF_RESTRICTED = "GDPR 18"
 REF_WITHDRAWN = "GDPR 7(3)"
@@ -299,6 +309,7 @@ def decide(
     channel: str,
     now: datetime,
     signups: Sequence[SignupFact] = (),
+    registers: Sequence[RegisterFact] = (),
 ) -> Decision:
     """Answer "may we contact this subject for ``purpose`` over ``channel`` at ``now``?".
 
@@ -306,40 +317,74 @@ def decide(
     subject with no events. ``suppressions`` are the active entries found for
     any of the subject's identifiers; this function checks scope and channel.
     ``signups`` are the sign-ups for this purpose made with the person's address
-    and not confirmed (expired ones are ignored here).
+    and not confirmed (expired ones are ignored here). ``registers`` are the
+    tenant's opt-out registers with, for each, whether the subject is listed in
+    its snapshot in force; this function picks those the purpose checks.
     """
     known = facts is not None
     facts = facts if facts is not None else Facts()
+    return _decide(purpose, facts, kind, suppressions, channel, now, known, signups, registers)
 
-    # R1: suppression list.
-    if not suppressions:  # nearly every recipient of a batch: no entry at all, nothing to sort
-        return _decide_after_suppressions(purpose, facts, kind, suppressions, channel, now, known, signups)
-    matching = sorted(
-        (s for s in suppressions if entry_matches(s, purpose, channel)), key=lambda s: (s.created_at, s.id)
+
+def _decide(
+    purpose: PurposeConfig,
+    facts: Facts,
+    kind: SubjectKind,
+    suppressions: Sequence[SuppressionFact],
+    channel: str,
+    now: datetime,
+    known: bool,
+    signups: Sequence[SignupFact],
+    registers: Sequence[RegisterFact],
+) -> Decision:
+    # R1: suppression list (nearly every recipient of a batch has no entry at all: nothing to sort).
+    matching = (
+        sorted((s for s in suppressions if entry_matches(s, purpose, channel)), key=lambda s: (s.created_at, s.id))
+        if suppressions
+        else []
     )
     blocking = [s for s in matching if s.reason != "register"]
     if blocking:
         return _deny("R1", "suppressed", REF_SUPPRESSED, [blocking[0].id], known)
-    if matching:
+
+    # R1: opt-out registers. A wash older than its validity (or none at all) allows nothing.
+    needed = register_rules.needed(purpose, channel, registers)
+    versions = tuple(
+        RegisterVersion(name=r.name, version_date=r.version_date, snapshot_id=r.snapshot_id) for r in needed
+    )
+    stale = [r for r in needed if register_rules.is_stale(r.version_date, now)]
+    if stale:
+        denied = _deny("R1", "register_stale", REF_REGISTER_STALE, _snapshots(stale), known)
+        return msgspec.structs.replace(denied, registers=versions)
+    listed = [r for r in needed if r.listed]
+    # No allow outlives the wash it rests on.
+    validity = min((register_rules.valid_until(r.version_date) for r in needed if r.version_date), default=None)
+
+    if matching or listed:
         exception = RegisterException(purpose, facts, channel, now)
         if not exception.holds:
-            return _deny("R1", "suppressed", REF_REGISTER, [matching[0].id], known)
+            evidence = [matching[0].id] if matching else _snapshots(listed)
+            return msgspec.structs.replace(_deny("R1", "suppressed", REF_REGISTER, evidence, known), registers=versions)
         answer = _decide_after_suppressions(purpose, facts, kind, suppressions, channel, now, known, signups)
         if not answer.allowed:
-            return answer
+            return msgspec.structs.replace(answer, registers=versions)
         evidence = list(answer.evidence) + [i for i in exception.evidence if i not in answer.evidence]
-        return Decision(
-            allowed=True,
-            reason=answer.reason,
-            rule=answer.rule,
-            legal_basis=answer.legal_basis,
-            legal_reference=answer.legal_reference,
-            expires_at=_earliest(answer.expires_at, exception.until),
+        return msgspec.structs.replace(
+            answer,
+            expires_at=_earliest(_earliest(answer.expires_at, exception.until), validity),
             evidence=tuple(evidence),
-            obligations=answer.obligations,
-            subject_known=known,
+            registers=versions,
         )
-    return _decide_after_suppressions(purpose, facts, kind, suppressions, channel, now, known, signups)
+    answer = _decide_after_suppressions(purpose, facts, kind, suppressions, channel, now, known, signups)
+    if not needed:
+        return answer
+    if answer.allowed:
+        return msgspec.structs.replace(answer, expires_at=_earliest(answer.expires_at, validity), registers=versions)
+    return msgspec.structs.replace(answer, registers=versions)
+
+
+def _snapshots(registers: Sequence[RegisterFact]) -> list[UUID]:
+    return [r.snapshot_id for r in registers if r.snapshot_id is not None]
 
 
 def _decide_after_suppressions(
@@ -492,6 +537,7 @@ def _decide_legitimate_interest(
 
 REASONS = (
     "suppressed",
+    "register_stale",
     "objected",
     "restricted",
     "withdrawn",

@@ -15,9 +15,11 @@ from litestar.enums import HttpMethod
 from litestar.exceptions import PermissionDeniedException
 from litestar.status_codes import HTTP_201_CREATED, HTTP_204_NO_CONTENT
 
+from consent_svc.domain.errors import DomainError
 from consent_svc.domain.network import truncate_ip
 from consent_svc.domain.records import ReceiptRow, SiteRow
 from consent_svc.http.deps import Ctx
+from consent_svc.http.problems import domain_problem
 from consent_svc.http.ratelimit import Clock, TokenBuckets
 from consent_svc.service import banner
 from consent_svc.service.inputs import BannerConsentIn
@@ -39,13 +41,16 @@ class ReceiptOut(msgspec.Struct, frozen=True, kw_only=True):
     action: str
     language: str
     linked_to_subject: bool
+    origin: str | None = None  # the page origin the choice came from (null before 0014)
+    texts_hash: str | None = None  # SHA-256 (hex) of the version's texts in this language: see /versions/{n}
 
     @classmethod
     def from_domain(cls, r: ReceiptRow) -> ReceiptOut:
         return cls(
             consent_id=r.id, recorded_at=r.recorded_at, expires_at=r.expires_at, categories=r.categories,
             banner_version=r.banner_version, gpc=r.gpc, action=r.action, language=r.language,
-            linked_to_subject=r.subject_id is not None,
+            linked_to_subject=r.subject_id is not None, origin=r.origin,
+            texts_hash=r.texts_hash.hex() if r.texts_hash is not None else None,
         )  # fmt: skip
 
 
@@ -55,21 +60,60 @@ class BannerCategoryOut(msgspec.Struct, frozen=True, kw_only=True):
     sale_or_share: bool
     title: dict[str, str]
     description: dict[str, str]
+    third_parties: list[str] = []
+    lifetime: dict[str, str] | None = None
+    cookies: list[str] = []  # deleted by banner.js when the category is refused or withdrawn
+
+
+class ReopenOut(msgspec.Struct, frozen=True, kw_only=True):
+    position: str
+    own_link: bool
+
+
+class GoogleConsentModeOut(msgspec.Struct, frozen=True, kw_only=True):
+    enabled: bool
+    region: list[str]
+    wait_for_update: int
+    mapping: dict[str, list[str]]
 
 
 class BannerConfigOut(msgspec.Struct, frozen=True, kw_only=True):
-    """What banner.js shows: the categories with their texts, the version a choice names, its validity."""
+    """What banner.js shows: the first layer's texts per language, the categories, the version a
+    choice names, its validity, and the script's options."""
 
+    site_key: str
     categories: list[BannerCategoryOut]
     banner_version: int
     validity_days: int
+    languages: list[str]
+    default_language: str
+    texts: dict[str, dict[str, str]]
+    texts_hash: dict[str, str]
+    policy_url: str | None
+    controller: str
+    reopen: ReopenOut
+    google_consent_mode: GoogleConsentModeOut | None
+    meta_pixel: bool
 
     @classmethod
-    def from_domain(cls, site: SiteRow) -> BannerConfigOut:
+    def from_domain(cls, site: SiteRow, hashes: dict[str, str]) -> BannerConfigOut:
+        o = banner.options_of(site)
+        documents = banner.shown(site)
+        gcm = o.google_consent_mode
         return cls(
+            site_key=site.site_key,
             categories=[msgspec.convert(c, BannerCategoryOut) for c in site.categories],
             banner_version=site.banner_version,
             validity_days=site.validity_days,
+            languages=o.languages,
+            default_language=o.default_language,
+            texts={lang: d["texts"] for lang, d in documents.items()},
+            texts_hash=hashes,
+            policy_url=o.policy_url,
+            controller=o.controller,
+            reopen=msgspec.convert(o.reopen, ReopenOut),
+            google_consent_mode=msgspec.convert(gcm, GoogleConsentModeOut) if gcm and gcm["enabled"] else None,
+            meta_pixel=o.meta_pixel,
         )
 
 
@@ -114,10 +158,25 @@ class BannerController(Controller):
 
     @get("/config", summary="Read a banner's configuration")
     async def config(self, ctx: Ctx, request: AnyRequest, site_key: str) -> Response[BannerConfigOut]:
-        """The banner's categories and texts (sv/en) and its banner_version."""
-        site = await banner.get_site(ctx, site_key)
+        """The banner's first-layer texts per language, categories, banner_version and options."""
+        site, hashes = await banner.config(ctx, site_key)
         headers = cors(site, request, required=False) | {"Cache-Control": "no-cache"}  # re-ask at once on a new version
-        return Response(BannerConfigOut.from_domain(site), headers=headers)
+        return Response(BannerConfigOut.from_domain(site, hashes), headers=headers)
+
+    @get("/banner.js", media_type="application/javascript", summary="Load the banner script with its configuration")
+    async def site_script(self, ctx: Ctx, site_key: str) -> Response[bytes]:
+        """banner.js with this site's configuration in it, for a synchronous <script> before the tag
+        manager: Google Consent Mode's default command runs at once, with no request first."""
+        site, hashes = await banner.config(ctx, site_key)
+        preset = b"window.consentSvcConfig=" + msgspec.json.encode(BannerConfigOut.from_domain(site, hashes))
+        # JSON is a JavaScript expression; escaped further so that the script stays inert text even
+        # if someone pastes it into a page inline (no "</script>", "<!--", or line separators).
+        for raw, safe in ((b"<", b"\\u003c"), (b">", b"\\u003e"), ("\u2028".encode(), b"\\u2028"),
+                          ("\u2029".encode(), b"\\u2029")):  # fmt: skip
+            preset = preset.replace(raw, safe)
+        return Response(preset + b";\n" + BANNER_JS.read_bytes(),
+                        media_type="application/javascript; charset=utf-8",
+                        headers={"Cache-Control": "public, max-age=60"})  # fmt: skip
 
     @post("/consents", status_code=HTTP_201_CREATED, request_max_body_size=PUBLIC_BODY_LIMIT,
           summary="Record a visitor's choice")  # fmt: skip
@@ -127,13 +186,17 @@ class BannerController(Controller):
         headers = cors(site, request, required=True)
         address = request.client.host if request.client else None
         limits: BannerLimits = request.app.state.banner_limits
-        limits.admit(site_key, address)
         client = banner.Client(
             ip=address,
             user_agent=request.headers.get("user-agent"),
             gpc_header=request.headers.get("sec-gpc", "").strip() == "1",
+            origin=headers["Access-Control-Allow-Origin"].rstrip("/").lower(),
         )
-        receipt = await banner.record(ctx, site_key, data, client)
+        try:
+            limits.admit(site_key, address)
+            receipt = await banner.record(ctx, site_key, data, client)
+        except DomainError as exc:  # readable by banner.js: a 409 makes it load the new texts
+            return domain_problem(request, exc, headers)
         return Response(ReceiptOut.from_domain(receipt), status_code=HTTP_201_CREATED, headers=headers)
 
     @get("/consents/{consent_id:uuid}", summary="Read a consent receipt")

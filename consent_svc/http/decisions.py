@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterable, AsyncIterator
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import date, datetime
 from typing import Annotated, Any
 from uuid import UUID
 
@@ -35,6 +35,15 @@ NDJSON_TYPES = ("application/x-ndjson", "application/jsonl", "application/ndjson
 MAX_LINE_BYTES = 4096
 
 
+class RegisterVersionOut(msgspec.Struct, frozen=True, kw_only=True):
+    """An opt-out register the decision consulted, and the snapshot (version) it read; a register
+    never imported has neither."""
+
+    name: str
+    version_date: date | None
+    snapshot_id: UUID | None
+
+
 class DecisionOut(msgspec.Struct, frozen=True, kw_only=True):
     """The answer of decision-rules.md, with what was asked and when it was decided."""
 
@@ -50,6 +59,7 @@ class DecisionOut(msgspec.Struct, frozen=True, kw_only=True):
     purpose: str
     channel: str
     decided_at: datetime
+    registers: list[RegisterVersionOut] = []
 
     @classmethod
     def from_domain(cls, decision: Decision, purpose: str, channel: str, decided_at: datetime) -> DecisionOut:
@@ -66,6 +76,10 @@ class DecisionOut(msgspec.Struct, frozen=True, kw_only=True):
             purpose=purpose,
             channel=channel,
             decided_at=decided_at,
+            registers=[
+                RegisterVersionOut(name=r.name, version_date=r.version_date, snapshot_id=r.snapshot_id)
+                for r in decision.registers
+            ],
         )
 
 
@@ -92,6 +106,7 @@ class BatchItemDoc(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True
     evidence: list[UUID] | None = None
     obligations: list[str] | None = None
     subject_known: bool | None = None
+    registers: list[RegisterVersionOut] | None = None
     error: dict[str, str] | None = None
 
 
@@ -112,8 +127,8 @@ class _BatchOperation(Operation):
     def __post_init__(self) -> None:
         recipient = Schema(
             type="object",  # type: ignore[arg-type]
-            description="exactly one of email, phone, external_id",
-            properties={k: Schema(type="string") for k in ("email", "phone", "external_id")},  # type: ignore[arg-type]
+            description="exactly one of email, phone, external_id, personal_number",
+            properties={k: Schema(type="string") for k in ("email", "phone", "external_id", "personal_number")},  # type: ignore[arg-type]
         )
         self.request_body = RequestBody(
             required=True,
@@ -232,10 +247,13 @@ class DecisionController(Controller):
         email: Annotated[str | None, Parameter(max_length=320)] = None,
         phone: Annotated[str | None, Parameter(max_length=64)] = None,
         external_id: Annotated[str | None, Parameter(max_length=200)] = None,
+        personal_number: Annotated[str | None, Parameter(max_length=32)] = None,
     ) -> DecisionOut:
         """May we contact this person for this purpose over this channel? Never creates a subject."""
         ident = decisions.recipient_identifier(
-            Recipient(email=email, phone=phone, external_id=external_id), ctx.settings.default_phone_region, "query"
+            Recipient(email=email, phone=phone, external_id=external_id, personal_number=personal_number),
+            ctx.settings.default_phone_region,
+            "query",
         )
         answer, at = await decisions.decide_one(ctx, tenant_id, purpose, channel, ident)
         return DecisionOut.from_domain(answer, purpose, channel, at)

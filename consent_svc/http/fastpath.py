@@ -34,8 +34,8 @@ from consent_svc.service.context import Context
 from consent_svc.service.inputs import Recipient
 
 PATH = "/v1/decisions"
-_ALLOWED = {"purpose", "channel", "email", "phone", "external_id"}
-_LIMITS = {"purpose": 64, "channel": 8, "email": 320, "phone": 64, "external_id": 200}
+_ALLOWED = {"purpose", "channel", "email", "phone", "external_id", "personal_number"}
+_LIMITS = {"purpose": 64, "channel": 8, "email": 320, "phone": 64, "external_id": 200, "personal_number": 32}
 _encode = msgspec.json.Encoder().encode
 _HEADERS = [(b"content-type", b"application/json")]
 _DATABASE_FAILED = (*DATABASE_UNAVAILABLE, asyncpg.PostgresError)
@@ -94,7 +94,12 @@ class DecisionFastPath:
             return None  # the route answers the 429, from a budget that is already spent
         try:
             identifier = decisions.recipient_identifier(
-                Recipient(email=params.get("email"), phone=params.get("phone"), external_id=params.get("external_id")),
+                Recipient(
+                    email=params.get("email"),
+                    phone=params.get("phone"),
+                    external_id=params.get("external_id"),
+                    personal_number=params.get("personal_number"),
+                ),
                 self.ctx.settings.default_phone_region,
                 "query",
             )

@@ -9,13 +9,13 @@ from collections.abc import Iterator
 import msgspec
 from litestar import Response, get
 from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, Gauge, generate_latest
-from prometheus_client.core import CounterMetricFamily, Metric
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
 from consent_svc.http.auth import Authenticator
 from consent_svc.http.deps import Ctx
 from consent_svc.http.problems import problem
-from consent_svc.service import ops
+from consent_svc.service import ops, registers
 from consent_svc.service.context import Context
 
 POOL_SIZE = Gauge("consent_db_pool_connections", "Database pool connections", ["state"])
@@ -69,6 +69,35 @@ KEY_LOOKUPS = _KeyLookups()
 REGISTRY.register(KEY_LOOKUPS)
 
 
+class _RegisterAges(Collector):  # type: ignore[misc]  # prometheus_client is untyped here
+    """``consent_register_age_seconds{tenant,register}``: how old each opt-out register's snapshot
+    in force is (a wash is good for 60 days), and ``consent_register_stale{tenant,register}`` (1: past
+    its validity, direct marketing on its channel is denied). Read at each scrape."""
+
+    def __init__(self) -> None:
+        self.ages: list[registers.RegisterAge] = []
+
+    def collect(self) -> Iterator[Metric]:
+        age = GaugeMetricFamily(
+            "consent_register_age_seconds",
+            "Age of an opt-out register's snapshot in force",
+            labels=["tenant", "register"],
+        )
+        stale = GaugeMetricFamily(
+            "consent_register_stale", "1 when an opt-out register's snapshot is past its validity",
+            labels=["tenant", "register"],
+        )  # fmt: skip
+        for row in self.ages:
+            age.add_metric([row.tenant, row.register], row.age_seconds)
+            stale.add_metric([row.tenant, row.register], 1.0 if row.stale else 0.0)
+        yield age
+        yield stale
+
+
+REGISTER_AGES = _RegisterAges()
+REGISTRY.register(REGISTER_AGES)
+
+
 class HealthOut(msgspec.Struct, frozen=True, kw_only=True):
     status: str
 
@@ -104,4 +133,5 @@ async def metrics(ctx: Ctx) -> Response[bytes]:
     OUTBOX_PENDING.set(stats.pending)
     OUTBOX_OLDEST.set(stats.oldest_pending_seconds)
     OUTBOX_DEAD.set(stats.dead)
+    REGISTER_AGES.ages = await registers.ages(ctx)
     return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)

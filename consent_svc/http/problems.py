@@ -95,6 +95,14 @@ def _domain(_: Request[Any, Any, Any], exc: DomainError) -> Response[Any]:
     return problem(status, exc.detail, title=exc.title, errors=errors)
 
 
+def domain_problem(request: Request[Any, Any, Any], exc: DomainError, headers: dict[str, str]) -> Response[Any]:
+    """The problem+json answer to ``exc`` with extra headers (the banner's CORS headers, so that
+    banner.js can read a 409 or a 429 and act on it)."""
+    answer = _domain(request, exc)
+    answer.headers.update(headers)
+    return answer
+
+
 def _field_of(key: str | None) -> str:
     if not key or key == "data":
         return "body"

@@ -41,6 +41,8 @@ class PurposeOut(msgspec.Struct, frozen=True, kw_only=True):
     retention_days: int
     notice_versions: list[str]
     notice_deadlines: dict[str, datetime]
+    # null: the channel's default registers (phone: nix-telefon; post: nix-adresserat, spar-reklamsparr).
+    registers: list[str] | None
 
     @classmethod
     def from_domain(cls, config: PurposeConfig) -> PurposeOut:

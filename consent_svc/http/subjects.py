@@ -34,7 +34,8 @@ EXPORT_FORMAT = "consent-svc.subject-export/1"
 
 class IdentifierOut(msgspec.Struct, frozen=True, kw_only=True):
     type: str
-    value: str
+    # A personal number is held only as a keyed hash: its value is never shown (null).
+    value: str | None
 
 
 class PurposeStateOut(msgspec.Struct, frozen=True, kw_only=True):
@@ -253,7 +254,7 @@ class SubjectController(Controller):
     tags = ["subjects"]
     opt = {"scope": "admin"}
 
-    @get("/", summary="List people, or find one by email, phone or external id")
+    @get("/", summary="List people, or find one by email, phone, external id or personal number")
     async def list_subjects(
         self,
         ctx: Ctx,
@@ -261,15 +262,18 @@ class SubjectController(Controller):
         email: Annotated[str | None, Parameter(max_length=320)] = None,
         phone: Annotated[str | None, Parameter(max_length=64)] = None,
         external_id: Annotated[str | None, Parameter(max_length=200)] = None,
+        personal_number: Annotated[str | None, Parameter(max_length=32)] = None,
         cursor: Cursor = None,
         limit: Limit = DEFAULT_LIMIT,
     ) -> SubjectList:
         """Oldest first, each with its identifiers, kind, and when its last event was recorded. With
         one identifier, the person who has it (one item) or nobody (no items)."""
-        given = {"email": email, "phone": phone, "external_id": external_id}
+        given = {"email": email, "phone": phone, "external_id": external_id, "personal_number": personal_number}
         ident = None
         if any(v is not None for v in given.values()):
-            ident = subjects.lookup_identifier(email, phone, external_id, ctx.settings.default_phone_region)
+            ident = subjects.lookup_identifier(
+                email, phone, external_id, ctx.settings.default_phone_region, personal_number
+            )
         page = await subjects.summaries(ctx, tenant_id, ident, decode_cursor(cursor, UUID), limit)
         return SubjectList(
             items=[SubjectSummaryOut.from_domain(r) for r in page.items], next_cursor=encode_cursor(page.after)

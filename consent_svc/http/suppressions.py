@@ -110,18 +110,21 @@ class SuppressionController(Controller):
         row, created = await suppressions.add(ctx, tenant_id, data)
         return Response(SuppressionOut.from_domain(row), status_code=HTTP_201_CREATED if created else HTTP_200_OK)
 
-    @get("/", opt={"scope": "check"}, summary="Find the active entries of an email or phone")
+    @get("/", opt={"scope": "check"}, summary="Find the active entries of an email, phone or personal number")
     async def find_suppressions(
         self,
         ctx: Ctx,
         tenant_id: TenantId,
         email: Annotated[str | None, Parameter(max_length=320)] = None,
         phone: Annotated[str | None, Parameter(max_length=64)] = None,
+        personal_number: Annotated[str | None, Parameter(max_length=32)] = None,
         cursor: Cursor = None,
         limit: Limit = DEFAULT_LIMIT,
     ) -> SuppressionList:
         """Oldest first."""
-        page = await suppressions.find(ctx, tenant_id, email, phone, decode_cursor(cursor, UUID), limit)
+        page = await suppressions.find(
+            ctx, tenant_id, email, phone, decode_cursor(cursor, UUID), limit, personal_number
+        )
         return SuppressionList(
             items=[SuppressionOut.from_domain(r) for r in page.items], next_cursor=encode_cursor(page.after)
         )

@@ -134,7 +134,8 @@ class PublicPagesController(Controller):
     @post("/{token:str}/preferences", media_type=MediaType.HTML, status_code=HTTP_200_OK,
           request_max_body_size=PUBLIC_BODY_LIMIT, summary="Save the preference center's choices")  # fmt: skip
     async def save(self, ctx: Ctx, request: AnyRequest, token: str) -> Response[str]:
-        """The preference form: ``purpose`` (one per purpose to keep), ``action`` save or unsubscribe_all,
+        """The preference form: ``purpose`` (one per purpose to keep), ``action`` save, unsubscribe_all or
+        unsubscribe_purpose (the link's own purpose, in one step),
         and the page's ``nonce``. Only from the page's own origin (403 otherwise). Without a genuine
         nonce nothing changes (400, the page again); with an expired one, opt-outs are saved and
         re-subscribes wait for the form to be sent again."""
@@ -142,9 +143,14 @@ class PublicPagesController(Controller):
         _same_origin(request, ctx.settings.public_url)
         form = await _form(request)
         action = form.get("action", "save")
-        if action not in ("save", "unsubscribe_all"):
-            raise InvalidInput.field("action", "must be save or unsubscribe_all")
+        if action not in ("save", "unsubscribe_all", "unsubscribe_purpose"):
+            raise InvalidInput.field("action", "must be save, unsubscribe_all or unsubscribe_purpose")
         lang = _lang(request, form.get("lang"))
+        if action == "unsubscribe_purpose":  # one step out of the link's purpose: taking out needs no nonce
+            view = await unsubscribe.unsubscribe_link_purpose(ctx, token, _proof(ctx, request))
+            assert view.link_purpose is not None
+            done = pages.TEXT["one_click_purpose"][lang].format(purpose=pages.purpose_title(view.link_purpose, lang))
+            return _html(pages.preference_page(lang, view, token, unsubscribe.form_nonce(ctx, token), notice=done))
         ticked = set(form.getall("purpose", []))
         state = unsubscribe.nonce_state(ctx, token, form.get("nonce"))
         if state == "invalid":
@@ -152,12 +158,7 @@ class PublicPagesController(Controller):
             page = pages.preference_page(lang, view, token, unsubscribe.form_nonce(ctx, token),
                                          notice=pages.TEXT["unchecked"][lang], ticked=ticked, again=True)  # fmt: skip
             return _html(page, HTTP_400_BAD_REQUEST)
-        proof = Proof(
-            ip=truncate_ip(_address(request)),
-            user_agent=(request.headers.get("user-agent") or "")[:1000] or None,
-            form_url=f"{ctx.settings.public_url}/u/{{token}}",
-            note="preference center",
-        )
+        proof = _proof(ctx, request)
         saved = await unsubscribe.save_preferences(
             ctx, token, subscribed=ticked, everything=action == "unsubscribe_all", proof=proof,
             resubscribe=state == "valid",
@@ -170,6 +171,15 @@ class PublicPagesController(Controller):
         org = saved.view.branding.display_name or saved.view.branding.name
         notice = pages.TEXT["done_all" if action == "unsubscribe_all" else "saved"][lang].format(org=org)
         return _html(pages.preference_page(lang, saved.view, token, nonce, notice=notice))
+
+
+def _proof(ctx: Ctx, request: AnyRequest) -> Proof:
+    return Proof(
+        ip=truncate_ip(_address(request)),
+        user_agent=(request.headers.get("user-agent") or "")[:1000] or None,
+        form_url=f"{ctx.settings.public_url}/u/{{token}}",
+        note="preference center",
+    )
 
 
 def _limits(request: AnyRequest) -> PublicLimits:

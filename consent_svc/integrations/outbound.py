@@ -74,7 +74,7 @@ class OutboundSuppression(msgspec.Struct, frozen=True, kw_only=True):
     """A suppression entry as the store holds it (the ``suppressions`` row)."""
 
     id: str
-    ident_type: Literal["email", "phone"]
+    ident_type: Literal["email", "phone", "personal_number"]
     value: str | None  # the plaintext, normalized; None when only hashes are held
     scope: str  # "all" or a purpose key
     channel: str | None  # None: every channel
@@ -126,7 +126,8 @@ def _skip_reason(provider: Provider, entry: OutboundSuppression) -> str | None:
     if provider == "twilio":
         return "Twilio has no API to add or lift opt-outs: its list follows the STOP and START replies it receives"
     if entry.ident_type != "email":
-        return f"{provider} suppresses email addresses; this entry is for a phone number"
+        what = "a phone number" if entry.ident_type == "phone" else "a personal number"
+        return f"{provider} suppresses email addresses; this entry is for {what}"
     if entry.channel not in (None, "email"):
         return f"the entry is for the {entry.channel} channel, not email"
     if not entry.value:

@@ -11,17 +11,18 @@ from __future__ import annotations
 
 import secrets
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import date, timedelta
 from typing import Any
 from urllib.parse import urlsplit
 from uuid import UUID
 
 import msgspec
 
-from consent_svc.domain.errors import InvalidInput, NotFound
+from consent_svc.domain import banner as banner_texts
+from consent_svc.domain.errors import Conflict, InvalidInput, NotFound
 from consent_svc.domain.ids import uuid7
 from consent_svc.domain.network import truncate_ip
-from consent_svc.domain.records import Page, ReceiptRow, SiteRow
+from consent_svc.domain.records import BannerVersionRow, Page, ReceiptRow, SiteRow
 from consent_svc.service import subjects
 from consent_svc.service.context import Context
 from consent_svc.service.events import record_in, subject_identifiers
@@ -40,14 +41,16 @@ NECESSARY = {
 }
 
 
-def _categories(body: SiteIn) -> list[dict[str, Any]]:
+def _categories(body: SiteIn, languages: list[str]) -> list[dict[str, Any]]:
     given = [msgspec.to_builtins(c) for c in body.categories]
     keys = [c["key"] for c in given]
     if len(set(keys)) != len(keys):
         raise InvalidInput.field("categories", "lists a category twice")
     for i, c in enumerate(given):
-        for name in ("title", "description"):
-            missing = [lang for lang in ("sv", "en") if lang not in c[name]]
+        for name in ("title", "description", "lifetime"):
+            if c.get(name) is None:
+                continue
+            missing = [lang for lang in languages if lang not in c[name]]
             if missing:
                 raise InvalidInput.field(f"categories[{i}].{name}", f"needs a text in {' and '.join(missing)}")
         if c["key"] == "necessary":
@@ -57,7 +60,116 @@ def _categories(body: SiteIn) -> list[dict[str, Any]]:
             raise InvalidInput.field(f"categories[{i}].required", "only 'necessary' is always on")
     if "necessary" not in keys:
         given.insert(0, dict(NECESSARY))
+    for c in given:
+        c.setdefault("third_parties", [])
+        c.setdefault("lifetime", None)
+        c.setdefault("cookies", [])
+        missing = [lang for lang in languages if lang not in c["title"] or lang not in c["description"]]
+        if c["key"] == "necessary" and missing:
+            raise InvalidInput.field("categories", f"add 'necessary' with its texts in {' and '.join(missing)}")
     return given
+
+
+def _options(body: SiteIn, categories: list[dict[str, Any]]) -> dict[str, Any]:
+    """The site's first layer and script options, checked (each error names its field)."""
+    languages = body.languages
+    if len(set(languages)) != len(languages):
+        raise InvalidInput.field("languages", "lists a language twice")
+    default = body.default_language or languages[0]
+    if default not in languages:
+        raise InvalidInput.field("default_language", f"not one of languages: {', '.join(languages)}")
+    texts: dict[str, dict[str, str]] = {}
+    for lang, given in body.texts.items():
+        if lang not in languages:
+            raise InvalidInput.field(f"texts.{lang}", f"not one of languages: {', '.join(languages)}")
+        texts[lang] = msgspec.to_builtins(given)
+    for lang in languages:
+        missing = banner_texts.missing_texts(lang, texts.get(lang, {}))
+        if missing:
+            raise InvalidInput.field(f"texts.{lang}", f"needs {', '.join(missing)} (only sv and en have defaults)")
+        # Defaults are copied in when the site is saved: a release that rewords a default changes
+        # no saved site's texts (and so no version's) until the site is saved again.
+        texts[lang] = {**banner_texts.DEFAULT_TEXTS.get(lang, {}), **texts.get(lang, {})}
+    gcm: dict[str, Any] | None = None
+    if body.google_consent_mode is not None:
+        gcm = msgspec.to_builtins(body.google_consent_mode)
+        keys = {c["key"] for c in categories}
+        if gcm["mapping"] is None:
+            gcm["mapping"] = {k: v for k, v in banner_texts.GCM_DEFAULT_MAPPING.items() if k in keys}
+        unknown = sorted(set(gcm["mapping"]) - keys)
+        if unknown:
+            raise InvalidInput.field(
+                "google_consent_mode.mapping", f"not a category of this site: {', '.join(unknown)}"
+            )
+        # 'necessary' is always on: any signal it names would be granted before and without a choice.
+        beyond = sorted(set(gcm["mapping"].get("necessary", [])) - {"security_storage"})
+        if beyond:
+            raise InvalidInput.field(
+                "google_consent_mode.mapping.necessary",
+                f"may name only security_storage (necessary is always granted, so {', '.join(beyond)} would be "
+                "granted without consent)",
+            )
+    return {
+        "policy_url": body.policy_url,
+        "controller": body.controller,
+        "languages": list(languages),
+        "default_language": default,
+        "texts": texts,
+        "reopen": msgspec.to_builtins(body.reopen),
+        "google_consent_mode": gcm,
+        "meta_pixel": body.meta_pixel,
+    }
+
+
+@dataclass(frozen=True, slots=True)
+class Options:
+    """A site's options with their defaults (sites saved before 0014 have none)."""
+
+    policy_url: str | None
+    controller: str
+    languages: list[str]
+    default_language: str
+    texts: dict[str, dict[str, str]]
+    reopen: dict[str, Any]
+    google_consent_mode: dict[str, Any] | None
+    meta_pixel: bool
+
+
+def options_of(site: SiteRow) -> Options:
+    o = site.options
+    return Options(
+        policy_url=o.get("policy_url"), controller=o.get("controller") or site.name,
+        languages=o.get("languages") or ["sv", "en"], default_language=o.get("default_language") or "sv",
+        texts=o.get("texts") or {}, reopen={"position": "bottom-left", "own_link": False, **(o.get("reopen") or {})},
+        google_consent_mode=o.get("google_consent_mode"), meta_pixel=bool(o.get("meta_pixel")),
+    )  # fmt: skip
+
+
+def shown(site: SiteRow) -> dict[str, dict[str, Any]]:
+    """Per language, everything a visitor of this site reads (the banner version's document)."""
+    o = options_of(site)
+    documents = {}
+    for lang in o.languages:
+        titles = [c["title"][lang] for c in site.categories if not c.get("required")]
+        texts = banner_texts.resolve_texts(lang, o.texts.get(lang, {}), o.controller, titles)
+        documents[lang] = banner_texts.shown_document(
+            lang, texts=texts, categories=site.categories, controller=o.controller, policy_url=o.policy_url
+        )
+    return documents
+
+
+def hashes(documents: dict[str, dict[str, Any]]) -> dict[str, str]:
+    return {lang: banner_texts.texts_hash(d).hex() for lang, d in documents.items()}
+
+
+async def _keep_version(conn: Any, site: SiteRow) -> dict[str, str]:
+    """Keep the site's current version's texts (a no-op when kept); returns the hashes kept for
+    the version, which differ from today's only for a site saved before 0014 whose default
+    texts a release has reworded since its version was kept (see :func:`record`)."""
+    documents = shown(site)
+    return await store.insert_version(
+        conn, site.tenant_id, site.site_key, site.banner_version, documents, hashes(documents)
+    )
 
 
 def _check_origins(origins: list[str]) -> list[str]:
@@ -83,29 +195,39 @@ def _check_gpc_domains(gpc_domains: list[str], origins: list[str]) -> list[str]:
 async def create_site(ctx: Context, tenant_id: UUID, body: SiteIn) -> SiteRow:
     now = ctx.clock()
     origins = _check_origins(body.origins)
+    categories = _categories(body, body.languages)
     site = SiteRow(
         tenant_id=tenant_id, site_key="site_" + secrets.token_urlsafe(12), name=body.name,
-        origins=origins, categories=_categories(body), banner_version=1, validity_days=body.validity_days,
+        origins=origins, categories=categories, banner_version=1, validity_days=body.validity_days,
         gpc_domains=_check_gpc_domains(body.gpc_domains, origins), created_at=now, updated_at=now,
+        options=_options(body, categories),
     )  # fmt: skip
-    async with ctx.pool.acquire() as conn:
-        return await store.insert_site(conn, site)
+    async with ctx.pool.acquire() as conn, conn.transaction():
+        saved = await store.insert_site(conn, site)
+        await _keep_version(conn, saved)
+        return saved
 
 
 async def replace_site(ctx: Context, tenant_id: UUID, site_key: str, body: SiteIn) -> SiteRow:
-    """Replace the configuration; ``banner_version`` goes up when categories or texts change."""
+    """Replace the configuration; ``banner_version`` goes up when anything a visitor reads changes
+    (texts, categories, their third parties and lifetimes, controller, policy link, languages)."""
     async with ctx.pool.acquire() as conn, conn.transaction():
         current = await store.site_by_key(conn, site_key, lock=True)
         if current is None or current.tenant_id != tenant_id:
             raise NotFound(f"no site {site_key}")
-        categories = _categories(body)
-        version = current.banner_version + (1 if categories != current.categories else 0)
+        categories = _categories(body, body.languages)
         origins = _check_origins(body.origins)
         site = msgspec.structs.replace(
-            current, name=body.name, origins=origins, categories=categories, banner_version=version,
+            current, name=body.name, origins=origins, categories=categories,
             validity_days=body.validity_days, gpc_domains=_check_gpc_domains(body.gpc_domains, origins),
+            options=_options(body, categories),
         )  # fmt: skip
-        return await store.update_site(conn, site)
+        if shown(site) != shown(current) or categories != current.categories:
+            await _keep_version(conn, current)  # a site from before 0014: keep what it showed last
+            site = msgspec.structs.replace(site, banner_version=current.banner_version + 1)
+        saved = await store.update_site(conn, site)
+        await _keep_version(conn, saved)
+        return saved
 
 
 async def get_site(ctx: Context, site_key: str, tenant_id: UUID | None = None) -> SiteRow:
@@ -137,6 +259,12 @@ class Client:
     ip: str | None
     user_agent: str | None
     gpc_header: bool
+    origin: str | None = None
+
+
+def forced_off(category: dict[str, Any]) -> bool:
+    """What Global Privacy Control switches off: ``marketing`` and the sale/share categories."""
+    return bool(category.get("sale_or_share")) or category["key"] == "marketing"
 
 
 def _choices(site: SiteRow, body: BannerConsentIn, gpc: bool) -> dict[str, bool]:
@@ -146,34 +274,78 @@ def _choices(site: SiteRow, body: BannerConsentIn, gpc: bool) -> dict[str, bool]
         raise InvalidInput.field("categories", f"unknown categories: {', '.join(unknown)}")
     if body.action == "accept_all":
         chosen = dict.fromkeys(keys, True)
-    elif body.action == "reject_all":
-        chosen = dict.fromkeys(keys, False)
+    elif body.action in ("reject_all", "dismiss"):
+        chosen = dict.fromkeys(keys, False)  # closing the banner is never consent
     else:
         chosen = {k: bool(body.categories.get(k, False)) for k in keys}
     chosen["necessary"] = True
     if gpc:
         for c in site.categories:
-            if c["sale_or_share"] or c["key"] == "marketing":
+            if forced_off(c):
                 chosen[c["key"]] = False
     return chosen
 
 
 async def record(ctx: Context, site_key: str, body: BannerConsentIn, client: Client) -> ReceiptRow:
+    """Store a choice. It must name the version shown now: a choice made on texts that have
+    changed since proves nothing about the new ones (409: banner.js reloads and asks again)."""
     site = await get_site(ctx, site_key)
     ip_prefix = truncate_ip(client.ip)
     if body.banner_version > site.banner_version:
         raise InvalidInput.field("banner_version", f"this site's banner is at version {site.banner_version}")
+    if body.banner_version < site.banner_version:
+        raise Conflict(
+            f"banner_version {body.banner_version} is not the version shown now ({site.banner_version}): "
+            "load the configuration again and ask the visitor again"
+        )
+    languages = options_of(site).languages
+    if body.language not in languages:
+        raise InvalidInput.field("language", f"not one of this site's languages: {', '.join(languages)}")
     gpc = client.gpc_header or body.gpc_signal
     now = ctx.clock()
-    receipt = ReceiptRow(
-        id=uuid7(), site_key=site_key, visitor_id=body.visitor_id, categories=_choices(site, body, gpc),
-        action=body.action, banner_version=body.banner_version, language=body.language, gpc=gpc,
-        recorded_at=now, expires_at=now + timedelta(days=site.validity_days), subject_id=None,
-    )  # fmt: skip
+    async with ctx.pool.acquire() as conn, conn.transaction():
+        found = await _keep_version(conn, site)
+        if found == hashes(shown(site)):
+            receipt = ReceiptRow(
+                id=uuid7(), site_key=site_key, visitor_id=body.visitor_id, categories=_choices(site, body, gpc),
+                action=body.action, banner_version=body.banner_version, language=body.language, gpc=gpc,
+                recorded_at=now, expires_at=now + timedelta(days=site.validity_days), subject_id=None,
+                origin=client.origin, texts_hash=bytes.fromhex(found[body.language]),
+            )  # fmt: skip
+            return await store.insert_receipt(
+                conn, site.tenant_id, receipt, ip_prefix, (client.user_agent or "")[:1000] or None
+            )
+        # What the site shows changed under a kept version (a site saved before 0014 shows the
+        # release's default texts, and a release reworded them): the change makes a new version
+        # (committed here), and the visitor is asked again, so every receipt proves its texts.
+        await store.next_version(conn, site.tenant_id, site.site_key, site.banner_version)
+    raise Conflict(
+        f"the texts of banner_version {body.banner_version} have changed since it was kept: the site is at "
+        f"version {body.banner_version + 1} now; load the configuration again and ask the visitor again"
+    )
+
+
+async def config(ctx: Context, site_key: str) -> tuple[SiteRow, dict[str, str]]:
+    """The site for banner.js, with the hash of each language's texts (read only: a page view
+    writes nothing; the version's row is written when the site is saved or a choice is stored)."""
+    site = await get_site(ctx, site_key)
+    return site, hashes(shown(site))
+
+
+async def version(ctx: Context, tenant_id: UUID, site_key: str, n: int) -> BannerVersionRow:
+    site = await get_site(ctx, site_key, tenant_id)
+    if not 1 <= n <= site.banner_version:
+        raise NotFound(f"no version {n} of {site_key} (it is at {site.banner_version})")
     async with ctx.pool.acquire() as conn:
-        return await store.insert_receipt(
-            conn, site.tenant_id, receipt, ip_prefix, (client.user_agent or "")[:1000] or None
+        if n == site.banner_version:
+            await _keep_version(conn, site)
+        row = await store.version(conn, tenant_id, site_key, n)
+    if row is None:
+        raise NotFound(
+            f"no version {n} of {site_key} kept (the site is at {site.banner_version}; "
+            "versions are kept from migration 0014 on)"
         )
+    return row
 
 
 async def receipt(ctx: Context, site_key: str, consent_id: UUID) -> ReceiptRow:
@@ -216,3 +388,20 @@ async def gpc_site_for_host(ctx: Context, host: str) -> SiteRow:
     if site is None:
         raise NotFound("no GPC statement for this host")
     return site
+
+
+STATS_MAX_DAYS = 400
+
+
+async def stats(
+    ctx: Context, tenant_id: UUID, site_key: str, first: date, last: date, interval: str
+) -> list[dict[str, Any]]:
+    """Choice statistics per day or week and banner version, from the receipts' rollup."""
+    if last < first:
+        raise InvalidInput.field("to", "is before from")
+    if (last - first).days >= STATS_MAX_DAYS:
+        raise InvalidInput.field("to", f"at most {STATS_MAX_DAYS} days after from")
+    site = await get_site(ctx, site_key, tenant_id)
+    async with ctx.pool.acquire() as conn:
+        rows = await store.choice_counts(conn, tenant_id, site.site_key, first, last)
+    return banner_texts.fold_counts(rows, interval)

@@ -16,9 +16,18 @@ from uuid import UUID
 import msgspec
 
 from consent_svc.domain import facts as facts_mod
+from consent_svc.domain import registers as register_rules
 from consent_svc.domain.errors import InvalidInput
 from consent_svc.domain.identifiers import Identifier, normalize_email, one_identifier
-from consent_svc.domain.models import CHANNELS, Decision, PurposeConfig, SignupFact, SubjectKind, SuppressionFact
+from consent_svc.domain.models import (
+    CHANNELS,
+    Decision,
+    PurposeConfig,
+    RegisterFact,
+    SignupFact,
+    SubjectKind,
+    SuppressionFact,
+)
 from consent_svc.domain.rules import decide
 from consent_svc.service.context import Context
 from consent_svc.service.inputs import Recipient
@@ -73,17 +82,53 @@ def _signups(row: store.DecisionRow) -> list[SignupFact]:
     return [SignupFact(id=i, expires_at=e) for i, e in zip(row.signup_ids, row.signup_expires, strict=True)]
 
 
-def _judge(purpose: PurposeConfig, row: store.DecisionRow, channel: str, now: datetime) -> Decision:
+def register_facts(states: Sequence[store.RegisterState]) -> list[RegisterFact]:
+    return [
+        RegisterFact(name=s.name, channel=s.channel, snapshot_id=s.snapshot_id, version_date=s.version_date)  # type: ignore[arg-type]
+        for s in states
+    ]
+
+
+def _listed(registers: Sequence[RegisterFact], row: store.DecisionRow) -> Sequence[RegisterFact]:
+    """The registers with, for this subject, whether a snapshot in force lists them."""
+    if not row.register_snapshots:
+        return registers
+    found = set(row.register_snapshots)
+    return [msgspec.structs.replace(r, listed=True) if r.snapshot_id in found else r for r in registers]
+
+
+def snapshots_to_check(purpose: PurposeConfig, channel: str, registers: Sequence[RegisterFact]) -> list[UUID]:
+    """The snapshots the look-up must search: those of the registers the purpose checks on ``channel``."""
+    return [r.snapshot_id for r in register_rules.needed(purpose, channel, registers) if r.snapshot_id is not None]
+
+
+def _judge(
+    purpose: PurposeConfig,
+    row: store.DecisionRow,
+    channel: str,
+    now: datetime,
+    registers: Sequence[RegisterFact] = (),
+) -> Decision:
     facts = None if row.subject_id is None else facts_mod.decode(row.facts)
     kind: SubjectKind = row.kind or "consumer"  # type: ignore[assignment]
-    return decide(purpose, facts, kind, _suppressions(row), channel, now, _signups(row))
+    return decide(purpose, facts, kind, _suppressions(row), channel, now, _signups(row), _listed(registers, row))
 
 
 def recipient_identifier(recipient: Recipient, region: str, field: str) -> Identifier:
-    if recipient.email is not None and recipient.phone is None and recipient.external_id is None:
+    if (
+        recipient.email is not None
+        and recipient.phone is None
+        and recipient.external_id is None
+        and recipient.personal_number is None
+    ):
         # Nearly every recipient of a send list: an email alone (what one_identifier would do, without its dict).
         return Identifier("email", normalize_email(recipient.email, field=f"{field}.email"))
-    given = {"email": recipient.email, "phone": recipient.phone, "external_id": recipient.external_id}
+    given = {
+        "email": recipient.email,
+        "phone": recipient.phone,
+        "external_id": recipient.external_id,
+        "personal_number": recipient.personal_number,
+    }
     return one_identifier(given, region=region, field=field, nested=True)
 
 
@@ -93,11 +138,20 @@ def _check_channel(channel: str) -> None:
 
 
 async def load_purpose(ctx: Context, tenant_id: UUID, key: str) -> PurposeConfig:
+    purpose, _ = await load_purpose_and_registers(ctx, tenant_id, key)
+    return purpose
+
+
+async def load_purpose_and_registers(
+    ctx: Context, tenant_id: UUID, key: str
+) -> tuple[PurposeConfig, list[RegisterFact]]:
+    """The purpose and the tenant's registers, read once for a whole batch or stream."""
     async with ctx.pool.acquire() as conn:
         row = await purpose_store.get_purpose(conn, tenant_id, key)
+        states = await store.register_states(conn, tenant_id)
     if row is None:
         raise InvalidInput.field("purpose", f"unknown purpose {key!r}")
-    return purpose_from_config(row.config)
+    return purpose_from_config(row.config), register_facts(states)
 
 
 async def decide_one(
@@ -105,19 +159,21 @@ async def decide_one(
 ) -> tuple[Decision, datetime]:
     _check_channel(channel)
     key = ctx.hasher.key(identifier)
-    config, row = await ctx.read(lambda conn: store.lookup_one(conn, tenant_id, purpose_key, key))
+    config, states, row = await ctx.read(lambda conn: store.lookup_one(conn, tenant_id, purpose_key, key, channel))
     if config is None:
         raise InvalidInput.field("purpose", f"unknown purpose {purpose_key!r}")
     now = ctx.clock()
-    return _judge(purpose_from_config(config), row, channel, now), now
+    return _judge(purpose_from_config(config), row, channel, now, register_facts(states)), now
 
 
 async def subject_answer(
     conn: Any, ctx: Context, tenant_id: UUID, purpose: PurposeConfig, channel: str, hash_: bytes
 ) -> Decision:
     """The decision for one identifier hash, on a connection (and transaction) the caller holds."""
-    [row] = await store.lookup(conn, tenant_id, purpose.key, [hash_])
-    return _judge(purpose, row, channel, ctx.clock())
+    registers = register_facts(await store.register_states(conn, tenant_id))
+    snapshots = snapshots_to_check(purpose, channel, registers)
+    [row] = await store.lookup(conn, tenant_id, purpose.key, [hash_], snapshots)
+    return _judge(purpose, row, channel, ctx.clock(), registers)
 
 
 async def _decide_chunk(
@@ -127,6 +183,7 @@ async def _decide_chunk(
     channel: str,
     identifiers: Sequence[Identifier | InvalidRecipient],
     now: datetime,
+    registers: Sequence[RegisterFact],
 ) -> list[DecisionItem]:
     # Duplicates are looked up once and answered at every place they occur.
     hashes: dict[bytes, int] = {}
@@ -142,8 +199,9 @@ async def _decide_chunk(
     if hashes:
         # Each chunk on a connection of its own, so two chunks can be in flight.
         keys = list(hashes)
-        rows = await ctx.read(lambda conn: store.lookup(conn, tenant_id, purpose.key, keys))
-    answers = [_judge(purpose, row, channel, now) for row in rows]
+        snapshots = snapshots_to_check(purpose, channel, registers)
+        rows = await ctx.read(lambda conn: store.lookup(conn, tenant_id, purpose.key, keys, snapshots))
+    answers = [_judge(purpose, row, channel, now, registers) for row in rows]
     out: list[DecisionItem] = []
     for ident, key in zip(identifiers, keyed, strict=True):
         if key is None:
@@ -172,7 +230,7 @@ async def decide_batch(
     ctx: Context, tenant_id: UUID, purpose_key: str, channel: str, recipients: Sequence[Recipient]
 ) -> tuple[list[DecisionItem], datetime]:
     _check_channel(channel)
-    purpose = await load_purpose(ctx, tenant_id, purpose_key)
+    purpose, registers = await load_purpose_and_registers(ctx, tenant_id, purpose_key)
     region = ctx.settings.default_phone_region
     identifiers = [identify(r, region, f"recipients[{i}]") for i, r in enumerate(recipients)]
     now = ctx.clock()
@@ -182,7 +240,8 @@ async def decide_batch(
 
     async def one(start: int) -> list[DecisionItem]:
         async with gate:
-            return await _decide_chunk(ctx, tenant_id, purpose, channel, identifiers[start : start + CHUNK], now)
+            chunk = identifiers[start : start + CHUNK]
+            return await _decide_chunk(ctx, tenant_id, purpose, channel, chunk, now, registers)
 
     chunks = await asyncio.gather(*(one(start) for start in range(0, len(identifiers), CHUNK)))
     return [item for chunk in chunks for item in chunk], now
@@ -199,10 +258,10 @@ async def decide_stream(
     the length. Up to IN_FLIGHT chunks are judged (their queries running in PostgreSQL, their
     answers computed here) while the next is read; at most IN_FLIGHT + 1 are in memory."""
     _check_channel(channel)
-    purpose = await load_purpose(ctx, tenant_id, purpose_key)
+    purpose, registers = await load_purpose_and_registers(ctx, tenant_id, purpose_key)
 
     async def judged(batch: list[Identifier | InvalidRecipient]) -> list[DecisionItem]:
-        return await _decide_chunk(ctx, tenant_id, purpose, channel, batch, ctx.clock())
+        return await _decide_chunk(ctx, tenant_id, purpose, channel, batch, ctx.clock(), registers)
 
     pending: deque[asyncio.Task[list[DecisionItem]]] = deque()
     batch: list[Identifier | InvalidRecipient] = []

@@ -10,7 +10,7 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 from typing import Any
 from uuid import UUID
 
@@ -18,7 +18,7 @@ import msgspec
 
 from consent_svc.domain import facts as facts_mod
 from consent_svc.domain.errors import Conflict, FieldError, InvalidInput, NotFound
-from consent_svc.domain.identifiers import Identifier, normalize
+from consent_svc.domain.identifiers import HASH_ONLY_TYPES, Identifier, normalize, stored_value, swedish_today
 from consent_svc.domain.ids import uuid7_many
 from consent_svc.domain.models import PURPOSE_EVENTS, Ref, more_protective
 from consent_svc.domain.records import EventRow
@@ -55,7 +55,7 @@ class EventResult:
     created: bool
 
 
-def subject_identifiers(ref: SubjectRef, region: str, prefix: str) -> list[Identifier]:
+def subject_identifiers(ref: SubjectRef, region: str, prefix: str, today: date | None = None) -> list[Identifier]:
     """Normalize the identifiers of a subject reference; field names in errors carry ``prefix``."""
     found: list[Identifier] = []
     if ref.email is not None:
@@ -64,8 +64,10 @@ def subject_identifiers(ref: SubjectRef, region: str, prefix: str) -> list[Ident
         found.append(normalize("phone", ref.phone, region=region, field=f"{prefix}.phone"))
     if ref.external_id is not None:
         found.append(normalize("external_id", ref.external_id, field=f"{prefix}.external_id"))
+    if ref.personal_number is not None:
+        found.append(normalize("personal_number", ref.personal_number, field=f"{prefix}.personal_number", today=today))
     if not found:
-        raise InvalidInput.field(prefix, "needs at least one of email, phone, external_id")
+        raise InvalidInput.field(prefix, "needs at least one of email, phone, external_id, personal_number")
     return found
 
 
@@ -99,15 +101,17 @@ def _fingerprint(item: EventIn, identifiers: Sequence[Identifier]) -> bytes:
 _Identified = tuple[list[Identifier], list[bytes]] | InvalidInput
 
 
-def _identify(items: Sequence[EventIn], ctx: Context, batch: bool) -> list[_Identified]:
+def _identify(items: Sequence[EventIn], ctx: Context, now: datetime, batch: bool) -> list[_Identified]:
     """Each event's subject identifiers, normalized and hashed: known before the first
     statement, so that statement can also say who has them (store.events.writing_context)."""
     region = ctx.settings.default_phone_region
+    today = swedish_today(now)
     key = ctx.hasher.key
     identified: list[_Identified] = []
     for index, item in enumerate(items):
+        field = f"events[{index}].subject" if batch else "subject"
         try:
-            identifiers = subject_identifiers(item.subject, region, f"events[{index}].subject" if batch else "subject")
+            identifiers = subject_identifiers(item.subject, region, field, today)
         except InvalidInput as exc:
             identified.append(exc)
             continue
@@ -206,10 +210,11 @@ async def record_in(
 
     Four phases: validate; set aside what idempotency keys answer already; resolve (or
     create) each event's subject; append the events and fold them into the subjects."""
-    identified = _identify(items, ctx, batch)
+    now = ctx.clock()
+    identified = _identify(items, ctx, now, batch)
     hashes = sorted({h for found in identified if not isinstance(found, InvalidInput) for h in found[1]})
     tenant = await store.writing_context(conn, tenant_id, hashes)
-    prepared = _validate(items, identified, tenant.notices, ctx.clock(), batch)
+    prepared = _validate(items, identified, tenant.notices, now, batch)
     plan = await _plan(conn, tenant_id, prepared)
     subject_of, created = await _subjects(conn, tenant_id, plan.to_write, tenant.owners)
     await _append_and_fold(conn, tenant_id, plan, subject_of, created, tenant.subscribed)
@@ -282,7 +287,7 @@ async def _subjects(
         subject_of[p.index] = subject_id
         for ident, h in zip(p.identifiers, p.hashes, strict=True):
             if h not in owners:
-                extra.setdefault(subject_id, {})[h] = subject_store.NewIdentifier(h, ident.type, ident.value)
+                extra.setdefault(subject_id, {})[h] = subject_store.NewIdentifier(h, ident.type, stored_value(ident))
     for subject_id, idents in extra.items():
         refused = await subject_store.add_identifiers(conn, tenant_id, subject_id, list(idents.values()))
         if refused:
@@ -367,7 +372,8 @@ def _new_event(p: _Prepared, subject_id: UUID, event_id: UUID) -> store.NewEvent
         proof=msgspec.to_builtins(p.item.proof) if p.item.proof is not None else {},
         idempotency_key=p.item.idempotency_key,
         fingerprint=p.fingerprint,
-        identifiers={i.type: i.value for i in p.identifiers},
+        # For the webhook message: never a personal number (held only as a keyed hash).
+        identifiers={i.type: i.value for i in p.identifiers if i.type not in HASH_ONLY_TYPES},
         subject_kind=p.item.subject.kind,
     )
 
@@ -394,7 +400,7 @@ def _plan_new_subjects(items: Sequence[_Prepared], owners: dict[bytes, UUID]) ->
         _, idents, types = groups[group]
         for ident, h in zip(p.identifiers, hashes, strict=True):
             if h not in idents and ident.type not in types:
-                idents[h] = subject_store.NewIdentifier(h, ident.type, ident.value)
+                idents[h] = subject_store.NewIdentifier(h, ident.type, stored_value(ident))
                 types.add(ident.type)
         for h in hashes:
             planned.setdefault(h, group)

@@ -17,6 +17,7 @@ from consent_svc.domain.models import (
     SubjectKind,
     SuppressionReason,
 )
+from consent_svc.domain.registers import NAME_PATTERN as REGISTER_NAME
 
 
 def whole(pattern: str) -> str:
@@ -46,11 +47,18 @@ LocalizedText = Annotated[
 
 
 class SubjectRef(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
-    """Who: at least one of email, phone, external_id."""
+    """Who: at least one of email, phone, external_id, personal_number."""
 
     email: Annotated[str, Meta(max_length=320)] | None = None
     phone: Annotated[str, Meta(max_length=64)] | None = None
     external_id: Annotated[str, Meta(max_length=200)] | None = None
+    personal_number: (
+        Annotated[
+            str,
+            Meta(max_length=32, description="a Swedish personnummer or samordningsnummer (held only as a keyed hash)"),
+        ]
+        | None
+    ) = None
     kind: SubjectKind | None = None
 
 
@@ -134,11 +142,32 @@ class PurposeIn(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     event_days: Annotated[int, Meta(ge=0, le=36_500)] = 1095
     lead_inactivity_days: Annotated[int, Meta(ge=0, le=36_500)] = 730
     retention_days: Annotated[int, Meta(ge=0, le=36_500)] = 730
+    registers: (
+        Annotated[
+            list[Annotated[str, Meta(pattern=whole(REGISTER_NAME), description="a register name")]],
+            Meta(
+                max_length=10,
+                description=(
+                    "opt-out registers R1 checks for direct marketing on their channel (nix-telefon, "
+                    "nix-adresserat, spar-reklamsparr or your own); absent or null: phone checks nix-telefon and "
+                    "post nix-adresserat and spar-reklamsparr; [] checks none"
+                ),
+            ),
+        ]
+        | None
+    ) = None
 
 
 class SuppressionIn(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     email: Annotated[str, Meta(max_length=320)] | None = None
     phone: Annotated[str, Meta(max_length=64)] | None = None
+    personal_number: (
+        Annotated[
+            str,
+            Meta(max_length=32, description="a Swedish personnummer or samordningsnummer (held only as a keyed hash)"),
+        ]
+        | None
+    ) = None
     scope: Annotated[str, Meta(pattern=PURPOSE_KEY, description="'all' or a purpose key")] = "all"
     channel: Channel | None = None
     reason: SuppressionReason
@@ -154,6 +183,13 @@ class Recipient(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     email: Annotated[str, Meta(max_length=320)] | None = None
     phone: Annotated[str, Meta(max_length=64)] | None = None
     external_id: Annotated[str, Meta(max_length=200)] | None = None
+    personal_number: (
+        Annotated[
+            str,
+            Meta(max_length=32, description="a Swedish personnummer or samordningsnummer (held only as a keyed hash)"),
+        ]
+        | None
+    ) = None
 
 
 MAX_BATCH_RECIPIENTS = 100_000
@@ -236,25 +272,103 @@ Origin = Annotated[
 ]
 
 
+LanguageCode = Annotated[
+    str, Meta(pattern=whole(r"[a-z]{2}"), description="a two-letter language code such as sv or en")
+]
+CookieName = Annotated[
+    str,
+    Meta(
+        pattern=whole(r"[A-Za-z0-9_.\-]{1,100}\*?"),
+        description="a cookie name, or a prefix ending in * (_ga*)",
+    ),
+]
+GcmSignal = Literal[
+    "ad_storage", "ad_user_data", "ad_personalization", "analytics_storage", "functionality_storage",
+    "personalization_storage", "security_storage",
+]  # fmt: skip
+
+
 class CategoryIn(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     key: CategoryKey
     required: bool = False
     sale_or_share: bool = False
     title: LocalizedText
     description: LocalizedText
+    # Shown in the settings layer: who receives data, and how long what this category stores lives.
+    third_parties: Annotated[list[Annotated[str, Meta(min_length=1, max_length=200)]], Meta(max_length=50)] = []
+    lifetime: LocalizedText | None = None
+    # Deleted by banner.js when the category is refused or withdrawn (names, or prefixes ending in *).
+    cookies: Annotated[list[CookieName], Meta(max_length=50)] = []
+
+
+BannerText = Annotated[str, Meta(min_length=1, max_length=1000)]
+
+
+class BannerTextsIn(msgspec.Struct, forbid_unknown_fields=True, kw_only=True, omit_defaults=True):
+    """The first layer's texts in one language. sv and en have defaults for each; another language
+    gives them all. {controller} and {categories} are filled in; {category} in placeholder is the
+    blocked element's category."""
+
+    title: BannerText | None = None
+    purposes: BannerText | None = None
+    withdraw: BannerText | None = None
+    controller: BannerText | None = None
+    policy: BannerText | None = None
+    accept: BannerText | None = None
+    reject: BannerText | None = None
+    settings: BannerText | None = None
+    save: BannerText | None = None
+    legend: BannerText | None = None
+    gpc: BannerText | None = None
+    consent_id: BannerText | None = None
+    third_parties: BannerText | None = None
+    lifetime: BannerText | None = None
+    reopen: BannerText | None = None
+    offline: BannerText | None = None
+    failed: BannerText | None = None
+    placeholder: BannerText | None = None
+    placeholder_button: BannerText | None = None
+
+
+class ReopenIn(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
+    """banner.js's persistent control to reopen the settings after a choice."""
+
+    position: Literal["bottom-left", "bottom-right"] = "bottom-left"
+    own_link: bool = False  # the site's pages carry their own [data-consent-svc-open] link: no control
+
+
+class GoogleConsentModeIn(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
+    enabled: bool = True
+    region: Annotated[
+        list[Annotated[str, Meta(pattern=whole(r"[A-Z]{2}(-[A-Z0-9]{1,3})?"), description="ISO 3166-1 or -2")]],
+        Meta(max_length=300),
+    ] = []
+    wait_for_update: Annotated[int, Meta(ge=0, le=10_000)] = 500
+    mapping: dict[CategoryKey, Annotated[list[GcmSignal], Meta(max_length=7)]] | None = None
 
 
 class SiteIn(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
-    """A website with a banner: its origins, categories (sv/en texts) and how long a choice lasts."""
+    """A website with a banner: its origins, categories and texts per language, the controller and
+    privacy policy the first layer names, and how long a choice lasts."""
 
     name: Annotated[str, Meta(min_length=1, max_length=200)]
     origins: Annotated[list[Origin], Meta(min_length=1, max_length=20)]
     categories: Annotated[list[CategoryIn], Meta(min_length=1, max_length=20)]
+    policy_url: Annotated[str, Meta(pattern=whole(r"https?://[^\s]+"), max_length=2000, description="an http(s) URL")]
+    controller: Annotated[str, Meta(min_length=1, max_length=200, description="the controller's name")]
     validity_days: Annotated[int, Meta(ge=1, le=395)] = 182
     gpc_domains: Annotated[
         list[Annotated[str, Meta(pattern=whole(r"[a-z0-9.\-]{1,253}"), description="a domain name in lower case")]],
         Meta(max_length=20),
     ] = []
+    languages: Annotated[list[LanguageCode], Meta(min_length=1, max_length=20)] = msgspec.field(
+        default_factory=lambda: ["sv", "en"]
+    )
+    default_language: LanguageCode | None = None  # None: the first of languages
+    texts: Annotated[dict[LanguageCode, BannerTextsIn], Meta(max_length=20)] = {}
+    reopen: ReopenIn = msgspec.field(default_factory=ReopenIn)
+    google_consent_mode: GoogleConsentModeIn | None = None
+    meta_pixel: bool = False  # fbq('consent', 'grant' | 'revoke') follows the marketing category
 
 
 class BannerConsentIn(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
@@ -265,7 +379,7 @@ class BannerConsentIn(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     categories: Annotated[dict[CategoryKey, bool], Meta(max_length=20)] = {}
     action: Literal["accept_all", "reject_all", "save", "dismiss"]
     banner_version: Annotated[int, Meta(ge=1)]
-    language: Literal["sv", "en"] = "sv"
+    language: LanguageCode = "sv"  # one of the site's languages
     gpc_signal: bool = False  # navigator.globalPrivacyControl, as the script saw it
 
 
@@ -274,11 +388,18 @@ class ReceiptLinkIn(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
 
 
 class SubjectPatchIn(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
-    """Rectification: a new email replaces the old one (likewise phone, external id)."""
+    """Rectification: a new email replaces the old one (likewise phone, external id, personal number)."""
 
     email: Annotated[str, Meta(max_length=320)] | None = None
     phone: Annotated[str, Meta(max_length=64)] | None = None
     external_id: Annotated[str, Meta(max_length=200)] | None = None
+    personal_number: (
+        Annotated[
+            str,
+            Meta(max_length=32, description="a Swedish personnummer or samordningsnummer (held only as a keyed hash)"),
+        ]
+        | None
+    ) = None
     kind: SubjectKind | None = None
 
 

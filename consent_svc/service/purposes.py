@@ -36,8 +36,9 @@ def _config(key: str, body: PurposeIn, version: int) -> PurposeConfig:
     config = PurposeConfig(
         key=key,
         version=version,
-        **{f: getattr(body, f) for f in body.__struct_fields__ if f != "channels"},
+        **{f: getattr(body, f) for f in body.__struct_fields__ if f not in ("channels", "registers")},
         channels=tuple(body.channels),
+        registers=None if body.registers is None else tuple(body.registers),
     )
     check_lawful(key, config)
     return config

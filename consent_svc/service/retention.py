@@ -5,7 +5,9 @@ per-tenant advisory lock, so two replicas (or a cron job and the in-process
 job) never sweep one tenant at once. What goes is what an erasure removes
 (identifiers, banner receipts, webhook messages, sign-ups, the events' content,
 kept as digests in the chain); each run also purges the sign-ups nobody
-confirmed before they expired. A person swept for age was never asked to be erased, so
+confirmed before they expired, and the banner receipts never linked to a person
+(``CONSENT_BANNER_RECEIPT_RETENTION_DAYS`` after they expired). A person swept for age
+was never asked to be erased, so
 no ``erasure`` entry is made; but a person who objected or unsubscribed keeps
 keyed-hash ``objection`` and ``unsubscribe`` entries (with the scopes and
 channels they had) for every identifier, so that a later import cannot make
@@ -18,7 +20,7 @@ import time
 import zlib
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 from uuid import UUID
 
@@ -31,6 +33,7 @@ from consent_svc.domain.retention import KeptEntry, objection_entries, sweepable
 from consent_svc.service import ledger
 from consent_svc.service.context import Context
 from consent_svc.service.decisions import purpose_from_config
+from consent_svc.store import banner as banner_store
 from consent_svc.store import ledger as ledger_store
 from consent_svc.store import purposes as purpose_store
 from consent_svc.store import retention as retention_store
@@ -104,6 +107,11 @@ async def sweep_tenant(
                 unconfirmed = await signup_store.purge_expired(conn, tenant_id, now, dry_run=dry_run)
             if unconfirmed:
                 report.counts["signups/unconfirmed_expired"] = unconfirmed
+            # Banner receipts never linked to a person go a while after they expired (docs/banner.md).
+            expired_before = now - timedelta(days=ctx.settings.banner_receipt_retention_days)
+            receipts = await _purge_receipts(ctx, tenant_id, expired_before, dry_run=dry_run)
+            if receipts:
+                report.counts["banner_receipts/expired"] = receipts
             async with ctx.pool.acquire() as conn:
                 await retention_store.insert_sweep_run(conn, tenant_id, {
                     "id": uuid7(), "started_at": started, "finished_at": ctx.clock(), "as_of": now,
@@ -112,6 +120,21 @@ async def sweep_tenant(
             return report
         finally:
             await retention_store.advisory_unlock(lock_conn, _lock_key(tenant_id))
+
+
+async def _purge_receipts(ctx: Context, tenant_id: UUID, expired_before: datetime, *, dry_run: bool) -> int:
+    """Banner receipts never linked to a person, expired before ``expired_before``: counted on a dry
+    run, else deleted in batches of BATCH * 20, one transaction each."""
+    async with ctx.pool.acquire() as conn:
+        if dry_run:
+            return await banner_store.count_unlinked_expired(conn, tenant_id, expired_before)
+        deleted = 0
+        while True:
+            async with conn.transaction():
+                count = await banner_store.delete_unlinked_expired(conn, tenant_id, expired_before, BATCH * 20)
+            deleted += count
+            if count < BATCH * 20:
+                return deleted
 
 
 async def _remove(
@@ -136,7 +159,8 @@ async def _keep_suppressions(
     subject = await store.subject_by_id(conn, tenant_id, subject_id)
     assert subject is not None
     identities: dict[bytes, tuple[str, bytes | None]] = {
-        h: (t, exchange_sha256(Identifier("email", v)) if t == "email" else None) for t, h, v in subject.identifiers
+        h: (t, exchange_sha256(Identifier("email", v)) if t == "email" and v else None)
+        for t, h, v in subject.identifiers
     }
     for past in await store.identifier_history(conn, tenant_id, subject_id):
         identities.setdefault(past.hash, (past.type, past.sha256 if past.type == "email" else None))

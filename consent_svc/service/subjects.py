@@ -9,7 +9,7 @@ from typing import Any
 from uuid import UUID
 
 from consent_svc.domain.errors import Conflict, InvalidInput, NotFound
-from consent_svc.domain.identifiers import Identifier, exchange_sha256, normalize, one_identifier
+from consent_svc.domain.identifiers import Identifier, exchange_sha256, normalize, one_identifier, stored_value
 from consent_svc.domain.ids import uuid7
 from consent_svc.domain.models import Decision, PurposeConfig, SubjectKind
 from consent_svc.domain.records import (
@@ -38,8 +38,11 @@ from consent_svc.store import subjects as store
 from consent_svc.store import suppressions as suppression_store
 
 
-def lookup_identifier(email: str | None, phone: str | None, external_id: str | None, region: str) -> Identifier:
-    return one_identifier({"email": email, "phone": phone, "external_id": external_id}, region=region, field="query")
+def lookup_identifier(
+    email: str | None, phone: str | None, external_id: str | None, region: str, personal_number: str | None = None
+) -> Identifier:
+    given = {"email": email, "phone": phone, "external_id": external_id, "personal_number": personal_number}
+    return one_identifier(given, region=region, field="query")
 
 
 async def find_or_create(
@@ -53,7 +56,7 @@ async def find_or_create(
         new = store.NewSubject(
             uuid7(),
             kind or "consumer",
-            tuple(store.NewIdentifier(h, i.type, i.value) for i, h in zip(identifiers, hashes, strict=True)),
+            tuple(store.NewIdentifier(h, i.type, stored_value(i)) for i, h in zip(identifiers, hashes, strict=True)),
         )
         await store.create_subjects(conn, tenant_id, [new])
         owners = await store.resolve(conn, tenant_id, hashes)
@@ -133,7 +136,7 @@ class PurposeState:
 class SubjectView:
     id: UUID
     kind: str
-    identifiers: list[tuple[str, str]]  # (type, value)
+    identifiers: list[tuple[str, str | None]]  # (type, value); no value for a personal number
     purposes: list[PurposeState]
 
 
@@ -197,12 +200,12 @@ async def rectify(ctx: Context, tenant_id: UUID, subject_id: UUID, body: Subject
     its suppression entries stay (they are keyed by the address), and an erasure reaches them."""
     region = ctx.settings.default_phone_region
     changes: list[Identifier] = []
-    for type_ in ("email", "phone", "external_id"):
+    for type_ in ("email", "phone", "external_id", "personal_number"):
         raw = getattr(body, type_)
         if raw is not None:
             changes.append(normalize(type_, raw, region=region))
     if not changes and body.kind is None:
-        raise InvalidInput.field("body", "change at least one of email, phone, external_id, kind")
+        raise InvalidInput.field("body", "change at least one of email, phone, external_id, personal_number, kind")
     async with ctx.pool.acquire() as conn, conn.transaction():
         if not await store.lock_subject(conn, tenant_id, subject_id):
             raise NotFound(f"no subject {subject_id}")
@@ -219,7 +222,7 @@ async def rectify(ctx: Context, tenant_id: UUID, subject_id: UUID, body: Subject
                 )
             if owner:
                 continue  # already this person's
-            await store.replace_identifier(conn, tenant_id, subject_id, ident.type, h, ident.value)
+            await store.replace_identifier(conn, tenant_id, subject_id, ident.type, h, stored_value(ident))
             changed.append(ident.type)
         proof: dict[str, Any] = {}
         if body.kind is not None and body.kind != current.kind:
@@ -246,7 +249,7 @@ def _erasure_entries(
     included; an email's keeps its exchange SHA-256 (held solely for suppression)."""
     found: dict[bytes, tuple[str, bytes | None]] = {}
     for type_, h, value in subject.identifiers:
-        found[h] = (type_, exchange_sha256(Identifier("email", value)) if type_ == "email" else None)
+        found[h] = (type_, exchange_sha256(Identifier("email", value)) if type_ == "email" and value else None)
     for p in past:
         found.setdefault(p.hash, (p.type, p.sha256 if p.type == "email" else None))
     return [

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from uuid import UUID
 
 from consent_svc.domain.errors import InvalidInput, NotFound
-from consent_svc.domain.identifiers import Identifier, exchange_sha256, one_identifier
+from consent_svc.domain.identifiers import Identifier, exchange_sha256, one_identifier, stored_value
 from consent_svc.domain.ids import uuid7
 from consent_svc.domain.records import ActiveScope, Page, SuppressionRow
 from consent_svc.service.context import Context
@@ -15,8 +15,13 @@ from consent_svc.store import purposes as purpose_store
 from consent_svc.store import suppressions as store
 
 
-def suppression_identifier(email: str | None, phone: str | None, region: str) -> Identifier:
-    return one_identifier({"email": email, "phone": phone}, region=region, field="email")
+def suppression_identifier(
+    email: str | None, phone: str | None, region: str, personal_number: str | None = None
+) -> Identifier:
+    given = {"email": email, "phone": phone}
+    if personal_number is not None:
+        given["personal_number"] = personal_number
+    return one_identifier(given, region=region, field="email")
 
 
 def new_entry(ctx: Context, ident: Identifier, scope: str, channel: str | None, reason: str,
@@ -25,7 +30,7 @@ def new_entry(ctx: Context, ident: Identifier, scope: str, channel: str | None, 
         id=uuid7(),
         ident_hash=ctx.hasher.key(ident),
         ident_type=ident.type,
-        value=ident.value,
+        value=stored_value(ident),
         sha256=exchange_sha256(ident),
         scope=scope,
         channel=channel,
@@ -39,7 +44,7 @@ async def add(ctx: Context, tenant_id: UUID, body: SuppressionIn) -> tuple[Suppr
     """Add an entry; idempotent on (identifier, scope, channel, reason). Returns (entry, created)."""
     if body.reason == "erasure":
         raise InvalidInput.field("reason", "erasure entries are made by erasing a subject")
-    ident = suppression_identifier(body.email, body.phone, ctx.settings.default_phone_region)
+    ident = suppression_identifier(body.email, body.phone, ctx.settings.default_phone_region, body.personal_number)
     async with ctx.pool.acquire() as conn, conn.transaction():
         if body.scope != "all" and body.scope not in await purpose_store.purpose_keys(conn, tenant_id):
             raise InvalidInput.field("scope", f"is 'all' or a purpose key; unknown purpose {body.scope!r}")
@@ -49,10 +54,16 @@ async def add(ctx: Context, tenant_id: UUID, body: SuppressionIn) -> tuple[Suppr
 
 
 async def find(
-    ctx: Context, tenant_id: UUID, email: str | None, phone: str | None, after: UUID | None, limit: int
+    ctx: Context,
+    tenant_id: UUID,
+    email: str | None,
+    phone: str | None,
+    after: UUID | None,
+    limit: int,
+    personal_number: str | None = None,
 ) -> Page[SuppressionRow]:
-    """The active entries of an email or phone, oldest first."""
-    ident = suppression_identifier(email, phone, ctx.settings.default_phone_region)
+    """The active entries of an email, phone or personal number, oldest first."""
+    ident = suppression_identifier(email, phone, ctx.settings.default_phone_region, personal_number)
     async with ctx.pool.acquire() as conn:
         rows = await store.active_for(conn, tenant_id, [ctx.hasher.key(ident)], after, limit + 1)
     return Page.of(rows, limit, lambda r: r.id)

@@ -129,8 +129,11 @@ async def _subject(conn: Any, claims: tokens.TokenClaims) -> SubjectRow:
 
 
 def _ref(subject: SubjectRow) -> SubjectRef:
-    """A reference that resolves to this subject (its first identifier)."""
-    type_, _, value = subject.identifiers[0]
+    """A reference that resolves to this subject (its first identifier held in plain text)."""
+    held = [(t, v) for t, _, v in subject.identifiers if v is not None]
+    if not held:  # known only by a personal number: no link can name the person
+        raise NotFound("no such link")
+    type_, value = held[0]
     if type_ == "email":
         return SubjectRef(email=value)
     if type_ == "phone":
@@ -139,7 +142,11 @@ def _ref(subject: SubjectRow) -> SubjectRef:
 
 
 def _contact_hashes(subject: SubjectRow) -> list[tuple[Identifier, bytes]]:
-    return [(Identifier(t, v), h) for t, h, v in subject.identifiers if t in CONTACT_TYPES]  # type: ignore[arg-type]
+    return [
+        (Identifier(t, v), h)  # type: ignore[arg-type]
+        for t, h, v in subject.identifiers
+        if t in CONTACT_TYPES and v is not None
+    ]
 
 
 async def _opt_out(
@@ -203,6 +210,7 @@ class PurposeChoice:
 class PreferenceView:
     branding: BrandingRow
     choices: list[PurposeChoice]
+    link_purpose: PurposeConfig | None = None  # the purpose the link was made for (one-step unsubscribe)
 
 
 async def _marketing_purposes(conn: Any, tenant_id: UUID) -> list[PurposeConfig]:
@@ -223,7 +231,8 @@ async def _view(conn: Any, ctx: Context, claims: tokens.TokenClaims) -> Preferen
             conn, claims.tenant_id, subject, purpose.key
         )
         choices.append(PurposeChoice(purpose, answer.allowed, blocked))
-    return PreferenceView(branding, choices)
+    link_purpose = next((c.purpose for c in choices if c.purpose.key == claims.purpose), None)
+    return PreferenceView(branding, choices, link_purpose)
 
 
 async def _only_unsubscribe_entries(conn: Any, tenant_id: UUID, subject: SubjectRow, key: str) -> bool:
@@ -240,13 +249,28 @@ async def preferences(ctx: Context, token: str) -> PreferenceView:
 
 
 async def confirmation(ctx: Context, token: str) -> PreferenceView:
-    """What the one-click answer page needs: the branding (one query, so that repeats stay cheap)."""
+    """What the one-click answer page needs: the branding, and the link's purpose when it has one
+    (one or two queries, so that repeats stay cheap)."""
     claims = claims_of(ctx, token)
     async with ctx.pool.acquire() as conn:
         branding = await tenant_store.get_branding(conn, claims.tenant_id)
+        row = await purpose_store.get_purpose(conn, claims.tenant_id, claims.purpose) if claims.purpose else None
     if branding is None:
         raise NotFound("no such link")
-    return PreferenceView(branding, [])
+    return PreferenceView(branding, [], purpose_from_config(row.config) if row is not None else None)
+
+
+async def unsubscribe_link_purpose(ctx: Context, token: str, proof: Proof) -> PreferenceView:
+    """The preference page's one-step button: out of the purpose the link was made for, at once
+    (taking a person out needs no nonce). Returns the page's state after it."""
+    claims = claims_of(ctx, token)
+    if claims.purpose is None:
+        raise InvalidInput.field("action", "this link is not for one purpose: use save or unsubscribe_all")
+    async with ctx.pool.acquire() as conn, conn.transaction():
+        subject = await _subject(conn, claims)
+        if not await _already_out(conn, claims.tenant_id, subject, claims.purpose):
+            await _opt_out(conn, ctx, claims.tenant_id, subject, claims.purpose, "preference_center", proof)
+        return await _view(conn, ctx, claims)
 
 
 @dataclass(frozen=True, slots=True)

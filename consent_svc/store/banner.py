@@ -2,24 +2,27 @@
 
 from __future__ import annotations
 
+from datetime import date, datetime
+from typing import Any
 from uuid import UUID
 
 import asyncpg
 
-from consent_svc.domain.records import ReceiptRow, SiteRow
+from consent_svc.domain.records import BannerVersionRow, ChoiceCountRow, ReceiptRow, SiteRow
 
 _SITE = (
-    "tenant_id, site_key, name, origins, categories, banner_version, validity_days, gpc_domains, created_at, updated_at"
+    "tenant_id, site_key, name, origins, categories, banner_version, validity_days, gpc_domains, created_at,"
+    " updated_at, options"
 )
 
 
 async def insert_site(conn: asyncpg.Connection, site: SiteRow) -> SiteRow:
     row = await conn.fetchrow(
         f"""INSERT INTO sites (tenant_id, site_key, name, origins, categories, banner_version, validity_days,
-                               gpc_domains)
-            VALUES ($1, $2, $3, $4, $5, $6, $7, $8) RETURNING {_SITE}""",
+                               gpc_domains, options)
+            VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) RETURNING {_SITE}""",
         site.tenant_id, site.site_key, site.name, site.origins, site.categories, site.banner_version,
-        site.validity_days, site.gpc_domains,
+        site.validity_days, site.gpc_domains, site.options,
     )  # fmt: skip
     return SiteRow(**dict(row))
 
@@ -27,10 +30,10 @@ async def insert_site(conn: asyncpg.Connection, site: SiteRow) -> SiteRow:
 async def update_site(conn: asyncpg.Connection, site: SiteRow) -> SiteRow:
     row = await conn.fetchrow(
         f"""UPDATE sites SET name = $3, origins = $4, categories = $5, banner_version = $6, validity_days = $7,
-                             gpc_domains = $8, updated_at = now()
+                             gpc_domains = $8, options = $9, updated_at = now()
             WHERE tenant_id = $1 AND site_key = $2 RETURNING {_SITE}""",
         site.tenant_id, site.site_key, site.name, site.origins, site.categories, site.banner_version,
-        site.validity_days, site.gpc_domains,
+        site.validity_days, site.gpc_domains, site.options,
     )  # fmt: skip
     return SiteRow(**dict(row))
 
@@ -84,7 +87,8 @@ async def site_for_gpc_domain(conn: asyncpg.Connection, domain: str) -> SiteRow 
 
 
 _RECEIPT = (
-    "id, site_key, visitor_id, categories, action, banner_version, language, gpc, recorded_at, expires_at, subject_id"
+    "id, site_key, visitor_id, categories, action, banner_version, language, gpc, recorded_at, expires_at, subject_id,"
+    " origin, texts_hash"
 )
 
 
@@ -93,11 +97,12 @@ async def insert_receipt(
 ) -> ReceiptRow:
     row = await conn.fetchrow(
         f"""INSERT INTO banner_consents (tenant_id, id, site_key, visitor_id, categories, action, banner_version,
-                                         language, gpc, ip_prefix, user_agent, recorded_at, expires_at)
-            VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13) RETURNING {_RECEIPT}""",
+                                         language, gpc, ip_prefix, user_agent, recorded_at, expires_at, origin,
+                                         texts_hash)
+            VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15) RETURNING {_RECEIPT}""",
         tenant_id, receipt.id, receipt.site_key, receipt.visitor_id, receipt.categories, receipt.action,
         receipt.banner_version, receipt.language, receipt.gpc, ip_prefix, user_agent, receipt.recorded_at,
-        receipt.expires_at,
+        receipt.expires_at, receipt.origin, receipt.texts_hash,
     )  # fmt: skip
     return ReceiptRow(**dict(row))
 
@@ -122,3 +127,80 @@ async def link_subject(
         subject_id,
     )
     return None if row is None else ReceiptRow(**dict(row))
+
+
+async def insert_version(
+    conn: asyncpg.Connection, tenant_id: UUID, site_key: str, version: int, shown: dict[str, Any],
+    hashes: dict[str, str],
+) -> dict[str, str]:  # fmt: skip
+    """Keep what ``version`` shows (once: a version's texts never change); returns the hashes
+    kept for it (those given, or those kept before)."""
+    kept = await conn.fetchval(
+        "WITH ins AS (INSERT INTO banner_versions (tenant_id, site_key, version, shown, hashes) "
+        "VALUES ($1, $2, $3, $4, $5) ON CONFLICT (tenant_id, site_key, version) DO NOTHING RETURNING hashes) "
+        "SELECT hashes FROM ins UNION ALL SELECT hashes FROM banner_versions "
+        "WHERE tenant_id = $1 AND site_key = $2 AND version = $3 LIMIT 1",
+        tenant_id, site_key, version, shown, hashes,
+    )  # fmt: skip
+    return dict(kept)
+
+
+async def next_version(conn: asyncpg.Connection, tenant_id: UUID, site_key: str, current: int) -> None:
+    """Raise a site's banner_version by one (when what it shows changed under a kept version)."""
+    await conn.execute(
+        "UPDATE sites SET banner_version = banner_version + 1, updated_at = now() "
+        "WHERE tenant_id = $1 AND site_key = $2 AND banner_version = $3",
+        tenant_id,
+        site_key,
+        current,
+    )
+
+
+async def version(conn: asyncpg.Connection, tenant_id: UUID, site_key: str, n: int) -> BannerVersionRow | None:
+    row = await conn.fetchrow(
+        "SELECT site_key, version, shown, hashes, created_at FROM banner_versions "
+        "WHERE tenant_id = $1 AND site_key = $2 AND version = $3",
+        tenant_id,
+        site_key,
+        n,
+    )
+    return None if row is None else BannerVersionRow(**dict(row))
+
+
+async def count_unlinked_expired(conn: asyncpg.Connection, tenant_id: UUID, expired_before: datetime) -> int:
+    """Receipts never linked to a person that expired before ``expired_before``."""
+    counted: int = await conn.fetchval(
+        "SELECT count(*) FROM banner_consents WHERE tenant_id = $1 AND subject_id IS NULL AND expires_at < $2",
+        tenant_id,
+        expired_before,
+    )
+    return counted
+
+
+async def delete_unlinked_expired(
+    conn: asyncpg.Connection, tenant_id: UUID, expired_before: datetime, limit: int
+) -> int:
+    """Delete up to ``limit`` of those receipts; returns how many went."""
+    status: str = await conn.execute(
+        "DELETE FROM banner_consents WHERE tenant_id = $1 AND id IN (SELECT id FROM banner_consents "
+        "WHERE tenant_id = $1 AND subject_id IS NULL AND expires_at < $2 LIMIT $3)",
+        tenant_id,
+        expired_before,
+        limit,
+    )
+    return int(status.split()[-1])
+
+
+async def choice_counts(
+    conn: asyncpg.Connection, tenant_id: UUID, site_key: str, first: date, last: date
+) -> list[ChoiceCountRow]:
+    """The rolled-up choices (kept by a trigger on every receipt) for days ``first``..``last``."""
+    rows = await conn.fetch(
+        "SELECT day, banner_version, action, gpc, categories, n FROM banner_choice_counts "
+        "WHERE tenant_id = $1 AND site_key = $2 AND day BETWEEN $3 AND $4 ORDER BY day, banner_version",
+        tenant_id,
+        site_key,
+        first,
+        last,
+    )
+    return [ChoiceCountRow(**dict(r)) for r in rows]

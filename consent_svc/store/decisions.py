@@ -4,7 +4,9 @@ For each identifier hash (in request order) it returns the subject's kind
 and folded facts, the active suppression entries that match the hash or
 any other identifier of the same subject (email, phone, external id, and
 identifiers replaced by a rectification) for the asked purpose, and the
-sign-ups for the purpose that wait for their confirmation. Nothing is
+sign-ups for the purpose that wait for their confirmation, and the opt-out
+register snapshots (of those asked for) that list the hash or another current
+identifier of the subject. Nothing is
 read per recipient from Python; a 100,000-recipient batch is a few of these
 queries over arrays.
 """
@@ -12,7 +14,7 @@ queries over arrays.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any
 from uuid import UUID
 
@@ -31,10 +33,12 @@ class DecisionRow(msgspec.Struct, frozen=True, array_like=True):
     sup_created: list[datetime] | None
     signup_ids: list[UUID] | None
     signup_expires: list[datetime] | None
+    # The register snapshots (of those asked for) that list one of the subject's identifiers.
+    register_snapshots: list[UUID] | None
 
 
 _LOOKUP = """
-SELECT s.id, s.kind, s.facts, sp.ids, sp.scopes, sp.channels, sp.reasons, sp.created, sg.ids, sg.expires
+SELECT s.id, s.kind, s.facts, sp.ids, sp.scopes, sp.channels, sp.reasons, sp.created, sg.ids, sg.expires, rg.ids
 FROM unnest($2::bytea[]) WITH ORDINALITY AS r(h, i)
 -- LIMIT 1 keeps this a per-key index probe: as a plain join, the planner
 -- hashed every identifier of the tenant for each chunk of 5,000 keys
@@ -70,25 +74,77 @@ LEFT JOIN LATERAL (
                    SELECT e.hash FROM subject_identifiers e
                    WHERE e.tenant_id = $1 AND e.subject_id = si.subject_id AND e.type = 'email')))
 ) sg ON true
+-- Opt-out registers: the snapshots asked for that list the hash asked or a
+-- current identifier of the subject (not a replaced one: a register lists numbers, not people).
+LEFT JOIN LATERAL (
+    SELECT array_agg(DISTINCT e.snapshot_id) AS ids
+    FROM register_entries e
+    WHERE cardinality({snapshots}) > 0 AND e.snapshot_id = ANY ({snapshots}) AND e.tenant_id = $1
+      AND e.hash = ANY (CASE WHEN si.subject_id IS NULL THEN ARRAY[r.h]
+                             ELSE ARRAY(SELECT o.hash FROM subject_identifiers o
+                                        WHERE o.tenant_id = $1 AND o.subject_id = si.subject_id) || r.h
+                        END)
+) rg ON true
 ORDER BY r.i
 """
 
+_LOOKUP_MANY = _LOOKUP.format(snapshots="$4::uuid[]")
+# Without registers to search (every email decision, every tenant without registers): the same
+# query without the register join, so those decisions cost what they did before registers.
+_REGISTER_JOIN = _LOOKUP[_LOOKUP.index("-- Opt-out registers") : _LOOKUP.index("ORDER BY r.i")]
+_LOOKUP_PLAIN = _LOOKUP.replace(_REGISTER_JOIN, "").replace(", rg.ids\n", ", NULL::uuid[]\n")
+
+_REGISTERS = """
+SELECT r.name, r.channel, r.snapshot_id, s.version_date
+FROM registers r LEFT JOIN register_snapshots s ON s.tenant_id = r.tenant_id AND s.id = r.snapshot_id
+WHERE r.tenant_id = $1
+"""
+
+# The snapshots in force of the tenant's registers on the channel asked ($4).
+_CHANNEL_SNAPSHOTS = "ARRAY(SELECT reg.snapshot_id FROM reg WHERE reg.channel = $4 AND reg.snapshot_id IS NOT NULL)"
+
 _LOOKUP_WITH_PURPOSE = f"""
-WITH p AS (SELECT config FROM purposes WHERE tenant_id = $1 AND key = $3)
-SELECT (SELECT config FROM p) AS purpose_config, q.*
-FROM ({_LOOKUP}) AS q
+WITH p AS (SELECT config FROM purposes WHERE tenant_id = $1 AND key = $3),
+     reg AS ({_REGISTERS})
+SELECT (SELECT config FROM p) AS purpose_config,
+       (SELECT coalesce(json_agg(reg), '[]') FROM reg)::text AS registers, q.*
+FROM ({_LOOKUP.format(snapshots=_CHANNEL_SNAPSHOTS)}) AS q
 """
 
 
-async def lookup(conn: asyncpg.Connection, tenant_id: UUID, purpose: str, hashes: Sequence[bytes]) -> list[DecisionRow]:
-    rows = await conn.fetch(_LOOKUP, tenant_id, list(hashes), purpose)
+class RegisterState(msgspec.Struct, frozen=True):
+    """A register of the tenant: its snapshot in force (None: never imported)."""
+
+    name: str
+    channel: str
+    snapshot_id: UUID | None
+    version_date: date | None
+
+
+_states = msgspec.json.Decoder(list[RegisterState])
+
+
+async def lookup(
+    conn: asyncpg.Connection, tenant_id: UUID, purpose: str, hashes: Sequence[bytes], snapshots: Sequence[UUID] = ()
+) -> list[DecisionRow]:
+    """``snapshots``: the register snapshots to look the subjects up in (none: no register)."""
+    if not snapshots:
+        rows = await conn.fetch(_LOOKUP_PLAIN, tenant_id, list(hashes), purpose)
+        return [DecisionRow(*r) for r in rows]
+    rows = await conn.fetch(_LOOKUP_MANY, tenant_id, list(hashes), purpose, list(snapshots))
     return [DecisionRow(*r) for r in rows]
 
 
 async def lookup_one(
-    conn: asyncpg.Connection, tenant_id: UUID, purpose: str, hash_: bytes
-) -> tuple[dict[str, Any] | None, DecisionRow]:
-    """One round trip for a single decision: the purpose configuration and the subject."""
-    row = await conn.fetchrow(_LOOKUP_WITH_PURPOSE, tenant_id, [hash_], purpose)
+    conn: asyncpg.Connection, tenant_id: UUID, purpose: str, hash_: bytes, channel: str
+) -> tuple[dict[str, Any] | None, list[RegisterState], DecisionRow]:
+    """One round trip for a single decision: the purpose configuration, the tenant's registers,
+    and the subject (looked up in the snapshots of the registers on ``channel``)."""
+    row = await conn.fetchrow(_LOOKUP_WITH_PURPOSE, tenant_id, [hash_], purpose, channel)
     assert row is not None
-    return row[0], DecisionRow(*tuple(row)[1:])
+    return row[0], _states.decode(row[1]), DecisionRow(*tuple(row)[2:])
+
+
+async def register_states(conn: asyncpg.Connection, tenant_id: UUID) -> list[RegisterState]:
+    rows = await conn.fetch(_REGISTERS, tenant_id)
+    return [RegisterState(*r) for r in rows]

@@ -45,6 +45,7 @@ MESSAGE_TYPES = (
     "subject.erased",
     "signup.pending",
     "consent.reconsent_needed",
+    "register.stale",
 )
 
 
@@ -55,6 +56,8 @@ class Message(msgspec.Struct, frozen=True):
     payload: dict[str, Any]
     subject_id: UUID | None = None
     ident_hash: bytes | None = None
+    # For a message about no person (a register gone stale): the key its deliveries are ordered by.
+    key: str | None = None
 
 
 SUBSCRIBED = (
@@ -83,12 +86,13 @@ async def enqueue(conn: asyncpg.Connection, tenant_id: UUID, messages: Sequence[
         """
         INSERT INTO outbox (tenant_id, webhook_id, subject_key, event_type, payload)
         SELECT $1, w.id,
-               coalesce('subject:' || u.sid::text,
+               coalesce(u.k, 'subject:' || u.sid::text,
                         (SELECT 'subject:' || si.subject_id::text FROM subject_identifiers si
                          WHERE si.tenant_id = $1 AND si.hash = u.h),
                         'identifier:' || encode(u.h, 'hex')),
                u.t, u.p
-        FROM unnest($2::text[], $3::jsonb[], $4::uuid[], $5::bytea[]) WITH ORDINALITY AS u(t, p, sid, h, ord)
+        FROM unnest($2::text[], $3::jsonb[], $4::uuid[], $5::bytea[], $6::text[]) WITH ORDINALITY
+             AS u(t, p, sid, h, k, ord)
         JOIN webhooks w ON w.tenant_id = $1 AND w.deleted_at IS NULL AND u.t = ANY (w.events)
         ORDER BY u.ord, w.id
         """,
@@ -97,6 +101,7 @@ async def enqueue(conn: asyncpg.Connection, tenant_id: UUID, messages: Sequence[
         [m.payload for m in messages],
         [m.subject_id for m in messages],
         [m.ident_hash for m in messages],
+        [m.key for m in messages],
     )
 
 

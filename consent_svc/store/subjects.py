@@ -67,7 +67,7 @@ async def messages_of(
 
 
 async def replace_identifier(
-    conn: asyncpg.Connection, tenant_id: UUID, subject_id: UUID, type_: str, hash_: bytes, value: str
+    conn: asyncpg.Connection, tenant_id: UUID, subject_id: UUID, type_: str, hash_: bytes, value: str | None
 ) -> bytes | None:
     """Set the subject's identifier of this type; return the hash it replaced (None if it had none).
 
@@ -200,6 +200,12 @@ async def erasures(conn: asyncpg.Connection, tenant_id: UUID, after: UUID | None
     return [ErasureRow(**dict(r)) for r in rows]
 
 
+def _pair(text: str) -> tuple[str, str | None]:
+    """``type:value``, or ``type`` alone for an identifier held only as a keyed hash."""
+    type_, _, value = text.partition(":")
+    return (type_, value) if value else (type_, None)
+
+
 async def summaries(
     conn: asyncpg.Connection, tenant_id: UUID, after: UUID | None, limit: int, only: UUID | None = None
 ) -> list[SubjectSummary]:
@@ -210,7 +216,7 @@ async def summaries(
         SELECT s.id, s.kind, s.created_at,
                (SELECT e.recorded_at FROM events e WHERE e.tenant_id = s.tenant_id AND e.subject_id = s.id
                 ORDER BY e.seq DESC LIMIT 1) AS last_event_at,
-               coalesce((SELECT array_agg(i.type || ':' || i.value ORDER BY i.type, i.value)
+               coalesce((SELECT array_agg(i.type || coalesce(':' || i.value, '') ORDER BY i.type, i.value)
                          FROM subject_identifiers i WHERE i.tenant_id = s.tenant_id AND i.subject_id = s.id),
                         '{}') AS identifiers
         FROM subjects s
@@ -225,7 +231,7 @@ async def summaries(
     return [
         SubjectSummary(
             id=r["id"], kind=r["kind"], created_at=r["created_at"], last_event_at=r["last_event_at"],
-            identifiers=[tuple(i.split(":", 1)) for i in r["identifiers"]],
+            identifiers=[_pair(i) for i in r["identifiers"]],
         )
         for r in rows
     ]  # fmt: skip
@@ -255,7 +261,7 @@ async def identifier_hashes(conn: asyncpg.Connection, tenant_id: UUID, subject_i
 class NewIdentifier(msgspec.Struct, frozen=True):
     hash: bytes
     type: str
-    value: str
+    value: str | None  # None for a personal number: held only as its keyed hash
 
 
 class NewSubject(msgspec.Struct, frozen=True):

@@ -12,6 +12,7 @@ from __future__ import annotations
 from html import escape
 from typing import Literal
 
+from consent_svc.domain.models import PurposeConfig
 from consent_svc.domain.records import BrandingRow
 from consent_svc.service.unsubscribe import PreferenceView
 
@@ -32,8 +33,17 @@ TEXT: dict[str, dict[Lang, str]] = {
         "en": "You are unsubscribed and will get no more marketing messages from {org}.",
     },
     "one_click": {
-        "sv": "Du är avregistrerad. Det kan ta upp till två dagar innan alla utskick har stoppats.",
-        "en": "You are unsubscribed. It may take up to two days for every message to stop.",
+        "sv": "Du är avregistrerad och får inga fler utskick från {org}. Det gäller redan nu.",
+        "en": "You are unsubscribed and will get no more marketing messages from {org}. This applies now.",
+    },
+    "one_click_purpose": {
+        "sv": "Du är avregistrerad från ”{purpose}”. Det gäller redan nu.",
+        "en": "You are unsubscribed from “{purpose}”. This applies now.",
+    },
+    "purpose_button": {"sv": "Avregistrera mig från ”{purpose}”", "en": "Unsubscribe from “{purpose}”"},
+    "purpose_intro": {
+        "sv": "Länken gäller ”{purpose}”. Ett klick räcker:",
+        "en": "This link is for “{purpose}”. One click is enough:",
     },
     "blocked": {
         "sv": "Kan inte aktiveras här (adressen är spärrad). Kontakta oss om du vill ha utskicket igen.",
@@ -173,12 +183,22 @@ def preference_page(
         )
     kind = "notice again" if again else "notice"
     notice_html = f'<p class="{kind}" role="status">{escape(notice)}</p>' if notice else ""
+    one_step = ""
+    link = view.link_purpose
+    if link is not None and any(c.purpose.key == link.key and c.subscribed for c in view.choices):
+        name = escape(purpose_title(link, lang))
+        one_step = (
+            f'<p>{TEXT["purpose_intro"][lang].format(purpose=name)}</p><div class="actions">'
+            f'<button type="submit" name="action" value="unsubscribe_purpose" id="unsubscribe-purpose">'
+            f"{TEXT['purpose_button'][lang].format(purpose=name)}</button></div>"
+        )
     body = f"""<h1>{TEXT["title"][lang]}</h1>
 {notice_html}
-<p>{TEXT["intro"][lang].format(org=org)}</p>
 <form method="post" action="/u/{escape(token)}/preferences">
 <input type="hidden" name="lang" value="{lang}">
 <input type="hidden" name="nonce" value="{escape(nonce)}">
+{one_step}
+<p>{TEXT["intro"][lang].format(org=org)}</p>
 <fieldset><legend>{TEXT["legend"][lang]}</legend>
 {"".join(rows)}
 </fieldset>
@@ -191,8 +211,17 @@ def preference_page(
     return _page(lang, view.branding, body)
 
 
+def purpose_title(purpose: PurposeConfig, lang: Lang) -> str:
+    return purpose.title.get(lang) or purpose.title.get("en") or purpose.key
+
+
 def one_click_page(lang: Lang, view: PreferenceView) -> str:
-    body = f'<h1>{TEXT["title"][lang]}</h1><p class="notice" role="status">{TEXT["one_click"][lang]}</p>'
+    """The answer to a one-click unsubscribe: the decision changed at once, and the page says so."""
+    if view.link_purpose is not None:
+        text = TEXT["one_click_purpose"][lang].format(purpose=escape(purpose_title(view.link_purpose, lang)))
+    else:
+        text = TEXT["one_click"][lang].format(org=escape(view.branding.display_name or view.branding.name))
+    body = f'<h1>{TEXT["title"][lang]}</h1><p class="notice" role="status">{text}</p>'
     return _page(lang, view.branding, body)
 
 

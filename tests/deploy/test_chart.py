@@ -182,6 +182,7 @@ def test_secrets_are_only_referenced_never_valued() -> None:
         "CONSENT_PEPPER",
         "CONSENT_TOKEN_KEYS",
         "CONSENT_ENCRYPTION_KEYS",
+        "CONSENT_SMTP_URL",
     }
     assert not any(d["kind"] == "Secret" for d in docs)
     assert not secret_vars & set(by_kind(docs, "ConfigMap")["data"])
@@ -205,6 +206,14 @@ def test_secrets_are_only_referenced_never_valued() -> None:
             "key": "encryption-keys",
             "optional": True,
         }
+    # The SMTP url carries credentials: from the Secret, optional, and only where mail is sent (the pods).
+    assert deployment_env["CONSENT_SMTP_URL"]["valueFrom"]["secretKeyRef"] == {
+        "name": "consent-svc",
+        "key": "smtp-url",
+        "optional": True,
+    }
+    job_env = {e["name"] for e in by_kind(docs, "Job")["spec"]["template"]["spec"]["containers"][0]["env"]}
+    assert "CONSENT_SMTP_URL" not in job_env
 
 
 def test_a_missing_secret_name_is_a_clear_error() -> None:

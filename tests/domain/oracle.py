@@ -7,17 +7,29 @@ question, and shares no helper with ``consent_svc.domain.rules``. It is slow
 and obvious on purpose; ``test_oracle.py`` requires both to give the same
 ``allowed``, ``reason``, ``rule`` and ``expires_at`` for generated histories.
 
-Each block quotes the sentence of the contract it implements.
+Each block quotes the sentence of the contract it implements (for the opt-out
+registers, the text of issue 19).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 from typing import Any
 from uuid import UUID
+from zoneinfo import ZoneInfo
 
-from consent_svc.domain.models import PurposeConfig, SignupFact, SuppressionFact
+from consent_svc.domain.models import PurposeConfig, RegisterFact, SignupFact, SuppressionFact
+
+# "defaults: phone direct marketing -> nix-telefon; post -> nix-adresserat, spar-reklamsparr"
+REGISTER_DEFAULTS = {"phone": ("nix-telefon",), "post": ("nix-adresserat", "spar-reklamsparr")}
+REGISTER_CHANNELS = {"nix-telefon": "phone", "nix-adresserat": "post", "spar-reklamsparr": "post"}
+
+
+def wash_end(version: date) -> datetime:
+    """ "numbers checked against a register version may be called for two months from that
+    version": 60 days, counted in Swedish dates (wall-clock arithmetic on a Stockholm instant)."""
+    return datetime(version.year, version.month, version.day, tzinfo=ZoneInfo("Europe/Stockholm")) + timedelta(days=60)
 
 
 @dataclass(frozen=True)
@@ -82,8 +94,10 @@ class Oracle:
         now: datetime,
         since: tuple[str, ...] = (),
         signups: tuple[SignupFact, ...] = (),
+        registers: tuple[RegisterFact, ...] = (),
     ) -> None:
         self.p = purpose
+        self.registers = registers
         self.signups = signups
         # The notice versions published at or after the material change in force.
         self.since = since
@@ -204,7 +218,24 @@ class Oracle:
         others = [s for s in matching if s.reason != "register"]
         if others:
             return OAnswer(False, "suppressed", "R1", None, (others[0].id,))
-        if matching:
+        # Registers: "a purpose option registers: [...] ... makes R1 check them"; "when the newest
+        # snapshot of a required register is older than 60 days (or there is none) ... deny with
+        # the new R1 reason register_stale"; "An allow never expires later than the snapshot's
+        # validity"; "a purpose requiring a register that was never imported must not allow".
+        wash: datetime | None = None
+        listed = False
+        if p.direct_marketing:
+            names = p.registers if p.registers is not None else REGISTER_DEFAULTS.get(self.channel, ())
+            for name in names:
+                found = [r for r in self.registers if r.name == name]
+                channel = found[0].channel if found else REGISTER_CHANNELS.get(name)
+                if channel is not None and channel != self.channel:
+                    continue  # a register of another channel
+                if not found or found[0].version_date is None or now >= wash_end(found[0].version_date):
+                    return OAnswer(False, "register_stale", "R1", None)
+                wash = _min(wash, wash_end(found[0].version_date))
+                listed = listed or found[0].listed
+        if matching or listed:
             # "(a) a consent for this purpose covering this channel, given at most 90 days ago"
             ends: list[datetime | None] = []
             state, c, c_end = self.consent_state()
@@ -215,15 +246,15 @@ class Oracle:
             if p.soft_opt_in and (active or (ended is not None and now < ended.at + timedelta(days=365))):
                 ends.append(None if active else ended.at + timedelta(days=365))  # type: ignore[union-attr]
             if not ends:
-                return OAnswer(False, "suppressed", "R1", None, (matching[0].id,))
+                return OAnswer(False, "suppressed", "R1", None, (matching[0].id,) if matching else ())
             # "An allow given under an exception expires no later than the exception does"
             capped = True
             cap = None if None in ends else max(e for e in ends if e is not None)
 
         result = self.after_r1()
-        if result.allowed and capped:
-            expires = _min(result.expires_at, cap)
-            return OAnswer(True, result.reason, result.rule, expires, result.evidence)
+        if result.allowed and (capped or wash is not None):
+            expires = _min(result.expires_at, cap) if capped else result.expires_at
+            return OAnswer(True, result.reason, result.rule, _min(expires, wash), result.evidence)
         return result
 
     def after_r1(self) -> OAnswer:
@@ -346,5 +377,6 @@ def oracle(
     now: datetime,
     since: tuple[str, ...] = (),
     signups: tuple[SignupFact, ...] = (),
+    registers: tuple[RegisterFact, ...] = (),
 ) -> OAnswer:
-    return Oracle(purpose, events, kind, suppressions, channel, now, since, signups).answer()
+    return Oracle(purpose, events, kind, suppressions, channel, now, since, signups, registers).answer()

@@ -28,6 +28,9 @@ def purpose(**overrides: Any) -> PurposeConfig:
         "notice_version": "1",
         "title": {"sv": "Nyhetsbrev", "en": "Newsletter"},
         "description": {"sv": "Nyheter", "en": "News"},
+        # The rule tables before opt-out registers: no register checked unless a test names them
+        # (None: the channel's defaults, as a purpose saved without ``registers`` has).
+        "registers": (),
     }
     values.update(overrides)
     return PurposeConfig(**values)

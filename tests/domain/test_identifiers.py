@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import UTC, date, datetime
+
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -15,8 +17,12 @@ from consent_svc.domain.identifiers import (
     exchange_sha256,
     normalize,
     normalize_email,
+    normalize_personal_number,
     normalize_phone,
+    stored_value,
+    swedish_today,
 )
+from consent_svc.domain.personnummer import luhn_digit
 
 PEPPER = b"p" * 32
 
@@ -157,3 +163,58 @@ def test_the_fast_path_takes_common_addresses_and_leaves_the_rest() -> None:
         "a@x--y.se",
     ):
         assert _simple_email(other) is None  # email-validator decides these
+
+
+# --- personal numbers (issue 19) -------------------------------------------------------------
+
+PN_TODAY = date(2026, 11, 30)
+
+
+@given(st.dates(min_value=date(1927, 12, 1), max_value=PN_TODAY), st.integers(0, 999), st.booleans())
+def test_a_personal_number_hashes_alike_in_every_form(born: date, serial: int, coordination: bool) -> None:
+    nine = f"{born:%y%m}{born.day + (60 if coordination else 0):02d}{serial:03d}"
+    twelve = f"{born.year:04d}{nine[2:]}{luhn_digit(nine)}"
+    forms = [twelve, f"{twelve[:8]}-{twelve[8:]}", twelve[2:], f"{twelve[2:8]}-{twelve[8:]}", f" {twelve} "]
+    hasher = Hasher(b"p" * 32)
+    keys = {hasher.key(normalize("personal_number", f, today=PN_TODAY)) for f in forms}
+    assert keys == {hasher.key(Identifier("personal_number", twelve))}
+    # Never the same key as a phone or external id made of the same digits.
+    assert hasher.key(Identifier("external_id", twelve)) not in keys
+
+
+@given(st.text(alphabet="0123456789-+ ", min_size=1, max_size=20))
+def test_a_refused_personal_number_is_never_echoed(raw: str) -> None:
+    problem: InvalidIdentifier | None = None
+    try:
+        normalize("personal_number", raw, today=PN_TODAY, field="subject.personal_number")
+    except InvalidIdentifier as exc:
+        problem = exc
+    if problem is not None:
+        assert problem.errors[0].field == "subject.personal_number"
+        digits = "".join(ch for ch in raw if ch.isdigit())
+        text = f"{problem} {problem.errors[0].message} {problem.detail}"
+        assert len(digits) < 4 or digits not in text
+
+
+def test_a_personal_number_is_never_stored_in_plain_text() -> None:
+    ident = normalize("personal_number", "19121212-1212", today=PN_TODAY)
+    assert ident.value == "191212121212"
+    assert stored_value(ident) is None
+    assert exchange_sha256(ident) is None
+    assert "1212" not in repr(ident)
+    assert stored_value(normalize("email", "a@example.se")) == "a@example.se"
+    with pytest.raises(InvalidIdentifier, match="longer than"):
+        normalize("personal_number", "1" * 40)
+    with pytest.raises(InvalidIdentifier, match="is empty"):
+        normalize("personal_number", "  ")
+
+
+def test_ten_digits_read_against_the_swedish_date() -> None:
+    # 30 November 2026 23:30 UTC is already 1 December in Stockholm: a person born
+    # 1 December 2026 exists there (the century is read against the Swedish date).
+    late = datetime(2026, 11, 30, 23, 30, tzinfo=UTC)
+    assert swedish_today(late) == date(2026, 12, 1)
+    nine = "261201123"
+    pnr = f"{nine[:6]}-{nine[6:]}{luhn_digit(nine)}"
+    assert normalize_personal_number(pnr, today=swedish_today(late)).startswith("2026")
+    assert normalize_personal_number(pnr, today=date(2026, 11, 30)).startswith("1926")

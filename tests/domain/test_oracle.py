@@ -29,6 +29,7 @@ from consent_svc.domain.models import (
     LegalBasis,
     PurposeConfig,
     Ref,
+    RegisterFact,
     SignupFact,
     SuppressionFact,
 )
@@ -103,7 +104,33 @@ def purposes(draw: st.DrawFn) -> PurposeConfig:
         lead_inactivity_days=draw(st.sampled_from((0, 730))),
         notice_versions=NOTICES,
         notice_deadlines={nv: deadline for nv in NOTICES if nv not in since} if deadline is not None else {},
+        registers=draw(st.sampled_from((None, None, (), ("nix-telefon",), ("nix-adresserat", "egen"), REGISTER_NAMES))),
     )
+
+
+REGISTER_NAMES = ("nix-telefon", "nix-adresserat", "spar-reklamsparr", "egen")
+BUILTIN_CHANNELS: dict[str, Channel] = {"nix-telefon": "phone", "nix-adresserat": "post", "spar-reklamsparr": "post"}
+
+
+@st.composite
+def register_facts(draw: st.DrawFn) -> tuple[RegisterFact, ...]:
+    """The tenant's registers: some never imported, the others with a version around 60 days old
+    (the day it lapses, the days either side), each listing the subject or not."""
+    out = []
+    for name in REGISTER_NAMES:
+        if draw(st.integers(0, 4)) == 0:
+            continue  # never imported
+        age = draw(st.sampled_from((0, 1, 30, 58, 59, 59, 60, 60, 61, 200)))
+        out.append(
+            RegisterFact(
+                name=name,
+                channel=BUILTIN_CHANNELS.get(name) or draw(st.sampled_from(CHANNELS)),
+                snapshot_id=uuid.uuid4(),
+                version_date=NOW.date() - timedelta(days=age),
+                listed=draw(st.booleans()),
+            )
+        )
+    return tuple(out)
 
 
 @st.composite
@@ -171,24 +198,26 @@ def _facts(events: list[OEvent]) -> Facts:
 @st.composite
 def cases(
     draw: st.DrawFn,
-) -> tuple[PurposeConfig, list[OEvent], list[SuppressionFact], str, str, tuple[SignupFact, ...]]:
+) -> tuple[
+    PurposeConfig, list[OEvent], list[SuppressionFact], str, str, tuple[SignupFact, ...], tuple[RegisterFact, ...]
+]:
     p = draw(purposes())
     # Mostly a channel the purpose uses (R5 answers the rest at once).
     channel = draw(st.sampled_from(p.channels if draw(st.integers(0, 4)) else CHANNELS))
     kind = draw(st.sampled_from(("consumer", "sole_trader", "business_contact")))
-    return p, draw(histories()), draw(entries()), kind, channel, draw(signups())
+    return p, draw(histories()), draw(entries()), kind, channel, draw(signups()), draw(register_facts())
 
 
 @settings(max_examples=EXAMPLES, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(cases(), st.sampled_from((True, True, True, False)))
 def test_rules_agree_with_the_oracle(case, known) -> None:  # type: ignore[no-untyped-def]
-    p, events, sups, kind, channel, waiting = case
+    p, events, sups, kind, channel, waiting, registers = case
     if not known:
         events = []
-    answer = decide(p, _facts(events) if known else None, kind, sups, channel, NOW, waiting)
+    answer = decide(p, _facts(events) if known else None, kind, sups, channel, NOW, waiting, registers)
     # The generator superseded every notice not published since the change (see purposes()).
     since = tuple(nv for nv in NOTICES if nv not in p.notice_deadlines)
-    expected = oracle(p, events, kind, sups, channel, NOW, since, waiting)
+    expected = oracle(p, events, kind, sups, channel, NOW, since, waiting, registers)
     assert (answer.allowed, answer.reason, answer.rule, answer.expires_at) == (
         expected.allowed,
         expected.reason,
@@ -209,12 +238,12 @@ def test_rules_agree_with_the_oracle(case, known) -> None:  # type: ignore[no-un
 def test_an_allow_lapses_exactly_when_its_basis_does(case) -> None:  # type: ignore[no-untyped-def]
     """No allow expires after the basis that justifies it, nor before: just before
     ``expires_at`` the same allow holds; at ``expires_at`` it does not."""
-    p, events, sups, kind, channel, waiting = case
+    p, events, sups, kind, channel, waiting, registers = case
     facts = _facts(events)
-    answer = decide(p, facts, kind, sups, channel, NOW, waiting)
+    answer = decide(p, facts, kind, sups, channel, NOW, waiting, registers)
     if not answer.allowed or answer.expires_at is None:
         return
-    before = decide(p, facts, kind, sups, channel, answer.expires_at - timedelta(microseconds=1), waiting)
+    before = decide(p, facts, kind, sups, channel, answer.expires_at - timedelta(microseconds=1), waiting, registers)
     assert (before.allowed, before.reason, before.expires_at) == (True, answer.reason, answer.expires_at)
-    at = decide(p, facts, kind, sups, channel, answer.expires_at, waiting)
+    at = decide(p, facts, kind, sups, channel, answer.expires_at, waiting, registers)
     assert not (at.allowed and at.reason == answer.reason and at.evidence == answer.evidence)

@@ -274,3 +274,13 @@ def test_leads_were_never_a_basis_for_emailing_a_consumer() -> None:
     assert lapses([email_only], facts(recent), "business_contact", NOW) is None
     assert sweepable([email_only], facts(recent), "consumer", NOW) is not None
     assert sweepable([email_only], facts(recent), "business_contact", NOW) is None
+
+
+def test_a_stale_register_never_sweeps_a_customer() -> None:
+    """Opt-out registers decide whom to contact now, not whether the data may be kept: a phone
+    purpose whose NIX-Telefon wash is missing (every call denied register_stale) still holds
+    its customers for retention."""
+    phone = purpose(legal_basis="legitimate_interest", channels=("phone",), registers=None, retention_days=0)
+    customer = facts(Ev("customer_started", NOW - days(10)))
+    assert lapses([phone], customer, "consumer", NOW) is None
+    assert sweepable([phone], customer, "consumer", NOW) is None

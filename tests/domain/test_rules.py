@@ -8,14 +8,25 @@ Rows marked "v2:" are the wrong allows and over-blocks found by the legal review
 
 from __future__ import annotations
 
+import uuid
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import date, datetime
+from types import SimpleNamespace
 from typing import Any
 
 import pytest
 
 from consent_svc.domain.facts import Facts
-from consent_svc.domain.models import CHANNELS, SUBJECT_KINDS, PurposeConfig, SignupFact, SuppressionFact
+from consent_svc.domain.models import (
+    CHANNELS,
+    SUBJECT_KINDS,
+    PurposeConfig,
+    RegisterFact,
+    RegisterVersion,
+    SignupFact,
+    SuppressionFact,
+)
+from consent_svc.domain.registers import valid_until
 from consent_svc.domain.rules import (
     REASONS,
     REF_CHANNEL,
@@ -30,6 +41,7 @@ from consent_svc.domain.rules import (
     REF_OBJECTED,
     REF_RECONSENT,
     REF_REGISTER,
+    REF_REGISTER_STALE,
     REF_RESTRICTED,
     REF_SOFT_OPT_IN,
     REF_SUPPRESSED,
@@ -70,6 +82,7 @@ class Case:
     suppressions: list[SuppressionFact] = field(default_factory=list)
     known: bool = True
     signups: list[SignupFact] = field(default_factory=list)
+    registers: list[RegisterFact] = field(default_factory=list)
 
 
 def allow(reason: str, rule: str, basis: str, ref: str, expires: datetime | None, evidence: list[Any],
@@ -447,6 +460,105 @@ CASES = [
          allow("legal_obligation", "R10", "legal_obligation", REF_LEGAL_OBLIGATION, None, [], NONE), known=False),
 ]  # fmt: skip
 
+# --- R1 opt-out registers (issue 19) --------------------------------------------------------------
+
+
+def register(name: str = "nix-telefon", age: int = 10, listed: bool = True, channel: str | None = None) -> RegisterFact:
+    """A register whose snapshot in force is ``age`` days old (by its version date)."""
+    builtin = {"nix-telefon": "phone", "nix-adresserat": "post", "spar-reklamsparr": "post"}
+    return RegisterFact(name=name, channel=channel or builtin[name], snapshot_id=uuid.uuid4(),  # type: ignore[arg-type]
+                        version_date=NOW.date() - days(age), listed=listed)  # fmt: skip
+
+
+def snap(*registers: RegisterFact) -> list[Any]:
+    """Registers as evidence (the snapshot id)."""
+    return [SimpleNamespace(id=r.snapshot_id) for r in registers]
+
+
+def version(r: RegisterFact) -> RegisterVersion:
+    return RegisterVersion(name=r.name, version_date=r.version_date, snapshot_id=r.snapshot_id)
+
+
+DEF = {"registers": None}  # a purpose saved without ``registers``: the channel's defaults
+nix = register()
+nix_clear = register(listed=False)
+nix_end = valid_until(nix.version_date or date.min)
+nix_59, nix_60, nix_61 = register(age=59, listed=False), register(age=60, listed=False), register(age=61, listed=False)
+adr, spar_old = register("nix-adresserat", listed=False), register("spar-reklamsparr", age=70, listed=False)
+spar = register("spar-reklamsparr", age=20, listed=True)
+own_sms = register("egen", listed=True, channel="sms")
+c_ph_10 = given(NOW - days(10), channels=("phone",))
+c_sms_10 = given(NOW - days(10), channels=("sms",))
+c_ph_100 = given(NOW - days(100), channels=("phone",))
+p_300 = Ev("purchase", NOW - days(300))
+
+CASES += [
+    Case("R1 registers: a number in NIX-Telefon is blocked", purpose(**LI, **DEF), [lead_t0],
+         {**deny("suppressed", "R1", REF_REGISTER, snap(nix)), "registers": (version(nix),)}, channel="phone",
+         registers=[nix]),
+    Case("R1 registers: an unknown person in NIX-Telefon is blocked", purpose(**LI, **DEF), [],
+         deny("suppressed", "R1", REF_REGISTER, snap(nix)), channel="phone", registers=[nix], known=False),
+    Case("R1 registers: not in the register, the allow ends with the wash", purpose(**LI, **DEF), [lead_t0],
+         {**allow("li_lead", "R8", "legitimate_interest", REF_LI, nix_end, [lead_t0], OTHER),
+          "registers": (version(nix_clear),)}, channel="phone", registers=[nix_clear]),
+    Case("R1 registers: never imported, phone marketing is not allowed", purpose(**LI, **DEF), [lead_t0],
+         deny("register_stale", "R1", REF_REGISTER_STALE, []), channel="phone"),
+    Case("R1 registers: 1 s before the wash's validity ends", purpose(**LI, **DEF), [lead_t0],
+         allow("li_lead", "R8", "legitimate_interest", REF_LI, nix_end, [lead_t0], OTHER), channel="phone",
+         now=nix_end - SECOND, registers=[nix_clear]),
+    Case("R1 registers: at the end of the wash's validity", purpose(**LI, **DEF), [lead_t0],
+         deny("register_stale", "R1", REF_REGISTER_STALE, snap(nix_clear)), channel="phone", now=nix_end,
+         registers=[nix_clear]),
+    Case("R1 registers: a version 59 days old is valid", purpose(**LI, **DEF), [lead_t0],
+         allow("li_lead", "R8", "legitimate_interest", REF_LI, valid_until(NOW.date() - days(59)), [lead_t0], OTHER),
+         channel="phone", registers=[nix_59]),
+    Case("R1 registers: a version 60 days old is stale", purpose(**LI, **DEF), [lead_t0],
+         deny("register_stale", "R1", REF_REGISTER_STALE, snap(nix_60)), channel="phone", registers=[nix_60]),
+    Case("R1 registers: a version 61 days old is stale", purpose(**LI, **DEF), [lead_t0],
+         deny("register_stale", "R1", REF_REGISTER_STALE, snap(nix_61)), channel="phone", registers=[nix_61]),
+    Case("R1 registers: post checks NIX-Adresserat and SPAR, one stale", purpose(**LI, **DEF), [lead_t0],
+         deny("register_stale", "R1", REF_REGISTER_STALE, snap(spar_old)), channel="post",
+         registers=[adr, spar_old, nix]),
+    Case("R1 registers: post, listed in SPAR", purpose(**LI, **DEF), [lead_t0],
+         {**deny("suppressed", "R1", REF_REGISTER, snap(spar)), "registers": (version(adr), version(spar))},
+         channel="post", registers=[adr, spar]),
+    Case("R1 registers: post, the earliest wash caps the allow", purpose(**LI, **DEF), [lead_t0],
+         allow("li_lead", "R8", "legitimate_interest", REF_LI, valid_until(NOW.date() - days(20)), [lead_t0], OTHER),
+         channel="post", registers=[adr, register("spar-reklamsparr", age=20, listed=False)]),
+    Case("R1 registers: a consent within 90 days is an exception, capped by the wash", purpose(**LI, **DEF),
+         [c_ph_10], consent_allow("R8", c_ph_10, nix_end, REF_CONSENT, OTHER), channel="phone", registers=[nix]),
+    Case("R1 registers: a consent's exception ends at 90 days", purpose(**LI, **DEF), [c_ph_10],
+         deny("suppressed", "R1", REF_REGISTER, snap(nix_later := register(age=10 - 80))), channel="phone",
+         now=c_ph_10.at + days(90), registers=[nix_later]),
+    Case("R1 registers: a consent 100 days old is no exception", purpose(**LI, **DEF), [c_ph_100],
+         deny("suppressed", "R1", REF_REGISTER, snap(nix)), channel="phone", registers=[nix]),
+    Case("R1 registers: a customer within 365 days (own similar products)", purpose(**SOFT, **DEF), [p_300],
+         allow("li_customer", "R8", "legitimate_interest", REF_LI, min(p_300.at + days(365), nix_end), [p_300],
+               OTHER), channel="phone", registers=[nix]),
+    Case("R1 registers: a customer 365 days after is no exception", purpose(**SOFT, **DEF), [p_300],
+         deny("suppressed", "R1", REF_REGISTER, snap(nix_year := register(age=-60))), channel="phone",
+         now=p_300.at + days(365), registers=[nix_year]),
+    Case("R1 registers: a stale wash denies even where an exception would hold", purpose(**SOFT, **DEF),
+         [start_t0], deny("register_stale", "R1", REF_REGISTER_STALE, snap(nix_60)), channel="phone",
+         registers=[nix_60]),
+    Case("R1 registers: a service purpose checks none", purpose(legal_basis="contract", direct_marketing=False,
+         **DEF), [start_t0], allow("contract_active", "R9", "contract", REF_CONTRACT, None, [start_t0], NONE),
+         channel="phone"),
+    Case("R1 registers: registers [] checks none", purpose(**LI), [lead_t0],
+         allow("li_lead", "R8", "legitimate_interest", REF_LI, T0 + days(730), [lead_t0], OTHER), channel="phone"),
+    Case("R1 registers: email checks no default register", purpose(**DEF), [c_t0],
+         consent_allow("R7", c_t0, T0 + days(730)), registers=[nix]),
+    Case("R1 registers: a register of another channel is not checked", purpose(**LI, registers=("nix-telefon",)),
+         [lead_t0], allow("li_lead", "R8", "legitimate_interest", REF_LI, T0 + days(730), [lead_t0], OTHER),
+         channel="post", registers=[nix]),
+    Case("R1 registers: an own register on sms, a consent within 90 days", purpose(registers=("egen",)), [c_sms_10],
+         consent_allow("R7", c_sms_10, valid_until(NOW.date() - days(10))), channel="sms", registers=[own_sms]),
+    Case("R1 registers: an own register on sms, no consent", purpose(registers=("egen",)), [],
+         deny("suppressed", "R1", REF_REGISTER, snap(own_sms)), channel="sms", registers=[own_sms]),
+    Case("R1 registers: an own register never imported blocks every channel", purpose(registers=("egen",)),
+         [c_t0], deny("register_stale", "R1", REF_REGISTER_STALE, []), registers=[nix]),
+]  # fmt: skip
+
 # The register case with two exceptions names the consent and the purchase: fill in its evidence.
 _two = next(c for c in CASES if c.name.startswith("v2: R1 register: two exceptions"))
 _two.expect["evidence"] = (_two.events[1].id, _two.events[0].id)
@@ -455,7 +567,8 @@ _two.expect["evidence"] = (_two.events[1].id, _two.events[0].id)
 @pytest.mark.parametrize("case", CASES, ids=[c.name for c in CASES])
 def test_rule_table(case: Case) -> None:
     f: Facts | None = facts(*case.events) if case.known else None
-    answer = decide(case.purpose, f, case.kind, case.suppressions, case.channel, case.now, case.signups)  # type: ignore[arg-type]
+    answer = decide(case.purpose, f, case.kind, case.suppressions, case.channel, case.now, case.signups,  # type: ignore[arg-type]
+                    case.registers)  # fmt: skip
     got = {k: getattr(answer, k) for k in case.expect}
     assert got == case.expect
     assert answer.subject_known is case.known

@@ -81,7 +81,8 @@ def ready(browser: object) -> None:
 
 def test_banner_reject_reload_bump_and_gpc(page_server: dict[str, Any], tenant: Tenant) -> None:
     api = httpx.Client(base_url=page_server["api"], headers=tenant.auth())
-    site = {"name": "Exempel", "origins": [page_server["origin"]], "categories": categories()}
+    site = {"name": "Exempel", "origins": [page_server["origin"]], "categories": categories(),
+            "policy_url": page_server["origin"] + "/integritet", "controller": "Exempel AB"}  # fmt: skip
     created = api.post("/v1/sites", json=site)
     assert created.status_code == 201, created.text
     page_server["key"] = key = created.json()["site_key"]

@@ -136,3 +136,29 @@ def test_a_platform_key_from_the_command_line_onboards_a_tenant_over_http(
     no_scope = run(env, workdir, "keys", "create", "--tenant", "via-platform")
     assert no_scope.returncode == 1
     assert "--scope" in no_scope.stderr
+
+
+def test_a_register_snapshot_imports_from_the_command_line(database: str, workdir: Path) -> None:
+    env = clean_env(
+        CONSENT_DATABASE_URL=database, CONSENT_PEPPER=TEST_PEPPER.decode(), CONSENT_TOKEN_KEYS=TEST_TOKEN_KEY.decode()
+    )
+    cli(env, workdir, "tenants", "create", "register-cli")
+    snapshot = workdir / "nix.csv"
+    snapshot.write_text("telefonnummer\n0701234567\n+46701234568\n")
+    imported = run(
+        env, workdir, "registers", "import", "nix-telefon", str(snapshot), "--version-date", "2026-11-01",
+        "--tenant", "register-cli",
+    )  # fmt: skip
+    assert imported.returncode == 0, imported.stderr
+    assert "nix-telefon (phone): 2 entries from 2 lines, version 2026-11-01" in imported.stderr
+    listed = cli(env, workdir, "registers", "list", "--tenant", "register-cli")
+    assert listed.startswith("nix-telefon  phone  2026-11-01  2  ")
+    snapshot.write_text("0701234567\n0701234\n")
+    bad = run(
+        env, workdir, "registers", "import", "nix-telefon", str(snapshot), "--version-date", "2026-11-02",
+        "--tenant", "register-cli",
+    )  # fmt: skip
+    assert bad.returncode != 0
+    assert "line[2]" in bad.stderr
+    assert "0701234" not in bad.stderr.replace("0701234567", "")
+    assert "Traceback" not in bad.stderr

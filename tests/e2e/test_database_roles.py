@@ -130,6 +130,16 @@ def record_decide_suppress_erase(url: str, key: str) -> None:
         assert erased.json()["events_erased"] == 1
         assert api.get("/v1/subjects", params={"email": "anna@example.se"}).json()["items"] == []
         assert api.get("/v1/ledger/verify").json()["ok"] is True
+        # An opt-out register snapshot, imported and then replaced: rows only, no table made.
+        for version, lines in (("2026-11-01", "0701234567\n"), ("2026-11-02", "0701234568\n")):
+            snapshot = api.post(
+                "/v1/registers/nix-telefon/snapshots",
+                params={"version_date": version},
+                content=lines.encode(),
+                headers={"Content-Type": "text/csv"},
+            )
+            assert snapshot.status_code == 201, snapshot.text
+        assert api.get("/v1/registers").json()["items"][0]["entries"] == 1
 
 
 async def test_the_service_runs_as_the_least_privileged_role(migrated: Roles, workdir: Path) -> None:

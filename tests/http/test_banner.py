@@ -34,6 +34,8 @@ SITE: dict[str, Any] = {
         },
     ],
     "gpc_domains": ["example.se"],
+    "policy_url": "https://www.example.se/integritet",
+    "controller": "Exempel AB",
 }
 
 

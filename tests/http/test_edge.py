@@ -37,6 +37,8 @@ SITE = {
     "name": "n",
     "origins": ["https://www.example.se"],
     "categories": [{"key": "analytics", "title": {"sv": "s", "en": "e"}, "description": {"sv": "s", "en": "e"}}],
+    "policy_url": "https://www.example.se/integritet",
+    "controller": "Exempel AB",
 }
 
 

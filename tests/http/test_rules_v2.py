@@ -23,6 +23,7 @@ LI = {
     **NEWSLETTER,
     "legal_basis": "legitimate_interest",
     "channels": ["email", "phone", "post"],
+    "registers": [],  # no opt-out register checked here (tests/http/test_registers.py has them)
     "title": {"sv": "Erbjudanden", "en": "Offers"},
 }
 

@@ -78,6 +78,8 @@ async def test_export_holds_every_kind_of_record(client: httpx.AsyncClient, tena
             json={
                 "name": "S",
                 "origins": [ORIGIN],
+                "policy_url": ORIGIN + "/integritet",
+                "controller": "S AB",
                 "categories": [
                     {"key": "marketing", "title": {"sv": "M", "en": "M"}, "description": {"sv": "M", "en": "M"}}
                 ],

@@ -73,6 +73,7 @@ def test_entries_a_provider_cannot_take_are_skipped_with_the_reason() -> None:
         [
             entry("hash", value=None),
             entry("phone", "+46701740605", ident_type="phone"),
+            entry("pnr", None, ident_type="personal_number"),
             entry("sms", channel="sms"),
             entry("unmapped", scope="offers"),
             entry("ok"),
@@ -83,6 +84,7 @@ def test_entries_a_provider_cannot_take_are_skipped_with_the_reason() -> None:
     assert [(s.entry_id, s.reason) for s in plan.skipped] == [
         ("hash", "hash-only entry (erased, or imported as a hash): sendgrid needs the plaintext address"),
         ("phone", "sendgrid suppresses email addresses; this entry is for a phone number"),
+        ("pnr", "sendgrid suppresses email addresses; this entry is for a personal number"),
         ("sms", "the entry is for the sms channel, not email"),
         ("unmapped", "purpose 'offers' is mapped to no ASM group of this integration"),
     ]

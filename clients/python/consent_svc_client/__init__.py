@@ -36,6 +36,7 @@ from consent_svc_client.models import (
     FieldError,
     Proof,
     Recipient,
+    RegisterVersion,
     SubjectRef,
     WebhookMessage,
 )
@@ -63,6 +64,7 @@ __all__ = [
     "Proof",
     "RateLimited",
     "Recipient",
+    "RegisterVersion",
     "RetryPolicy",
     "ServiceUnavailable",
     "StreamError",

@@ -8,7 +8,7 @@ inputs leave out the fields you did not set (``omit_defaults``), so the server's
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any, Literal
 from uuid import UUID
 
@@ -36,11 +36,22 @@ ExportFormat = Literal["sha256", "plain"]
 
 
 class Recipient(msgspec.Struct, kw_only=True, omit_defaults=True, forbid_unknown_fields=True):
-    """One recipient of a send list: exactly one of ``email``, ``phone``, ``external_id``."""
+    """One recipient of a send list: exactly one of ``email``, ``phone``, ``external_id``,
+    ``personal_number`` (a Swedish personnummer, held by the service only as a keyed hash)."""
 
     email: str | None = None
     phone: str | None = None
     external_id: str | None = None
+    personal_number: str | None = None
+
+
+class RegisterVersion(msgspec.Struct, frozen=True, kw_only=True):
+    """An opt-out register a decision consulted (NIX-Telefon ...) and the snapshot it read; a
+    register never imported has neither ``version_date`` nor ``snapshot_id``."""
+
+    name: str
+    version_date: date | None
+    snapshot_id: UUID | None
 
 
 class Decision(msgspec.Struct, frozen=True, kw_only=True):
@@ -59,6 +70,7 @@ class Decision(msgspec.Struct, frozen=True, kw_only=True):
     purpose: str
     channel: str
     decided_at: datetime
+    registers: list[RegisterVersion] = []
 
 
 class BatchItem(msgspec.Struct, frozen=True, kw_only=True):
@@ -75,15 +87,18 @@ class BatchItem(msgspec.Struct, frozen=True, kw_only=True):
     evidence: list[UUID] | None = None
     obligations: list[str] | None = None
     subject_known: bool | None = None
+    registers: list[RegisterVersion] | None = None
     error: dict[str, str] | None = None
 
 
 class SubjectRef(msgspec.Struct, kw_only=True, omit_defaults=True, forbid_unknown_fields=True):
-    """Who an event is about: at least one of ``email``, ``phone``, ``external_id``."""
+    """Who an event is about: at least one of ``email``, ``phone``, ``external_id``,
+    ``personal_number``."""
 
     email: str | None = None
     phone: str | None = None
     external_id: str | None = None
+    personal_number: str | None = None
     kind: SubjectKind | None = None
 
 
@@ -208,6 +223,7 @@ SCHEMAS: dict[type[msgspec.Struct], str] = {
     Recipient: "#/paths/~1v1~1decisions~1batch/post/requestBody/content/application~1json/schema/properties/"
     "recipients/items",
     Decision: "DecisionOut",
+    RegisterVersion: "RegisterVersionOut",
     BatchItem: "BatchItemDoc",
     SubjectRef: "SubjectRef",
     ProviderProof: "ProviderProof",

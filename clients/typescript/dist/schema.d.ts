@@ -231,12 +231,34 @@ export interface paths {
         put?: never;
         /**
          * Save the preference center's choices
-         * @description The preference form: ``purpose`` (one per purpose to keep), ``action`` save or unsubscribe_all,
+         * @description The preference form: ``purpose`` (one per purpose to keep), ``action`` save, unsubscribe_all or
+         *     unsubscribe_purpose (the link's own purpose, in one step),
          *     and the page's ``nonce``. Only from the page's own origin (403 otherwise). Without a genuine
          *     nonce nothing changes (400, the page again); with an expired one, opt-outs are saved and
          *     re-subscribes wait for the form to be sent again.
          */
         post: operations["UTokenPreferencesSave"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/banner/{site_key}/banner.js": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Load the banner script with its configuration
+         * @description banner.js with this site's configuration in it, for a synchronous <script> before the tag
+         *     manager: Google Consent Mode's default command runs at once, with no request first.
+         */
+        get: operations["V1BannerSiteKeyBannerJsSiteScript"];
+        put?: never;
+        post?: never;
         delete?: never;
         options?: never;
         head?: never;
@@ -252,7 +274,7 @@ export interface paths {
         };
         /**
          * Read a banner's configuration
-         * @description The banner's categories and texts (sv/en) and its banner_version.
+         * @description The banner's first-layer texts per language, categories, banner_version and options.
          */
         get: operations["V1BannerSiteKeyConfigConfig"];
         put?: never;
@@ -751,6 +773,47 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/v1/registers": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * List the opt-out registers
+         * @description By name, each with its snapshot in force, its size and whether it is stale.
+         */
+        get: operations["V1RegistersListRegisters"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/registers/{name}/snapshots": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Import a snapshot of an opt-out register
+         * @description Replaces the register's entries atomically: an identifier missing from the new snapshot
+         *     stops blocking. A bad line imports nothing (400 listing the first bad lines by number).
+         */
+        post: operations["V1RegistersNameSnapshotsImportSnapshot"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/v1/retention/runs": {
         parameters: {
             query?: never;
@@ -863,6 +926,48 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/v1/sites/{site_key}/stats": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Count the choices visitors made
+         * @description Per day or ISO week and banner version (in that order): accept all, reject all, custom,
+         *     dismissed, GPC, and per category how many granted it; counted as receipts are stored (the
+         *     counts stay when receipts are deleted).
+         */
+        get: operations["V1SitesSiteKeyStatsStats"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/sites/{site_key}/versions/{n}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Read what a banner version showed
+         * @description Every language's first layer and categories, kept unchanged from the version's start.
+         */
+        get: operations["V1SitesSiteKeyVersionsNGetVersion"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/v1/subjects": {
         parameters: {
             query?: never;
@@ -871,7 +976,7 @@ export interface paths {
             cookie?: never;
         };
         /**
-         * List people, or find one by email, phone or external id
+         * List people, or find one by email, phone, external id or personal number
          * @description Oldest first, each with its identifiers, kind, and when its last event was recorded. With
          *     one identifier, the person who has it (one item) or nobody (no items).
          */
@@ -958,7 +1063,7 @@ export interface paths {
             cookie?: never;
         };
         /**
-         * Find the active entries of an email or phone
+         * Find the active entries of an email, phone or personal number
          * @description Oldest first.
          */
         get: operations["V1SuppressionsFindSuppressions"];
@@ -1240,12 +1345,17 @@ export interface components {
         };
         /** BannerCategoryOut */
         BannerCategoryOut: {
+            cookies?: string[];
             description: {
                 [key: string]: string;
             };
             key: string;
+            lifetime?: {
+                [key: string]: string;
+            } | null;
             required: boolean;
             sale_or_share: boolean;
+            third_parties?: string[];
             title: {
                 [key: string]: string;
             };
@@ -1254,6 +1364,22 @@ export interface components {
         BannerConfigOut: {
             banner_version: number;
             categories: components["schemas"]["BannerCategoryOut"][];
+            controller: string;
+            default_language: string;
+            google_consent_mode: components["schemas"]["GoogleConsentModeOut"] | null;
+            languages: string[];
+            meta_pixel: boolean;
+            policy_url: string | null;
+            reopen: components["schemas"]["ReopenOut"];
+            site_key: string;
+            texts: {
+                [key: string]: {
+                    [key: string]: string;
+                };
+            };
+            texts_hash: {
+                [key: string]: string;
+            };
             validity_days: number;
         };
         /** BannerConsentIn */
@@ -1267,12 +1393,49 @@ export interface components {
             /** @default false */
             gpc_signal: boolean;
             /**
+             * @description a two-letter language code such as sv or en
              * @default sv
-             * @enum {string}
              */
-            language: "sv" | "en";
+            language: string;
             /** @description 1-64 of A-Z, a-z, 0-9, _ and - */
             visitor_id?: string | null;
+        };
+        /** BannerTextsIn */
+        BannerTextsIn: {
+            accept?: string | null;
+            consent_id?: string | null;
+            controller?: string | null;
+            failed?: string | null;
+            gpc?: string | null;
+            legend?: string | null;
+            lifetime?: string | null;
+            offline?: string | null;
+            placeholder?: string | null;
+            placeholder_button?: string | null;
+            policy?: string | null;
+            purposes?: string | null;
+            reject?: string | null;
+            reopen?: string | null;
+            save?: string | null;
+            settings?: string | null;
+            third_parties?: string | null;
+            title?: string | null;
+            withdraw?: string | null;
+        };
+        /** BannerVersionOut */
+        BannerVersionOut: {
+            banner_version: number;
+            /** Format: date-time */
+            created_at: string;
+            shown: {
+                [key: string]: {
+                    [key: string]: unknown;
+                };
+            };
+            site_key: string;
+            texts_hash: {
+                [key: string]: string;
+            };
         };
         /** BatchItemDoc */
         BatchItemDoc: {
@@ -1286,6 +1449,7 @@ export interface components {
             legal_reference?: string | null;
             obligations?: string[] | null;
             reason: string;
+            registers?: components["schemas"]["RegisterVersionOut"][] | null;
             rule?: string | null;
             subject_known?: boolean | null;
         };
@@ -1321,15 +1485,20 @@ export interface components {
         };
         /** CategoryIn */
         CategoryIn: {
+            cookies?: string[];
             description: {
                 [key: string]: string;
             };
             /** @description a category key: 1-32 of a-z, 0-9 and _, starting with a letter */
             key: string;
+            lifetime?: {
+                [key: string]: string;
+            } | null;
             /** @default false */
             required: boolean;
             /** @default false */
             sale_or_share: boolean;
+            third_parties?: string[];
             title: {
                 [key: string]: string;
             };
@@ -1340,6 +1509,26 @@ export interface components {
             expected: string;
             found: string;
             position: number;
+        };
+        /** ChoiceStatsList */
+        ChoiceStatsList: {
+            items: components["schemas"]["ChoiceStatsOut"][];
+            next_cursor: string | null;
+        };
+        /** ChoiceStatsOut */
+        ChoiceStatsOut: {
+            accept_all: number;
+            banner_version: number;
+            by_category: {
+                [key: string]: number;
+            };
+            custom: number;
+            dismiss: number;
+            gpc: number;
+            /** Format: date */
+            period: string;
+            reject_all: number;
+            total: number;
         };
         /** CredentialsOut */
         CredentialsOut: {
@@ -1357,6 +1546,8 @@ export interface components {
             legal_reference: string;
             obligations: string[];
             reason: string;
+            /** @default [] */
+            registers: components["schemas"]["RegisterVersion"][];
             rule: string;
             subject_known: boolean;
         };
@@ -1381,6 +1572,7 @@ export interface components {
             obligations: string[];
             purpose: string;
             reason: string;
+            registers?: components["schemas"]["RegisterVersionOut"][];
             rule: string;
             subject_known: boolean;
         };
@@ -1569,6 +1761,26 @@ export interface components {
             purposes: string[];
             success_url: string | null;
         };
+        /** GoogleConsentModeIn */
+        GoogleConsentModeIn: {
+            /** @default true */
+            enabled: boolean;
+            mapping?: {
+                [key: string]: ("ad_storage" | "ad_user_data" | "ad_personalization" | "analytics_storage" | "functionality_storage" | "personalization_storage" | "security_storage")[];
+            } | null;
+            region?: string[];
+            /** @default 500 */
+            wait_for_update: number;
+        };
+        /** GoogleConsentModeOut */
+        GoogleConsentModeOut: {
+            enabled: boolean;
+            mapping: {
+                [key: string]: string[];
+            };
+            region: string[];
+            wait_for_update: number;
+        };
         /** GpcOut */
         GpcOut: {
             gpc: boolean;
@@ -1581,7 +1793,7 @@ export interface components {
         /** IdentifierOut */
         IdentifierOut: {
             type: string;
-            value: string;
+            value: string | null;
         };
         /** InboundOut */
         InboundOut: {
@@ -1792,6 +2004,8 @@ export interface components {
             legal_basis: "consent" | "legitimate_interest" | "contract" | "legal_obligation";
             notice_version: string;
             reconsent_required_before?: string | null;
+            /** @description opt-out registers R1 checks for direct marketing on their channel (nix-telefon, nix-adresserat, spar-reklamsparr or your own); absent or null: phone checks nix-telefon and post nix-adresserat and spar-reklamsparr; [] checks none */
+            registers?: string[] | null;
             /** @default 730 */
             retention_days: number;
             /**
@@ -1829,6 +2043,7 @@ export interface components {
             notice_version: string;
             notice_versions: string[];
             reconsent_required_before: string | null;
+            registers: string[] | null;
             retention_days: number;
             soft_opt_in: boolean;
             title: {
@@ -1877,8 +2092,10 @@ export interface components {
             gpc: boolean;
             language: string;
             linked_to_subject: boolean;
+            origin?: string | null;
             /** Format: date-time */
             recorded_at: string;
+            texts_hash?: string | null;
         };
         /** ReceiptRecordOut */
         ReceiptRecordOut: {
@@ -1942,6 +2159,50 @@ export interface components {
             /** @constant */
             status: "pending";
         };
+        /** RegisterList */
+        RegisterList: {
+            items: components["schemas"]["RegisterOut"][];
+            next_cursor: string | null;
+        };
+        /** RegisterOut */
+        RegisterOut: {
+            channel: string;
+            entries: number;
+            identifier: string;
+            imported_at: string | null;
+            name: string;
+            snapshot_id: string | null;
+            stale: boolean;
+            valid_until: string | null;
+            version_date: string | null;
+        };
+        /** RegisterVersion */
+        RegisterVersion: {
+            name: string;
+            snapshot_id: string | null;
+            version_date: string | null;
+        };
+        /** RegisterVersionOut */
+        RegisterVersionOut: {
+            name: string;
+            snapshot_id: string | null;
+            version_date: string | null;
+        };
+        /** ReopenIn */
+        ReopenIn: {
+            /** @default false */
+            own_link: boolean;
+            /**
+             * @default bottom-left
+             * @enum {string}
+             */
+            position: "bottom-left" | "bottom-right";
+        };
+        /** ReopenOut */
+        ReopenOut: {
+            own_link: boolean;
+            position: string;
+        };
         /** SignupIn */
         SignupIn: {
             email?: string | null;
@@ -2004,9 +2265,23 @@ export interface components {
         /** SiteIn */
         SiteIn: {
             categories: components["schemas"]["CategoryIn"][];
+            /** @description the controller's name */
+            controller: string;
+            /** @description a two-letter language code such as sv or en */
+            default_language?: string | null;
+            google_consent_mode?: components["schemas"]["GoogleConsentModeIn"] | null;
             gpc_domains?: string[];
+            languages?: string[];
+            /** @default false */
+            meta_pixel: boolean;
             name: string;
             origins: string[];
+            /** @description an http(s) URL */
+            policy_url: string;
+            reopen?: components["schemas"]["ReopenIn"];
+            texts?: {
+                [key: string]: components["schemas"]["BannerTextsIn"];
+            };
             /** @default 182 */
             validity_days: number;
         };
@@ -2021,15 +2296,36 @@ export interface components {
             categories: {
                 [key: string]: unknown;
             }[];
+            controller: string;
             /** Format: date-time */
             created_at: string;
+            default_language: string;
+            google_consent_mode: {
+                [key: string]: unknown;
+            } | null;
             gpc_domains: string[];
+            languages: string[];
+            meta_pixel: boolean;
             name: string;
             origins: string[];
+            policy_url: string | null;
+            reopen: {
+                [key: string]: unknown;
+            };
             site_key: string;
+            texts: {
+                [key: string]: {
+                    [key: string]: string;
+                };
+            };
             /** Format: date-time */
             updated_at: string;
             validity_days: number;
+        };
+        /** SnapshotOut */
+        SnapshotOut: {
+            lines: number;
+            register: components["schemas"]["RegisterOut"];
         };
         /** SubjectExportOut */
         SubjectExportOut: {
@@ -2066,6 +2362,8 @@ export interface components {
             external_id?: string | null;
             /** @enum {null|string} */
             kind?: "consumer" | "sole_trader" | "business_contact" | null;
+            /** @description a Swedish personnummer or samordningsnummer (held only as a keyed hash) */
+            personal_number?: string | null;
             phone?: string | null;
         };
         /** SubjectRef */
@@ -2074,6 +2372,8 @@ export interface components {
             external_id?: string | null;
             /** @enum {null|string} */
             kind?: "consumer" | "sole_trader" | "business_contact" | null;
+            /** @description a Swedish personnummer or samordningsnummer (held only as a keyed hash) */
+            personal_number?: string | null;
             phone?: string | null;
         };
         /** SubjectSummaryOut */
@@ -2098,6 +2398,8 @@ export interface components {
             channel?: "email" | "sms" | "phone" | "post" | null;
             email?: string | null;
             note?: string | null;
+            /** @description a Swedish personnummer or samordningsnummer (held only as a keyed hash) */
+            personal_number?: string | null;
             phone?: string | null;
             /** @enum {string} */
             reason: "unsubscribe" | "objection" | "complaint" | "hard_bounce" | "erasure" | "register" | "manual";
@@ -2690,6 +2992,43 @@ export interface operations {
             };
         };
     };
+    V1BannerSiteKeyBannerJsSiteScript: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                site_key: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Request fulfilled, document follows */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/javascript": string;
+                };
+            };
+            /** @description Bad request syntax or unsupported method */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        detail: string;
+                        extra?: null | {
+                            [key: string]: unknown;
+                        } | unknown[];
+                        status_code: number;
+                    };
+                };
+            };
+        };
+    };
     V1BannerSiteKeyConfigConfig: {
         parameters: {
             query?: never;
@@ -2912,6 +3251,7 @@ export interface operations {
                 email?: string | null;
                 phone?: string | null;
                 external_id?: string | null;
+                personal_number?: string | null;
             };
             header?: never;
             path?: never;
@@ -2966,6 +3306,7 @@ export interface operations {
                     recipients: {
                         email?: string;
                         external_id?: string;
+                        personal_number?: string;
                         phone?: string;
                     }[];
                 };
@@ -3867,6 +4208,93 @@ export interface operations {
             };
         };
     };
+    V1RegistersListRegisters: {
+        parameters: {
+            query?: {
+                /** @description the next_cursor of the previous page (absent: the first page) */
+                cursor?: string | null;
+                /** @description items per page (default 100, at most 1000) */
+                limit?: number;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Request fulfilled, document follows */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["RegisterList"];
+                };
+            };
+            /** @description Bad request syntax or unsupported method */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        detail: string;
+                        extra?: null | {
+                            [key: string]: unknown;
+                        } | unknown[];
+                        status_code: number;
+                    };
+                };
+            };
+        };
+    };
+    V1RegistersNameSnapshotsImportSnapshot: {
+        parameters: {
+            query: {
+                /** @description the register version the file is (YYYY-MM-DD) */
+                version_date: string;
+                /** @description for a register of your own: the channel it blocks */
+                channel?: "email" | "sms" | "phone" | "post" | null;
+            };
+            header?: never;
+            path: {
+                name: string;
+            };
+            cookie?: never;
+        };
+        /** @description one identifier a line (the first column of a CSV line), an optional header line; phone numbers in Swedish or E.164 form, personal identity numbers for a postal register */
+        requestBody: {
+            content: {
+                "text/csv": string;
+            };
+        };
+        responses: {
+            /** @description Document created, URL follows */
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["SnapshotOut"];
+                };
+            };
+            /** @description Bad request syntax or unsupported method */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        detail: string;
+                        extra?: null | {
+                            [key: string]: unknown;
+                        } | unknown[];
+                        status_code: number;
+                    };
+                };
+            };
+        };
+    };
     V1RetentionRunsListRuns: {
         parameters: {
             query?: {
@@ -4182,12 +4610,98 @@ export interface operations {
             };
         };
     };
+    V1SitesSiteKeyStatsStats: {
+        parameters: {
+            query: {
+                /** @description first day (UTC), inclusive */
+                from: string;
+                /** @description last day (UTC), inclusive; at most 400 days after from */
+                to: string;
+                interval?: "day" | "week";
+                /** @description the next_cursor of the previous page (absent: the first page) */
+                cursor?: string | null;
+                /** @description items per page (default 100, at most 1000) */
+                limit?: number;
+            };
+            header?: never;
+            path: {
+                site_key: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Request fulfilled, document follows */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ChoiceStatsList"];
+                };
+            };
+            /** @description Bad request syntax or unsupported method */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        detail: string;
+                        extra?: null | {
+                            [key: string]: unknown;
+                        } | unknown[];
+                        status_code: number;
+                    };
+                };
+            };
+        };
+    };
+    V1SitesSiteKeyVersionsNGetVersion: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                site_key: string;
+                n: number;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Request fulfilled, document follows */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["BannerVersionOut"];
+                };
+            };
+            /** @description Bad request syntax or unsupported method */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        detail: string;
+                        extra?: null | {
+                            [key: string]: unknown;
+                        } | unknown[];
+                        status_code: number;
+                    };
+                };
+            };
+        };
+    };
     V1SubjectsListSubjects: {
         parameters: {
             query?: {
                 email?: string | null;
                 phone?: string | null;
                 external_id?: string | null;
+                personal_number?: string | null;
                 /** @description the next_cursor of the previous page (absent: the first page) */
                 cursor?: string | null;
                 /** @description items per page (default 100, at most 1000) */
@@ -4430,6 +4944,7 @@ export interface operations {
             query?: {
                 email?: string | null;
                 phone?: string | null;
+                personal_number?: string | null;
                 /** @description the next_cursor of the previous page (absent: the first page) */
                 cursor?: string | null;
                 /** @description items per page (default 100, at most 1000) */

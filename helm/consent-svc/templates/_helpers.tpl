@@ -67,6 +67,14 @@ role that owns the schema; docs/examples/roles.sql), the pods always from secret
       name: {{ $secret }}
       key: {{ .Values.secrets.keys.encryptionKeys }}
       optional: true
+{{- if not $migration }}
+- name: CONSENT_SMTP_URL
+  valueFrom:
+    secretKeyRef:
+      name: {{ $secret }}
+      key: {{ .Values.secrets.keys.smtpUrl }}
+      optional: true
+{{- end }}
 {{- end }}
 {{- end }}
 
