@@ -131,6 +131,12 @@ class Settings:
     webhook_retry_window_seconds: float = 86_400.0
     smtp: SmtpSettings | None = field(default=None, repr=False)  # None: sign-ups are announced by webhook
     confirm_ttl_hours: int = 72
+    # The console (docs/console.md): its address in set-up links (CONSENT_CONSOLE_URL; default the
+    # public url + /console), the key that signs its session cookies (CONSENT_CONSOLE_SESSION_KEY;
+    # empty: derived from the first token key) and how long a session may sit idle.
+    console_url: str = ""
+    console_session_key: Secret | None = field(default=None, repr=False)
+    console_idle_minutes: int = 30
     # Banner receipts never linked to a person are deleted this long after they expired (the sweep).
     banner_receipt_retention_days: int = 365
 
@@ -277,6 +283,12 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
     if pool_max < pool_min:
         raise ConfigError("CONSENT_POOL_MAX must be at least CONSENT_POOL_MIN")
 
+    console_url = env.get("CONSENT_CONSOLE_URL", "").strip().rstrip("/")
+    if console_url and not console_url.startswith(("http://", "https://")):
+        raise ConfigError("CONSENT_CONSOLE_URL must start with http:// or https://")
+    console_key = env.get("CONSENT_CONSOLE_SESSION_KEY", "")
+    console_session_key = Secret(_decode_secret("CONSENT_CONSOLE_SESSION_KEY", console_key)) if console_key else None
+
     return Settings(
         host=host,
         port=port,
@@ -315,5 +327,8 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         ),
         smtp=smtp,
         confirm_ttl_hours=_env_int(env, "CONSENT_CONFIRM_TTL_HOURS", 72, low=1, high=720),
+        console_url=console_url,
+        console_session_key=console_session_key,
+        console_idle_minutes=_env_int(env, "CONSENT_CONSOLE_IDLE_MINUTES", 30, low=1, high=24 * 60),
         banner_receipt_retention_days=_env_int(env, "CONSENT_BANNER_RECEIPT_RETENTION_DAYS", 365, low=0, high=3650),
     )

@@ -1,5 +1,5 @@
 """Command line: ``consent-svc serve | worker | migrate | openapi | tenants | keys | sites | subjects |
-unsubscribe | ledger | sweep | refold | integrations``.
+unsubscribe | ledger | sweep | refold | integrations | users``.
 
 One module per command group, each with a ``register(subparsers)`` that adds its
 parsers beside the functions that run them (``set_defaults(run=...)``). A
@@ -27,13 +27,14 @@ from consent_svc.cli import (
     sites,
     subjects,
     tenants,
+    users,
 )
 from consent_svc.cli.common import say
 from consent_svc.config import ConfigError, default_data_dir, load_settings
 from consent_svc.domain.errors import DomainError, InvalidInput
 from consent_svc.log import configure
 
-GROUPS = (serve, database, tenants, keys, sites, subjects, ledger, retention, integrations, registers)
+GROUPS = (serve, database, tenants, keys, users, sites, subjects, ledger, retention, integrations, registers)
 
 
 def build_parser() -> argparse.ArgumentParser:

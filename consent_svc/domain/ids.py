@@ -67,3 +67,9 @@ def uuid7_many(n: int) -> list[uuid.UUID]:
     random = os.urandom(8 * n)
     from_bytes = int.from_bytes
     return [_make(ms, c, from_bytes(random[8 * i : 8 * i + 8], "big")) for i, (ms, c) in enumerate(stamps)]
+
+
+def uuid7_floor(at_ms: int) -> uuid.UUID:
+    """The smallest UUIDv7 of a millisecond: every id made at or after it sorts at or above it
+    (a time range over a uuid7 key, on its primary key index)."""
+    return uuid.UUID(int=((at_ms & ((1 << 48) - 1)) << 80) | (0x7 << 76) | (0b10 << 62))

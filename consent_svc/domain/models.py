@@ -170,6 +170,10 @@ class RegisterFact(msgspec.Struct, frozen=True, kw_only=True):
     snapshot_id: UUID | None = None  # the snapshot in force; None: never imported
     version_date: date | None = None
     listed: bool = False  # one of the subject's identifiers is in the snapshot
+    identifier: str | None = None  # the kind of identifier it lists (phone, personal_number, ...)
+    # False when neither the identifier asked nor any the subject has is of that kind: the
+    # register cannot be checked for this person (R1 register_unverifiable).
+    checkable: bool = True
 
 
 class RegisterVersion(msgspec.Struct, frozen=True, kw_only=True):

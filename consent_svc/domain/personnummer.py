@@ -66,13 +66,17 @@ def normalize_personnummer(raw: str, *, today: date) -> str:
             raise PersonnummerError("is not a personnummer (YYMMDD-NNNC or YYYYMMDDNNNC)")
         head, sign, tail = match.groups()
         yy, month, day = int(head[:2]), int(head[2:4]), int(head[4:6])
-        # The latest year ending in yy whose date is not after today; a "+" is a century earlier.
-        year = (today.year // 100) * 100 + yy
         born_day = (month, day - COORDINATION_OFFSET if day > COORDINATION_OFFSET else day)
-        if year > today.year or (year == today.year and born_day > (today.month, today.day)):
-            year -= 100
         if sign == "+":
-            year -= 100
+            # Skatteverket writes "+" from the calendar year the person turns 100 (18 § FOL), not
+            # from the birthday: the latest year ending in yy that is at least 100 years ago.
+            limit = today.year - 100
+            year = limit - (limit - yy) % 100
+        else:
+            # The latest year ending in yy whose date is not after today.
+            year = today.year - (today.year - yy) % 100
+            if year == today.year and born_day > (today.month, today.day):
+                year -= 100
         _birth_date(year, month, day)
         ten = head + tail
     if luhn_digit(ten[:9]) != int(ten[9]):

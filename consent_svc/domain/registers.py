@@ -110,13 +110,16 @@ def parse_phone(text: str, region: str) -> str:
     mobile = _SE_MOBILE.fullmatch(compact)
     if mobile is not None:
         return "+46" + mobile[1]
-    try:
-        return normalize("phone", text, region=region).value
-    except InvalidIdentifier:
-        # E.164 digits without the "+" ("46701234567"): no Swedish national number starts with 46.
-        if compact.isdigit() and compact.startswith("46") and len(compact) >= 9:
+    if compact.isdigit() and compact.startswith("46"):
+        # E.164 digits without the "+" ("468066907" is +46 8 066 907): a Swedish number written
+        # nationally starts with its trunk 0, so these are read as E.164 first. Read nationally,
+        # the phone library takes a short one for a Lund (046) number: the listed number would slip
+        # through and an unrelated one be blocked.
+        try:
             return normalize("phone", "+" + compact, region=region).value
-        raise
+        except InvalidIdentifier:
+            pass
+    return normalize("phone", text, region=region).value
 
 
 def parse_line(text: str, kind: RegisterIdentifier, region: str, today: date) -> Identifier:
@@ -127,6 +130,10 @@ def parse_line(text: str, kind: RegisterIdentifier, region: str, today: date) ->
     value = _field(text)
     if kind == "phone":
         return Identifier("phone", parse_phone(value, region))
+    if kind == "personal_number" and len(re.sub(r"\D", "", value)) != 12:
+        # A register lists the twelve digits: ten leave the century to be guessed, and a wrong
+        # guess would let the listed person through.
+        raise InvalidIdentifier.field("line", "a register's personal numbers must have 12 digits (YYYYMMDDNNNC)")
     return normalize(kind, value, region=region, today=today)
 
 

@@ -8,6 +8,9 @@ entries, channel, now). Rules are tried in order; the first that answers wins.
                               (register entries and registers: unless an exception holds)
         register_stale        a register the purpose checks on this channel has no
                               snapshot, or its snapshot is past its validity
+        register_unverifiable such a register lists identifiers of a kind (a personal
+                              number, a phone number) that neither the question nor the
+                              person's record gives: it cannot be checked
     R2  objected              objection to direct marketing, unless a later
                               consent for this purpose and channel is still valid
     R3  restricted            Art 18 restriction active, or an identifier was erased
@@ -85,7 +88,10 @@ REF_LI = "GDPR 6(1)(f), recital 47"
 REF_CONTRACT = "GDPR 6(1)(b)"
 REF_LEGAL_OBLIGATION = "GDPR 6(1)(c)"
 REF_SUPPRESSED = "GDPR 21(3), 7(3): suppression list (spärrlista)"
-REF_REGISTER = "MFL 21 §: opt-out register (NIX)"
+REF_REGISTER = "MFL 21 § (NIX opt-out registers); lag 1998:527 om SPAR (reklamspärr)"
+REF_REGISTER_UNVERIFIABLE = (
+    "MFL 21 §: the register lists identifiers of a kind not known for this person, so it cannot be checked"
+)
 REF_REGISTER_STALE = "MFL 21 §: opt-out register (NIX) not washed within 60 days"
 REF_OBJECTED = "GDPR 21(2)-(3)"
 REF_RESTRICTED = "GDPR 18"
@@ -356,6 +362,12 @@ def _decide(
     if stale:
         denied = _deny("R1", "register_stale", REF_REGISTER_STALE, _snapshots(stale), known)
         return msgspec.structs.replace(denied, registers=versions)
+    # A register that lists phone numbers says nothing of a person whose phone number nobody gave
+    # (asked by email, the number kept in another system): no wash, no allow.
+    unverifiable = [r for r in needed if not r.checkable]
+    if unverifiable:
+        denied = _deny("R1", "register_unverifiable", REF_REGISTER_UNVERIFIABLE, _snapshots(unverifiable), known)
+        return msgspec.structs.replace(denied, registers=versions)
     listed = [r for r in needed if r.listed]
     # No allow outlives the wash it rests on.
     validity = min((register_rules.valid_until(r.version_date) for r in needed if r.version_date), default=None)
@@ -538,6 +550,7 @@ def _decide_legitimate_interest(
 REASONS = (
     "suppressed",
     "register_stale",
+    "register_unverifiable",
     "objected",
     "restricted",
     "withdrawn",

@@ -9,11 +9,13 @@ from litestar import Litestar
 from litestar.openapi import OpenAPIConfig
 from litestar.openapi.plugins import JsonRenderPlugin
 from litestar.openapi.spec import Components, SecurityScheme
+from litestar.template import TemplateConfig
 
 from consent_svc import __version__
 from consent_svc.http import (
     banner,
     branding,
+    console,
     decisions,
     erasures,
     events,
@@ -106,7 +108,10 @@ def create_litestar(
             banner.gpc_json,
             ops.healthz,
             ops.readyz,
+            console.ConsolePublicController,
+            console.ConsoleController,
         ],
+        template_config=TemplateConfig(instance=console.template_engine()),
         guards=[require_scope],
         dependencies=DEPENDENCIES,
         exception_handlers=EXCEPTION_HANDLERS,
@@ -122,6 +127,8 @@ def create_litestar(
     app.state.inbound = inbound_state or inbound.InboundState(clock=clock)
     app.state.link_limits = signups.LinkLimits(clock)
     app.state.form_limits = forms.FormLimits(clock)
+    app.state.console_limits = console.ConsoleLimits(clock)
+    app.state.console_dashboards = console.DashboardCache(clock)
     return app
 
 

@@ -84,17 +84,30 @@ def _signups(row: store.DecisionRow) -> list[SignupFact]:
 
 def register_facts(states: Sequence[store.RegisterState]) -> list[RegisterFact]:
     return [
-        RegisterFact(name=s.name, channel=s.channel, snapshot_id=s.snapshot_id, version_date=s.version_date)  # type: ignore[arg-type]
+        RegisterFact(
+            name=s.name,
+            channel=s.channel,  # type: ignore[arg-type]
+            snapshot_id=s.snapshot_id,
+            version_date=s.version_date,
+            identifier=s.ident_type,
+        )
         for s in states
     ]
 
 
-def _listed(registers: Sequence[RegisterFact], row: store.DecisionRow) -> Sequence[RegisterFact]:
-    """The registers with, for this subject, whether a snapshot in force lists them."""
-    if not row.register_snapshots:
+def _listed(registers: Sequence[RegisterFact], row: store.DecisionRow, asked: str | None) -> Sequence[RegisterFact]:
+    """The registers with, for this subject, whether a snapshot in force lists them, and whether
+    they can be checked at all (the identifier asked, or one the subject has, is of their kind)."""
+    if not registers:
         return registers
-    found = set(row.register_snapshots)
-    return [msgspec.structs.replace(r, listed=True) if r.snapshot_id in found else r for r in registers]
+    found = set(row.register_snapshots or ())
+    kinds = set(row.identifier_types or ()) | ({asked} if asked else set())
+    return [
+        msgspec.structs.replace(
+            r, listed=r.snapshot_id in found, checkable=r.identifier is None or r.identifier in kinds
+        )
+        for r in registers
+    ]
 
 
 def snapshots_to_check(purpose: PurposeConfig, channel: str, registers: Sequence[RegisterFact]) -> list[UUID]:
@@ -108,10 +121,13 @@ def _judge(
     channel: str,
     now: datetime,
     registers: Sequence[RegisterFact] = (),
+    asked: str | None = None,
 ) -> Decision:
+    """``asked``: the kind of identifier the decision was asked for (None: not known here)."""
     facts = None if row.subject_id is None else facts_mod.decode(row.facts)
     kind: SubjectKind = row.kind or "consumer"  # type: ignore[assignment]
-    return decide(purpose, facts, kind, _suppressions(row), channel, now, _signups(row), _listed(registers, row))
+    listed = _listed(registers, row, asked)
+    return decide(purpose, facts, kind, _suppressions(row), channel, now, _signups(row), listed)
 
 
 def recipient_identifier(recipient: Recipient, region: str, field: str) -> Identifier:
@@ -163,7 +179,7 @@ async def decide_one(
     if config is None:
         raise InvalidInput.field("purpose", f"unknown purpose {purpose_key!r}")
     now = ctx.clock()
-    return _judge(purpose_from_config(config), row, channel, now, register_facts(states)), now
+    return _judge(purpose_from_config(config), row, channel, now, register_facts(states), identifier.type), now
 
 
 async def subject_answer(
@@ -187,6 +203,7 @@ async def _decide_chunk(
 ) -> list[DecisionItem]:
     # Duplicates are looked up once and answered at every place they occur.
     hashes: dict[bytes, int] = {}
+    asked: list[str] = []  # the kind of identifier of each distinct hash
     keyed: list[bytes | None] = []
     for ident in identifiers:
         if isinstance(ident, InvalidRecipient):
@@ -194,14 +211,26 @@ async def _decide_chunk(
             continue
         h = ctx.hasher.key(ident)
         keyed.append(h)
-        hashes.setdefault(h, len(hashes))
+        if h not in hashes:
+            hashes[h] = len(hashes)
+            asked.append(ident.type)
     rows: list[store.DecisionRow] = []
     if hashes:
         # Each chunk on a connection of its own, so two chunks can be in flight.
         keys = list(hashes)
-        snapshots = snapshots_to_check(purpose, channel, registers)
-        rows = await ctx.read(lambda conn: store.lookup(conn, tenant_id, purpose.key, keys, snapshots))
-    answers = [_judge(purpose, row, channel, now, registers) for row in rows]
+        if snapshots_to_check(purpose, channel, registers):
+            # A batch or stream can outlive an import: each chunk judges by the snapshots in force
+            # when it is looked up, read with it (replaced entries stay a grace period for the
+            # moment between the two statements; store.registers.purge_replaced).
+            async def read(conn: Any) -> tuple[list[RegisterFact], list[store.DecisionRow]]:
+                now_in_force = register_facts(await store.register_states(conn, tenant_id))
+                snapshots = snapshots_to_check(purpose, channel, now_in_force)
+                return now_in_force, await store.lookup(conn, tenant_id, purpose.key, keys, snapshots)
+
+            registers, rows = await ctx.read(read)
+        else:
+            rows = await ctx.read(lambda conn: store.lookup(conn, tenant_id, purpose.key, keys, []))
+    answers = [_judge(purpose, row, channel, now, registers, kind) for row, kind in zip(rows, asked, strict=True)]
     out: list[DecisionItem] = []
     for ident, key in zip(identifiers, keyed, strict=True):
         if key is None:

@@ -197,6 +197,8 @@ async def record(ctx: Context, tenant_id: UUID, items: Sequence[EventIn], *, bat
         prefix = f"events[{index}]." if batch else ""
         if item.proof is not None and item.proof.provider_feedback is not None:
             raise InvalidInput.field(f"{prefix}proof.provider_feedback", "is written by consent-svc, not by clients")
+        if item.proof is not None and item.proof.imported is not None:
+            raise InvalidInput.field(f"{prefix}proof.imported", "is written by consent-svc's import, not by clients")
         if item.source == "integration":
             raise InvalidInput.field(f"{prefix}source", "integration is written by consent-svc, not by clients")
     async with ctx.pool.acquire() as conn, conn.transaction():

@@ -76,6 +76,14 @@ class ProviderProof(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     payload_sha256: Annotated[str, Meta(pattern=HEX_SHA256)]
 
 
+class ImportProof(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
+    """Where an imported event came from (written by consent-svc's console import only)."""
+
+    imported_from: Literal["mailchimp", "brevo", "csv"]
+    file_sha256: Annotated[str, Meta(pattern=HEX_SHA256)]
+    row: Annotated[int, Meta(ge=1)]
+
+
 class Proof(msgspec.Struct, forbid_unknown_fields=True, kw_only=True, omit_defaults=True):
     """What the person saw and did (GDPR 7(1))."""
 
@@ -89,6 +97,7 @@ class Proof(msgspec.Struct, forbid_unknown_fields=True, kw_only=True, omit_defau
     consent_id: Annotated[str, Meta(max_length=100)] | None = None
     note: Annotated[str, Meta(max_length=2000)] | None = None
     provider_feedback: ProviderProof | None = None
+    imported: ImportProof | None = None
 
 
 class EventIn(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):

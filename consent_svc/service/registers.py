@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterable
 from dataclasses import dataclass
-from datetime import date, datetime, time
+from datetime import date, datetime, time, timedelta
 from typing import Any
 from uuid import UUID
 
@@ -185,9 +185,20 @@ async def announce_stale(ctx: Context) -> int:
     return len(due)
 
 
+# How long a replaced snapshot's entries stay: longer than the moment between a decision reading
+# which snapshot is in force and looking its entries up (each chunk of a batch reads both).
+REPLACED_GRACE = timedelta(minutes=15)
+
+
 async def housekeeping(ctx: Context) -> int:
-    """The periodic register job: announce stale registers."""
-    return await announce_stale(ctx)
+    """The periodic register job: announce stale registers, then delete the entries of snapshots
+    replaced more than :data:`REPLACED_GRACE` ago."""
+    announced = await announce_stale(ctx)
+    async with ctx.pool.acquire() as conn:
+        purged = await store.purge_replaced(conn, ctx.clock() - REPLACED_GRACE)
+    if purged:
+        log.info("register_entries_purged", entries=purged)
+    return announced
 
 
 @dataclass(frozen=True, slots=True)

@@ -8,7 +8,9 @@ from datetime import datetime
 from typing import Any
 from uuid import UUID
 
-from consent_svc.domain.errors import Conflict, InvalidInput, NotFound
+import msgspec
+
+from consent_svc.domain.errors import Conflict, InvalidInput, NotFound, Refused
 from consent_svc.domain.identifiers import Identifier, exchange_sha256, normalize, one_identifier, stored_value
 from consent_svc.domain.ids import uuid7
 from consent_svc.domain.models import Decision, PurposeConfig, SubjectKind
@@ -28,7 +30,8 @@ from consent_svc.domain.records import (
 from consent_svc.service import ledger
 from consent_svc.service.context import Context
 from consent_svc.service.decisions import purpose_from_config, subject_answer
-from consent_svc.service.inputs import SubjectPatchIn
+from consent_svc.service.events import EventResult, record_in
+from consent_svc.service.inputs import EventIn, Proof, SubjectPatchIn, SubjectRef
 from consent_svc.store import events as event_store
 from consent_svc.store import ledger as ledger_store
 from consent_svc.store import outbox
@@ -194,7 +197,9 @@ async def export(ctx: Context, tenant_id: UUID, subject_id: UUID) -> SubjectExpo
         )
 
 
-async def rectify(ctx: Context, tenant_id: UUID, subject_id: UUID, body: SubjectPatchIn) -> SubjectView:
+async def rectify(
+    ctx: Context, tenant_id: UUID, subject_id: UUID, body: SubjectPatchIn, *, by: str | None = None
+) -> SubjectView:
     """Replace or add identifiers (a new email replaces the old one) and set the kind; recorded in
     the ledger. The old identifier is kept as a keyed hash in the subject's identifier history:
     its suppression entries stay (they are keyed by the address), and an erasure reaches them."""
@@ -231,7 +236,7 @@ async def rectify(ctx: Context, tenant_id: UUID, subject_id: UUID, body: Subject
             changed.append("kind")
             proof["kind"] = {"from": current.kind, "to": body.kind}
         if changed:
-            proof["note"] = "rectified: " + ", ".join(changed)
+            proof["note"] = "rectified: " + ", ".join(changed) + (f" (by {by})" if by else "")
             await event_store.insert_events(conn, tenant_id, [
                 event_store.NewEvent(
                     id=uuid7(), subject_id=subject_id, type="subject_rectified", purpose=None, channels=(),
@@ -313,3 +318,39 @@ async def _erase(ctx: Context, tenant_id: UUID, subject_id: UUID, reason: str | 
         if dry_run:
             raise _DryRun(erasure)  # rolls the transaction back
         return erasure
+
+
+async def decisions_now(ctx: Context, tenant_id: UUID, subject_id: UUID) -> list[PurposeState]:
+    """The decision now for every purpose on every one of its channels (the console's subject page)."""
+    async with ctx.pool.acquire() as conn:
+        subject = await _subject(conn, tenant_id, subject_id)
+        first_hash = subject.identifiers[0][1]
+        out = []
+        for purpose in await _purposes(conn, tenant_id):
+            for channel in purpose.channels:
+                answer = await subject_answer(conn, ctx, tenant_id, purpose, channel, first_hash)
+                out.append(PurposeState(purpose.key, channel, answer))
+    return out
+
+
+async def restrict(ctx: Context, tenant_id: UUID, subject_id: UUID, *, lift: bool, note: str) -> EventResult:
+    """Start (Art 18) or lift a restriction of processing: a ``restriction_started`` or
+    ``restriction_lifted`` event in the ledger, recorded as any other event is."""
+    async with ctx.pool.acquire() as conn, conn.transaction():
+        if not await store.lock_subject(conn, tenant_id, subject_id):
+            raise NotFound(f"no subject {subject_id}")
+        subject = await _subject(conn, tenant_id, subject_id)
+        named = [(t, v) for t, _, v in subject.identifiers if v is not None]
+        if not named:
+            raise Refused(
+                "this person is known only by a personal number, kept as a keyed hash: record the restriction "
+                "with the number (POST /v1/events, type restriction_started or restriction_lifted)"
+            )
+        type_, value = named[0]
+        ref = msgspec.convert({type_: value}, SubjectRef)
+        item = EventIn(
+            subject=ref, type="restriction_lifted" if lift else "restriction_started", source="api",
+            proof=Proof(note=note[:2000]),
+        )  # fmt: skip
+        (result,) = await record_in(conn, ctx, tenant_id, [item])
+        return result

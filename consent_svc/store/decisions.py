@@ -35,10 +35,13 @@ class DecisionRow(msgspec.Struct, frozen=True, array_like=True):
     signup_expires: list[datetime] | None
     # The register snapshots (of those asked for) that list one of the subject's identifiers.
     register_snapshots: list[UUID] | None
+    # The kinds of identifier the subject has (read only when registers are searched).
+    identifier_types: list[str] | None = None
 
 
 _LOOKUP = """
-SELECT s.id, s.kind, s.facts, sp.ids, sp.scopes, sp.channels, sp.reasons, sp.created, sg.ids, sg.expires, rg.ids
+SELECT s.id, s.kind, s.facts, sp.ids, sp.scopes, sp.channels, sp.reasons, sp.created, sg.ids, sg.expires, rg.ids,
+       rg.types
 FROM unnest($2::bytea[]) WITH ORDINALITY AS r(h, i)
 -- LIMIT 1 keeps this a per-key index probe: as a plain join, the planner
 -- hashed every identifier of the tenant for each chunk of 5,000 keys
@@ -77,7 +80,10 @@ LEFT JOIN LATERAL (
 -- Opt-out registers: the snapshots asked for that list the hash asked or a
 -- current identifier of the subject (not a replaced one: a register lists numbers, not people).
 LEFT JOIN LATERAL (
-    SELECT array_agg(DISTINCT e.snapshot_id) AS ids
+    SELECT array_agg(DISTINCT e.snapshot_id) AS ids,
+           -- the kinds of identifier the subject has: a register of another kind cannot be checked
+           ARRAY(SELECT DISTINCT o.type FROM subject_identifiers o
+                 WHERE o.tenant_id = $1 AND o.subject_id = si.subject_id) AS types
     FROM register_entries e
     WHERE cardinality({snapshots}) > 0 AND e.snapshot_id = ANY ({snapshots}) AND e.tenant_id = $1
       AND e.hash = ANY (CASE WHEN si.subject_id IS NULL THEN ARRAY[r.h]
@@ -92,10 +98,12 @@ _LOOKUP_MANY = _LOOKUP.format(snapshots="$4::uuid[]")
 # Without registers to search (every email decision, every tenant without registers): the same
 # query without the register join, so those decisions cost what they did before registers.
 _REGISTER_JOIN = _LOOKUP[_LOOKUP.index("-- Opt-out registers") : _LOOKUP.index("ORDER BY r.i")]
-_LOOKUP_PLAIN = _LOOKUP.replace(_REGISTER_JOIN, "").replace(", rg.ids\n", ", NULL::uuid[]\n")
+_LOOKUP_PLAIN = _LOOKUP.replace(_REGISTER_JOIN, "").replace(
+    ", rg.ids,\n       rg.types\n", ", NULL::uuid[], NULL::text[]\n"
+)
 
 _REGISTERS = """
-SELECT r.name, r.channel, r.snapshot_id, s.version_date
+SELECT r.name, r.channel, r.snapshot_id, s.version_date, r.ident_type
 FROM registers r LEFT JOIN register_snapshots s ON s.tenant_id = r.tenant_id AND s.id = r.snapshot_id
 WHERE r.tenant_id = $1
 """
@@ -119,6 +127,7 @@ class RegisterState(msgspec.Struct, frozen=True):
     channel: str
     snapshot_id: UUID | None
     version_date: date | None
+    ident_type: str | None = None
 
 
 _states = msgspec.json.Decoder(list[RegisterState])

@@ -79,7 +79,8 @@ async def swap(
     lines: int,
     imported_at: datetime,
 ) -> None:
-    """Record the snapshot and put it in force; the entries of the one it replaces are deleted."""
+    """Record the snapshot and put it in force. The entries of the one it replaces stay until
+    :func:`purge_replaced` (a decision that read the old snapshot a moment ago still finds them)."""
     await conn.execute(
         "INSERT INTO register_snapshots (tenant_id, id, register_id, version_date, entries, lines, imported_at) "
         "VALUES ($1, $2, $3, $4, $5, $6, $7)",
@@ -100,15 +101,18 @@ async def swap(
         imported_at,
     )
     await conn.execute(
-        "DELETE FROM register_entries WHERE tenant_id = $1 AND snapshot_id = "
-        "(SELECT snapshot_id FROM registers WHERE tenant_id = $1 AND id = $2) AND snapshot_id <> $3",
-        tenant_id,
-        register_id,
-        snapshot_id,
-    )
-    await conn.execute(
         "UPDATE registers SET snapshot_id = $3 WHERE tenant_id = $1 AND id = $2", tenant_id, register_id, snapshot_id
     )
+
+
+async def purge_replaced(conn: asyncpg.Connection, replaced_before: datetime) -> int:
+    """Delete the entries of snapshots replaced before ``replaced_before``; the number deleted."""
+    done = await conn.execute(
+        "DELETE FROM register_entries e USING register_snapshots s "
+        "WHERE e.tenant_id = s.tenant_id AND e.snapshot_id = s.id AND s.replaced_at < $1",
+        replaced_before,
+    )
+    return int(done.split()[-1])
 
 
 async def listing(conn: asyncpg.Connection, tenant_id: UUID, after: str | None, limit: int) -> list[RegisterRow]:

@@ -1,4 +1,5 @@
-"""The preference center and the one-click confirmation: server-rendered HTML, Swedish and English.
+"""The preference center and the one-click confirmation: server-rendered HTML, Swedish and English,
+from the Jinja2 templates in templates/pages/ (autoescaped, like the console's).
 
 No JavaScript and no cookies: plain forms that work in any mail client's
 browser and on a phone. Every value from a tenant or a purpose is escaped.
@@ -9,12 +10,12 @@ tenant's primary colour, and a layout that reflows on narrow screens.
 
 from __future__ import annotations
 
-from html import escape
-from typing import Literal
+from typing import Any, Literal
 
 from consent_svc.domain.models import PurposeConfig
 from consent_svc.domain.records import BrandingRow
 from consent_svc.service.unsubscribe import PreferenceView
+from consent_svc.web.templates import render
 
 Lang = Literal["sv", "en"]
 
@@ -103,58 +104,20 @@ def _text_colour(background: str) -> str:
 text_colour = _text_colour  # for the other pages and the confirmation email
 
 
-def _page(lang: Lang, b: BrandingRow | None, body: str, title: str | None = None) -> str:
-    """The frame of every page: the tenant's colours, logo and privacy link (neutral without a tenant)."""
-    org = escape(b.display_name or b.name) if b else ""
+def frame(lang: Lang, b: BrandingRow | None, title: str | None = None) -> dict[str, Any]:
+    """What the frame of every page shows (templates/pages/frame.html): the tenant's colours, logo
+    and privacy link (neutral without a tenant), and the page's heading."""
     colour = (b.primary_color if b else None) or "#1f4e79"
-    logo = f'<img src="{escape(b.logo_url)}" alt="{org}" class="logo">' if b and b.logo_url else ""
-    privacy = (
-        f'<p><a href="{escape(b.privacy_policy_url)}">{TEXT["privacy"][lang]}</a></p>'
-        if b and b.privacy_policy_url
-        else ""
-    )
-    heading = title or TEXT["title"][lang]
-    return f"""<!doctype html>
-<html lang="{lang}">
-<head>
-<meta charset="utf-8">
-<meta name="viewport" content="width=device-width, initial-scale=1">
-<meta name="robots" content="noindex">
-<title>{heading}{" &ndash; " + org if org else ""}</title>
-<style>
-  body {{ font-family: system-ui, -apple-system, "Segoe UI", Roboto, sans-serif; margin: 0; color: #1a1a1a;
-         background: #f6f6f6; line-height: 1.5; }}
-  header {{ background: {colour}; color: {_text_colour(colour)}; padding: 1rem; }}
-  header .logo {{ max-height: 40px; vertical-align: middle; margin-right: .5rem; }}
-  main {{ max-width: 40rem; margin: 0 auto; padding: 1rem; background: #fff; }}
-  h1 {{ font-size: 1.5rem; margin: .5rem 0 1rem; }}
-  fieldset {{ border: 1px solid #767676; border-radius: 6px; padding: .5rem 1rem; }}
-  .choice {{ display: flex; gap: .75rem; align-items: flex-start; padding: .75rem 0;
-            border-bottom: 1px solid #ddd; }}
-  .choice:last-child {{ border-bottom: 0; }}
-  .choice input {{ width: 1.5rem; height: 1.5rem; margin-top: .15rem; flex: none; }}
-  .choice label {{ font-weight: 600; }}
-  .choice p {{ margin: .25rem 0 0; color: #444; }}
-  .state {{ font-size: .9rem; color: #444; }}
-  .actions {{ display: flex; flex-wrap: wrap; gap: .75rem; margin: 1.25rem 0; }}
-  button {{ font: inherit; padding: .7rem 1.2rem; border-radius: 6px; border: 2px solid {colour};
-           background: {colour}; color: {_text_colour(colour)}; cursor: pointer; min-height: 44px; }}
-  button.secondary {{ background: #fff; color: #1a1a1a; border-color: #1a1a1a; }}
-  button:focus-visible, input:focus-visible, a:focus-visible {{ outline: 3px solid #000; outline-offset: 2px; }}
-  .notice {{ background: #e8f4ea; border-left: 4px solid #1e7b34; padding: .75rem 1rem; }}
-  .notice.again {{ background: #fff4ce; border-left-color: #8a6100; }}
-  a {{ color: #0b57a4; }}
-</style>
-</head>
-<body>
-<header>{logo}<strong>{org}</strong></header>
-<main>
-{body}
-{privacy}
-</main>
-</body>
-</html>
-"""
+    return {
+        "lang": lang,
+        "org": (b.display_name or b.name) if b else "",
+        "colour": colour,
+        "text_colour": _text_colour(colour),
+        "logo_url": b.logo_url if b else None,
+        "privacy_url": b.privacy_policy_url if b else None,
+        "privacy_text": TEXT["privacy"][lang],
+        "heading": title or TEXT["title"][lang],
+    }
 
 
 def preference_page(
@@ -163,52 +126,26 @@ def preference_page(
 ) -> str:  # fmt: skip
     """The page; ``ticked`` keeps the boxes as the person left them when they are asked to
     send the form ``again`` (``notice`` then says why)."""
-    org = escape(view.branding.display_name or view.branding.name)
-    other: Lang = "en" if lang == "sv" else "sv"
     rows = []
-    for i, choice in enumerate(view.choices):
+    for choice in view.choices:
         p = choice.purpose
-        title = escape(p.title.get(lang) or p.title.get("en") or p.key)
-        description = escape(p.description.get(lang) or p.description.get("en") or "")
-        state = TEXT["on" if choice.subscribed else "off"][lang]
-        disabled = " disabled" if choice.blocked else ""
-        on = choice.subscribed if ticked is None else p.key in ticked and not choice.blocked
-        checked = " checked" if on else ""
-        blocked = f'<p class="state">{TEXT["blocked"][lang]}</p>' if choice.blocked else ""
-        rows.append(
-            f'<div class="choice"><input type="checkbox" id="p{i}" name="purpose" value="{escape(p.key)}"'
-            f'{checked}{disabled} aria-describedby="d{i}">'
-            f'<div><label for="p{i}">{title}</label> <span class="state">({state})</span>'
-            f'<p id="d{i}">{description}</p>{blocked}</div></div>'
-        )
-    kind = "notice again" if again else "notice"
-    notice_html = f'<p class="{kind}" role="status">{escape(notice)}</p>' if notice else ""
-    one_step = ""
+        rows.append({
+            "key": p.key,
+            "title": p.title.get(lang) or p.title.get("en") or p.key,
+            "description": p.description.get(lang) or p.description.get("en") or "",
+            "state": TEXT["on" if choice.subscribed else "off"][lang],
+            "blocked": choice.blocked,
+            "on": choice.subscribed if ticked is None else p.key in ticked and not choice.blocked,
+        })  # fmt: skip
+    # A link for one purpose offers it in one step, while the person still gets it.
     link = view.link_purpose
+    one_step = None
     if link is not None and any(c.purpose.key == link.key and c.subscribed for c in view.choices):
-        name = escape(purpose_title(link, lang))
-        one_step = (
-            f'<p>{TEXT["purpose_intro"][lang].format(purpose=name)}</p><div class="actions">'
-            f'<button type="submit" name="action" value="unsubscribe_purpose" id="unsubscribe-purpose">'
-            f"{TEXT['purpose_button'][lang].format(purpose=name)}</button></div>"
-        )
-    body = f"""<h1>{TEXT["title"][lang]}</h1>
-{notice_html}
-<form method="post" action="/u/{escape(token)}/preferences">
-<input type="hidden" name="lang" value="{lang}">
-<input type="hidden" name="nonce" value="{escape(nonce)}">
-{one_step}
-<p>{TEXT["intro"][lang].format(org=org)}</p>
-<fieldset><legend>{TEXT["legend"][lang]}</legend>
-{"".join(rows)}
-</fieldset>
-<div class="actions">
-<button type="submit" name="action" value="save">{TEXT["save"][lang]}</button>
-<button type="submit" name="action" value="unsubscribe_all" class="secondary">{TEXT["all"][lang]}</button>
-</div>
-</form>
-<p><a href="/u/{escape(token)}?lang={other}" lang="{other}">{TEXT["lang_other"][lang]}</a></p>"""
-    return _page(lang, view.branding, body)
+        one_step = purpose_title(link, lang)
+    return render(
+        "pages/preference.html", **frame(lang, view.branding), t=TEXT, rows=rows, token=token, nonce=nonce,
+        notice=notice, again=again, other="en" if lang == "sv" else "sv", one_step=one_step,
+    )  # fmt: skip
 
 
 def purpose_title(purpose: PurposeConfig, lang: Lang) -> str:
@@ -218,11 +155,10 @@ def purpose_title(purpose: PurposeConfig, lang: Lang) -> str:
 def one_click_page(lang: Lang, view: PreferenceView) -> str:
     """The answer to a one-click unsubscribe: the decision changed at once, and the page says so."""
     if view.link_purpose is not None:
-        text = TEXT["one_click_purpose"][lang].format(purpose=escape(purpose_title(view.link_purpose, lang)))
+        text = TEXT["one_click_purpose"][lang].format(purpose=purpose_title(view.link_purpose, lang))
     else:
-        text = TEXT["one_click"][lang].format(org=escape(view.branding.display_name or view.branding.name))
-    body = f'<h1>{TEXT["title"][lang]}</h1><p class="notice" role="status">{text}</p>'
-    return _page(lang, view.branding, body)
+        text = TEXT["one_click"][lang].format(org=view.branding.display_name or view.branding.name)
+    return render("pages/message.html", **frame(lang, view.branding), notice=text)
 
 
 PROBLEMS: dict[str, dict[Lang, tuple[str, str]]] = {
@@ -248,4 +184,4 @@ PROBLEMS: dict[str, dict[Lang, tuple[str, str]]] = {
 def problem_page(lang: Lang, kind: str) -> str:
     """A page for a person whose link or form did not work: what happened and what to do, no jargon."""
     title, text = PROBLEMS[kind][lang]
-    return _page(lang, None, f'<h1>{title}</h1><p role="alert">{text}</p>', title=title)
+    return render("pages/message.html", **frame(lang, None, title), text=text, text_role="alert")

@@ -1,13 +1,12 @@
 """The double opt-in confirmation page, the re-permission page and the sign-up form's answers:
-server-rendered HTML in Swedish and English, branded like the preference center, no script."""
+server-rendered HTML in Swedish and English (templates/pages/), branded like the preference center, no script."""
 
 from __future__ import annotations
 
-from html import escape
-
 from consent_svc.domain.models import PurposeConfig
 from consent_svc.domain.records import BrandingRow
-from consent_svc.web.pages import Lang, _page
+from consent_svc.web.pages import Lang, frame
+from consent_svc.web.templates import render
 
 TEXT: dict[str, dict[Lang, str]] = {
     "confirm_title": {"sv": "Bekräfta din prenumeration", "en": "Confirm your subscription"},
@@ -65,77 +64,61 @@ TEXT: dict[str, dict[Lang, str]] = {
 }
 
 
+def _purposes(lang: Lang, purposes: list[PurposeConfig]) -> list[dict[str, str]]:
+    return [
+        {"title": p.title.get(lang) or p.title.get("en") or p.key,
+         "description": p.description.get(lang) or p.description.get("en") or ""}
+        for p in purposes
+    ]  # fmt: skip
+
+
 def _org(branding: BrandingRow) -> str:
-    return escape(branding.display_name or branding.name)
+    return branding.display_name or branding.name
 
 
-def _purposes(lang: Lang, purposes: list[PurposeConfig]) -> str:
-    rows = []
-    for p in purposes:
-        title = escape(p.title.get(lang) or p.title.get("en") or p.key)
-        description = escape(p.description.get(lang) or p.description.get("en") or "")
-        rows.append(f'<div class="choice"><div><strong>{title}</strong><p>{description}</p></div></div>')
-    return "".join(rows)
-
-
-def _notice(text: str) -> str:
-    return f'<p class="notice" role="status">{escape(text)}</p>'
+def _ask(lang: Lang, branding: BrandingRow, title: str, intro: str, purposes: list[PurposeConfig], action: str,
+         button: str, button_value: str, hidden: list[tuple[str, str]]) -> str:  # fmt: skip
+    return render(
+        "pages/ask.html", **frame(lang, branding, title), intro=intro.format(org=_org(branding)),
+        purposes=_purposes(lang, purposes), action=action, button=button, button_value=button_value, hidden=hidden,
+        other="en" if lang == "sv" else "sv", lang_other=TEXT["lang_other"][lang],
+    )  # fmt: skip
 
 
 def confirm_page(lang: Lang, branding: BrandingRow, purposes: list[PurposeConfig], token: str) -> str:
-    other: Lang = "en" if lang == "sv" else "sv"
-    body = f"""<h1>{TEXT["confirm_title"][lang]}</h1>
-<p>{TEXT["confirm_intro"][lang].format(org=_org(branding))}</p>
-<div class="purposes">{_purposes(lang, purposes)}</div>
-<form method="post" action="/c/{escape(token)}">
-<input type="hidden" name="lang" value="{lang}">
-<div class="actions"><button type="submit" name="action" value="confirm">{TEXT["confirm"][lang]}</button></div>
-</form>
-<p><a href="/c/{escape(token)}?lang={other}" lang="{other}">{TEXT["lang_other"][lang]}</a></p>"""
-    return _page(lang, branding, body, TEXT["confirm_title"][lang])
+    return _ask(lang, branding, TEXT["confirm_title"][lang], TEXT["confirm_intro"][lang], purposes, f"/c/{token}",
+                TEXT["confirm"][lang], "confirm", [])  # fmt: skip
 
 
 def confirm_result_page(lang: Lang, branding: BrandingRow, purposes: list[PurposeConfig], key: str) -> str:
     """``key``: confirmed, already or expired."""
-    body = f"<h1>{TEXT['confirm_title'][lang]}</h1>{_notice(TEXT[key][lang])}"
-    if key != "expired":
-        body += f'<div class="purposes">{_purposes(lang, purposes)}</div>'
-    return _page(lang, branding, body, TEXT["confirm_title"][lang])
+    shown = _purposes(lang, purposes) if key != "expired" else []
+    return render("pages/message.html", **frame(lang, branding, TEXT["confirm_title"][lang]),
+                  notice=TEXT[key][lang], purposes=shown)  # fmt: skip
 
 
 def invalid_link_page(lang: Lang) -> str:
-    body = f"<h1>{TEXT['invalid_title'][lang]}</h1><p>{TEXT['invalid'][lang]}</p>"
-    return _page(lang, None, body, TEXT["invalid_title"][lang])
+    return render("pages/message.html", **frame(lang, None, TEXT["invalid_title"][lang]), text=TEXT["invalid"][lang])
 
 
 def reconsent_page(lang: Lang, branding: BrandingRow, purpose: PurposeConfig, token: str) -> str:
-    other: Lang = "en" if lang == "sv" else "sv"
-    body = f"""<h1>{TEXT["reconsent_title"][lang]}</h1>
-<p>{TEXT["reconsent_intro"][lang].format(org=_org(branding))}</p>
-<div class="purposes">{_purposes(lang, [purpose])}</div>
-<form method="post" action="/r/{escape(token)}">
-<input type="hidden" name="lang" value="{lang}">
-<input type="hidden" name="notice_version" value="{escape(purpose.notice_version)}">
-<div class="actions"><button type="submit" name="action" value="agree">{TEXT["agree"][lang]}</button></div>
-</form>
-<p><a href="/r/{escape(token)}?lang={other}" lang="{other}">{TEXT["lang_other"][lang]}</a></p>"""
-    return _page(lang, branding, body, TEXT["reconsent_title"][lang])
+    return _ask(lang, branding, TEXT["reconsent_title"][lang], TEXT["reconsent_intro"][lang], [purpose],
+                f"/r/{token}", TEXT["agree"][lang], "agree", [("notice_version", purpose.notice_version)])  # fmt: skip
 
 
 def reconsent_result_page(lang: Lang, branding: BrandingRow, key: str) -> str:
     """``key``: reconsent_done, reconsent_used or reconsent_expired."""
-    body = f"<h1>{TEXT['reconsent_title'][lang]}</h1>{_notice(TEXT[key][lang])}"
-    return _page(lang, branding, body, TEXT["reconsent_title"][lang])
+    return render("pages/message.html", **frame(lang, branding, TEXT["reconsent_title"][lang]), notice=TEXT[key][lang])
 
 
 def thanks_page(lang: Lang, branding: BrandingRow) -> str:
-    body = f"<h1>{TEXT['thanks_title'][lang]}</h1>{_notice(TEXT['thanks'][lang])}"
-    return _page(lang, branding, body, TEXT["thanks_title"][lang])
+    return render(
+        "pages/message.html", **frame(lang, branding, TEXT["thanks_title"][lang]), notice=TEXT["thanks"][lang]
+    )
 
 
 def form_error_page(lang: Lang, branding: BrandingRow, message: str) -> str:
-    body = (
-        f'<h1>{TEXT["form_error_title"][lang]}</h1><p class="notice again" role="alert">{escape(message)}</p>'
-        f"<p>{TEXT['back'][lang]}</p>"
-    )
-    return _page(lang, branding, body, TEXT["form_error_title"][lang])
+    return render(
+        "pages/message.html", **frame(lang, branding, TEXT["form_error_title"][lang]), notice=message,
+        notice_class="notice again", notice_role="alert", after=TEXT["back"][lang],
+    )  # fmt: skip

@@ -36,6 +36,7 @@ EVERYTHING = [
     "metrics.serviceMonitor.enabled=true",
     "metrics.networkPolicy.enabled=true",
     "config.publicUrl=https://consent.example.com",
+    "config.consoleUrl=https://consent.internal.example.com/console",
     "config.extra.CONSENT_WEBHOOK_POLL_SECONDS=0.2",
     "podAnnotations.team=marketing",
     "nodeSelector.pool=general",
@@ -269,6 +270,7 @@ def test_settings_reach_the_config_map_as_the_service_reads_them() -> None:
     }
     settings = load_settings(env)  # every value the chart renders is one the service accepts
     assert settings.public_url == "https://consent.example.com"
+    assert settings.console_url == "https://consent.internal.example.com/console"
     assert settings.host == "0.0.0.0"  # noqa: S104 - inside a pod, the Service reaches it on the pod address
     assert settings.webhook_poll_seconds == 0.2
     assert settings.migrate_on_start is False
@@ -380,7 +382,7 @@ def test_the_public_ingress_carries_exactly_the_paths_that_need_no_key() -> None
         on_internal = any(matches(r, path) for r in internal)
         if path in ("/healthz", "/readyz"):
             ok = not on_public and not on_internal  # the kubelet probes the pod itself
-        elif needs_key or path.startswith("/schema"):
+        elif needs_key or path.startswith(("/schema", "/console")):  # the console: a session, staff only
             ok = on_internal and not on_public
         else:
             ok = on_public  # /v1/banner/ is under the internal /v1/ too, which does no harm
@@ -400,7 +402,11 @@ def test_the_public_ingress_carries_exactly_the_paths_that_need_no_key() -> None
         ("/v1/banner/", "Prefix"),
         ("/.well-known/gpc.json", "Exact"),
     }
-    assert {(r["path"], r["pathType"]) for r in internal} == {("/v1/", "Prefix"), ("/schema", "Prefix")}
+    assert {(r["path"], r["pathType"]) for r in internal} == {
+        ("/v1/", "Prefix"),
+        ("/schema", "Prefix"),
+        ("/console/", "Prefix"),
+    }
 
 
 def test_the_ingresses_have_their_own_hosts_classes_and_tls() -> None:
@@ -537,7 +543,8 @@ def test_the_first_deployment_install_command_renders_what_the_checklist_says() 
     # The Secret the checklist creates has exactly the keys the chart reads.
     created = re.search(r"kubectl -n marketing create secret generic consent-svc(.*?)\n```", text, re.S)
     assert created
-    assert set(re.findall(r"--from-literal=([a-z-]+)=", created.group(1))) == {
+    given = "\n".join(line for line in created.group(1).splitlines() if not line.lstrip().startswith("#"))
+    assert set(re.findall(r"--from-literal=([a-z-]+)=", given)) == {
         "database-url",
         "migration-database-url",
         "pepper",

@@ -65,6 +65,10 @@ def test_the_wheel_carries_the_migrations_and_the_web_assets(tmp_path: Path) -> 
     for name in ("LICENSE", "NOTICE", "VERSION", "SHA256SUMS", "swagger-ui-bundle.js.LICENSE.txt"):
         assert f"consent_svc/web/swagger_ui/{name}" in names
     assert "consent_svc/web/swagger_ui/fetch.sh" not in names
+    # The console's templates and static files (docs/console.md).
+    for kind in ("templates/console", "templates/pages", "console_static"):
+        for file in (ROOT / "consent_svc" / "web" / kind).iterdir():
+            assert file.relative_to(ROOT).as_posix() in names
     # Every Python module of the package is in the wheel (the package list in pyproject.toml is explicit).
     for module in (ROOT / "consent_svc").rglob("*.py"):
         assert module.relative_to(ROOT).as_posix() in names

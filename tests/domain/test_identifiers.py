@@ -22,7 +22,7 @@ from consent_svc.domain.identifiers import (
     stored_value,
     swedish_today,
 )
-from consent_svc.domain.personnummer import luhn_digit
+from consent_svc.domain.personnummer import luhn_digit, normalize_personnummer
 
 PEPPER = b"p" * 32
 
@@ -218,3 +218,21 @@ def test_ten_digits_read_against_the_swedish_date() -> None:
     pnr = f"{nine[:6]}-{nine[6:]}{luhn_digit(nine)}"
     assert normalize_personal_number(pnr, today=swedish_today(late)).startswith("2026")
     assert normalize_personal_number(pnr, today=date(2026, 11, 30)).startswith("1926")
+
+
+@pytest.mark.parametrize(
+    ("written", "today", "twelve"),
+    [
+        # "+" from the calendar year of the 100th birthday (Skatteverket), not from the birthday.
+        ("261201+1235", date(2026, 11, 30), "192612011235"),
+        ("261201+1235", date(2026, 12, 2), "192612011235"),
+        ("261130+1231", date(2026, 1, 1), "192611301231"),
+        ("121212+1212", date(2026, 11, 30), "191212121212"),
+        # "-": the latest year ending in those digits whose date is not after today.
+        ("121212-1212", date(2026, 11, 30), "201212121212"),
+        ("261201-1235", date(2026, 11, 30), "192612011235"),
+        ("261129-1234", date(2026, 11, 30), "202611291234"),
+    ],
+)
+def test_the_century_of_a_ten_digit_personal_number(written: str, today: date, twelve: str) -> None:
+    assert normalize_personnummer(written, today=today) == twelve

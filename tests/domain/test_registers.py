@@ -42,7 +42,8 @@ def test_the_phone_fast_path_agrees_with_the_phone_library(prefix: str, rest: st
         ('"0701234567";"Anna"', "phone", "+46701234567"),  # the first CSV column
         ("08-123 456 78", "phone", "+46812345678"),
         ("19121212-1212,Tolvan", "personal_number", "191212121212"),
-        ("121212+1212", "personal_number", "191212121212"),
+        ("46468066907", "phone", "+46468066907"),  # a Lund number, E.164 without its "+"
+        ("468066907", "phone", "+468066907"),  # a short Stockholm number: E.164, not Lund (046)
         ("Anna@Example.se", "email", "anna@example.se"),
     ],
 )
@@ -52,11 +53,18 @@ def test_lines(line: str, kind: registers.RegisterIdentifier, expected: str) -> 
 
 @pytest.mark.parametrize(
     ("line", "kind"),
-    [("0701234", "phone"), ("19121212-1213", "personal_number"), ("x" * 201, "phone"), ("", "phone")],
-)
+    [("0701234", "phone"), ("19121212-1213", "personal_number"), ("x" * 201, "phone"), ("", "phone"),
+     ("121212+1212", "personal_number"), ("121212-1212", "personal_number")],  # 10 digits: the century is a guess
+)  # fmt: skip
 def test_bad_lines(line: str, kind: registers.RegisterIdentifier) -> None:
     with pytest.raises(InvalidIdentifier):
         registers.parse_line(line, kind, "SE", TODAY)
+
+
+def test_a_number_read_from_a_register_file_is_the_number_a_decision_asks_for() -> None:
+    """Whatever form a file writes a number in, its hash must be the one a decision computes."""
+    for line in ("468066907", "+468066907", "08-066 907", "0046 8 066 907"):
+        assert registers.parse_line(line, "phone", "SE", TODAY).value == normalize_phone("+468066907")
 
 
 def test_headers() -> None:

@@ -14,6 +14,7 @@ from datetime import date, datetime
 from types import SimpleNamespace
 from typing import Any
 
+import msgspec
 import pytest
 
 from consent_svc.domain.facts import Facts
@@ -42,6 +43,7 @@ from consent_svc.domain.rules import (
     REF_RECONSENT,
     REF_REGISTER,
     REF_REGISTER_STALE,
+    REF_REGISTER_UNVERIFIABLE,
     REF_RESTRICTED,
     REF_SOFT_OPT_IN,
     REF_SUPPRESSED,
@@ -488,6 +490,7 @@ adr, spar_old = register("nix-adresserat", listed=False), register("spar-reklams
 spar = register("spar-reklamsparr", age=20, listed=True)
 own_sms = register("egen", listed=True, channel="sms")
 c_ph_10 = given(NOW - days(10), channels=("phone",))
+adr_unknown = msgspec.structs.replace(adr, checkable=False)  # the person's personal number was never given
 c_sms_10 = given(NOW - days(10), channels=("sms",))
 c_ph_100 = given(NOW - days(100), channels=("phone",))
 p_300 = Ev("purchase", NOW - days(300))
@@ -519,6 +522,12 @@ CASES += [
     Case("R1 registers: post checks NIX-Adresserat and SPAR, one stale", purpose(**LI, **DEF), [lead_t0],
          deny("register_stale", "R1", REF_REGISTER_STALE, snap(spar_old)), channel="post",
          registers=[adr, spar_old, nix]),
+    Case("R1 registers: post, nobody gave the person's personal number", purpose(**LI, **DEF), [lead_t0],
+         deny("register_unverifiable", "R1", REF_REGISTER_UNVERIFIABLE, snap(adr_unknown)), channel="post",
+         registers=[adr_unknown, spar]),
+    Case("R1 registers: a stale register answers before an uncheckable one", purpose(**LI, **DEF), [lead_t0],
+         deny("register_stale", "R1", REF_REGISTER_STALE, snap(spar_old)), channel="post",
+         registers=[adr_unknown, spar_old]),
     Case("R1 registers: post, listed in SPAR", purpose(**LI, **DEF), [lead_t0],
          {**deny("suppressed", "R1", REF_REGISTER, snap(spar)), "registers": (version(adr), version(spar))},
          channel="post", registers=[adr, spar]),

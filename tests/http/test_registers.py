@@ -17,6 +17,7 @@ from consent_svc.domain.identifiers import Identifier, swedish_today
 from consent_svc.domain.ids import uuid7
 from consent_svc.domain.registers import valid_until
 from consent_svc.http.app import create_metrics_app
+from consent_svc.service import decisions as decisions_service
 from consent_svc.service import registers as registers_service
 from consent_svc.service.context import Context
 from consent_svc.store import webhooks
@@ -80,10 +81,25 @@ async def test_a_snapshot_is_imported_listed_and_replaced(
         )
         assert [r["hash"] for r in current] == [kept]
         assert key not in [r["hash"] for r in current]
-        # The replaced snapshot's entries are gone, and nothing is left staged.
+        # Nothing is left staged; the replaced snapshot's entries stay a grace period (a decision
+        # that read the old snapshot a moment ago still finds them), then housekeeping deletes them.
         old = uuid.UUID(register["snapshot_id"])
-        assert await conn.fetchval("SELECT count(*) FROM register_entries WHERE snapshot_id = $1", old) == 0
         assert await conn.fetchval("SELECT count(*) FROM register_staging WHERE tenant_id = $1", tenant.id) == 0
+        assert await conn.fetchval("SELECT count(*) FROM register_entries WHERE snapshot_id = $1", old) == 3
+    await registers_service.housekeeping(ctx)
+    async with ctx.pool.acquire() as conn:
+        assert await conn.fetchval("SELECT count(*) FROM register_entries WHERE snapshot_id = $1", old) == 3
+    later = dataclasses.replace(ctx, clock=lambda: datetime.now(UTC) + registers_service.REPLACED_GRACE)
+    await registers_service.housekeeping(later)
+    async with ctx.pool.acquire() as conn:
+        assert await conn.fetchval("SELECT count(*) FROM register_entries WHERE snapshot_id = $1", old) == 0
+        assert (
+            await conn.fetchval(
+                "SELECT count(*) FROM register_entries WHERE snapshot_id = $1",
+                uuid.UUID(second.json()["register"]["snapshot_id"]),
+            )
+            == 1
+        )
 
 
 async def test_a_file_with_bad_lines_imports_nothing_and_names_them(client: httpx.AsyncClient, tenant: Tenant) -> None:
@@ -95,7 +111,7 @@ async def test_a_file_with_bad_lines_imports_nothing_and_names_them(client: http
     assert bad.status_code == 400, bad.text
     problem = bad.json()
     fields = [e["field"] for e in problem["errors"]]
-    assert fields[:3] == ["line[3]", "line[4]", "line[7]"]
+    assert fields[:3] == ["line[3]", "line[4]", "line[6]"]  # line 6: ten digits (a register lists twelve)
     assert len(fields) == 20
     assert "more than 20" in problem["detail"]
     assert "wrong check digit" in problem["errors"][0]["message"]
@@ -143,8 +159,8 @@ async def test_registers_are_per_tenant_and_hold_no_plaintext(
 ) -> None:
     other = await make_tenant(ctx)
     with capture_logs() as logs:
-        assert (await upload(client, tenant, "spar-reklamsparr", "19121212-1212\n121212-1212\n")).status_code == 201
-        bad = await upload(client, tenant, "spar-reklamsparr", "19121212-1212\n121212-1213\n")
+        assert (await upload(client, tenant, "spar-reklamsparr", "19121212-1212\n201212121212\n")).status_code == 201
+        bad = await upload(client, tenant, "spar-reklamsparr", "19121212-1212\n20121212-1213\n")
         assert bad.status_code == 400
     assert logs
     assert not any("1212" in json.dumps(line, default=str) for line in logs)
@@ -220,6 +236,24 @@ async def test_phone_marketing_waits_for_a_wash_and_follows_each_snapshot(
     assert (await decide(client, tenant, phone="0701234567"))["allowed"] is True
 
 
+async def test_a_batch_that_outlives_an_import_still_finds_the_listed(
+    client: httpx.AsyncClient, ctx: Context, tenant: Tenant
+) -> None:
+    """A batch reads which snapshots are in force; an import that commits meanwhile must not
+    leave its later chunks matching nothing (a listed number allowed with a wash as proof)."""
+    await setup_calls(client, tenant)
+    old = (await upload(client, tenant, "nix-telefon", "0701234567\n", TODAY - timedelta(days=5))).json()
+    purpose, read_at_start = await decisions_service.load_purpose_and_registers(ctx, tenant.id, "calls")
+    new = (await upload(client, tenant, "nix-telefon", "0701234567\n", TODAY - timedelta(days=1))).json()
+    [answer] = await decisions_service._decide_chunk(
+        ctx, tenant.id, purpose, "phone", [Identifier("phone", "+46701234567")], datetime.now(UTC), read_at_start
+    )
+    assert not isinstance(answer, decisions_service.InvalidRecipient)
+    assert (answer.allowed, answer.reason) == (False, "suppressed")
+    assert [str(e) for e in answer.evidence] == [new["register"]["snapshot_id"]]  # judged by the one in force
+    assert old["register"]["snapshot_id"] != new["register"]["snapshot_id"]
+
+
 @pytest.mark.parametrize(("age", "stale"), [(59, False), (60, True), (61, True)])
 async def test_a_wash_is_good_for_60_days(client: httpx.AsyncClient, tenant: Tenant, age: int, stale: bool) -> None:
     await setup_calls(client, tenant)
@@ -251,7 +285,7 @@ async def test_post_checks_nix_adresserat_and_spar_by_personal_number(
     client: httpx.AsyncClient, tenant: Tenant
 ) -> None:
     await setup_calls(client, tenant)
-    await upload(client, tenant, "nix-adresserat", "personnummer\n811218-9876\n")
+    assert (await upload(client, tenant, "nix-adresserat", "personnummer\n19811218-9876\n")).status_code == 201
     only_one = await decide(client, tenant, "post", personal_number="191212121212")
     assert only_one["reason"] == "register_stale"  # SPAR was never imported
     await upload(client, tenant, "spar-reklamsparr", "19121212-1212\n")
@@ -261,6 +295,39 @@ async def test_post_checks_nix_adresserat_and_spar_by_personal_number(
     # A purpose that names no register checks none.
     await setup_calls(client, tenant, registers=[])
     assert (await decide(client, tenant, "post", personal_number="121212+1212"))["allowed"] is True
+
+
+async def test_post_to_a_person_whose_personal_number_nobody_gave_cannot_be_washed(
+    client: httpx.AsyncClient, tenant: Tenant
+) -> None:
+    """Asked by email for post: the postal registers list personal numbers, so unless the person's
+    number is known they cannot be checked, and a wash is no proof (R1 register_unverifiable)."""
+    await setup_calls(client, tenant)
+    for name in ("nix-adresserat", "spar-reklamsparr"):
+        assert (await upload(client, tenant, name, "19811218-9876\n")).status_code == 201
+    lead = await client.post(
+        "/v1/events", json={"subject": {"email": "anna@example.se"}, "type": "lead_activity"}, headers=tenant.auth()
+    )
+    assert lead.status_code == 201, lead.text
+    unknown = await decide(client, tenant, "post", email="anna@example.se")
+    assert (unknown["allowed"], unknown["reason"], unknown["rule"]) == (False, "register_unverifiable", "R1")
+    assert [r["name"] for r in unknown["registers"]] == ["nix-adresserat", "spar-reklamsparr"]
+    # Once her personal number is known (and not listed), the wash holds, asked by email too.
+    linked = await client.post(
+        "/v1/events",
+        json={"subject": {"email": "anna@example.se", "personal_number": "19850321-1230"}, "type": "lead_activity"},
+        headers=tenant.auth(),
+    )
+    assert linked.status_code == 201, linked.text
+    washed = await decide(client, tenant, "post", email="anna@example.se")
+    assert (washed["allowed"], washed["reason"]) == (True, "li_lead")
+    batch = await client.post(
+        "/v1/decisions/batch",
+        json={"purpose": "calls", "channel": "post",
+              "recipients": [{"email": "anna@example.se"}, {"email": "nobody@example.se"}]},
+        headers=tenant.auth("check"),
+    )  # fmt: skip
+    assert [r["reason"] for r in batch.json()["results"]] == ["li_lead", "register_unverifiable"]
 
 
 async def test_one_tenants_register_blocks_nobody_elsewhere(client: httpx.AsyncClient, ctx: Context) -> None:

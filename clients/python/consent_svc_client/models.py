@@ -113,6 +113,14 @@ class ProviderProof(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     payload_sha256: str
 
 
+class ImportProof(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
+    """Written only by the service's console import (a client sending it gets a 400)."""
+
+    imported_from: Literal["mailchimp", "brevo", "csv"]
+    file_sha256: str
+    row: int
+
+
 class Proof(msgspec.Struct, kw_only=True, omit_defaults=True, forbid_unknown_fields=True):
     """What the person saw and did. ``consent_given`` needs ``notice_version``."""
 
@@ -124,6 +132,7 @@ class Proof(msgspec.Struct, kw_only=True, omit_defaults=True, forbid_unknown_fie
     consent_id: str | None = None
     note: str | None = None
     provider_feedback: ProviderProof | None = None
+    imported: ImportProof | None = None
 
 
 class EventIn(msgspec.Struct, kw_only=True, omit_defaults=True, forbid_unknown_fields=True):
@@ -227,6 +236,7 @@ SCHEMAS: dict[type[msgspec.Struct], str] = {
     BatchItem: "BatchItemDoc",
     SubjectRef: "SubjectRef",
     ProviderProof: "ProviderProof",
+    ImportProof: "ImportProof",
     Proof: "Proof",
     EventIn: "EventIn",
     EventBatchIn: "EventBatchIn",

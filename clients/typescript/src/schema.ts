@@ -1796,6 +1796,13 @@ export interface components {
             type: string;
             value: string | null;
         };
+        /** ImportProof */
+        ImportProof: {
+            file_sha256: string;
+            /** @enum {string} */
+            imported_from: "mailchimp" | "brevo" | "csv";
+            row: number;
+        };
         /** InboundOut */
         InboundOut: {
             applied: number;
@@ -1961,6 +1968,7 @@ export interface components {
         Proof: {
             consent_id?: string | null;
             form_url?: string | null;
+            imported?: components["schemas"]["ImportProof"] | null;
             ip?: string | null;
             note?: string | null;
             /** @description 64 lower-case hex digits (a SHA-256) */
