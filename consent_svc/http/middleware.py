@@ -37,6 +37,23 @@ DURATION = Histogram(
 
 SECURITY_HEADERS: list[tuple[bytes, bytes]] = [(b"x-content-type-options", b"nosniff")]
 
+# The metrics' labelled children, looked up once per (route, method, status): ``labels()``
+# validates its arguments and takes a lock on every call. Routes are templates and statuses
+# HTTP codes, so these stay small.
+_counted: dict[tuple[str, str, int], Any] = {}
+_timed: dict[str, Any] = {}
+
+
+def _observe(route: str, method: str, status: int, elapsed: float) -> None:
+    counter = _counted.get((route, method, status))
+    if counter is None:
+        counter = _counted[(route, method, status)] = REQUESTS.labels(route, method, str(status))
+    timer = _timed.get(route)
+    if timer is None:
+        timer = _timed[route] = DURATION.labels(route)
+    counter.inc()
+    timer.observe(elapsed)
+
 
 def route_of(scope: Scope) -> str:
     """The route template (``/u/{token}``), never the raw path; "unmatched" when no route matched."""
@@ -82,8 +99,7 @@ class RequestLogMiddleware:
             elapsed = time.perf_counter() - started
             route = route_of(scope)
             method = scope.get("method", "")
-            REQUESTS.labels(route, method, str(status)).inc()
-            DURATION.labels(route).observe(elapsed)
+            _observe(route, method, status, elapsed)
             principal = (scope.get("state") or {}).get("principal")
             _log.info(
                 "request",

@@ -11,6 +11,7 @@ over ``CONSENT_MAX_HEADER_BYTES`` in total or more than ``MAX_HEADERS``.
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
@@ -23,11 +24,71 @@ class _HeadTooLarge(Exception):
     pass
 
 
+# Writes held back for the end of the loop iteration are sent at once beyond this size, so the
+# transport's own flow control (pause_writing) still sees a large body as it is written.
+COALESCE_BYTES = 64 * 1024
+
+
+class CoalescingTransport:
+    """A connection's transport whose writes in one turn of the event loop leave together.
+
+    uvicorn writes a response's status line and headers, then its body, with two writes: two
+    send() system calls and two TCP segments for every answer (the check path's profile had
+    uvicorn's send at ~19 % of the server's time). Here the writes made in one turn of the loop
+    (a small response's head and body) are joined and written once, at the end of that turn;
+    the bytes and their order are unchanged. Everything but writing and closing is the
+    transport's own."""
+
+    __slots__ = ("_loop", "_pending", "_size", "_transport")
+
+    def __init__(self, transport: asyncio.Transport, loop: asyncio.AbstractEventLoop) -> None:
+        self._transport = transport
+        self._loop = loop
+        self._pending: list[bytes] | None = None
+        self._size = 0
+
+    def write(self, data: bytes | bytearray | memoryview) -> None:
+        if not data:
+            return
+        if self._pending is None:
+            self._pending = [bytes(data)]
+            self._size = len(data)
+            self._loop.call_soon(self.flush)
+        else:
+            self._pending.append(bytes(data))
+            self._size += len(data)
+        if self._size > COALESCE_BYTES:
+            self.flush()
+
+    def writelines(self, lines: Any) -> None:
+        for line in lines:
+            self.write(line)
+
+    def flush(self) -> None:
+        pending, self._pending, self._size = self._pending, None, 0
+        if pending and not self._transport.is_closing():
+            self._transport.write(pending[0] if len(pending) == 1 else b"".join(pending))
+
+    def close(self) -> None:
+        self.flush()
+        self._transport.close()
+
+    def write_eof(self) -> None:
+        self.flush()
+        self._transport.write_eof()
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._transport, name)
+
+
 def bounded_protocol(max_header_bytes: int) -> type[HttpToolsProtocol]:
     class BoundedHttpToolsProtocol(HttpToolsProtocol):
         _head_bytes = 0
         _head_count = 0
         _refusal: tuple[int, bytes] | None = None
+
+        def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
+            super().connection_made(CoalescingTransport(transport, self.loop))  # type: ignore[arg-type]
 
         def on_message_begin(self) -> None:
             super().on_message_begin()

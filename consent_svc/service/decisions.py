@@ -18,7 +18,7 @@ import msgspec
 from consent_svc.domain import facts as facts_mod
 from consent_svc.domain import registers as register_rules
 from consent_svc.domain.errors import InvalidInput
-from consent_svc.domain.identifiers import Identifier, one_identifier
+from consent_svc.domain.identifiers import Identifier, normalize_email, one_identifier
 from consent_svc.domain.models import (
     CHANNELS,
     Decision,
@@ -131,6 +131,14 @@ def _judge(
 
 
 def recipient_identifier(recipient: Recipient, region: str, field: str) -> Identifier:
+    if (
+        recipient.email is not None
+        and recipient.phone is None
+        and recipient.external_id is None
+        and recipient.personal_number is None
+    ):
+        # Nearly every recipient of a send list: an email alone (what one_identifier would do, without its dict).
+        return Identifier("email", normalize_email(recipient.email, field=f"{field}.email"))
     given = {
         "email": recipient.email,
         "phone": recipient.phone,

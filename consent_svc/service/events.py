@@ -19,7 +19,7 @@ import msgspec
 from consent_svc.domain import facts as facts_mod
 from consent_svc.domain.errors import Conflict, FieldError, InvalidInput, NotFound
 from consent_svc.domain.identifiers import HASH_ONLY_TYPES, Identifier, normalize, stored_value, swedish_today
-from consent_svc.domain.ids import uuid7
+from consent_svc.domain.ids import uuid7_many
 from consent_svc.domain.models import PURPOSE_EVENTS, Ref, more_protective
 from consent_svc.domain.records import EventRow
 from consent_svc.service.context import Context
@@ -97,23 +97,47 @@ def _fingerprint(item: EventIn, identifiers: Sequence[Identifier]) -> bytes:
     return hashlib.sha256(msgspec.msgpack.encode(canonical)).digest()
 
 
+# An event's identifiers and their keyed hashes, or why they are invalid.
+_Identified = tuple[list[Identifier], list[bytes]] | InvalidInput
+
+
+def _identify(items: Sequence[EventIn], ctx: Context, now: datetime, batch: bool) -> list[_Identified]:
+    """Each event's subject identifiers, normalized and hashed: known before the first
+    statement, so that statement can also say who has them (store.events.writing_context)."""
+    region = ctx.settings.default_phone_region
+    today = swedish_today(now)
+    key = ctx.hasher.key
+    identified: list[_Identified] = []
+    for index, item in enumerate(items):
+        field = f"events[{index}].subject" if batch else "subject"
+        try:
+            identifiers = subject_identifiers(item.subject, region, field, today)
+        except InvalidInput as exc:
+            identified.append(exc)
+            continue
+        identified.append((identifiers, [key(i) for i in identifiers]))
+    return identified
+
+
 def _validate(
-    items: Sequence[EventIn], purposes: dict[str, frozenset[str]], now: datetime, ctx: Context, batch: bool
+    items: Sequence[EventIn],
+    identified: Sequence[_Identified],
+    purposes: dict[str, frozenset[str]],
+    now: datetime,
+    batch: bool,
 ) -> list[_Prepared]:
     errors: list[FieldError] = []
     prepared: list[_Prepared] = []
-    region = ctx.settings.default_phone_region
-    for index, item in enumerate(items):
+    for index, (item, found) in enumerate(zip(items, identified, strict=True)):
         prefix = f"events[{index}]" if batch else ""
 
         def name(field: str, prefix: str = prefix) -> str:
             return f"{prefix}.{field}" if prefix else field
 
-        try:
-            identifiers = subject_identifiers(item.subject, region, name("subject"), swedish_today(now))
-        except InvalidInput as exc:
-            errors.extend(exc.errors)
+        if isinstance(found, InvalidInput):
+            errors.extend(found.errors)
             continue
+        identifiers, hashes = found
         if item.purpose is not None and item.purpose not in purposes:
             errors.append(FieldError(name("purpose"), f"unknown purpose {item.purpose!r}"))
         if item.type == "consent_given":
@@ -148,7 +172,7 @@ def _validate(
                 index=index,
                 item=item,
                 identifiers=identifiers,
-                hashes=[ctx.hasher.key(i) for i in identifiers],
+                hashes=hashes,
                 occurred_at=occurred_at,
                 fingerprint=_fingerprint(item, identifiers),
             )
@@ -188,10 +212,13 @@ async def record_in(
 
     Four phases: validate; set aside what idempotency keys answer already; resolve (or
     create) each event's subject; append the events and fold them into the subjects."""
-    tenant = await store.writing_context(conn, tenant_id)
-    prepared = _validate(items, tenant.notices, ctx.clock(), ctx, batch)
+    now = ctx.clock()
+    identified = _identify(items, ctx, now, batch)
+    hashes = sorted({h for found in identified if not isinstance(found, InvalidInput) for h in found[1]})
+    tenant = await store.writing_context(conn, tenant_id, hashes)
+    prepared = _validate(items, identified, tenant.notices, now, batch)
     plan = await _plan(conn, tenant_id, prepared)
-    subject_of, created = await _subjects(conn, tenant_id, plan.to_write)
+    subject_of, created = await _subjects(conn, tenant_id, plan.to_write, tenant.owners)
     await _append_and_fold(conn, tenant_id, plan, subject_of, created, tenant.subscribed)
     for follower, leader in plan.followers:
         first = plan.results[leader.index]
@@ -227,15 +254,18 @@ async def _plan(conn: Any, tenant_id: UUID, prepared: list[_Prepared]) -> _Plan:
     return plan
 
 
-async def _subjects(conn: Any, tenant_id: UUID, to_write: list[_Prepared]) -> tuple[dict[int, UUID], dict[UUID, str]]:
+async def _subjects(
+    conn: Any, tenant_id: UUID, to_write: list[_Prepared], known: dict[bytes, UUID]
+) -> tuple[dict[int, UUID], dict[UUID, str]]:
     """Each event's subject (by the event's index), and the subjects created here (id to kind).
+    ``known``: who had the identifiers when this transaction first asked (a superset of those here).
 
     New people's identifiers are claimed now; their subject rows are inserted once, at the
     end, with their folded facts (no insert-then-update). An identifier an event names that
     its subject does not have yet is attached; one the subject cannot take (it has another
     value of that type, or it belongs to someone else) is a Conflict, never dropped."""
     all_hashes = sorted({h for p in to_write for h in p.hashes})
-    owners = await subject_store.resolve(conn, tenant_id, all_hashes)
+    owners = {h: known[h] for h in all_hashes if h in known}
     new_subjects = _plan_new_subjects(to_write, owners)
     created: dict[UUID, str] = {}
     if new_subjects:
@@ -282,15 +312,19 @@ async def _append_and_fold(
 ) -> None:
     """Lock the subjects, append the events, fold each into its subject's facts and kind."""
     to_write = plan.to_write
-    locked = await subject_store.lock_subjects(conn, tenant_id, [s for s in subject_of.values() if s not in created])
     # Subjects created here are invisible to other transactions until commit: nothing to lock.
-    locked.update({sid: subject_store.LockedSubject(sid, kind, None) for sid, kind in created.items()})
-    new_events = [_new_event(p, subject_of[p.index]) for p in to_write]
+    locked = await subject_store.lock_subjects(conn, tenant_id, [s for s in subject_of.values() if s not in created])
+    new_events = [
+        _new_event(p, subject_of[p.index], event_id)
+        for p, event_id in zip(to_write, uuid7_many(len(to_write)), strict=True)
+    ]
     inserted = await store.insert_events(conn, tenant_id, new_events, subscribed)
     raced = [p.item.idempotency_key for p, e in zip(to_write, new_events, strict=True) if e.id not in inserted]
     # A concurrent request with the same key committed first: answer with its event.
     late = await store.existing_by_idempotency_key(conn, tenant_id, [k for k in raced if k]) if raced else {}
-    touched: dict[UUID, subject_store.LockedSubject] = {}
+    # Each touched subject's facts are decoded once, folded with all its events here, encoded once.
+    folded: dict[UUID, facts_mod.Facts] = {}
+    kinds: dict[UUID, str] = {}
     for p, event in zip(to_write, new_events, strict=True):
         row = inserted.get(event.id)
         if row is None:
@@ -298,26 +332,39 @@ async def _append_and_fold(
             assert key is not None
             plan.results[p.index] = _replay(late[key], p)
             continue
-        subject = locked[event.subject_id]
-        state = touched.setdefault(subject.id, subject_store.LockedSubject(subject.id, subject.kind, subject.facts))
+        subject_id = event.subject_id
+        facts = folded.get(subject_id)
+        if facts is None:
+            if subject_id in created:
+                kind, facts = created[subject_id], facts_mod.Facts()
+            else:
+                subject = locked[subject_id]
+                kind, facts = subject.kind, facts_mod.decode(subject.facts)
+            folded[subject_id] = facts
+        else:
+            kind = kinds[subject_id]
         # An event moves a subject only towards more protection; the other way is a rectification.
-        state.kind = more_protective(state.kind, p.item.subject.kind)  # type: ignore[arg-type]
-        folded = facts_mod.decode(state.facts)
+        kinds[subject_id] = more_protective(kind, p.item.subject.kind)  # type: ignore[arg-type]
         ref = Ref(event.id, event.occurred_at, row.seq, notice_of(event.type, event.proof))
         confirmed = facts_mod.is_confirmed(event.type, event.proof)
-        facts_mod.fold(folded, event.type, event.purpose, event.channels, ref, confirmed=confirmed)
-        state.facts = facts_mod.encode(folded)
-        plan.results[p.index] = EventResult(event.id, event.subject_id, row.recorded_at, True)
-    finals = [touched.get(sid, locked[sid]) for sid in created]
-    await subject_store.insert_subjects(conn, tenant_id, [(s.id, s.kind, s.facts) for s in finals])
+        facts_mod.fold(facts, event.type, event.purpose, event.channels, ref, confirmed=confirmed)
+        plan.results[p.index] = EventResult(event.id, subject_id, row.recorded_at, True)
+    await subject_store.insert_subjects(
+        conn,
+        tenant_id,
+        [
+            (sid, kinds[sid], facts_mod.encode(folded[sid])) if sid in folded else (sid, kind, None)
+            for sid, kind in created.items()
+        ],
+    )
     await subject_store.update_subjects(
-        conn, tenant_id, [(s.id, s.kind, s.facts or b"") for s in touched.values() if s.id not in created]
+        conn, tenant_id, [(sid, kinds[sid], facts_mod.encode(f)) for sid, f in folded.items() if sid not in created]
     )
 
 
-def _new_event(p: _Prepared, subject_id: UUID) -> store.NewEvent:
+def _new_event(p: _Prepared, subject_id: UUID, event_id: UUID) -> store.NewEvent:
     return store.NewEvent(
-        id=uuid7(),
+        id=event_id,
         subject_id=subject_id,
         type=p.item.type,
         purpose=p.item.purpose,
@@ -341,24 +388,26 @@ def _replay(existing: store.ExistingEvent, p: _Prepared) -> EventResult:
 
 def _plan_new_subjects(items: Sequence[_Prepared], owners: dict[bytes, UUID]) -> list[subject_store.NewSubject]:
     """One new subject per group of unknown identifiers that appear together."""
-    planned: dict[bytes, UUID] = {}
-    subjects: dict[UUID, subject_store.NewSubject] = {}
+    planned: dict[bytes, int] = {}  # an identifier's hash to its group
+    # Per group: the kind, the identifiers by hash, their types (one of each type).
+    groups: list[tuple[str, dict[bytes, subject_store.NewIdentifier], set[str]]] = []
     for p in items:
-        if any(h in owners for h in p.hashes):
+        hashes = p.hashes
+        if any(h in owners for h in hashes):
             continue
-        subject_id = next((planned[h] for h in p.hashes if h in planned), None)
-        if subject_id is None:
-            subject_id = uuid7()
-            subjects[subject_id] = subject_store.NewSubject(subject_id, p.item.subject.kind or "consumer", ())
-        current = subjects[subject_id]
-        known = {i.hash for i in current.identifiers}
-        types = {i.type for i in current.identifiers}
-        added = [
-            subject_store.NewIdentifier(h, ident.type, stored_value(ident))
-            for ident, h in zip(p.identifiers, p.hashes, strict=True)
-            if h not in known and ident.type not in types
-        ]
-        subjects[subject_id] = subject_store.NewSubject(subject_id, current.kind, current.identifiers + tuple(added))
-        for h in p.hashes:
-            planned.setdefault(h, subject_id)
-    return list(subjects.values())
+        group = next((planned[h] for h in hashes if h in planned), None)
+        if group is None:
+            group = len(groups)
+            groups.append((p.item.subject.kind or "consumer", {}, set()))
+        _, idents, types = groups[group]
+        for ident, h in zip(p.identifiers, hashes, strict=True):
+            if h not in idents and ident.type not in types:
+                idents[h] = subject_store.NewIdentifier(h, ident.type, stored_value(ident))
+                types.add(ident.type)
+        for h in hashes:
+            planned.setdefault(h, group)
+    # Ids in the order the groups were first seen, as one uuid7() per group would give.
+    return [
+        subject_store.NewSubject(subject_id, kind, tuple(idents.values()))
+        for subject_id, (kind, idents, _) in zip(uuid7_many(len(groups)), groups, strict=True)
+    ]

@@ -288,6 +288,14 @@ async def resolve(conn: asyncpg.Connection, tenant_id: UUID, hashes: Sequence[by
     return {r["hash"]: r["subject_id"] for r in rows}
 
 
+# From this many rows a batch writes new people with COPY rather than one INSERT over arrays:
+# for 10,000 new people, COPY took ~100 ms off the ~270 ms the two INSERTs took (the arrays'
+# encoding and unnesting, and ON CONFLICT's speculative insertion per row). Below it, the
+# extra round trips (the savepoint) cost more than they save.
+COPY_FROM_ROWS = 100
+_IDENTIFIER_COLUMNS = ["tenant_id", "hash", "subject_id", "type", "value"]
+
+
 async def claim_identifiers(
     conn: asyncpg.Connection, tenant_id: UUID, subjects: Sequence[NewSubject]
 ) -> dict[bytes, UUID]:
@@ -299,38 +307,58 @@ async def claim_identifiers(
     (:func:`insert_subjects`): the foreign key from identifiers to subjects is
     deferred to commit, which lets a writer insert a new subject once, with its
     folded facts, after its events.
+
+    A large batch first tries COPY in a savepoint (the identifiers were unknown a moment
+    ago, so nearly always nobody else has written them since); if a concurrent writer did
+    (a unique violation, or a deadlock with it), the savepoint is rolled back and the
+    statement with ``ON CONFLICT DO NOTHING`` decides who won, as for a small batch. Rows
+    are written in hash order, so two batches take their locks in the same order.
     """
-    if not subjects:
+    rows = sorted(
+        ((tenant_id, ident.hash, subject.id, ident.type, ident.value) for subject in subjects
+         for ident in subject.identifiers),
+        key=lambda row: row[1],
+    )  # fmt: skip
+    if not rows:
         return {}
-    hashes, owners, types, values = [], [], [], []
-    for subject in subjects:
-        for ident in subject.identifiers:
-            hashes.append(ident.hash)
-            owners.append(subject.id)
-            types.append(ident.type)
-            values.append(ident.value)
-    rows = await conn.fetch(
+    if len(rows) >= COPY_FROM_ROWS:
+        try:
+            async with conn.transaction():  # a savepoint
+                await conn.copy_records_to_table("subject_identifiers", records=rows, columns=_IDENTIFIER_COLUMNS)
+        except (asyncpg.UniqueViolationError, asyncpg.DeadlockDetectedError):
+            pass  # someone created some of these people meanwhile: the statement below sorts it out
+        else:
+            return {row[1]: row[2] for row in rows}
+    written = await conn.fetch(
         """
         INSERT INTO subject_identifiers (tenant_id, hash, subject_id, type, value)
         SELECT $1, u.hash, u.subject_id, u.type, u.value
-        FROM unnest($2::bytea[], $3::uuid[], $4::text[], $5::text[]) AS u(hash, subject_id, type, value)
+        FROM unnest($2::bytea[], $3::uuid[], $4::text[], $5::text[])
+             WITH ORDINALITY AS u(hash, subject_id, type, value, ord)
+        ORDER BY u.ord
         ON CONFLICT DO NOTHING
         RETURNING hash, subject_id
         """,
         tenant_id,
-        hashes,
-        owners,
-        types,
-        values,
+        [row[1] for row in rows],
+        [row[2] for row in rows],
+        [row[3] for row in rows],
+        [row[4] for row in rows],
     )
-    return {r["hash"]: r["subject_id"] for r in rows}
+    return {r["hash"]: r["subject_id"] for r in written}
 
 
 async def insert_subjects(
     conn: asyncpg.Connection, tenant_id: UUID, subjects: Sequence[tuple[UUID, str, bytes | None]]
 ) -> None:
-    """Insert (id, kind, facts) of subjects whose identifiers this transaction claimed."""
+    """Insert (id, kind, facts) of subjects whose identifiers this transaction claimed (new ids:
+    nothing can conflict, so a large batch is one COPY)."""
     if not subjects:
+        return
+    if len(subjects) >= COPY_FROM_ROWS:
+        await conn.copy_records_to_table(
+            "subjects", records=[(tenant_id, *s) for s in subjects], columns=["tenant_id", "id", "kind", "facts"]
+        )
         return
     await conn.execute(
         """

@@ -5,16 +5,20 @@ from __future__ import annotations
 import asyncio
 import inspect
 from pathlib import Path
+from uuid import UUID
 
 import asyncpg
 import pytest
 
+from consent_svc.domain import facts as facts_mod
 from consent_svc.domain.identifiers import Hasher
+from consent_svc.domain.models import Ref
 from consent_svc.service import events
 from consent_svc.service.context import Context
 from consent_svc.service.inputs import EventIn, Proof, SubjectRef
 from consent_svc.store import events as event_store
 from consent_svc.store import migrations
+from consent_svc.store import subjects as subject_store
 from tests.conftest import NEWSLETTER, TEST_PEPPER, Tenant, create_database, drop_database
 
 
@@ -93,6 +97,43 @@ async def test_concurrent_first_writes_make_one_subject(ctx: Context, tenant: Te
         stored = await conn.fetchval("SELECT count(*) FROM events WHERE tenant_id = $1", tenant.id)
     assert subjects == 1
     assert stored == 8  # equal events are all kept: no silent drop
+
+
+async def test_concurrent_large_batches_of_the_same_new_people_make_one_subject_each(
+    ctx: Context, tenant: Tenant
+) -> None:
+    """Batches large enough to write new people with COPY (store.subjects.COPY_FROM_ROWS), naming
+    the same new people in different orders at once: each person is one subject, the batches
+    that lost the race attach their events to it, nothing is dropped."""
+    await _purpose(ctx, tenant)
+    people = [f"crowd{i}@example.se" for i in range(3 * subject_store.COPY_FROM_ROWS // 2)]
+    orders = [people, people[::-1], people[1::2] + people[::2], people]
+    results = await asyncio.gather(
+        *(events.record(ctx, tenant.id, [_consent(e) for e in order], batch=True) for order in orders)
+    )
+    owner: dict[str, set[UUID]] = {}
+    for order, batch in zip(orders, results, strict=True):
+        for email, result in zip(order, batch, strict=True):
+            owner.setdefault(email, set()).add(result.subject_id)
+    assert all(len(subjects) == 1 for subjects in owner.values())
+    async with ctx.pool.acquire() as conn:
+        subjects = await conn.fetchval("SELECT count(*) FROM subjects WHERE tenant_id = $1", tenant.id)
+        identifiers = await conn.fetchval("SELECT count(*) FROM subject_identifiers WHERE tenant_id = $1", tenant.id)
+        stored = await conn.fetchval("SELECT count(*) FROM events WHERE tenant_id = $1", tenant.id)
+        facts = {
+            r["id"]: r["facts"]
+            for r in await conn.fetch("SELECT id, facts FROM subjects WHERE tenant_id = $1", tenant.id)
+        }
+        ledger = await event_store.events_to_fold(conn, tenant.id, list(facts))
+    assert subjects == identifiers == len(people)
+    assert stored == len(people) * len(orders)
+    # Every batch's consent is folded into its person's facts, whichever batch created them:
+    # the stored facts are the fold of the person's whole ledger.
+    refolded = {sid: facts_mod.Facts() for sid in facts}
+    for row in ledger:
+        ref = Ref(row.id, row.occurred_at, row.seq, row.notice_version)
+        facts_mod.fold(refolded[row.subject_id], row.type, row.purpose, row.channels, ref, confirmed=row.confirmed)
+    assert {sid: facts_mod.decode(raw) for sid, raw in facts.items()} == refolded
 
 
 async def test_the_ledger_cannot_be_changed(ctx: Context, tenant: Tenant) -> None:
