@@ -14,6 +14,7 @@ Not in the OpenAPI document: these are pages, not API.
 
 from __future__ import annotations
 
+import hashlib
 import html
 import json
 import secrets
@@ -21,7 +22,7 @@ import time
 from collections import OrderedDict
 from datetime import datetime
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, TypeVar
 from urllib.parse import quote
 from uuid import UUID
 
@@ -39,6 +40,7 @@ from litestar.status_codes import HTTP_200_OK, HTTP_303_SEE_OTHER
 from consent_svc.domain import imports as domain_imports
 from consent_svc.domain.console import ROLES, Permission, diff, may, same_token
 from consent_svc.domain.errors import Conflict, DomainError, InvalidInput, NotFound, Refused
+from consent_svc.domain.identifiers import normalize
 from consent_svc.http.deps import Ctx
 from consent_svc.http.ratelimit import Clock, RateLimited, TokenBuckets
 from consent_svc.http.sites import SiteOut
@@ -215,6 +217,17 @@ def _lang(request: AnyRequest) -> Lang:
     return "sv"
 
 
+T = TypeVar("T")
+
+
+def _convert(value: Any, type_: type[T]) -> T:
+    """A form's fields as the API's input type; what it refuses is a 400 naming the field."""
+    try:
+        return msgspec.convert(value, type_)
+    except msgspec.ValidationError as exc:
+        raise InvalidInput(str(exc)) from None
+
+
 def _secure(ctx: Context, request: AnyRequest) -> bool:
     return request.url.scheme == "https" or console.console_url(ctx).startswith("https://")
 
@@ -338,7 +351,13 @@ class ConsolePublicController(Controller):
         _check_form_token(request, form.get("form_token"))
         tenant, email = str(form.get("tenant") or "").strip().lower(), str(form.get("email") or "").strip().lower()
         limits: ConsoleLimits = request.app.state.console_limits
-        account = f"{tenant}\x00{email}"
+        # The account as sign-in will find it: every spelling of an address (full-width letters,
+        # an ideographic full stop ...) counts against one budget; one no address at all shares one.
+        try:
+            canonical = normalize("email", email).value
+        except InvalidInput:
+            canonical = ""
+        account = f"{tenant}\x00{canonical}"
         limits.admit(account, _address(request))
         try:
             signed = await console.login(
@@ -511,8 +530,16 @@ class ConsoleController(Controller):
         if action not in ("dry_run", "record"):
             raise InvalidInput.field("action", "must be dry_run or record")
         purpose, notice = str(form.get("purpose") or ""), str(form.get("notice_version") or "").strip()
-        report = await imports.run(ctx, current.tenant_id, fmt, data, purpose, notice,
-                                   dry_run=action == "dry_run")  # fmt: skip
+        try:
+            report = await imports.run(ctx, current.tenant_id, fmt, data, purpose, notice,
+                                       dry_run=action == "dry_run")  # fmt: skip
+        except Exception as exc:
+            # Chunks already written stay (a re-run of the same file writes them no second time):
+            # the attempt is in the audit log either way.
+            await console.audit(ctx, current, f"import.{action}.failed", purpose, {
+                "format": fmt, "file_sha256": hashlib.sha256(data).hexdigest(), "error": type(exc).__name__,
+            })  # fmt: skip
+            raise
         await console.audit(ctx, current, f"import.{action}", purpose, {
             "format": fmt, "file_sha256": report.file_sha256, "rows": report.rows, "events_new": report.events_new,
             "suppressions_new": report.suppressions_new, "skipped": report.skipped,
@@ -565,7 +592,7 @@ class ConsoleController(Controller):
                     "deadline", "a material change needs the date by which people must agree again"
                 )
             body["reconsent_required_before"] = f"{deadline}T00:00:00Z"
-        stored, _ = await purposes.put(ctx, current.tenant_id, key, msgspec.convert(body, PurposeIn))
+        stored, _ = await purposes.put(ctx, current.tenant_id, key, _convert(body, PurposeIn))
         await console.audit(ctx, current, "purpose.version", key, {
             "version": stored.version, "material": form.get("material") == "on"})  # fmt: skip
         return Redirect(f"/console/purposes/{key}", status_code=HTTP_303_SEE_OTHER)
@@ -602,9 +629,10 @@ class ConsoleController(Controller):
             "note": str(form.get("note") or "").strip()[:1000] or None,
         }  # fmt: skip
         fields["phone" if by == "phone" else "email"] = value
-        row, created = await suppressions.add(ctx, current.tenant_id, msgspec.convert(fields, SuppressionIn))
+        row, created = await suppressions.add(ctx, current.tenant_id, _convert(fields, SuppressionIn))
         await console.audit(ctx, current, "suppression.add", str(row.id), {"reason": row.reason, "created": created})
-        return Redirect(f"/console/suppressions?by={by}&q={quote(value)}&done=added", status_code=HTTP_303_SEE_OTHER)
+        # No address in the URL we send the browser to (it would reach history and proxy logs).
+        return Redirect(f"/console/suppressions?by={quote(by)}&done=added", status_code=HTTP_303_SEE_OTHER)
 
     @post("/suppressions/{entry_id:uuid}/lift", opt={"console": "suppressions"}, status_code=HTTP_303_SEE_OTHER,
           request_max_body_size=FORM_LIMIT)  # fmt: skip
@@ -618,7 +646,7 @@ class ConsoleController(Controller):
             ctx, current.tenant_id, entry_id, f"{reason[:900]} (console user {current.user.id})"
         )
         await console.audit(ctx, current, "suppression.lift", str(entry_id), {"reason": reason[:200]})
-        target = f"by={'phone' if row.ident_type == 'phone' else 'email'}&q={quote(str(form.get('q') or ''))}"
+        target = f"by={'phone' if row.ident_type == 'phone' else 'email'}"
         return Redirect(f"/console/suppressions?{target}&done=lifted", status_code=HTTP_303_SEE_OTHER)
 
     # Sites (read: marketer and up).
@@ -753,7 +781,7 @@ class ConsoleController(Controller):
         changes = {
             k: str(form.get(k)).strip() for k in ("email", "phone", "external_id") if str(form.get(k) or "").strip()
         }
-        body = msgspec.convert(changes, SubjectPatchIn)
+        body = _convert(changes, SubjectPatchIn)
         await subjects.rectify(ctx, current.tenant_id, subject_id, body, by=f"console user {current.user.id}")
         await console.audit(ctx, current, "subject.rectify", str(subject_id), {"changed": sorted(changes)})
         return Redirect(f"/console/subjects/{subject_id}?done=rectified", status_code=HTTP_303_SEE_OTHER)

@@ -162,6 +162,10 @@ async def complete_setup(
 ) -> ConsoleUser:
     """Set the first password (and, with ``totp_secret``, the second factor, proven by a code)."""
     tenant_id, token = _split_setup(link_token)
+    # The link first: without it nobody makes the server hash a password (64 MiB of argon2 each).
+    async with ctx.pool.acquire() as conn:
+        if await store.user_by_setup_token(conn, tenant_id, _token_hash(token), ctx.clock()) is None:
+            raise NotFound("this set-up link does not work")
     password_hash = await hash_password(password)
     sealed = None
     if totp_secret and (len(totp_secret) != 32 or not pyotp.TOTP(totp_secret).verify(totp_code or "", valid_window=1)):

@@ -56,13 +56,32 @@ class _Rollback(Exception):
 
 
 def _rows(data: bytes) -> Iterator[list[str]]:
+    """The file's rows; a file csv cannot read (a NUL byte, a cell over its limit) is a 400."""
     try:
         text = data.decode("utf-8-sig")
     except UnicodeDecodeError:
         raise InvalidInput.field("file", "is not UTF-8 text (export it as CSV in UTF-8)") from None
     first = text.split("\n", 1)[0]
     delimiter = ";" if first.count(";") > first.count(",") else ","
-    return csv.reader(io.StringIO(text, newline=""), delimiter=delimiter)
+    reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter)
+    while True:
+        try:
+            row = next(reader)
+        except StopIteration:
+            return
+        except csv.Error as exc:
+            raise InvalidInput.field(
+                "file", f"is not a CSV file this can read (line {reader.line_num}: {exc})"
+            ) from None
+        yield row
+
+
+def _check_size(data: bytes) -> None:
+    """Refuse a file with too many rows before anything is written (a record run commits chunk by
+    chunk: finding out at row 200,001 would leave 200,000 rows written and the file refused)."""
+    rows = sum(1 for fields in _rows(data) if any(f.strip() for f in fields)) - 1  # less the header
+    if rows > MAX_ROWS:
+        raise InvalidInput.field("file", f"has more than {MAX_ROWS} rows; split it")
 
 
 def _events(
@@ -106,6 +125,7 @@ async def run(
     if notice_version not in notices[purpose]:
         known = ", ".join(sorted(notices[purpose]))
         raise InvalidInput.field("notice_version", f"purpose {purpose!r} never published {notice_version!r} ({known})")
+    _check_size(data)
     rows = _rows(data)
     header = next(rows, None)
     if not header:

@@ -71,6 +71,8 @@ def suppressions_chart(rows: list[tuple[str, int]], lang: str) -> bytes:
     chart.title = translate(lang, "Suppression entries by reason")
     for reason, n in rows:
         chart.add(translate(lang, reason), n)
+    if not rows:  # pygal cannot draw a chart without a series: an empty one
+        chart.add(translate(lang, "Suppression entries by reason"), [])
     return bytes(chart.render())
 
 

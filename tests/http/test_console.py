@@ -17,6 +17,8 @@ import pytest
 from consent_svc.domain.console import ROLES, may
 from consent_svc.http.app import create_app
 from consent_svc.service import console, webhooks
+from consent_svc.service import console as console_service
+from consent_svc.service import imports as imports_service
 from consent_svc.service.context import Context
 from consent_svc.web.console_text import SWEDISH
 from tests.conftest import Tenant, ok, put_purpose, still, subject_id_of
@@ -690,3 +692,78 @@ async def test_a_person_known_by_a_personal_number_is_found_shown_as_a_hash_and_
     )
     assert erased.status_code == 200
     assert "The person is erased" in erased.text
+
+
+async def test_the_account_budget_counts_every_spelling_of_an_address(
+    ctx: Context, tenant: Tenant, web: httpx.AsyncClient
+) -> None:
+    """Full-width letters or an ideographic full stop are the same address to sign-in: they must
+    not open a fresh budget of guesses."""
+    email = await user(ctx, tenant, "viewer")
+    for _ in range(5):
+        assert (await sign_in(web, tenant, email, "wrong password here")).status_code == 401
+    local, domain = email.split("@")
+    for spelling in (f"{local}@{domain.replace('.', '。')}", f"{local.upper()}@{domain}"):
+        assert (await sign_in(web, tenant, spelling, "wrong password here")).status_code == 429
+
+
+async def test_a_set_up_post_without_a_working_link_hashes_no_password(
+    web: httpx.AsyncClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    hashed: list[str] = []
+
+    async def hash_password(password: str) -> str:
+        hashed.append(password)
+        return "never"
+
+    monkeypatch.setattr(console_service, "hash_password", hash_password)
+    page = await web.get("/console/login")
+    token = hidden(page.text, "form_token")
+    response = await web.post(
+        "/console/setup/00000000000000000000000000000000.junk",
+        data={"form_token": token, "password": "a long enough password", "password_again": "a long enough password"},
+    )
+    assert response.status_code == 404
+    assert hashed == []
+
+
+async def test_a_too_large_import_writes_nothing(
+    ctx: Context, tenant: Tenant, web: httpx.AsyncClient, client: httpx.AsyncClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The size is checked before the first chunk is written: a refused file leaves nothing behind,
+    and the attempt is in the audit log."""
+    monkeypatch.setattr(imports_service, "MAX_ROWS", 5)
+    monkeypatch.setattr(imports_service, "CHUNK", 2)
+    await put_purpose(client, tenant)
+    await sign_in(web, tenant, await user(ctx, tenant, "marketer"))
+    csrf = hidden((await web.get("/console/import")).text, "csrf")
+    rows = "".join(f"big{i}@example.se,subscribed\n" for i in range(8))
+    response = await web.post(
+        "/console/import",
+        data={"csrf": csrf, "format": "csv", "purpose": "newsletter", "notice_version": "2026-03", "action": "record"},
+        files={"file": ("big.csv", ("email,status\n" + rows).encode(), "text/csv")},
+    )
+    assert response.status_code == 400
+    assert "split it" in response.text
+    assert await subject_id_of(client, tenant, email="big0@example.se") is None
+    async with ctx.pool.acquire() as conn:
+        actions = await conn.fetch("SELECT action FROM console_audit WHERE tenant_id = $1", tenant.id)
+    assert "import.record.failed" in {r["action"] for r in actions}
+
+
+async def test_an_unreadable_csv_or_a_bad_form_field_is_a_400_not_a_500(
+    ctx: Context, tenant: Tenant, web: httpx.AsyncClient, client: httpx.AsyncClient
+) -> None:
+    await put_purpose(client, tenant)
+    await sign_in(web, tenant, await user(ctx, tenant, "admin"))
+    csrf = hidden((await web.get("/console/import")).text, "csrf")
+    response = await web.post(
+        "/console/import",
+        data={"csrf": csrf, "format": "csv", "purpose": "newsletter", "notice_version": "2026-03", "action": "dry_run"},
+        files={"file": ("wide.csv", b"email,status\n" + b"x" * 200_000 + b"@example.se,subscribed\n", "text/csv")},
+    )
+    assert response.status_code == 400
+    added = {"csrf": csrf, "by": "email", "value": "a@example.se", "reason": "no-such-reason", "scope": "all"}
+    assert (await web.post("/console/suppressions", data=added)).status_code == 400
+    # A tenant without suppression entries still gets its chart.
+    assert (await web.get("/console/charts/suppressions")).status_code == 200
