@@ -13,6 +13,7 @@ CREATE TABLE console_users (
     role              text NOT NULL CHECK (role IN ('admin', 'officer', 'marketer', 'viewer')),
     password_hash     text CHECK (length(password_hash) <= 500),
     totp_sealed       bytea,
+    totp_last_step    bigint,           -- the 30-second step of the last code accepted: a code works once
     setup_token_hash  bytea CHECK (length(setup_token_hash) = 32),
     setup_expires_at  timestamptz,
     created_at        timestamptz NOT NULL,

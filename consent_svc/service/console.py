@@ -14,7 +14,7 @@ import hashlib
 import hmac
 import secrets
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 from uuid import UUID
 
@@ -181,6 +181,18 @@ async def complete_setup(
     return user
 
 
+def _totp_step(secret: str, code: str, now: datetime) -> int | None:
+    """The 30-second step whose code ``code`` is (one step of clock drift either way), or None."""
+    totp = pyotp.TOTP(secret)
+    if not code.isdigit():
+        return None
+    current = totp.timecode(now)
+    for step in (current, current - 1, current + 1):
+        if hmac.compare_digest(totp.generate_otp(step), code):
+            return int(step)
+    return None
+
+
 @dataclass(frozen=True, slots=True)
 class SignedIn:
     cookie: str
@@ -214,10 +226,13 @@ async def login(ctx: Context, tenant_name: str, email: str, password: str, code:
         raise LoginFailed()
     if user.totp_sealed is not None:
         secret = _sealer(ctx).open(user.totp_sealed, _totp_ad(user.tenant_id, user.id)).decode()
-        if not code or not pyotp.TOTP(secret).verify(code.strip(), valid_window=1):
-            async with ctx.pool.acquire() as conn:
+        step = _totp_step(secret, (code or "").strip(), ctx.clock())
+        async with ctx.pool.acquire() as conn:
+            # A code works once: the step it belongs to must be later than the last one accepted
+            # (one statement, so two sign-ins racing with one code cannot both pass).
+            if step is None or not await store.accept_totp_step(conn, user.tenant_id, user.id, step):
                 await _audit(conn, ctx, user.tenant_id, user, "login.failed", None, {"second_factor": True})
-            raise LoginFailed()
+                raise LoginFailed()
     now = ctx.clock()
     session = ConsoleSessionRow(
         tenant_id=user.tenant_id, id=uuid7(), user_id=user.id, csrf=secrets.token_urlsafe(32),

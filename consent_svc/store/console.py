@@ -220,3 +220,15 @@ async def audit(conn: asyncpg.Connection, tenant_id: UUID, before: UUID | None, 
         )
         for r in rows
     ]  # fmt: skip
+
+
+async def accept_totp_step(conn: asyncpg.Connection, tenant_id: UUID, user_id: UUID, step: int) -> bool:
+    """Spend a second-factor code's time step: True when it is later than the last one accepted."""
+    spent = await conn.fetchval(
+        "UPDATE console_users SET totp_last_step = $3 WHERE tenant_id = $1 AND id = $2 "
+        "AND (totp_last_step IS NULL OR totp_last_step < $3) RETURNING true",
+        tenant_id,
+        user_id,
+        step,
+    )
+    return bool(spent)

@@ -174,8 +174,11 @@ async def test_setup_link_sets_a_password_once_with_a_second_factor(
     assert (await web.post(path, data=form)).status_code == 303
     assert (await web.get(path)).status_code == 404  # spent
     assert (await sign_in(web, tenant, "ny@example.se")).status_code == 401  # the code is needed now
-    signed = await sign_in(web, tenant, "ny@example.se", code=pyotp.TOTP(secret).now())
+    code = pyotp.TOTP(secret).now()
+    signed = await sign_in(web, tenant, "ny@example.se", code=code)
     assert signed.status_code == 303
+    # A code works once: someone who saw it cannot sign in with it in the same 30 seconds.
+    assert (await sign_in(web, tenant, "ny@example.se", code=code)).status_code == 401
 
 
 async def test_officer_erases_through_the_service_and_the_audit_log_says_who(
