@@ -601,9 +601,18 @@ class ConsoleController(Controller):
 
     @get("/suppressions", opt={"console": "suppressions"}, media_type=MediaType.HTML)
     async def suppressions_page(self, ctx: Ctx, request: AnyRequest) -> Template:
+        return await self._suppressions(ctx, request, request.query_params.get("by") or "email", "")
+
+    @post("/suppressions/search", opt={"console": "suppressions"}, media_type=MediaType.HTML,
+          status_code=HTTP_200_OK, request_max_body_size=FORM_LIMIT)  # fmt: skip
+    async def search_suppressions(self, ctx: Ctx, request: AnyRequest) -> Template:
+        """A search is a POST: the address searched for stays out of URLs (history, proxy logs)."""
+        form = await request.form()
+        return await self._suppressions(ctx, request, str(form.get("by") or "email"), str(form.get("q") or ""))
+
+    async def _suppressions(self, ctx: Context, request: AnyRequest, by: str, query: str) -> Template:
         current = _session(request)
-        by = request.query_params.get("by") or "email"
-        query = (request.query_params.get("q") or "").strip()
+        query = query.strip()
         found = None
         if query:
             if by not in ("email", "phone"):
@@ -725,9 +734,18 @@ class ConsoleController(Controller):
     # People (officer and admin).
 
     @get("/subjects", opt={"console": "subjects"}, media_type=MediaType.HTML)
+    async def subjects_page(self, ctx: Ctx, request: AnyRequest) -> Template:
+        return await self._subjects(ctx, request, request.query_params.get("by") or "email", "")
+
+    @post("/subjects", opt={"console": "subjects"}, media_type=MediaType.HTML, status_code=HTTP_200_OK,
+          request_max_body_size=FORM_LIMIT)  # fmt: skip
     async def subjects_search(self, ctx: Ctx, request: AnyRequest) -> Template:
-        kind = request.query_params.get("by") or "email"
-        query = (request.query_params.get("q") or "").strip()
+        """A search is a POST: the identifier searched for stays out of URLs (history, proxy logs)."""
+        form = await request.form()
+        return await self._subjects(ctx, request, str(form.get("by") or "email"), str(form.get("q") or ""))
+
+    async def _subjects(self, ctx: Context, request: AnyRequest, kind: str, query: str) -> Template:
+        query = query.strip()
         found = None
         if query:
             if kind not in ("email", "phone", "external_id", "personal_number"):

@@ -21,7 +21,15 @@ from selenium.webdriver.support.ui import Select, WebDriverWait
 
 from tests.conftest import NEWSLETTER, TEST_PEPPER, TEST_TOKEN_KEY, Tenant
 from tests.e2e.browser import chromium
-from tests.e2e.console_browser import axe_source, check_page, click_and_wait, create_user, sign_in, sign_out
+from tests.e2e.console_browser import (
+    axe_source,
+    check_page,
+    click_and_wait,
+    create_user,
+    sign_in,
+    sign_out,
+    type_into,
+)
 from tests.e2e.server import REPO, Server, clean_env
 
 pytestmark = [pytest.mark.e2e, pytest.mark.browser]
@@ -157,7 +165,10 @@ def test_the_console_for_each_role_in_chromium(
 
             # The officer finds Anna, restricts processing, and erases her.
             sign_in(browser, url, tenant.name, "officer@example.se", PASSWORD)
-            browser.get(f"{url}/console/suppressions?by=email&q=blocked@example.se")
+            browser.get(f"{url}/console/suppressions")
+            type_into(browser, "q", "blocked@example.se")
+            click_and_wait(browser, (By.CSS_SELECTOR, "form[role=search] button"))
+            assert "blocked@example.se" not in browser.current_url  # a search is a POST
             assert "complaint" in browser.find_element(By.ID, "entries").text
             check_page(browser, axe, "suppressions")
             browser.get(f"{url}/console/subjects")
