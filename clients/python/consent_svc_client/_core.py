@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import random
 import uuid
-from collections.abc import AsyncIterable, AsyncIterator, Iterable, Iterator, Mapping
+from collections.abc import AsyncIterable, AsyncIterator, Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
-from typing import Any
+from typing import Any, TypeVar
 
 import httpx
 import msgspec
@@ -88,27 +88,28 @@ def encode_recipient(recipient: Recipient | Mapping[str, Any]) -> bytes:
     return encoder.encode(recipient) + b"\n"
 
 
-def windows(recipients: Iterable[Recipient | Mapping[str, Any]], size: int) -> Iterator[list[bytes]]:
-    """The send list as encoded NDJSON lines, ``size`` at a time (one window in memory)."""
-    window: list[bytes] = []
-    for recipient in recipients:
-        window.append(encode_recipient(recipient))
-        if len(window) >= size:
-            yield window
-            window = []
-    if window:
-        yield window
+T = TypeVar("T")
 
 
-def chunks(events: Iterable[EventIn | Mapping[str, Any]], size: int) -> Iterator[list[EventIn]]:
-    batch: list[EventIn] = []
-    for event in events:
-        batch.append(as_event(event))
+def _batched(items: Iterable[Any], size: int, convert: Callable[[Any], T]) -> Iterator[list[T]]:
+    """``items`` converted one by one, ``size`` at a time (one batch in memory)."""
+    batch: list[T] = []
+    for item in items:
+        batch.append(convert(item))
         if len(batch) >= size:
             yield batch
             batch = []
     if batch:
         yield batch
+
+
+def windows(recipients: Iterable[Recipient | Mapping[str, Any]], size: int) -> Iterator[list[bytes]]:
+    """The send list as encoded NDJSON lines, ``size`` at a time (one window in memory)."""
+    return _batched(recipients, size, encode_recipient)
+
+
+def chunks(events: Iterable[EventIn | Mapping[str, Any]], size: int) -> Iterator[list[EventIn]]:
+    return _batched(events, size, as_event)
 
 
 async def _each(items: Iterable[Any] | AsyncIterable[Any]) -> AsyncIterator[Any]:
@@ -120,30 +121,30 @@ async def _each(items: Iterable[Any] | AsyncIterable[Any]) -> AsyncIterator[Any]
             yield item
 
 
-async def awindows(
-    recipients: Iterable[Recipient | Mapping[str, Any]] | AsyncIterable[Recipient | Mapping[str, Any]], size: int
-) -> AsyncIterator[list[bytes]]:
-    window: list[bytes] = []
-    async for recipient in _each(recipients):
-        window.append(encode_recipient(recipient))
-        if len(window) >= size:
-            yield window
-            window = []
-    if window:
-        yield window
-
-
-async def achunks(
-    events: Iterable[EventIn | Mapping[str, Any]] | AsyncIterable[EventIn | Mapping[str, Any]], size: int
-) -> AsyncIterator[list[EventIn]]:
-    batch: list[EventIn] = []
-    async for event in _each(events):
-        batch.append(as_event(event))
+async def _abatched(
+    items: Iterable[Any] | AsyncIterable[Any], size: int, convert: Callable[[Any], T]
+) -> AsyncIterator[list[T]]:
+    """:func:`_batched` over a plain or an async iterable."""
+    batch: list[T] = []
+    async for item in _each(items):
+        batch.append(convert(item))
         if len(batch) >= size:
             yield batch
             batch = []
     if batch:
         yield batch
+
+
+def awindows(
+    recipients: Iterable[Recipient | Mapping[str, Any]] | AsyncIterable[Recipient | Mapping[str, Any]], size: int
+) -> AsyncIterator[list[bytes]]:
+    return _abatched(recipients, size, encode_recipient)
+
+
+def achunks(
+    events: Iterable[EventIn | Mapping[str, Any]] | AsyncIterable[EventIn | Mapping[str, Any]], size: int
+) -> AsyncIterator[list[EventIn]]:
+    return _abatched(events, size, as_event)
 
 
 def check_window(size: int) -> int:
