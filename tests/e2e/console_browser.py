@@ -6,6 +6,7 @@ from __future__ import annotations
 import shutil
 import subprocess
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -70,6 +71,25 @@ def check_page(driver: Any, source: str, name: str) -> None:
     size(driver, *DESKTOP)
 
 
+def replaced(old: Any) -> Callable[[Any], bool]:
+    """A wait condition: the page holding ``old`` has been replaced. Chromium reports a node of a
+    replaced document either as stale or as one that "does not belong to the document": both say
+    the navigation happened."""
+
+    def gone(_driver: Any) -> bool:
+        try:
+            old.is_enabled()
+        except StaleElementReferenceException:
+            return True
+        except WebDriverException as exc:
+            if "does not belong to the document" in str(exc):
+                return True
+            raise
+        return False
+
+    return gone
+
+
 def click_and_wait(driver: Any, locator: tuple[str, str]) -> None:
     """Press the button (or link) ``locator`` finds, and wait until the next page has replaced this
     one. Found afresh at the moment of the click: Chromium may still be settling the page that the
@@ -83,7 +103,7 @@ def click_and_wait(driver: Any, locator: tuple[str, str]) -> None:
             if attempt == 4 or ("document" not in str(exc) and not isinstance(exc, StaleElementReferenceException)):
                 raise
             time.sleep(0.2)
-    WebDriverWait(driver, 15).until(expected_conditions.staleness_of(old))
+    WebDriverWait(driver, 15).until(replaced(old))
     WebDriverWait(driver, 15).until(expected_conditions.presence_of_element_located((By.TAG_NAME, "h1")))
 
 

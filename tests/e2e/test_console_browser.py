@@ -16,7 +16,6 @@ import psutil
 import pytest
 from selenium.webdriver.common.by import By
 from selenium.webdriver.common.keys import Keys
-from selenium.webdriver.support import expected_conditions
 from selenium.webdriver.support.ui import Select, WebDriverWait
 
 from tests.conftest import NEWSLETTER, TEST_PEPPER, TEST_TOKEN_KEY, Tenant
@@ -26,6 +25,7 @@ from tests.e2e.console_browser import (
     check_page,
     click_and_wait,
     create_user,
+    replaced,
     sign_in,
     sign_out,
     type_into,
@@ -360,7 +360,7 @@ def test_the_console_works_from_the_keyboard_alone(
         browser.switch_to.active_element.send_keys("keys@example.se", Keys.TAB)
         old = browser.find_element(By.TAG_NAME, "html")
         browser.switch_to.active_element.send_keys(PASSWORD, Keys.ENTER)
-        WebDriverWait(browser, 15).until(expected_conditions.staleness_of(old))
+        WebDriverWait(browser, 15).until(replaced(old))
         assert title(browser) == "Dashboard"
         # Every control has a visible focus outline.
         button = browser.find_element(By.XPATH, "//button[normalize-space()='Verify the ledger now']")
@@ -369,5 +369,5 @@ def test_the_console_works_from_the_keyboard_alone(
         assert outline not in ("none", "")
         old = browser.find_element(By.TAG_NAME, "html")
         button.send_keys(Keys.ENTER)
-        WebDriverWait(browser, 15).until(expected_conditions.staleness_of(old))
+        WebDriverWait(browser, 15).until(replaced(old))
         assert "hash chain of" in browser.find_element(By.ID, "ledger").text
