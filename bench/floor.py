@@ -42,13 +42,14 @@ import tempfile
 import time
 import uuid
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from pathlib import Path
 
 import asyncpg
 import httpx
 import msgspec
+import psutil
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
@@ -82,11 +83,21 @@ class Figure:
     p99_ms: float | None = None
     errors: int = 0
     steal: float = 0.0
+    # CPU per item (request, decision or event), in microseconds: the server process, and the
+    # PostgreSQL backends (all of them: only the measured server is busy while it is measured).
+    server_us: float | None = None
+    db_us: float | None = None
 
     def text(self, unit: str) -> str:
         p99 = f", p99 {self.p99_ms:.1f} ms" if self.p99_ms is not None else ""
         errors = f", {self.errors} errors" if self.errors else ""
         return f"{self.rate:,.0f} {unit}{p99}{errors}"
+
+    def cpu(self) -> str:
+        if self.server_us is None:
+            return "-"
+        db = f" + {self.db_us:,.1f}" if self.db_us is not None else ""
+        return f"{self.server_us:,.1f}{db}"
 
 
 def cpu_times() -> tuple[int, int]:
@@ -95,12 +106,59 @@ def cpu_times() -> tuple[int, int]:
     return sum(fields), fields[7] if len(fields) > 7 else 0
 
 
+# The serving processes by base URL, and the embedded PostgreSQL's postmaster (None: external).
+SERVERS: dict[str, psutil.Process] = {}
+POSTMASTER: list[psutil.Process] = []
+
+
+def _cpu_seconds(processes: list[psutil.Process]) -> dict[int, float]:
+    seconds = {}
+    for process in processes:
+        with suppress(psutil.Error):
+            times = process.cpu_times()
+            seconds[process.pid] = times.user + times.system
+    return seconds
+
+
+def _tree(process: psutil.Process) -> list[psutil.Process]:
+    with suppress(psutil.Error):
+        return [process, *process.children(recursive=True)]
+    return []
+
+
+@dataclass
+class Usage:
+    steal: float = 0.0
+    server: float | None = None  # CPU seconds of the server's processes
+    db: float | None = None  # CPU seconds of PostgreSQL's processes
+
+
 @contextmanager
-def steal_meter(figure_holder: list[float]) -> Iterator[None]:
+def meter(url: str) -> Iterator[Usage]:
+    """CPU steal of the machine, and the CPU the server at ``url`` and PostgreSQL spent meanwhile
+    (a process that ended meanwhile, e.g. a connection closed, is missed)."""
+    usage = Usage()
+    server = _tree(SERVERS[url]) if url in SERVERS else []
+    db = _tree(POSTMASTER[0]) if POSTMASTER else []
+    server0, db0 = _cpu_seconds(server), _cpu_seconds(db)
     total0, steal0 = cpu_times()
-    yield
+    yield usage
     total1, steal1 = cpu_times()
-    figure_holder.append(100 * (steal1 - steal0) / max(1, total1 - total0))
+    # Processes started meanwhile (a pool growing under the load) count from zero.
+    server1 = _cpu_seconds(_tree(SERVERS[url])) if url in SERVERS else {}
+    db1 = _cpu_seconds(_tree(POSTMASTER[0])) if POSTMASTER else {}
+    usage.steal = 100 * (steal1 - steal0) / max(1, total1 - total0)
+    if server:
+        usage.server = sum(seconds - server0.get(p, 0.0) for p, seconds in server1.items())
+    if db:
+        usage.db = sum(seconds - db0.get(p, 0.0) for p, seconds in db1.items())
+
+
+def figure(rate: float, items: int, usage: Usage, p99_ms: float | None = None, errors: int = 0) -> Figure:
+    def per_item(seconds: float | None) -> float | None:
+        return None if seconds is None or not items else 1e6 * seconds / items
+
+    return Figure(rate, p99_ms, errors, usage.steal, per_item(usage.server), per_item(usage.db))
 
 
 async def seed_floor(dsn: str, people: int, suppressed: set[int]) -> None:
@@ -195,8 +253,7 @@ def run_wrk(url: str, script: str, seconds: float, tmp: Path) -> Figure:
     assert WRK is not None
     file = tmp / f"wrk-{uuid.uuid4().hex[:8]}.lua"
     file.write_text(script)
-    steal: list[float] = []
-    with steal_meter(steal):
+    with meter(url) as usage:
         done = subprocess.run(
             [WRK, "-t2", "-c32", f"-d{seconds:g}s", "--timeout", "10s", "-s", str(file), url],
             capture_output=True,
@@ -205,17 +262,16 @@ def run_wrk(url: str, script: str, seconds: float, tmp: Path) -> Figure:
         )
     result = next(line for line in done.stdout.splitlines() if line.startswith("RESULT"))
     requests, duration_us, p99_ms, errors = result.split()[1:]
-    return Figure(int(requests) / (int(duration_us) / 1e6), float(p99_ms), int(errors), steal[0])
+    return figure(int(requests) / (int(duration_us) / 1e6), int(requests), usage, float(p99_ms), int(errors))
 
 
-def timed(action: Callable[[], int]) -> Figure:
+def timed(url: str, action: Callable[[], int]) -> Figure:
     """``action`` returns how many items it did; the figure is items per second."""
-    steal: list[float] = []
-    with steal_meter(steal):
+    with meter(url) as usage:
         began = time.perf_counter()
         items = action()
         elapsed = time.perf_counter() - began
-    return Figure(items / elapsed, steal=steal[0])
+    return figure(items / elapsed, items, usage)
 
 
 def main() -> None:
@@ -225,8 +281,14 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=1, help="times each row is measured (best is reported)")
     parser.add_argument("--processes", type=int, default=1, help="consent-svc serve --processes")
     parser.add_argument("--baseline", type=Path, help="a source tree of another version, measured beside")
+    parser.add_argument(
+        "--paths", default="check,record,batch,ingest", help="the rows to measure, comma separated (default: all four)"
+    )
     args = parser.parse_args()
     have_wrk = WRK is not None
+    paths = set(args.paths.split(","))
+    if unknown := paths - {"check", "record", "batch", "ingest"}:
+        parser.error(f"unknown --paths {', '.join(sorted(unknown))} (check, record, batch, ingest)")
 
     tmp = Path(tempfile.mkdtemp(prefix="consent-floor-"))
     embedded = None
@@ -262,6 +324,10 @@ def main() -> None:
             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))  # fmt: skip
         svc, floor = f"http://127.0.0.1:{svc_port}", f"http://127.0.0.1:{floor_port}"
         base = f"http://127.0.0.1:{base_port}" if args.baseline is not None else None
+        for url, server in zip([svc, base, floor] if base else [svc, floor], servers, strict=True):
+            SERVERS[url] = psutil.Process(server.pid)
+        if embedded is not None:
+            POSTMASTER.append(psutil.Process(int((embedded.pgdata / "postmaster.pid").read_text().split()[0])))
         auth = {"Authorization": f"Bearer {api_key}"}
         wait_ready(f"{svc}/readyz")
         if base is not None:
@@ -286,22 +352,9 @@ def main() -> None:
         rows: dict[str, list[tuple[Figure, Figure, Figure | None]]] = {}
         for round_ in range(args.rounds):
             tag = f"r{round_}-{uuid.uuid4().hex[:6]}"
-            # check
-            svc_paths = [f"/v1/decisions?purpose=newsletter&channel=email&email={e}" for e in sample]
-            floor_paths = [f"/check?email={e}" for e in sample]
-            if have_wrk:
-                a = run_wrk(svc, wrk_get_script(svc_paths, auth), args.seconds, tmp)
-                b = run_wrk(floor, wrk_get_script(floor_paths, {}), args.seconds, tmp)
-                c = run_wrk(base, wrk_get_script(svc_paths, auth), args.seconds, tmp) if base else None
-            else:
-                a, b = (
-                    figure_of_load(svc_port, get_request("127.0.0.1", svc_paths, auth), args.seconds),
-                    figure_of_load(floor_port, get_request("127.0.0.1", floor_paths, {}), args.seconds),
-                )
-                c = figure_of_load(base_port, get_request("127.0.0.1", svc_paths, auth), args.seconds) if base else None
-            rows.setdefault("check", []).append((a, b, c))
-            # record
-            if have_wrk:
+            if "check" in paths:
+                rows.setdefault("check", []).append(measure_check(svc, floor, base, auth, sample, args, tmp))
+            if "record" in paths and have_wrk:
                 a = run_wrk(svc, wrk_post_script("/v1/events", auth, RECORD_BODY, f"s{tag}"), args.seconds, tmp)
                 b = run_wrk(floor, wrk_post_script("/record", {}, '{"email": "%s"}', f"f{tag}"), args.seconds, tmp)
                 c = (
@@ -310,8 +363,10 @@ def main() -> None:
                     else None
                 )
                 rows.setdefault("record", []).append((a, b, c))
-            rows.setdefault("batch", []).append(measure_batches(svc, floor, base, auth, args.people))
-            rows.setdefault("ingest", []).append(measure_ingest(svc, floor, base, auth, tag))
+            if "batch" in paths:
+                rows.setdefault("batch", []).append(measure_batches(svc, floor, base, auth, args.people))
+            if "ingest" in paths:
+                rows.setdefault("ingest", []).append(measure_ingest(svc, floor, base, auth, tag))
 
         extra = " baseline | baseline ratio |" if base else ""
         print(f"\n| work | consent-svc | floor | ratio | CPU steal |{extra}")
@@ -334,6 +389,14 @@ def main() -> None:
                 assert c is not None
                 line += f" {c.text(unit)} | {c.rate / bf.rate:.2f} |"
             print(line)
+        # Where the difference is: CPU per item of the server process and of PostgreSQL, in the same
+        # rounds as above. On a machine whose cores are all busy, a ratio is roughly the ratio of these sums.
+        extra = " baseline |" if base else ""
+        print(f"\n| CPU per item, us: server + PostgreSQL | consent-svc | floor |{extra}")
+        print("|---|---|---|" + ("---|" if base else ""))
+        for row, figures in rows.items():
+            a, b, c = max(figures, key=lambda f: f[0].rate / f[1].rate)
+            print(f"| {row} | {a.cpu()} | {b.cpu()} |" + (f" {c.cpu()} |" if c else ""))
     finally:
         for server in servers:
             server.send_signal(signal.SIGTERM)
@@ -344,6 +407,29 @@ def main() -> None:
         if embedded is not None:
             embedded.release()
         shutil.rmtree(tmp, ignore_errors=True)
+
+
+def measure_check(
+    svc: str, floor: str, base: str | None, auth: dict[str, str], sample: list[str], args: argparse.Namespace, tmp: Path
+) -> tuple[Figure, Figure, Figure | None]:
+    """GET /v1/decisions against the floor's GET /check, over the same known addresses."""
+    svc_paths = [f"/v1/decisions?purpose=newsletter&channel=email&email={e}" for e in sample]
+    floor_paths = [f"/check?email={e}" for e in sample]
+    if WRK is not None:
+        return (
+            run_wrk(svc, wrk_get_script(svc_paths, auth), args.seconds, tmp),
+            run_wrk(floor, wrk_get_script(floor_paths, {}), args.seconds, tmp),
+            run_wrk(base, wrk_get_script(svc_paths, auth), args.seconds, tmp) if base else None,
+        )
+
+    def port(url: str) -> int:
+        return int(url.rsplit(":", 1)[1])
+
+    return (
+        figure_of_load(port(svc), get_request("127.0.0.1", svc_paths, auth), args.seconds),
+        figure_of_load(port(floor), get_request("127.0.0.1", floor_paths, {}), args.seconds),
+        figure_of_load(port(base), get_request("127.0.0.1", svc_paths, auth), args.seconds) if base else None,
+    )
 
 
 def post_all(url: str, bodies: list[bytes], headers: dict[str, str], expect: int, count: str) -> Figure:
@@ -361,7 +447,7 @@ def post_all(url: str, bodies: list[bytes], headers: dict[str, str], expect: int
             done += answer if isinstance(answer, int) else len(answer)
         return done
 
-    return timed(action)
+    return timed("/".join(url.split("/", 3)[:3]), action)
 
 
 def measure_batches(
@@ -404,10 +490,9 @@ def measure_ingest(
 
 
 def figure_of_load(port: int, request: Callable[[int], bytes], seconds: float) -> Figure:
-    steal: list[float] = []
-    with steal_meter(steal):
+    with meter(f"http://127.0.0.1:{port}") as usage:
         result = asyncio.run(run_load("127.0.0.1", port, request, connections=32, duration=seconds))
-    return Figure(result.rate, result.p99, result.errors, steal[0])
+    return figure(result.rate, round(result.rate * seconds), usage, result.p99, result.errors)
 
 
 if __name__ == "__main__":
