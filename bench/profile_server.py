@@ -98,7 +98,8 @@ def main() -> None:
         dsn = embedded.start()
     env = {k: v for k, v in os.environ.items() if not k.startswith("CONSENT_")}
     env.update(CONSENT_DATABASE_URL=dsn, CONSENT_PEPPER=PEPPER, CONSENT_TOKEN_KEYS=TOKEN_KEY,
-               CONSENT_LOG_LEVEL="info", CONSENT_LOG_FORMAT="json", CONSENT_RATE_LIMIT_PER_KEY="0")  # fmt: skip
+               CONSENT_LOG_LEVEL="info", CONSENT_LOG_FORMAT="json", CONSENT_RATE_LIMIT_PER_KEY="0",
+               CONSENT_METRICS_PORT="0")  # no metrics listener: two servers would share its port  # fmt: skip
     server = None
     try:
         cli(env, "migrate")

@@ -39,7 +39,7 @@ from consent_svc.http import (
 from consent_svc.http.api_browser import LocalSwaggerRenderPlugin, api_browser_router
 from consent_svc.http.auth import Authenticator, require_scope
 from consent_svc.http.deps import DEPENDENCIES
-from consent_svc.http.fastpath import DecisionFastPath
+from consent_svc.http.fastpath import FastPath
 from consent_svc.http.jsonbody import BoundedJsonRequest
 from consent_svc.http.middleware import RequestLogMiddleware
 from consent_svc.http.problems import EXCEPTION_HANDLERS
@@ -139,11 +139,11 @@ def create_app(
     clock: Clock = time.monotonic,
     inbound_state: inbound.InboundState | None = None,
 ) -> Any:
-    """The ASGI app served: the decision fast path in front of litestar, inside the request-log wrapper
-    (which also sets the security headers on every response). /metrics is not here: it has a listener
-    of its own (:func:`create_metrics_app`)."""
+    """The ASGI app served: the fast paths (GET /v1/decisions, POST /v1/events) in front of litestar,
+    inside the request-log wrapper (which also sets the security headers on every response). /metrics
+    is not here: it has a listener of its own (:func:`create_metrics_app`)."""
     litestar = create_litestar(ctx, authenticator=authenticator, clock=clock, inbound_state=inbound_state)
-    return RequestLogMiddleware(DecisionFastPath(litestar, ctx, litestar.state.authenticator))
+    return RequestLogMiddleware(FastPath(litestar, ctx, litestar.state.authenticator))
 
 
 def create_metrics_app(ctx: Context, authenticator: Authenticator | None = None) -> Any:

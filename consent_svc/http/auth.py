@@ -5,10 +5,11 @@ controller where it is the same for all); routes without one are public. The
 principal is kept in the request state; handlers receive ``ctx`` and
 ``tenant_id`` from the dependency providers in ``consent_svc.http.deps``.
 
-The decision fast path (http/fastpath.py) authenticates through
-:func:`authenticate_once` too, so both paths spend the same per-address
-budget, and a request the fast path hands over to the route is not
-authenticated (looked up, charged) a second time.
+The fast paths (http/fastpath.py) authenticate through
+:func:`authenticate_once` and :func:`limit_once` too, so both paths spend the
+same per-address budget and per-key rate limit, and a request a fast path
+hands over to the route is not authenticated (looked up, charged) or counted
+against its key's rate a second time.
 """
 
 from __future__ import annotations
@@ -44,7 +45,7 @@ class Authenticator:
 
     The failure budget (``FAILURE_BURST`` per address, refilled at
     ``FAILURE_RATE`` a second) protects the database from key guessing, on
-    every path (the decision fast path and the litestar guard alike):
+    every path (the fast paths and the litestar guard alike):
 
     * a look-up of a key that is not known is paid for *before* it runs, with
       a token from the client address's bucket, so concurrent guesses cannot
@@ -215,6 +216,25 @@ async def authenticate_once(scope: dict[str, Any], authenticator: Authenticator,
     return outcome  # type: ignore[no-any-return]
 
 
+_LIMITED = "consent.rate_limited"  # in the ASGI scope's state: True (a request taken) or the RateLimited refusal
+
+
+def limit_once(scope: dict[str, Any], authenticator: Authenticator, principal: Principal) -> None:
+    """Take the request from its key's budget once, whichever path asks (a fast path that hands
+    the request on to its route, then the route's guard); raises RateLimited (429)."""
+    state = scope.setdefault("state", {})
+    outcome = state.get(_LIMITED)
+    if outcome is None:
+        try:
+            authenticator.limit(principal)
+            outcome = True
+        except RateLimited as refused:
+            outcome = refused
+        state[_LIMITED] = outcome
+    if isinstance(outcome, RateLimited):
+        raise outcome
+
+
 def _unauthorized(detail: str) -> NotAuthorizedException:
     return NotAuthorizedException(detail=detail, headers={"WWW-Authenticate": 'Bearer realm="consent-svc"'})
 
@@ -233,5 +253,5 @@ async def require_scope(connection: ASGIConnection[Any, Any, Any, Any], handler:
         raise _unauthorized("the API key is unknown or revoked")
     if not principal.allows(needed):
         raise PermissionDeniedException(detail=f"this key has scope {principal.scope!r}; {needed!r} is needed")
-    authenticator.limit(principal)
+    limit_once(connection.scope, authenticator, principal)  # type: ignore[arg-type]
     connection.state.principal = principal

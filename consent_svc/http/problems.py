@@ -60,6 +60,23 @@ _TITLES = {
     503: "Service unavailable",
 }
 
+_UNAVAILABLE = "the database is unavailable for a moment (restart or failover); retry, with the same idempotency_key"
+_INTERNAL = "the server could not answer; the request id identifies it in the logs"
+
+
+def problem_body(
+    status: int, detail: str, *, title: str | None = None, errors: list[dict[str, str]] | None = None
+) -> dict[str, Any]:
+    body: dict[str, Any] = {
+        "type": f"https://consent-svc.dev/problems/{status}",
+        "title": title or _TITLES.get(status, "Error"),
+        "status": status,
+        "detail": detail,
+    }
+    if errors is not None:
+        body["errors"] = errors
+    return body
+
 
 def problem(
     status: int,
@@ -69,14 +86,7 @@ def problem(
     errors: list[dict[str, str]] | None = None,
     headers: dict[str, str] | None = None,
 ) -> Response[Any]:
-    body: dict[str, Any] = {
-        "type": f"https://consent-svc.dev/problems/{status}",
-        "title": title or _TITLES.get(status, "Error"),
-        "status": status,
-        "detail": detail,
-    }
-    if errors is not None:
-        body["errors"] = errors
+    body = problem_body(status, detail, title=title, errors=errors)
     return Response(content=body, status_code=status, media_type=PROBLEM, headers=headers)
 
 
@@ -194,7 +204,7 @@ def _error(request: Request[Any, Any, Any], key: str | None, message: str) -> di
 def _http(_: Request[Any, Any, Any], exc: HTTPException) -> Response[Any]:
     status = exc.status_code
     if status >= 500:
-        return problem(status, "the server could not answer; the request id identifies it in the logs")
+        return problem(status, _INTERNAL)
     detail = exc.detail if exc.detail and exc.detail != _TITLES.get(status) else _TITLES.get(status, "error")
     return problem(status, detail, headers=exc.headers)
 
@@ -259,16 +269,26 @@ def _data(request: Request[Any, Any, Any], exc: asyncpg.DataError) -> Response[A
 
 def _unavailable(request: Request[Any, Any, Any], exc: Exception) -> Response[Any]:
     _log.warning("database unavailable", exc_type=type(exc).__name__, route=route_of(request.scope))  # type: ignore[arg-type]
-    return problem(
-        503,
-        "the database is unavailable for a moment (restart or failover); retry, with the same idempotency_key",
-        headers={"Retry-After": "1"},
-    )
+    return problem(503, _UNAVAILABLE, headers={"Retry-After": "1"})
 
 
 def _internal(request: Request[Any, Any, Any], exc: Exception) -> Response[Any]:
-    _log.error("unhandled error", route=route_of(request.scope), stack=_stack(exc), **_database_fields(exc))  # type: ignore[arg-type]
-    return problem(500, "the server could not answer; the request id identifies it in the logs")
+    _log.error("unhandled error", route=route_of(request.scope), frames=_stack(exc), **_database_fields(exc))  # type: ignore[arg-type]
+    return problem(500, _INTERNAL)
+
+
+def unanswerable(route: str, exc: Exception) -> tuple[int, list[tuple[bytes, bytes]], bytes]:
+    """Status, headers and body of the answer to an exception a fast path (http/fastpath.py) cannot
+    hand on to its route because the route would run the write again: the database went away
+    (the commit may have landed) or a fault. Logged and answered as the handlers above do it."""
+    if isinstance(exc, DATABASE_UNAVAILABLE):
+        _log.warning("database unavailable", exc_type=type(exc).__name__, route=route)
+        status, headers, detail = 503, [(b"retry-after", b"1")], _UNAVAILABLE
+    else:
+        _log.error("unhandled error", route=route, frames=_stack(exc), **_database_fields(exc))
+        status, headers, detail = 500, [], _INTERNAL
+    body = msgspec.json.encode(problem_body(status, detail))
+    return status, [(b"content-type", PROBLEM.encode()), *headers], body
 
 
 EXCEPTION_HANDLERS: dict[type[Exception] | int, Any] = {
