@@ -64,6 +64,16 @@ async def existing_by_idempotency_key(
     return {r["idempotency_key"]: ExistingEvent(**dict(r)) for r in rows}
 
 
+# From this many events a batch without idempotency keys is written with COPY (as
+# store.subjects.COPY_FROM_ROWS, for the same reason): 10,000 events ~160 -> ~77 ms, the
+# read-back of seq and recorded_at included (in-process, medians of alternating runs).
+COPY_FROM_ROWS = 100
+_EVENT_COLUMNS = [
+    "tenant_id", "id", "subject_id", "type", "purpose", "channels", "occurred_at", "source", "proof",
+    "fingerprint", "subject_kind",
+]  # fmt: skip
+
+
 async def insert_events(
     conn: asyncpg.Connection, tenant_id: UUID, events: Sequence[NewEvent], subscribed: frozenset[str] | None = None
 ) -> dict[UUID, InsertedEvent]:
@@ -73,6 +83,40 @@ async def insert_events(
     already (:func:`writing_context`); read here otherwise."""
     if not events:
         return {}
+    if len(events) >= COPY_FROM_ROWS and all(e.idempotency_key is None for e in events):
+        inserted = await _copy_events(conn, tenant_id, events)
+    else:
+        inserted = await _insert_events(conn, tenant_id, events)
+    wanted = await outbox.subscribed(conn, tenant_id) if subscribed is None else subscribed
+    if not wanted:
+        return inserted
+    await outbox.enqueue(
+        conn,
+        tenant_id,
+        [
+            outbox.Message(
+                type=outbox.EVENT_MESSAGES[e.type],
+                subject_id=e.subject_id,
+                payload={
+                    "event_id": str(e.id),
+                    "subject_id": str(e.subject_id),
+                    "purpose": e.purpose,
+                    "channels": list(e.channels),
+                    "occurred_at": e.occurred_at.isoformat(),
+                    "source": e.source,
+                    **e.identifiers,
+                },
+            )
+            for e in events
+            if e.id in inserted and outbox.EVENT_MESSAGES.get(e.type) in wanted
+        ],
+    )
+    return inserted
+
+
+async def _insert_events(
+    conn: asyncpg.Connection, tenant_id: UUID, events: Sequence[NewEvent]
+) -> dict[UUID, InsertedEvent]:
     rows = await conn.fetch(
         """
         INSERT INTO events (tenant_id, id, subject_id, type, purpose, channels, occurred_at,
@@ -100,32 +144,34 @@ async def insert_events(
         [e.fingerprint for e in events],
         [e.subject_kind for e in events],
     )
-    inserted = {r["id"]: InsertedEvent(r["id"], r["seq"], r["recorded_at"]) for r in rows}
-    wanted = await outbox.subscribed(conn, tenant_id) if subscribed is None else subscribed
-    if not wanted:
-        return inserted
-    await outbox.enqueue(
-        conn,
-        tenant_id,
-        [
-            outbox.Message(
-                type=outbox.EVENT_MESSAGES[e.type],
-                subject_id=e.subject_id,
-                payload={
-                    "event_id": str(e.id),
-                    "subject_id": str(e.subject_id),
-                    "purpose": e.purpose,
-                    "channels": list(e.channels),
-                    "occurred_at": e.occurred_at.isoformat(),
-                    "source": e.source,
-                    **e.identifiers,
-                },
-            )
+    return {r["id"]: InsertedEvent(r["id"], r["seq"], r["recorded_at"]) for r in rows}
+
+
+async def _copy_events(
+    conn: asyncpg.Connection, tenant_id: UUID, events: Sequence[NewEvent]
+) -> dict[UUID, InsertedEvent]:
+    """COPY events that carry no idempotency key (nothing can conflict: their ids are new), then
+    read back what the database assigned. COPY appends the rows in the order given, each taking
+    the next ``seq``, and ``recorded_at`` is the transaction's ``now()`` as with INSERT. The
+    read-back is one range scan of the primary key over the batch's ids; rows of other batches
+    committed meanwhile with ids in that range are left out."""
+    await conn.copy_records_to_table(
+        "events",
+        records=[
+            (tenant_id, e.id, e.subject_id, e.type, e.purpose, e.channels, e.occurred_at, e.source, e.proof,
+             e.fingerprint, e.subject_kind)
             for e in events
-            if e.id in inserted and outbox.EVENT_MESSAGES.get(e.type) in wanted
         ],
+        columns=_EVENT_COLUMNS,
+    )  # fmt: skip
+    ours = {e.id for e in events}
+    rows = await conn.fetch(
+        "SELECT id, seq, recorded_at FROM events WHERE tenant_id = $1 AND id BETWEEN $2 AND $3",
+        tenant_id,
+        min(ours),
+        max(ours),
     )
-    return inserted
+    return {r[0]: InsertedEvent(r[0], r[1], r[2]) for r in rows if r[0] in ours}
 
 
 class WritingContext(msgspec.Struct, frozen=True):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import inspect
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from uuid import UUID
 
@@ -12,6 +13,7 @@ import pytest
 
 from consent_svc.domain import facts as facts_mod
 from consent_svc.domain.identifiers import Hasher
+from consent_svc.domain.ids import uuid7_many
 from consent_svc.domain.models import Ref
 from consent_svc.service import events
 from consent_svc.service.context import Context
@@ -162,3 +164,73 @@ async def test_no_plaintext_identifier_in_lookup_keys(ctx: Context, tenant: Tena
         row = await conn.fetchrow("SELECT hash, value FROM subject_identifiers WHERE tenant_id = $1", tenant.id)
     assert row["hash"] == expected
     assert row["value"] == "secret.person@example.se"
+
+
+def _new_events(ids: list[UUID], subject_ids: list[UUID], key: str | None = None) -> list[event_store.NewEvent]:
+    """Events of every shape the ledger holds (types, purposes, channels, proofs, kinds)."""
+    kinds = ("consumer", "sole_trader", None)
+    return [
+        event_store.NewEvent(
+            id=event_id,
+            subject_id=subject_id,
+            type=("consent_given", "consent_withdrawn", "purchase", "objection")[i % 4],
+            purpose=("newsletter", None)[i % 2],
+            channels=(("email",), (), ("email", "sms"))[i % 3],
+            occurred_at=datetime(2026, 1, 1, tzinfo=UTC) + timedelta(seconds=i),
+            source="api",
+            proof={"notice_version": "2026-03", "ip": f"10.0.0.{i % 250}"} if i % 2 else {},
+            idempotency_key=f"{key}-{i}" if key else None,
+            fingerprint=bytes([i % 256]) * 32 if key else None,
+            subject_kind=kinds[i % 3],
+        )
+        for i, (event_id, subject_id) in enumerate(zip(ids, subject_ids, strict=True))
+    ]
+
+
+_STORED = (
+    "SELECT id, seq, recorded_at, subject_id, type, purpose, channels, occurred_at, source, proof, "
+    "idempotency_key, fingerprint, subject_kind FROM events WHERE tenant_id = $1 AND id = ANY($2::uuid[])"
+)
+
+
+async def test_a_large_batch_without_keys_is_copied_and_reads_back_what_the_insert_does(
+    ctx: Context, tenant: Tenant
+) -> None:
+    """From store.events.COPY_FROM_ROWS events without idempotency keys the ledger is written with
+    COPY and seq and recorded_at are read back by a range of ids: the rows and the answer must be
+    those of the INSERT (seq in the order given, recorded_at the transaction's now()), and an event
+    another writer committed meanwhile with an id inside the batch's range is not taken for ours."""
+    n = event_store.COPY_FROM_ROWS + 21
+    subject_ids = uuid7_many(n)
+    copied_ids = uuid7_many(n + 1)
+    outsider = copied_ids.pop(n // 2)
+    inserted_ids = uuid7_many(n)
+    # The same content, written once each way; the INSERT chosen by keys that are then compared away.
+    copied_events = _new_events(copied_ids, subject_ids)
+    inserted_events = _new_events(inserted_ids, subject_ids, key="k")
+    answers = []
+    async with ctx.pool.acquire() as conn, ctx.pool.acquire() as other:
+        for batch in (copied_events, inserted_events):
+            async with conn.transaction():
+                await conn.execute("SELECT 1")  # the transaction (and its now()) starts before the outsider
+                if batch is copied_events:
+                    await event_store.insert_events(other, tenant.id, _new_events([outsider], subject_ids[:1]))
+                answer = await event_store.insert_events(conn, tenant.id, batch, frozenset())
+                now = await conn.fetchval("SELECT now()")
+            rows = await conn.fetch(_STORED, tenant.id, [e.id for e in batch])
+            by_id = {r["id"]: r for r in rows}
+            assert sorted(answer) == sorted(e.id for e in batch)
+            assert all(answer[e.id] == event_store.InsertedEvent(e.id, by_id[e.id]["seq"], now) for e in batch)
+            seqs = [answer[e.id].seq for e in batch]
+            assert seqs == sorted(seqs)
+            assert len(set(seqs)) == n
+            answers.append([{k: v for k, v in by_id[e.id].items() if k not in ("id", "seq")} for e in batch])
+    copied_rows, inserted_rows = answers
+    for copied, inserted in zip(copied_rows, inserted_rows, strict=True):
+        assert inserted.pop("idempotency_key") is not None
+        assert inserted.pop("fingerprint") is not None
+        assert copied.pop("idempotency_key") is None
+        assert copied.pop("fingerprint") is None
+        copied.pop("recorded_at")
+        inserted.pop("recorded_at")
+    assert copied_rows == inserted_rows
