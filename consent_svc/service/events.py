@@ -47,8 +47,7 @@ def notice_of(event_type: str, proof: dict[str, Any]) -> str | None:
     return notice if isinstance(notice, str) else None
 
 
-@dataclass(frozen=True, slots=True)
-class EventResult:
+class EventResult(msgspec.Struct, frozen=True):
     event_id: UUID
     subject_id: UUID
     recorded_at: datetime
@@ -78,7 +77,7 @@ class _Prepared:
     identifiers: list[Identifier]
     hashes: list[bytes]
     occurred_at: datetime
-    fingerprint: bytes
+    fingerprint: bytes | None  # only with an idempotency key: what a replay of the key is compared by
 
 
 def _fingerprint(item: EventIn, identifiers: Sequence[Identifier]) -> bytes:
@@ -174,7 +173,7 @@ def _validate(
                 identifiers=identifiers,
                 hashes=hashes,
                 occurred_at=occurred_at,
-                fingerprint=_fingerprint(item, identifiers),
+                fingerprint=None if item.idempotency_key is None else _fingerprint(item, identifiers),
             )
         )
     if errors:
@@ -279,6 +278,12 @@ async def _subjects(
     subject_of: dict[int, UUID] = {}
     extra: dict[UUID, dict[bytes, subject_store.NewIdentifier]] = {}
     for p in to_write:
+        if len(p.hashes) == 1:
+            # One identifier (the common case): its owner, nothing to attach.
+            owner = owners.get(p.hashes[0])
+            if owner is not None:
+                subject_of[p.index] = owner
+                continue
         found = {owners[h] for h in p.hashes if h in owners}
         if len(found) != 1:
             raise Conflict(
@@ -315,54 +320,56 @@ async def _append_and_fold(
     # Subjects created here are invisible to other transactions until commit: nothing to lock.
     locked = await subject_store.lock_subjects(conn, tenant_id, [s for s in subject_of.values() if s not in created])
     new_events = [
-        _new_event(p, subject_of[p.index], event_id)
+        _new_event(p, subject_of[p.index], event_id, bool(subscribed))
         for p, event_id in zip(to_write, uuid7_many(len(to_write)), strict=True)
     ]
     inserted = await store.insert_events(conn, tenant_id, new_events, subscribed)
     raced = [p.item.idempotency_key for p, e in zip(to_write, new_events, strict=True) if e.id not in inserted]
     # A concurrent request with the same key committed first: answer with its event.
     late = await store.existing_by_idempotency_key(conn, tenant_id, [k for k in raced if k]) if raced else {}
-    # Each touched subject's facts are decoded once, folded with all its events here, encoded once.
-    folded: dict[UUID, facts_mod.Facts] = {}
-    kinds: dict[UUID, str] = {}
+    # Each touched subject's facts are decoded once, folded with all its events here, encoded once:
+    # by subject, [its kind, its facts, whether it was created here].
+    folded: dict[UUID, list[Any]] = {}
+    results = plan.results
     for p, event in zip(to_write, new_events, strict=True):
         row = inserted.get(event.id)
         if row is None:
             key = p.item.idempotency_key
             assert key is not None
-            plan.results[p.index] = _replay(late[key], p)
+            results[p.index] = _replay(late[key], p)
             continue
         subject_id = event.subject_id
-        facts = folded.get(subject_id)
-        if facts is None:
-            if subject_id in created:
-                kind, facts = created[subject_id], facts_mod.Facts()
+        state = folded.get(subject_id)
+        if state is None:
+            new_kind = created.get(subject_id)
+            if new_kind is not None:
+                state = [new_kind, facts_mod.Facts(), True]
             else:
                 subject = locked[subject_id]
-                kind, facts = subject.kind, facts_mod.decode(subject.facts)
-            folded[subject_id] = facts
-        else:
-            kind = kinds[subject_id]
+                state = [subject.kind, facts_mod.decode(subject.facts), False]
+            folded[subject_id] = state
         # An event moves a subject only towards more protection; the other way is a rectification.
-        kinds[subject_id] = more_protective(kind, p.item.subject.kind)  # type: ignore[arg-type]
+        state[0] = more_protective(state[0], p.item.subject.kind)
         ref = Ref(event.id, event.occurred_at, row.seq, notice_of(event.type, event.proof))
         confirmed = facts_mod.is_confirmed(event.type, event.proof)
-        facts_mod.fold(facts, event.type, event.purpose, event.channels, ref, confirmed=confirmed)
-        plan.results[p.index] = EventResult(event.id, subject_id, row.recorded_at, True)
+        facts_mod.fold(state[1], event.type, event.purpose, event.channels, ref, confirmed=confirmed)
+        results[p.index] = EventResult(event.id, subject_id, row.recorded_at, True)
+    encode = facts_mod.encode
     await subject_store.insert_subjects(
         conn,
         tenant_id,
         [
-            (sid, kinds[sid], facts_mod.encode(folded[sid])) if sid in folded else (sid, kind, None)
+            (sid, kind, None) if (state := folded.get(sid)) is None else (sid, state[0], encode(state[1]))
             for sid, kind in created.items()
         ],
     )
     await subject_store.update_subjects(
-        conn, tenant_id, [(sid, kinds[sid], facts_mod.encode(f)) for sid, f in folded.items() if sid not in created]
+        conn, tenant_id, [(sid, kind, encode(facts)) for sid, (kind, facts, new) in folded.items() if not new]
     )
 
 
-def _new_event(p: _Prepared, subject_id: UUID, event_id: UUID) -> store.NewEvent:
+def _new_event(p: _Prepared, subject_id: UUID, event_id: UUID, messages: bool) -> store.NewEvent:
+    """``messages``: the tenant's webhooks want messages of some events (which carry the identifiers)."""
     return store.NewEvent(
         id=event_id,
         subject_id=subject_id,
@@ -375,7 +382,7 @@ def _new_event(p: _Prepared, subject_id: UUID, event_id: UUID) -> store.NewEvent
         idempotency_key=p.item.idempotency_key,
         fingerprint=p.fingerprint,
         # For the webhook message: never a personal number (held only as a keyed hash).
-        identifiers={i.type: i.value for i in p.identifiers if i.type not in HASH_ONLY_TYPES},
+        identifiers={i.type: i.value for i in p.identifiers if i.type not in HASH_ONLY_TYPES} if messages else {},
         subject_kind=p.item.subject.kind,
     )
 
@@ -393,6 +400,16 @@ def _plan_new_subjects(items: Sequence[_Prepared], owners: dict[bytes, UUID]) ->
     groups: list[tuple[str, dict[bytes, subject_store.NewIdentifier], set[str]]] = []
     for p in items:
         hashes = p.hashes
+        if len(hashes) == 1:
+            # One identifier (the common case): known, or in a group already (nothing to add), or a new group.
+            h = hashes[0]
+            if h in owners or h in planned:
+                continue
+            ident = p.identifiers[0]
+            planned[h] = len(groups)
+            new_identifier = subject_store.NewIdentifier(h, ident.type, stored_value(ident))
+            groups.append((p.item.subject.kind or "consumer", {h: new_identifier}, {ident.type}))
+            continue
         if any(h in owners for h in hashes):
             continue
         group = next((planned[h] for h in hashes if h in planned), None)

@@ -6,12 +6,14 @@ import asyncio
 import inspect
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 from uuid import UUID
 
 import asyncpg
 import pytest
 
 from consent_svc.domain import facts as facts_mod
+from consent_svc.domain.errors import Conflict
 from consent_svc.domain.identifiers import Hasher
 from consent_svc.domain.ids import uuid7_many
 from consent_svc.domain.models import Ref
@@ -234,3 +236,87 @@ async def test_a_large_batch_without_keys_is_copied_and_reads_back_what_the_inse
         copied.pop("recorded_at")
         inserted.pop("recorded_at")
     assert copied_rows == inserted_rows
+
+
+async def _refolded(conn: asyncpg.Connection, tenant_id: UUID) -> tuple[dict[UUID, Any], dict[UUID, Any]]:
+    """The stored facts of every subject of the tenant, and the fold of each one's ledger."""
+    stored = {
+        r["id"]: facts_mod.decode(r["facts"])
+        for r in await conn.fetch("SELECT id, facts FROM subjects WHERE tenant_id = $1", tenant_id)
+    }
+    refolded = {sid: facts_mod.Facts() for sid in stored}
+    for row in await event_store.events_to_fold(conn, tenant_id, list(stored)):
+        ref = Ref(row.id, row.occurred_at, row.seq, row.notice_version)
+        facts_mod.fold(refolded[row.subject_id], row.type, row.purpose, row.channels, ref, confirmed=row.confirmed)
+    return stored, refolded
+
+
+async def test_large_batches_keep_order_messages_fold_and_idempotency(ctx: Context, tenant: Tenant) -> None:
+    """A batch large enough for COPY (no idempotency keys) and one with keys (INSERT .. ON CONFLICT):
+    answers in order, one webhook message per consent with the address, the stored facts the fold
+    of the ledger (people named twice in a batch, people known before), the fingerprint kept only
+    where a key needs it, a key replayed answering the first result and a reused key refused."""
+    await _purpose(ctx, tenant)
+    async with ctx.pool.acquire() as conn:
+        await conn.execute(
+            "INSERT INTO webhooks (tenant_id, id, url, events, secret) VALUES ($1, $2, 'http://127.0.0.1:9/h', "
+            "'{consent.given}', 's')",
+            tenant.id,
+            uuid7_many(1)[0],
+        )
+    [known] = await events.record(ctx, tenant.id, [_consent("known@example.se")])
+    n = event_store.COPY_FROM_ROWS + 30
+    people = [f"p{i}@example.se" for i in range(n)]
+    withdrawn = EventIn(subject=SubjectRef(email="p3@example.se"), type="consent_withdrawn", purpose="newsletter")
+    batch = [_consent(e) for e in people] + [withdrawn, _consent("known@example.se"), _consent("p3@example.se")]
+    results = await events.record(ctx, tenant.id, batch, batch=True)
+    assert all(r.created for r in results)
+    assert results[-2].subject_id == known.subject_id
+    assert results[3].subject_id == results[n].subject_id == results[-1].subject_id
+    assert len({r.subject_id for r in results}) == n + 1
+    async with ctx.pool.acquire() as conn:
+        rows = await conn.fetch(
+            "SELECT id, seq, recorded_at, fingerprint FROM events WHERE tenant_id = $1 AND id = ANY($2::uuid[])",
+            tenant.id,
+            [r.event_id for r in results],
+        )
+        by_id = {r["id"]: r for r in rows}
+        seqs = [by_id[r.event_id]["seq"] for r in results]
+        assert seqs == sorted(seqs)
+        assert [by_id[r.event_id]["recorded_at"] for r in results] == [r.recorded_at for r in results]
+        assert all(r["fingerprint"] is None for r in rows)
+        sent = await conn.fetch(
+            "SELECT subject_key, payload FROM outbox WHERE tenant_id = $1 AND event_type = 'consent.given' "
+            "ORDER BY seq",
+            tenant.id,
+        )
+        stored, refolded = await _refolded(conn, tenant.id)
+    consents = [(item, r) for item, r in zip(batch, results, strict=True) if item.type == "consent_given"]
+    assert [m["payload"]["event_id"] for m in sent[1:]] == [str(r.event_id) for _, r in consents]
+    assert [m["payload"]["email"] for m in sent[1:]] == [item.subject.email for item, _ in consents]
+    assert stored == refolded
+    assert len(stored) == n + 1
+
+    keyed = [_consent(f"k{i}@example.se", key=f"key-{i}") for i in range(n)] + [_consent("k0@example.se", key="key-0")]
+    first = await events.record(ctx, tenant.id, keyed, batch=True)
+    assert first[-1] == events.EventResult(first[0].event_id, first[0].subject_id, first[0].recorded_at, False)
+    again = await events.record(ctx, tenant.id, keyed, batch=True)
+    assert [r.event_id for r in again] == [r.event_id for r in first]
+    assert not any(r.created for r in again)
+    async with ctx.pool.acquire() as conn:
+        fingerprints = await conn.fetch(
+            "SELECT fingerprint FROM events WHERE tenant_id = $1 AND idempotency_key IS NOT NULL", tenant.id
+        )
+        stored, refolded = await _refolded(conn, tenant.id)
+    assert len(fingerprints) == n
+    assert all(r["fingerprint"] is not None for r in fingerprints)
+    assert stored == refolded
+    changed = [
+        *keyed[:-1],
+        EventIn(subject=SubjectRef(email="k0@example.se"), type="objection", idempotency_key="key-0"),
+    ]
+    with pytest.raises(Conflict):
+        await events.record(ctx, tenant.id, changed, batch=True)
+    reused = [*keyed, _consent("other@example.se", key="key-1")]
+    with pytest.raises(Conflict):
+        await events.record(ctx, tenant.id, reused, batch=True)
