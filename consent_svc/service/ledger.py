@@ -31,14 +31,17 @@ def _digest(row: Any) -> bytes:
     )  # fmt: skip
 
 
-async def seal_tenant(conn: Any, tenant_id: UUID, *, skip_locked: bool = False) -> int:
-    """Chain this tenant's unsealed events, in recording order, inside the caller's transaction."""
+async def seal_tenant(conn: Any, tenant_id: UUID, *, skip_locked: bool = False, limit: int | None = None) -> int:
+    """Chain this tenant's unsealed events, in recording order, inside the caller's transaction:
+    all of them, or the first ``limit``."""
     head = await store.lock_head(conn, tenant_id, chain.genesis(tenant_id), skip_locked=skip_locked)
     if head is None:
         return 0  # another sealer (another replica) is at it
     pos, current = head
     total = 0
-    while rows := await store.unsealed(conn, tenant_id, SEAL_BATCH):
+    while (limit is None or total < limit) and (
+        rows := await store.unsealed(conn, tenant_id, SEAL_BATCH if limit is None else min(SEAL_BATCH, limit - total))
+    ):
         sealed = []
         for row in rows:
             pos += 1
@@ -49,10 +52,22 @@ async def seal_tenant(conn: Any, tenant_id: UUID, *, skip_locked: bool = False) 
     return total
 
 
+async def _seal_in_steps(ctx: Context, tenant_id: UUID, *, skip_locked: bool) -> int:
+    """Seal a tenant's backlog in transactions of at most ``SEAL_BATCH`` events, the head locked
+    again for each: a backlog of minutes (events written straight into the table, a bulk import)
+    does not hold the head and the rows it seals in one long transaction beside the traffic."""
+    total = 0
+    while True:
+        async with ctx.pool.acquire() as conn, conn.transaction():
+            sealed = await seal_tenant(conn, tenant_id, skip_locked=skip_locked, limit=SEAL_BATCH)
+        total += sealed
+        if sealed < SEAL_BATCH:
+            return total
+
+
 async def seal_now(ctx: Context, tenant_id: UUID) -> int:
     """Seal one tenant's pending events now (waiting for another sealer, if one is at it)."""
-    async with ctx.pool.acquire() as conn, conn.transaction():
-        return await seal_tenant(conn, tenant_id)
+    return await _seal_in_steps(ctx, tenant_id, skip_locked=False)
 
 
 async def seal_all(ctx: Context) -> int:
@@ -61,8 +76,7 @@ async def seal_all(ctx: Context) -> int:
         tenants = await store.tenants_with_unsealed(conn)
     total = 0
     for tenant_id in tenants:
-        async with ctx.pool.acquire() as conn, conn.transaction():
-            total += await seal_tenant(conn, tenant_id, skip_locked=True)
+        total += await _seal_in_steps(ctx, tenant_id, skip_locked=True)
     return total
 
 

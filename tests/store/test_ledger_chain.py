@@ -105,3 +105,29 @@ async def test_sealing_cannot_rewrite_content(ctx: Context, client: httpx.AsyncC
             await conn.execute(
                 "UPDATE events SET chain_pos = 1, chain_hash = '\\x00', proof = '{}' WHERE id = $1", ids[0]
             )
+
+
+async def test_the_sealer_commits_a_backlog_in_steps_and_erasure_seals_it_all(
+    client: httpx.AsyncClient, ctx: Context, tenant: Tenant, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The sealer's rounds (seal_all, seal_now) commit every SEAL_BATCH events, the head locked again
+    for each step: the rows of each step were last written by a transaction of its own. An erasure
+    seals, inside its own transaction, everything still unsealed."""
+    monkeypatch.setattr(ledger, "SEAL_BATCH", 3)
+    await record(client, tenant, 10)
+    assert await ledger.seal_now(ctx, tenant.id) == 10
+    await record(client, tenant, 7, "later")
+    assert await ledger.seal_all(ctx) >= 7  # other tests' tenants too
+    async with ctx.pool.acquire() as conn:
+        writers = await conn.fetchval(
+            "SELECT count(DISTINCT xmin::text) FROM events WHERE tenant_id = $1 AND chain_pos IS NOT NULL", tenant.id
+        )
+    assert writers == 4 + 3  # ceil(10 / 3) steps, then ceil(7 / 3)
+    result = await ledger.verify(ctx, tenant.id)
+    assert (result.ok, result.events, result.unsealed) == (True, 17, 0)
+    await record(client, tenant, 8, "erased")
+    sid = await subject_id_of(client, tenant, email="erased1@example.se")
+    erased = await client.request("DELETE", f"/v1/subjects/{sid}", headers=tenant.auth())
+    assert erased.status_code == 200
+    result = await ledger.verify(ctx, tenant.id)
+    assert (result.ok, result.events, result.unsealed) == (True, 25, 0)
