@@ -12,6 +12,7 @@ from litestar.status_codes import HTTP_200_OK, HTTP_201_CREATED
 
 from consent_svc.domain.records import EventRow
 from consent_svc.http.deps import Ctx, TenantId
+from consent_svc.http.jsonbody import typed_json_request
 from consent_svc.service import events
 from consent_svc.service.inputs import EventBatchIn, EventIn
 
@@ -64,7 +65,7 @@ class EventController(Controller):
         return Response(EventOut.from_domain(result), status_code=HTTP_201_CREATED if result.created else HTTP_200_OK)
 
     @post("/batch", status_code=HTTP_201_CREATED, request_max_body_size=BATCH_BODY_LIMIT,
-          summary="Record up to 10,000 events at once")  # fmt: skip
+          request_class=typed_json_request(EventBatchIn), summary="Record up to 10,000 events at once")  # fmt: skip
     async def record_batch(self, ctx: Ctx, tenant_id: TenantId, data: EventBatchIn) -> Response[EventBatchOut]:
         """All or nothing; one result per event, in order. 201 when the batch wrote anything; 200 when
         every event was recorded before (each had a known idempotency_key): nothing was written."""

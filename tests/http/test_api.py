@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -530,3 +531,69 @@ async def test_per_key_rate_limit(ctx: Context, tenant: Tenant) -> None:
         now[0] += 0.2  # a fifth of a second later, one more request
         assert (await http.get("/v1/decisions", params=params, headers=tenant.auth("check"))).status_code == 200
         assert (await http.get("/v1/decisions", params=params, headers=tenant.auth("check"))).status_code == 429
+
+
+async def test_a_batch_body_is_decoded_by_its_type_and_refused_as_before(
+    client: httpx.AsyncClient, tenant: Tenant, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """POST /v1/events/batch decodes its body straight into EventBatchIn (no depth scan, no dicts
+    first); a body that does not fit goes litestar's general way, so every answer, accepted or
+    refused, is the one the general way gives."""
+    from consent_svc.http import jsonbody
+    from consent_svc.http.events import EventController
+
+    await put_purpose(client, tenant)
+    typed = EventController.record_batch.request_class
+    assert typed is not None
+    assert issubclass(typed, jsonbody.BoundedJsonRequest)
+    good = consent("typed@example.se")
+    deep = b'{"events": [{"proof": ' + b"[" * 5_000 + b"]" * 5_000 + b"}]}"
+    bodies: list[bytes] = [
+        json.dumps({"events": [good, {**good, "channels": ["fax"]}]}).encode(),
+        json.dumps({"events": [good, {**good, "extra": 1}]}).encode(),
+        json.dumps({"events": [{**good, "subject": "x@example.se"}]}).encode(),
+        json.dumps({"events": [{**good, "type": "liked_a_post"}]}).encode(),
+        json.dumps({"events": [{**good, "proof": {"notice_text_sha256": "nothex"}}]}).encode(),
+        json.dumps({"events": []}).encode(),
+        json.dumps({"events": [good] * 10_001}).encode(),
+        json.dumps({"events": "no"}).encode(),
+        json.dumps({"events": [{**good, "occurred_at": "2026-01-01T10:00:00"}]}).encode(),
+        json.dumps({"events": [{**good, "occurred_at": 1_780_000_000}]}).encode(),  # lax: a timestamp
+        json.dumps([good]).encode(),
+        b'{"events": [',
+        b"",
+        deep,
+    ]
+    answers = []
+    for general in (False, True):
+        if general:  # the typed decoder off: every body the general way
+            monkeypatch.setattr(typed, "json", jsonbody.BoundedJsonRequest.json)
+        got = []
+        for body in bodies:
+            response = await client.post(
+                "/v1/events/batch",
+                content=body,
+                headers={**tenant.auth("record"), "Content-Type": "application/json"},
+            )
+            answer = response.json()
+            got.append((response.status_code, None if response.status_code == 201 else answer))
+        answers.append(got)
+    assert answers[0] == answers[1]
+    assert [status for status, _ in answers[0]] == [400] * 9 + [201] + [400] * 4
+    deep_answer = answers[0][-1][1]
+    assert deep_answer is not None
+    assert deep_answer["detail"].startswith("the JSON body nests deeper")
+    # A body that fits is never scanned for depth nor decoded into dicts first.
+    monkeypatch.undo()
+
+    def no_scan(body: bytes, limit: int = jsonbody.MAX_DEPTH) -> bool:
+        raise AssertionError("a typed body was scanned")
+
+    monkeypatch.setattr(jsonbody, "too_deep", no_scan)
+    response = await client.post(
+        "/v1/events/batch",
+        content=json.dumps({"events": [good, consent("typed2@example.se")]}).encode(),
+        headers={**tenant.auth("record"), "Content-Type": "application/json"},
+    )
+    assert response.status_code == 201
+    assert len(response.json()["results"]) == 2
