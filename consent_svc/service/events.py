@@ -19,7 +19,7 @@ import msgspec
 from consent_svc.domain import facts as facts_mod
 from consent_svc.domain.errors import Conflict, FieldError, InvalidInput, NotFound
 from consent_svc.domain.identifiers import HASH_ONLY_TYPES, Identifier, normalize, stored_value, swedish_today
-from consent_svc.domain.ids import uuid7_many
+from consent_svc.domain.ids import uuid7, uuid7_many
 from consent_svc.domain.models import PURPOSE_EVENTS, Ref, more_protective
 from consent_svc.domain.records import EventRow
 from consent_svc.service.context import Context
@@ -216,10 +216,14 @@ async def record_in(
     now = ctx.clock()
     identified = _identify(items, ctx, now, batch)
     hashes = sorted({h for found in identified if not isinstance(found, InvalidInput) for h in found[1]})
-    tenant = await store.writing_context(conn, tenant_id, hashes)
+    keys = sorted({item.idempotency_key for item in items if item.idempotency_key})
+    ahead = _new_person_ahead(items, identified)
+    tenant = await store.writing_context(conn, tenant_id, hashes, keys, ahead)
     prepared = _validate(items, identified, tenant.notices, now, batch)
-    plan = await _plan(conn, tenant_id, prepared)
-    subject_of, created = await _subjects(conn, tenant_id, plan.to_write, tenant.owners)
+    plan = _plan(prepared, tenant.existing)
+    # The first statement claimed the new person's identifiers when nobody had any of them.
+    attempted = ahead if ahead is not None and not tenant.owners and not tenant.existing else None
+    subject_of, created = await _subjects(conn, tenant_id, plan.to_write, tenant.owners, attempted, tenant.claimed)
     await _append_and_fold(conn, tenant_id, plan, subject_of, created, tenant.subscribed)
     for follower, leader in plan.followers:
         first = plan.results[leader.index]
@@ -236,10 +240,23 @@ class _Plan:
     followers: list[tuple[_Prepared, _Prepared]]  # (a later event, the first in this batch with its key)
 
 
-async def _plan(conn: Any, tenant_id: UUID, prepared: list[_Prepared]) -> _Plan:
-    """Idempotency: keys seen before (in the database, or earlier in this batch) write nothing."""
-    keys = [p.item.idempotency_key for p in prepared if p.item.idempotency_key]
-    existing = await store.existing_by_idempotency_key(conn, tenant_id, keys)
+def _new_person_ahead(items: Sequence[EventIn], identified: Sequence[_Identified]) -> subject_store.NewSubject | None:
+    """For a single event, the new person it would create, planned before the first statement so
+    that statement can also write the person's identifiers when nobody has any of them (a new
+    person's first event is the commonest write: one statement fewer). None for a batch."""
+    if len(items) != 1 or isinstance(identified[0], InvalidInput):
+        return None
+    identifiers, hashes = identified[0]
+    new_identifiers = tuple(
+        subject_store.NewIdentifier(h, ident.type, stored_value(ident))
+        for ident, h in zip(identifiers, hashes, strict=True)
+    )
+    return subject_store.NewSubject(uuid7(), items[0].subject.kind or "consumer", new_identifiers)
+
+
+def _plan(prepared: list[_Prepared], existing: dict[str, store.ExistingEvent]) -> _Plan:
+    """Idempotency: keys seen before (``existing``: in the database, or earlier in this batch)
+    write nothing."""
     plan = _Plan({}, [], [])
     first_in_batch: dict[str, _Prepared] = {}
     for p in prepared:
@@ -256,10 +273,17 @@ async def _plan(conn: Any, tenant_id: UUID, prepared: list[_Prepared]) -> _Plan:
 
 
 async def _subjects(
-    conn: Any, tenant_id: UUID, to_write: list[_Prepared], known: dict[bytes, UUID]
+    conn: Any,
+    tenant_id: UUID,
+    to_write: list[_Prepared],
+    known: dict[bytes, UUID],
+    ahead: subject_store.NewSubject | None = None,
+    claimed_ahead: dict[bytes, UUID] | None = None,
 ) -> tuple[dict[int, UUID], dict[UUID, str]]:
     """Each event's subject (by the event's index), and the subjects created here (id to kind).
     ``known``: who had the identifiers when this transaction first asked (a superset of those here).
+    ``ahead``: the new person whose identifiers the first statement claimed (``claimed_ahead``:
+    those it wrote; fewer than all when a concurrent writer created the same person meanwhile).
 
     New people's identifiers are claimed now; their subject rows are inserted once, at the
     end, with their folded facts (no insert-then-update). An identifier an event names that
@@ -267,8 +291,14 @@ async def _subjects(
     value of that type, or it belongs to someone else) is a Conflict, never dropped."""
     all_hashes = sorted({h for p in to_write for h in p.hashes})
     owners = {h: known[h] for h in all_hashes if h in known}
-    new_subjects = _plan_new_subjects(to_write, owners)
+    new_subjects = _plan_new_subjects(to_write, owners) if ahead is None else []
     created: dict[UUID, str] = {}
+    if ahead is not None and claimed_ahead is not None:
+        owners.update(claimed_ahead)
+        if claimed_ahead:
+            created = {ahead.id: ahead.kind}
+        # Identifiers a concurrent writer took meanwhile (none, nearly always: no statement then).
+        owners.update(await subject_store.resolve(conn, tenant_id, [h for h in all_hashes if h not in owners]))
     if new_subjects:
         claimed = await subject_store.claim_identifiers(conn, tenant_id, new_subjects)
         owners.update(claimed)

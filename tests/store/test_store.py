@@ -103,6 +103,61 @@ async def test_concurrent_first_writes_make_one_subject(ctx: Context, tenant: Te
     assert stored == 8  # equal events are all kept: no silent drop
 
 
+async def test_concurrent_first_writes_with_different_identifiers_make_one_person(ctx: Context, tenant: Tenant) -> None:
+    """A new person's first statement claims all their identifiers or none. Racing writers that name
+    the same new address, some with a phone too, end with one subject holding both; a writer that
+    got only part of the identifiers (its phone, another the address) is refused whole (409)."""
+    await _purpose(ctx, tenant)
+
+    def item(with_phone: bool) -> EventIn:
+        subject = SubjectRef(email="race@example.se", phone="+46701112233" if with_phone else None)
+        return EventIn(subject=subject, type="consent_given", purpose="newsletter",
+                       proof=Proof(notice_version="2026-03"))  # fmt: skip
+
+    outcomes = await asyncio.gather(
+        *(events.record(ctx, tenant.id, [item(i % 2 == 1)]) for i in range(12)), return_exceptions=True
+    )
+    written = [o[0] for o in outcomes if not isinstance(o, BaseException)]
+    assert all(isinstance(o, Conflict) for o in outcomes if isinstance(o, BaseException))
+    assert written
+    async with ctx.pool.acquire() as conn:
+        subjects = await conn.fetch("SELECT id FROM subjects WHERE tenant_id = $1", tenant.id)
+        owners = await conn.fetch("SELECT DISTINCT subject_id FROM subject_identifiers WHERE tenant_id = $1", tenant.id)
+        stored = await conn.fetchval("SELECT count(*) FROM events WHERE tenant_id = $1", tenant.id)
+    assert len(subjects) == 1
+    assert [r["subject_id"] for r in owners] == [subjects[0]["id"]]
+    assert {w.subject_id for w in written} == {subjects[0]["id"]}
+    assert stored == len(written)
+
+
+async def test_a_new_persons_event_is_three_statements_and_a_replay_one(ctx: Context, tenant: Tenant) -> None:
+    """Between BEGIN and COMMIT: the tenant's context with the idempotency key, who has the identifiers
+    and the claim of a new person's identifiers; the event; the subject with its folded facts.
+    The same key again: the first statement finds the event, and nothing is written."""
+    await _purpose(ctx, tenant)
+    statements: list[str] = []
+
+    def log(record: Any) -> None:
+        if record.query.strip().rstrip(";").upper() not in ("BEGIN", "COMMIT"):
+            statements.append(record.query)
+
+    item = _consent("fresh@example.se", "k-fresh")
+    async with ctx.pool.acquire() as conn:
+        conn.add_query_logger(log)
+        try:
+            for _ in range(2):
+                async with conn.transaction():
+                    await events.record_in(conn, ctx, tenant.id, [item])
+        finally:
+            conn.remove_query_logger(log)
+        subject = await conn.fetchrow("SELECT id, facts FROM subjects WHERE tenant_id = $1", tenant.id)
+        owner = await conn.fetchval("SELECT subject_id FROM subject_identifiers WHERE tenant_id = $1", tenant.id)
+    assert len(statements) == 3 + 1, statements
+    assert subject is not None
+    assert owner == subject["id"]
+    assert facts_mod.decode(subject["facts"]).given
+
+
 async def test_concurrent_large_batches_of_the_same_new_people_make_one_subject_each(
     ctx: Context, tenant: Tenant
 ) -> None:
