@@ -217,14 +217,19 @@ async def record_in(
     identified = _identify(items, ctx, now, batch)
     hashes = sorted({h for found in identified if not isinstance(found, InvalidInput) for h in found[1]})
     keys = sorted({item.idempotency_key for item in items if item.idempotency_key})
-    ahead = _new_person_ahead(items, identified)
-    tenant = await store.writing_context(conn, tenant_id, hashes, keys, ahead)
+    ahead = _write_ahead(items, identified, now)
+    tenant = await store.writing_context(
+        conn, tenant_id, hashes, keys, ahead[0] if ahead else None, ahead[1] if ahead else None
+    )
     prepared = _validate(items, identified, tenant.notices, now, batch)
     plan = _plan(prepared, tenant.existing)
-    # The first statement claimed the new person's identifiers when nobody had any of them.
-    attempted = ahead if ahead is not None and not tenant.owners and not tenant.existing else None
-    subject_of, created = await _subjects(conn, tenant_id, plan.to_write, tenant.owners, attempted, tenant.claimed)
-    await _append_and_fold(conn, tenant_id, plan, subject_of, created, tenant.subscribed)
+    if ahead is not None and tenant.appended is not None:
+        await _fold_written_ahead(conn, tenant_id, plan, ahead, tenant)
+    else:
+        # The first statement claimed the new person's identifiers when nobody had any of them.
+        attempted = ahead[0] if ahead is not None and not tenant.owners and not tenant.existing else None
+        subject_of, created = await _subjects(conn, tenant_id, plan.to_write, tenant.owners, attempted, tenant.claimed)
+        await _append_and_fold(conn, tenant_id, plan, subject_of, created, tenant.subscribed)
     for follower, leader in plan.followers:
         first = plan.results[leader.index]
         if follower.fingerprint != leader.fingerprint:
@@ -240,18 +245,59 @@ class _Plan:
     followers: list[tuple[_Prepared, _Prepared]]  # (a later event, the first in this batch with its key)
 
 
-def _new_person_ahead(items: Sequence[EventIn], identified: Sequence[_Identified]) -> subject_store.NewSubject | None:
-    """For a single event, the new person it would create, planned before the first statement so
-    that statement can also write the person's identifiers when nobody has any of them (a new
-    person's first event is the commonest write: one statement fewer). None for a batch."""
+def _write_ahead(
+    items: Sequence[EventIn], identified: Sequence[_Identified], now: datetime
+) -> tuple[subject_store.NewSubject, store.NewEvent] | None:
+    """For a single event: the new person it would create and the event as it would be appended,
+    planned before the first statement, so that statement can write them ahead when nothing is in
+    doubt (store.events.writing_context): a new person's event, or a known person's, is then two
+    statements between BEGIN and COMMIT. None for a batch, or an event whose identifiers are invalid."""
     if len(items) != 1 or isinstance(identified[0], InvalidInput):
         return None
+    item = items[0]
     identifiers, hashes = identified[0]
     new_identifiers = tuple(
         subject_store.NewIdentifier(h, ident.type, stored_value(ident))
         for ident, h in zip(identifiers, hashes, strict=True)
     )
-    return subject_store.NewSubject(uuid7(), items[0].subject.kind or "consumer", new_identifiers)
+    person = subject_store.NewSubject(uuid7(), item.subject.kind or "consumer", new_identifiers)
+    # As _validate prepares it (refused there after the statement: the transaction is rolled back).
+    fingerprint = None if item.idempotency_key is None else _fingerprint(item, identifiers)
+    prepared = _Prepared(0, item, identifiers, hashes, item.occurred_at or now, fingerprint)
+    return person, _new_event(prepared, person.id, uuid7(), True)
+
+
+async def _fold_written_ahead(
+    conn: Any,
+    tenant_id: UUID,
+    plan: _Plan,
+    ahead: tuple[subject_store.NewSubject, store.NewEvent],
+    tenant: store.WritingContext,
+) -> None:
+    """The event the first statement appended (for its new person, or for the known person it
+    locked): its webhook messages, and its subject's facts folded and written."""
+    [p] = plan.to_write
+    person, event = ahead
+    row, subject_id = tenant.appended, tenant.appended_to
+    assert row is not None
+    assert subject_id is not None
+    event = msgspec.structs.replace(event, subject_id=subject_id)
+    await store.enqueue_messages(conn, tenant_id, [event], tenant.subscribed)
+    if tenant.locked is None:
+        assert subject_id == person.id
+        kind, facts = person.kind, facts_mod.Facts()
+    else:
+        kind, facts = tenant.locked.kind, facts_mod.decode(tenant.locked.facts)
+    # An event moves a subject only towards more protection; the other way is a rectification.
+    kind = more_protective(kind, p.item.subject.kind)  # type: ignore[arg-type]
+    ref = Ref(event.id, event.occurred_at, row.seq, notice_of(event.type, event.proof))
+    confirmed = facts_mod.is_confirmed(event.type, event.proof)
+    facts_mod.fold(facts, event.type, event.purpose, event.channels, ref, confirmed=confirmed)
+    plan.results[p.index] = EventResult(event.id, subject_id, row.recorded_at, True)
+    if tenant.locked is None:
+        await subject_store.insert_subjects(conn, tenant_id, [(subject_id, kind, facts_mod.encode(facts))])
+    else:
+        await subject_store.update_subjects(conn, tenant_id, [(subject_id, kind, facts_mod.encode(facts))])
 
 
 def _plan(prepared: list[_Prepared], existing: dict[str, store.ExistingEvent]) -> _Plan:

@@ -130,32 +130,45 @@ async def test_concurrent_first_writes_with_different_identifiers_make_one_perso
     assert stored == len(written)
 
 
-async def test_a_new_persons_event_is_three_statements_and_a_replay_one(ctx: Context, tenant: Tenant) -> None:
-    """Between BEGIN and COMMIT: the tenant's context with the idempotency key, who has the identifiers
-    and the claim of a new person's identifiers; the event; the subject with its folded facts.
-    The same key again: the first statement finds the event, and nothing is written."""
+async def test_a_single_event_is_two_statements_and_a_replay_one(ctx: Context, tenant: Tenant) -> None:
+    """Between BEGIN and COMMIT, a new person's consent: the first statement (the tenant's context,
+    the idempotency key, who has the identifiers; the new person's identifiers claimed and the event
+    appended), then the subject with its folded facts. The same key again: the first statement finds
+    the event, and nothing is written. The known person's withdrawal: the first statement locks them
+    and appends it, then their facts. The facts equal a fold of the ledger."""
     await _purpose(ctx, tenant)
-    statements: list[str] = []
+    statements: list[int] = []
+    count = 0
 
     def log(record: Any) -> None:
+        nonlocal count
         if record.query.strip().rstrip(";").upper() not in ("BEGIN", "COMMIT"):
-            statements.append(record.query)
+            count += 1
 
-    item = _consent("fresh@example.se", "k-fresh")
+    consent = _consent("fresh@example.se", "k-fresh")
+    withdrawal = EventIn(subject=SubjectRef(email="Fresh@example.se"), type="consent_withdrawn", purpose="newsletter")
     async with ctx.pool.acquire() as conn:
         conn.add_query_logger(log)
         try:
-            for _ in range(2):
+            for item in (consent, consent, withdrawal):
+                count = 0
                 async with conn.transaction():
-                    await events.record_in(conn, ctx, tenant.id, [item])
+                    [result] = await events.record_in(conn, ctx, tenant.id, [item])
+                statements.append(count)
         finally:
             conn.remove_query_logger(log)
-        subject = await conn.fetchrow("SELECT id, facts FROM subjects WHERE tenant_id = $1", tenant.id)
+        subject = await conn.fetchrow("SELECT id, kind, facts FROM subjects WHERE tenant_id = $1", tenant.id)
         owner = await conn.fetchval("SELECT subject_id FROM subject_identifiers WHERE tenant_id = $1", tenant.id)
-    assert len(statements) == 3 + 1, statements
+        ledger = await event_store.events_to_fold(conn, tenant.id, [owner])
+    assert statements == [2, 1, 2]
     assert subject is not None
-    assert owner == subject["id"]
-    assert facts_mod.decode(subject["facts"]).given
+    assert owner == subject["id"] == result.subject_id
+    refolded = facts_mod.Facts()
+    for e in ledger:
+        facts_mod.fold(refolded, e.type, e.purpose, e.channels, Ref(e.id, e.occurred_at, e.seq, e.notice_version),
+                       confirmed=e.confirmed)  # fmt: skip
+    assert facts_mod.decode(subject["facts"]) == refolded
+    assert [e.type for e in ledger] == ["consent_given", "consent_withdrawn"]
 
 
 async def test_concurrent_large_batches_of_the_same_new_people_make_one_subject_each(
