@@ -22,6 +22,8 @@ from uuid import UUID, uuid4
 import asyncpg
 import pytest
 
+from consent_svc.domain import facts as facts_mod
+from consent_svc.domain.models import Ref
 from consent_svc.service.context import Context
 from consent_svc.store import decisions as store
 from tests.conftest import Tenant
@@ -140,6 +142,16 @@ async def _old_lookup(
     return [store.DecisionRow(*r) for r in rows]
 
 
+def _facts(rnd: random.Random) -> bytes:
+    """Some person's folded facts (the look-up returns them as they are; other tests' sweeps read them)."""
+    facts = facts_mod.Facts()
+    for n in range(rnd.randrange(0, 3)):
+        event = rnd.choice(("consent_given", "consent_withdrawn", "purchase"))
+        ref = Ref(uuid4(), NOW - timedelta(days=rnd.randrange(1, 900)), n)
+        facts_mod.fold(facts, event, "newsletter" if event != "purchase" else None, ("email",), ref)
+    return facts_mod.encode(facts)
+
+
 class Population:
     """Rows written straight into the tables; the hashes worth asking about."""
 
@@ -163,7 +175,7 @@ async def _seed(conn: asyncpg.Connection, tenant_id: UUID, seed: int) -> Populat
     for n in range(120):
         sid = uuid4()
         kind = rnd.choice(("consumer", "sole_trader", "business_contact"))
-        subjects.append((tenant_id, sid, kind, rnd.randbytes(rnd.randrange(0, 20)) if rnd.random() < 0.9 else None))
+        subjects.append((tenant_id, sid, kind, _facts(rnd) if rnd.random() < 0.9 else None))
         types = [t for t in TYPES if rnd.random() < 0.4] or [rnd.choice(TYPES)]
         mine: list[bytes] = []
         for t in types:
