@@ -175,15 +175,17 @@ LEFT JOIN LATERAL (
                                              WHERE hh.tenant_id = $1 AND hh.subject_id = si.subject_id))))
 ) sp ON true
 -- Sign-ups for this purpose waiting for their confirmation, made with the address asked or the
--- subject's email (a small partial index: only pending sign-ups are in it).
+-- subject's email (a small partial index: only pending sign-ups are in it). One array of hashes,
+-- not an OR: with the OR the planner read every sign-up of every tenant for each key.
 LEFT JOIN LATERAL (
     SELECT array_agg(g.id) AS ids, array_agg(g.expires_at) AS expires
     FROM signups g
     WHERE g.tenant_id = $1 AND g.status = 'pending' AND $3 = ANY (g.purposes)
-      AND (g.ident_hash = r.h
-           OR (si.subject_id IS NOT NULL AND g.ident_hash IN (
-                   SELECT e.hash FROM subject_identifiers e
-                   WHERE e.tenant_id = $1 AND e.subject_id = si.subject_id AND e.type = 'email')))
+      AND g.ident_hash = ANY (CASE WHEN si.subject_id IS NULL THEN ARRAY[r.h]
+                                   ELSE ARRAY(SELECT e.hash FROM subject_identifiers e
+                                              WHERE e.tenant_id = $1 AND e.subject_id = si.subject_id
+                                                AND e.type = 'email') || r.h
+                              END)
 ) sg ON true
 -- Opt-out registers: the snapshots asked for that list the hash asked or a
 -- current identifier of the subject (not a replaced one: a register lists numbers, not people).
