@@ -235,15 +235,22 @@ class RegisterState(msgspec.Struct, frozen=True):
 _states = msgspec.json.Decoder(list[RegisterState])
 
 
+async def lookup_values(
+    conn: asyncpg.Connection, tenant_id: UUID, purpose: str, hashes: Sequence[bytes], snapshots: Sequence[UUID] = ()
+) -> list[Sequence[Any]]:
+    """One row per hash, in order, with :class:`DecisionRow`'s fields in its order (the driver's
+    records, for a batch to read without building a struct per row). ``snapshots``: the register
+    snapshots to look the subjects up in (none: no register)."""
+    if not snapshots:
+        return await conn.fetch(_LOOKUP_PLAIN, tenant_id, list(hashes), purpose)  # type: ignore[no-any-return]
+    return await conn.fetch(_LOOKUP_MANY, tenant_id, list(hashes), purpose, list(snapshots))  # type: ignore[no-any-return]
+
+
 async def lookup(
     conn: asyncpg.Connection, tenant_id: UUID, purpose: str, hashes: Sequence[bytes], snapshots: Sequence[UUID] = ()
 ) -> list[DecisionRow]:
     """``snapshots``: the register snapshots to look the subjects up in (none: no register)."""
-    if not snapshots:
-        rows = await conn.fetch(_LOOKUP_PLAIN, tenant_id, list(hashes), purpose)
-        return [DecisionRow(*r) for r in rows]
-    rows = await conn.fetch(_LOOKUP_MANY, tenant_id, list(hashes), purpose, list(snapshots))
-    return [DecisionRow(*r) for r in rows]
+    return [DecisionRow(*r) for r in await lookup_values(conn, tenant_id, purpose, hashes, snapshots)]
 
 
 async def lookup_one(

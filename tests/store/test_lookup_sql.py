@@ -23,7 +23,8 @@ import asyncpg
 import pytest
 
 from consent_svc.domain import facts as facts_mod
-from consent_svc.domain.models import Ref
+from consent_svc.domain.models import PurposeConfig, Ref
+from consent_svc.service import decisions
 from consent_svc.service.context import Context
 from consent_svc.store import decisions as store
 from tests.conftest import Tenant
@@ -403,3 +404,33 @@ async def test_what_follows_a_person_past_a_rectification(ctx: Context, tenant: 
     # Asked by the old address nobody has now: every entry on it, the bounce and register included.
     assert by_old.subject_id is None
     assert sorted(by_old.sup_ids or []) == sorted([unsubscribe, bounce, register])
+
+
+async def test_a_chunk_is_judged_as_each_row_alone(ctx: Context, tenant: Tenant) -> None:
+    """judge_rows reads the driver's records and answers the rows of nobody with nothing found
+    once per kind of identifier: every answer is the one the row gets judged on its own."""
+    purpose = PurposeConfig(
+        key="newsletter",
+        legal_basis="consent",
+        direct_marketing=True,
+        channels=("email", "sms"),
+        notice_version="1",
+        title={"en": "News"},
+        description={"en": "News"},
+        registers=("nix-sms",),
+    )
+    async with ctx.pool.acquire() as conn:
+        pop = await _seed(conn, tenant.id, 5)
+        registers = decisions.register_facts(await store.register_states(conn, tenant.id))
+        snapshots = decisions.snapshots_to_check(purpose, "sms", registers)
+        assert snapshots == [pop.snapshots["a"]]
+        for searched in (snapshots, []):
+            rows = await store.lookup_values(conn, tenant.id, "newsletter", pop.keys, searched)
+            asked = [random.Random(n).choice(("email", "phone")) for n in range(len(rows))]
+            answers = decisions.judge_rows(purpose, rows, "sms", NOW, registers, asked)
+            alone = [
+                decisions._judge(purpose, store.DecisionRow(*row), "sms", NOW, registers, kind)
+                for row, kind in zip(rows, asked, strict=True)
+            ]
+            assert answers == alone
+            assert {a.reason for a in answers} >= {"suppressed", "register_unverifiable"}
