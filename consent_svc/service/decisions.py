@@ -25,7 +25,6 @@ from consent_svc.domain.models import (
     PurposeConfig,
     RegisterFact,
     SignupFact,
-    SubjectKind,
     SuppressionFact,
 )
 from consent_svc.domain.rules import decide
@@ -55,33 +54,6 @@ def purpose_from_config(config: dict[str, Any]) -> PurposeConfig:
     return msgspec.convert(config, PurposeConfig)
 
 
-def _suppressions(row: store.DecisionRow) -> list[SuppressionFact]:
-    if not row.sup_ids:
-        return []
-    assert row.sup_scopes
-    assert row.sup_channels is not None
-    assert row.sup_reasons
-    assert row.sup_created
-    return [
-        SuppressionFact(id=i, scope=s, channel=c, reason=r, created_at=t)  # type: ignore[arg-type]
-        for i, s, c, r, t in zip(
-            row.sup_ids,
-            row.sup_scopes,
-            row.sup_channels,
-            row.sup_reasons,
-            row.sup_created,
-            strict=True,
-        )
-    ]
-
-
-def _signups(row: store.DecisionRow) -> list[SignupFact]:
-    if not row.signup_ids:
-        return []
-    assert row.signup_expires is not None
-    return [SignupFact(id=i, expires_at=e) for i, e in zip(row.signup_ids, row.signup_expires, strict=True)]
-
-
 def register_facts(states: Sequence[store.RegisterState]) -> list[RegisterFact]:
     return [
         RegisterFact(
@@ -95,13 +67,16 @@ def register_facts(states: Sequence[store.RegisterState]) -> list[RegisterFact]:
     ]
 
 
-def _listed(registers: Sequence[RegisterFact], row: store.DecisionRow, asked: str | None) -> Sequence[RegisterFact]:
-    """The registers with, for this subject, whether a snapshot in force lists them, and whether
-    they can be checked at all (the identifier asked, or one the subject has, is of their kind)."""
+def _listed(
+    registers: Sequence[RegisterFact], snapshots: Sequence[UUID] | None, types: Sequence[str] | None, asked: str | None
+) -> Sequence[RegisterFact]:
+    """The registers with, for this subject, whether a snapshot in force lists them (``snapshots``:
+    those that list one of its identifiers), and whether they can be checked at all (the identifier
+    asked, or one the subject has, ``types``, is of their kind)."""
     if not registers:
         return registers
-    found = set(row.register_snapshots or ())
-    kinds = set(row.identifier_types or ()) | ({asked} if asked else set())
+    found = set(snapshots or ())
+    kinds = set(types or ()) | ({asked} if asked else set())
     return [
         msgspec.structs.replace(
             r, listed=r.snapshot_id in found, checkable=r.identifier is None or r.identifier in kinds
@@ -115,6 +90,41 @@ def snapshots_to_check(purpose: PurposeConfig, channel: str, registers: Sequence
     return [r.snapshot_id for r in register_rules.needed(purpose, channel, registers) if r.snapshot_id is not None]
 
 
+def _judge_values(
+    purpose: PurposeConfig,
+    values: Sequence[Any],
+    channel: str,
+    now: datetime,
+    registers: Sequence[RegisterFact] = (),
+    asked: str | None = None,
+) -> Decision:
+    """The decision from one look-up row: ``store.DecisionRow``'s fields in order (a batch passes the
+    driver's record as it is, without a struct per row). ``asked``: the kind of identifier the
+    decision was asked for (None: not known here)."""
+    (subject_id, kind, facts, sup_ids, scopes, channels, reasons, created, signup_ids, expires, snapshots, types) = (
+        values
+    )
+    suppressions = (
+        [
+            SuppressionFact(id=i, scope=s, channel=c, reason=r, created_at=t)
+            for i, s, c, r, t in zip(sup_ids, scopes, channels, reasons, created, strict=True)
+        ]
+        if sup_ids
+        else []
+    )
+    signups = [SignupFact(id=i, expires_at=e) for i, e in zip(signup_ids, expires, strict=True)] if signup_ids else []
+    return decide(
+        purpose,
+        None if subject_id is None else facts_mod.decode(facts),
+        kind or "consumer",
+        suppressions,
+        channel,
+        now,
+        signups,
+        _listed(registers, snapshots, types, asked),
+    )
+
+
 def _judge(
     purpose: PurposeConfig,
     row: store.DecisionRow,
@@ -123,11 +133,33 @@ def _judge(
     registers: Sequence[RegisterFact] = (),
     asked: str | None = None,
 ) -> Decision:
-    """``asked``: the kind of identifier the decision was asked for (None: not known here)."""
-    facts = None if row.subject_id is None else facts_mod.decode(row.facts)
-    kind: SubjectKind = row.kind or "consumer"  # type: ignore[assignment]
-    listed = _listed(registers, row, asked)
-    return decide(purpose, facts, kind, _suppressions(row), channel, now, _signups(row), listed)
+    return _judge_values(purpose, msgspec.structs.astuple(row), channel, now, registers, asked)
+
+
+def judge_rows(
+    purpose: PurposeConfig,
+    rows: Sequence[Sequence[Any]],
+    channel: str,
+    now: datetime,
+    registers: Sequence[RegisterFact],
+    asked: Sequence[str],
+) -> list[Decision]:
+    """The decisions for a chunk's look-up rows (``asked``: the kind of identifier of each).
+
+    A row of nobody (no subject) with nothing found for it (no suppression entry, sign-up or
+    register entry) is judged once per kind of identifier asked: every such row has the same
+    inputs, so the same answer (a send list's addresses nobody has recorded)."""
+    nobody: dict[str, Decision] = {}
+    out: list[Decision] = []
+    for row, kind in zip(rows, asked, strict=True):
+        if row[0] is None and not row[3] and not row[8] and not row[10]:
+            answer = nobody.get(kind)
+            if answer is None:
+                answer = nobody[kind] = _judge_values(purpose, row, channel, now, registers, kind)
+            out.append(answer)
+        else:
+            out.append(_judge_values(purpose, row, channel, now, registers, kind))
+    return out
 
 
 def recipient_identifier(recipient: Recipient, region: str, field: str) -> Identifier:
@@ -214,7 +246,7 @@ async def _decide_chunk(
         if h not in hashes:
             hashes[h] = len(hashes)
             asked.append(ident.type)
-    rows: list[store.DecisionRow] = []
+    rows: list[Sequence[Any]] = []
     if hashes:
         # Each chunk on a connection of its own, so two chunks can be in flight.
         keys = list(hashes)
@@ -222,15 +254,15 @@ async def _decide_chunk(
             # A batch or stream can outlive an import: each chunk judges by the snapshots in force
             # when it is looked up, read with it (replaced entries stay a grace period for the
             # moment between the two statements; store.registers.purge_replaced).
-            async def read(conn: Any) -> tuple[list[RegisterFact], list[store.DecisionRow]]:
+            async def read(conn: Any) -> tuple[list[RegisterFact], list[Sequence[Any]]]:
                 now_in_force = register_facts(await store.register_states(conn, tenant_id))
                 snapshots = snapshots_to_check(purpose, channel, now_in_force)
-                return now_in_force, await store.lookup(conn, tenant_id, purpose.key, keys, snapshots)
+                return now_in_force, await store.lookup_values(conn, tenant_id, purpose.key, keys, snapshots)
 
             registers, rows = await ctx.read(read)
         else:
-            rows = await ctx.read(lambda conn: store.lookup(conn, tenant_id, purpose.key, keys, []))
-    answers = [_judge(purpose, row, channel, now, registers, kind) for row, kind in zip(rows, asked, strict=True)]
+            rows = await ctx.read(lambda conn: store.lookup_values(conn, tenant_id, purpose.key, keys, []))
+    answers = judge_rows(purpose, rows, channel, now, registers, asked)
     out: list[DecisionItem] = []
     for ident, key in zip(identifiers, keyed, strict=True):
         if key is None:
