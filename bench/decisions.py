@@ -77,76 +77,91 @@ def email(i: int) -> str:
     return f"person{i}@example.se"
 
 
+SEED_CHUNK = 250_000  # people generated and copied at a time: memory stays flat at 10,000,000
+
+
 async def seed(dsn: str, tenant_id: uuid.UUID, subjects: int) -> dict[str, float]:
-    """Write ``subjects`` people with histories straight into the tables (COPY), folding
-    their facts with the production fold so decisions read exactly what the service writes."""
+    """Write ``subjects`` people with histories straight into the tables (COPY, in one
+    transaction, ``SEED_CHUNK`` people at a time), folding their facts with the production fold
+    so decisions read exactly what the service writes."""
     hasher = Hasher(PEPPER.encode())
     rnd = random.Random(42)
     conn = await asyncpg.connect(dsn)
     began = time.perf_counter()
+    generated = 0.0
+    events = 0
     first_seq = await conn.fetchval("SELECT nextval(pg_get_serial_sequence('events', 'seq'))") + 1
     seq = first_seq
-    subj_rows: list[tuple[Any, ...]] = []
-    ident_rows: list[tuple[Any, ...]] = []
-    event_rows: list[tuple[Any, ...]] = []
     sup_rows: list[tuple[Any, ...]] = []
     encode_proof = {"notice_version": "2026-03", "form_url": "https://example.se/nyhetsbrev"}
-    for i in range(subjects):
-        sid = uuid.uuid4()
-        f = facts_mod.Facts()
-        kind = "consumer"
-        history: list[tuple[str, str | None, tuple[str, ...], datetime]] = []
-        bucket = rnd.random()
-        t = NOW - timedelta(days=rnd.uniform(1, 900))
-        if bucket < 0.40:
-            history.append(("consent_given", "newsletter", ("email",), t))
-        elif bucket < 0.50:
-            history += [
-                ("consent_given", "newsletter", (), t),
-                ("consent_withdrawn", "newsletter", (), t + timedelta(days=3)),
-            ]
-        elif bucket < 0.60:
-            history += [("consent_given", "newsletter", (), t), ("objection", None, (), t + timedelta(days=5))]
-        elif bucket < 0.75:
-            history += [("purchase", None, (), t), ("customer_started", None, (), t)]
-            if rnd.random() < 0.5:
-                history.append(("customer_ended", None, (), t + timedelta(days=30)))
-        elif bucket < 0.87:
-            history.append(("event_attended", None, (), t))
-            kind = "business_contact"
-        else:
-            history.append(("lead_activity", None, (), t))
-            kind = rnd.choice(("business_contact", "sole_trader"))
-        for type_, purpose, channels, at in history:
-            eid = uuid.uuid4()
-            facts_mod.fold(f, type_, purpose, channels, Ref(eid, at, seq))
-            proof = msgspec.json.encode(encode_proof if type_ == "consent_given" else {}).decode()
-            event_rows.append((tenant_id, eid, sid, type_, purpose, list(channels), at, "import", proof))
-            seq += 1
-        ident = Identifier("email", email(i))
-        h = hasher.key(ident)
-        subj_rows.append((tenant_id, sid, kind, facts_mod.encode(f)))
-        ident_rows.append((tenant_id, h, sid, "email", ident.value))
-        if rnd.random() < 0.05:
-            sup_rows.append((tenant_id, uuid.uuid4(), h, "email", ident.value, exchange_sha256(ident), "all",
-                             rnd.choice(("unsubscribe", "complaint", "hard_bounce")), len(sup_rows) + 1))  # fmt: skip
-    for j in range(subjects // 20):  # suppressed addresses nobody has recorded
-        ident = Identifier("email", f"stranger{j}@example.org")
-        sup_rows.append((tenant_id, uuid.uuid4(), hasher.key(ident), "email", ident.value, exchange_sha256(ident),
-                         "all", "register", len(sup_rows) + 1))  # fmt: skip
-    generated = time.perf_counter() - began
     async with conn.transaction():
-        await conn.copy_records_to_table("subjects", records=subj_rows, columns=["tenant_id", "id", "kind", "facts"])
-        await conn.copy_records_to_table(
-            "subject_identifiers", records=ident_rows, columns=["tenant_id", "hash", "subject_id", "type", "value"]
-        )
-        # The ledger rows, in the order their facts assumed (identity values follow COPY order).
         await conn.execute("SET LOCAL session_replication_role = replica")  # skip FK checks for bulk load
-        await conn.copy_records_to_table(
-            "events",
-            records=event_rows,
-            columns=["tenant_id", "id", "subject_id", "type", "purpose", "channels", "occurred_at", "source", "proof"],
-        )
+        for chunk in range(0, subjects, SEED_CHUNK):
+            chunk_began = time.perf_counter()
+            subj_rows: list[tuple[Any, ...]] = []
+            ident_rows: list[tuple[Any, ...]] = []
+            event_rows: list[tuple[Any, ...]] = []
+            for i in range(chunk, min(subjects, chunk + SEED_CHUNK)):
+                sid = uuid.uuid4()
+                f = facts_mod.Facts()
+                kind = "consumer"
+                history: list[tuple[str, str | None, tuple[str, ...], datetime]] = []
+                bucket = rnd.random()
+                t = NOW - timedelta(days=rnd.uniform(1, 900))
+                if bucket < 0.40:
+                    history.append(("consent_given", "newsletter", ("email",), t))
+                elif bucket < 0.50:
+                    history += [
+                        ("consent_given", "newsletter", (), t),
+                        ("consent_withdrawn", "newsletter", (), t + timedelta(days=3)),
+                    ]
+                elif bucket < 0.60:
+                    history += [("consent_given", "newsletter", (), t), ("objection", None, (), t + timedelta(days=5))]
+                elif bucket < 0.75:
+                    history += [("purchase", None, (), t), ("customer_started", None, (), t)]
+                    if rnd.random() < 0.5:
+                        history.append(("customer_ended", None, (), t + timedelta(days=30)))
+                elif bucket < 0.87:
+                    history.append(("event_attended", None, (), t))
+                    kind = "business_contact"
+                else:
+                    history.append(("lead_activity", None, (), t))
+                    kind = rnd.choice(("business_contact", "sole_trader"))
+                for type_, purpose, channels, at in history:
+                    eid = uuid.uuid4()
+                    facts_mod.fold(f, type_, purpose, channels, Ref(eid, at, seq))
+                    proof = msgspec.json.encode(encode_proof if type_ == "consent_given" else {}).decode()
+                    event_rows.append((tenant_id, eid, sid, type_, purpose, list(channels), at, "import", proof))
+                    seq += 1
+                ident = Identifier("email", email(i))
+                h = hasher.key(ident)
+                subj_rows.append((tenant_id, sid, kind, facts_mod.encode(f)))
+                ident_rows.append((tenant_id, h, sid, "email", ident.value))
+                if rnd.random() < 0.05:
+                    reason = rnd.choice(("unsubscribe", "complaint", "hard_bounce"))
+                    sup_rows.append((tenant_id, uuid.uuid4(), h, "email", ident.value, exchange_sha256(ident), "all",
+                                     reason, len(sup_rows) + 1))  # fmt: skip
+            generated += time.perf_counter() - chunk_began
+            await conn.copy_records_to_table(
+                "subjects", records=subj_rows, columns=["tenant_id", "id", "kind", "facts"]
+            )
+            await conn.copy_records_to_table(
+                "subject_identifiers", records=ident_rows, columns=["tenant_id", "hash", "subject_id", "type", "value"]
+            )
+            # The ledger rows, in the order their facts assumed (identity values follow COPY order).
+            await conn.copy_records_to_table(
+                "events",
+                records=event_rows,
+                columns=["tenant_id", "id", "subject_id", "type", "purpose", "channels", "occurred_at", "source",
+                         "proof"],
+            )  # fmt: skip
+            events += len(event_rows)
+            if subjects > SEED_CHUNK:
+                print(f"  seeded {min(subjects, chunk + SEED_CHUNK):,} people", flush=True)
+        for j in range(subjects // 20):  # suppressed addresses nobody has recorded
+            ident = Identifier("email", f"stranger{j}@example.org")
+            sup_rows.append((tenant_id, uuid.uuid4(), hasher.key(ident), "email", ident.value, exchange_sha256(ident),
+                             "all", "register", len(sup_rows) + 1))  # fmt: skip
         await conn.copy_records_to_table(
             "suppressions",
             records=sup_rows,
@@ -159,7 +174,7 @@ async def seed(dsn: str, tenant_id: uuid.UUID, subjects: int) -> dict[str, float
     await conn.close()
     return {
         "subjects": subjects,
-        "events": len(event_rows),
+        "events": events,
         "suppressions": len(sup_rows),
         "generate_s": generated,
         "total_s": time.perf_counter() - began,

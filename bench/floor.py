@@ -53,7 +53,7 @@ import psutil
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench.decisions import BIN, PEPPER, PURPOSES, TOKEN_KEY, cli, email, free_port, seed
+from bench.decisions import BIN, PEPPER, PURPOSES, SEED_CHUNK, TOKEN_KEY, cli, email, free_port, seed
 from bench.floor_app import key as floor_key
 from bench.loadgen import get_request, run_load
 from consent_svc.store.embedded import EmbeddedPostgres
@@ -166,23 +166,25 @@ async def seed_floor(dsn: str, people: int, suppressed: set[int]) -> None:
     conn = await asyncpg.connect(dsn)
     try:
         await conn.execute(FLOOR_SCHEMA)
-        subjects, identifiers, events, suppressions = [], [], [], []
-        for i in range(people):
-            sid = uuid.uuid4()
-            h = floor_key(email(i))
-            subjects.append((sid, '{"given": {"newsletter": {}}}'))
-            identifiers.append((h, sid))
-            events.append((uuid.uuid4(), sid, "consent_given", "newsletter", '{"notice_version": "2026-03"}'))
-            if i in suppressed:
-                suppressions.append((h, "unsubscribe"))
         async with conn.transaction():
-            await conn.copy_records_to_table("subject", schema_name="floor", records=subjects)
-            await conn.copy_records_to_table("identifier", schema_name="floor", records=identifiers)
             await conn.execute("ALTER TABLE floor.event ALTER COLUMN occurred_at SET DEFAULT now()")
-            await conn.copy_records_to_table(
-                "event", schema_name="floor", records=events, columns=["id", "subject_id", "type", "purpose", "proof"]
-            )
-            await conn.copy_records_to_table("suppression", schema_name="floor", records=suppressions)
+            for chunk in range(0, people, SEED_CHUNK):
+                subjects, identifiers, events, suppressions = [], [], [], []
+                for i in range(chunk, min(people, chunk + SEED_CHUNK)):
+                    sid = uuid.uuid4()
+                    h = floor_key(email(i))
+                    subjects.append((sid, '{"given": {"newsletter": {}}}'))
+                    identifiers.append((h, sid))
+                    events.append((uuid.uuid4(), sid, "consent_given", "newsletter", '{"notice_version": "2026-03"}'))
+                    if i in suppressed:
+                        suppressions.append((h, "unsubscribe"))
+                await conn.copy_records_to_table("subject", schema_name="floor", records=subjects)
+                await conn.copy_records_to_table("identifier", schema_name="floor", records=identifiers)
+                await conn.copy_records_to_table(
+                    "event", schema_name="floor", records=events,
+                    columns=["id", "subject_id", "type", "purpose", "proof"],
+                )  # fmt: skip
+                await conn.copy_records_to_table("suppression", schema_name="floor", records=suppressions)
         await conn.execute("ANALYZE floor.subject, floor.identifier, floor.event, floor.suppression")
     finally:
         await conn.close()
