@@ -212,7 +212,10 @@ async def record_in(
     """:func:`record` inside a transaction the caller owns (to compose with other writes).
 
     Four phases: validate; set aside what idempotency keys answer already; resolve (or
-    create) each event's subject; append the events and fold them into the subjects."""
+    create) each event's subject; append the events and fold them into the subjects. A single
+    event whose person is not in doubt is appended by the first statement, before it is
+    validated (:func:`_write_ahead`), so a refusal, like any exception from here, leaves writes
+    in the caller's transaction: the caller rolls it back (every caller lets it propagate)."""
     now = ctx.clock()
     identified = _identify(items, ctx, now, batch)
     hashes = sorted({h for found in identified if not isinstance(found, InvalidInput) for h in found[1]})
@@ -288,11 +291,7 @@ async def _fold_written_ahead(
         kind, facts = person.kind, facts_mod.Facts()
     else:
         kind, facts = tenant.locked.kind, facts_mod.decode(tenant.locked.facts)
-    # An event moves a subject only towards more protection; the other way is a rectification.
-    kind = more_protective(kind, p.item.subject.kind)  # type: ignore[arg-type]
-    ref = Ref(event.id, event.occurred_at, row.seq, notice_of(event.type, event.proof))
-    confirmed = facts_mod.is_confirmed(event.type, event.proof)
-    facts_mod.fold(facts, event.type, event.purpose, event.channels, ref, confirmed=confirmed)
+    kind = _fold_into(kind, facts, p, event, row)
     plan.results[p.index] = EventResult(event.id, subject_id, row.recorded_at, True)
     if tenant.locked is None:
         await subject_store.insert_subjects(conn, tenant_id, [(subject_id, kind, facts_mod.encode(facts))])
@@ -426,11 +425,7 @@ async def _append_and_fold(
                 subject = locked[subject_id]
                 state = [subject.kind, facts_mod.decode(subject.facts), False]
             folded[subject_id] = state
-        # An event moves a subject only towards more protection; the other way is a rectification.
-        state[0] = more_protective(state[0], p.item.subject.kind)
-        ref = Ref(event.id, event.occurred_at, row.seq, notice_of(event.type, event.proof))
-        confirmed = facts_mod.is_confirmed(event.type, event.proof)
-        facts_mod.fold(state[1], event.type, event.purpose, event.channels, ref, confirmed=confirmed)
+        state[0] = _fold_into(state[0], state[1], p, event, row)
         results[p.index] = EventResult(event.id, subject_id, row.recorded_at, True)
     encode = facts_mod.encode
     await subject_store.insert_subjects(
@@ -444,6 +439,15 @@ async def _append_and_fold(
     await subject_store.update_subjects(
         conn, tenant_id, [(sid, kind, encode(facts)) for sid, (kind, facts, new) in folded.items() if not new]
     )
+
+
+def _fold_into(kind: str, facts: facts_mod.Facts, p: _Prepared, event: store.NewEvent, row: store.InsertedEvent) -> str:
+    """Fold an appended event into its subject's ``facts``; return the subject's kind after it (an
+    event moves a subject only towards more protection; the other way is a rectification)."""
+    ref = Ref(event.id, event.occurred_at, row.seq, notice_of(event.type, event.proof))
+    confirmed = facts_mod.is_confirmed(event.type, event.proof)
+    facts_mod.fold(facts, event.type, event.purpose, event.channels, ref, confirmed=confirmed)
+    return more_protective(kind, p.item.subject.kind)  # type: ignore[arg-type]
 
 
 def _new_event(p: _Prepared, subject_id: UUID, event_id: UUID, messages: bool) -> store.NewEvent:
