@@ -147,17 +147,22 @@ class FastPath:
         if length is None or length > self.ctx.settings.max_body_bytes:
             await self.app(scope, receive, send)  # the route answers (a 413, a 415, a 400 ...)
             return
+        # The key first, from the headers: a request without a good one is handed on unread, so it
+        # holds no connection and no memory for a body (the route answers 401, 403 or 429 at once).
+        principal = await self._principal(scope, _bearer(scope), "record")
+        if principal is None:
+            await self.app(scope, receive, send)
+            return
         messages, body = await _read_body(receive, length)
-        answer = None if body is None else await self._record_answer(scope, body)
+        answer = None if body is None else await self._record_answer(scope, principal, body)
         if answer is None:
             await self.app(scope, _replaying(messages, receive), send)
             return
         await _respond(scope, send, EVENTS, answer)
 
-    async def _record_answer(self, scope: dict[str, Any], body: bytes) -> Answer | None:
+    async def _record_answer(self, scope: dict[str, Any], principal: Principal, body: bytes) -> Answer | None:
         """The answer, or None to let the route answer (nothing was written)."""
-        principal = await self._principal(scope, _bearer(scope), "record")
-        if principal is None or too_deep(body):
+        if too_deep(body):
             return None
         assert principal.tenant_id is not None
         try:

@@ -395,7 +395,11 @@ async def _append_and_fold(
     """Lock the subjects, append the events, fold each into its subject's facts and kind."""
     to_write = plan.to_write
     # Subjects created here are invisible to other transactions until commit: nothing to lock.
-    locked = await subject_store.lock_subjects(conn, tenant_id, [s for s in subject_of.values() if s not in created])
+    known = [s for s in subject_of.values() if s not in created]
+    locked = await subject_store.lock_subjects(conn, tenant_id, known)
+    if gone := sorted(set(known) - locked.keys()):
+        # Erased by a transaction that committed after this one read who has the identifiers.
+        raise Conflict(f"subject {gone[0]} was erased while this event was being recorded; nothing was written")
     new_events = [
         _new_event(p, subject_of[p.index], event_id, bool(subscribed))
         for p, event_id in zip(to_write, uuid7_many(len(to_write)), strict=True)

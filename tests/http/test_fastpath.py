@@ -3,6 +3,7 @@ and leaves every other case (errors included) to the route."""
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 import asyncpg
@@ -289,3 +290,40 @@ async def test_a_request_handed_on_is_counted_once_against_its_keys_rate(ctx: Co
         statuses = [(await client.post("/v1/events", content=unknown_purpose, headers=headers)).status_code
                     for _ in range(3)]  # fmt: skip
     assert statuses == [400, 400, 429]
+
+
+async def _post_never_finished(app: Any, headers: list[tuple[bytes, bytes]]) -> int:
+    """POST /v1/events announcing 1,000,000 bytes and sending one: the status of the answer."""
+    sent: list[dict[str, Any]] = []
+    first = True
+
+    async def receive() -> dict[str, Any]:
+        nonlocal first
+        if first:
+            first = False
+            return {"type": "http.request", "body": b"{", "more_body": True}
+        await asyncio.sleep(3600)  # the rest of the announced body never comes
+        return {"type": "http.disconnect"}
+
+    async def send(message: dict[str, Any]) -> None:
+        sent.append(message)
+
+    scope = {
+        "type": "http", "asgi": {"version": "3.0"}, "http_version": "1.1", "method": "POST", "scheme": "http",
+        "path": "/v1/events", "raw_path": b"/v1/events", "query_string": b"", "root_path": "",
+        "headers": [(b"host", b"testserver"), (b"content-type", b"application/json"),
+                    (b"content-length", b"1000000"), *headers],
+        "client": ("127.0.0.1", 1), "server": ("testserver", 80),
+    }  # fmt: skip
+    await asyncio.wait_for(app(scope, receive, send), timeout=10)
+    return int(sent[0]["status"])
+
+
+async def test_an_event_without_a_good_key_is_handed_on_before_its_body_is_read(ctx: Context, tenant: Tenant) -> None:
+    """A client without a key (or with a check key) gets the route's answer from the headers at once:
+    the fast path does not wait for, or hold, a body it will not use (a review's finding)."""
+    litestar = create_litestar(ctx)
+    app: Any = FastPath(litestar, ctx, litestar.state.authenticator)
+    assert await _post_never_finished(app, []) == 401
+    check_key = tenant.auth("check")["Authorization"].encode()
+    assert await _post_never_finished(app, [(b"authorization", check_key)]) == 403

@@ -171,6 +171,32 @@ async def test_a_single_event_is_two_statements_and_a_replay_one(ctx: Context, t
     assert [e.type for e in ledger] == ["consent_given", "consent_withdrawn"]
 
 
+async def test_an_event_for_a_person_erased_meanwhile_is_a_conflict(ctx: Context, tenant: Tenant) -> None:
+    """The person is deleted by a transaction that commits while this one waits for their row: the
+    event is refused as a conflict (409: nothing written), not a fault (it was a KeyError, a 500)."""
+    await _purpose(ctx, tenant)
+    [first] = await events.record(ctx, tenant.id, [_consent("gone@example.se")])
+    async with ctx.pool.acquire() as eraser:
+        transaction = eraser.transaction()
+        await transaction.start()
+        await eraser.execute(
+            "SELECT 1 FROM subjects WHERE tenant_id = $1 AND id = $2 FOR UPDATE", tenant.id, first.subject_id
+        )
+        await eraser.execute(
+            "DELETE FROM subject_identifiers WHERE tenant_id = $1 AND subject_id = $2", tenant.id, first.subject_id
+        )
+        await eraser.execute("DELETE FROM subjects WHERE tenant_id = $1 AND id = $2", tenant.id, first.subject_id)
+        withdrawal = EventIn(subject=SubjectRef(email="gone@example.se"), type="consent_withdrawn")
+        waiting = asyncio.ensure_future(events.record(ctx, tenant.id, [withdrawal]))
+        await asyncio.sleep(0.5)  # the withdrawal has read who has the address and waits for the row
+        assert not waiting.done()
+        await transaction.commit()
+    with pytest.raises(Conflict, match="erased"):
+        await waiting
+    async with ctx.pool.acquire() as conn:
+        assert await conn.fetchval("SELECT count(*) FROM events WHERE tenant_id = $1", tenant.id) == 1
+
+
 async def test_concurrent_large_batches_of_the_same_new_people_make_one_subject_each(
     ctx: Context, tenant: Tenant
 ) -> None:
