@@ -153,6 +153,7 @@ class FastPath:
         if principal is None:
             await self.app(scope, receive, send)
             return
+        scope.setdefault("state", {})["principal"] = principal  # the log line names the tenant, whatever the answer
         messages, body = await _read_body(receive, length)
         answer = None if body is None else await self._record_answer(scope, principal, body)
         if answer is None:
@@ -177,7 +178,6 @@ class FastPath:
             return None  # refused, or a statement failed: rolled back, the route gives the answer
         except Exception as exc:  # a fault, maybe after the commit: answered as the route's 500 would be
             return unanswerable(EVENTS, exc)
-        scope.setdefault("state", {})["principal"] = principal
         return (201 if result.created else 200), [_JSON], _encode(EventOut.from_domain(result))
 
 
