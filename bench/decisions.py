@@ -191,6 +191,25 @@ def cli(env: dict[str, str], *args: str) -> str:
     return subprocess.run([str(BIN), *args], env=env, check=True, capture_output=True, text=True).stdout.strip()
 
 
+def server_env(dsn: str) -> dict[str, str]:
+    """The environment a bench serves consent-svc with: this one without its ``CONSENT_*``
+    variables, the database, the bench's pepper and token key, JSON logs, no rate limit per key,
+    and no metrics listener (two servers of one bench would share its port)."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("CONSENT_")}
+    env.update(CONSENT_DATABASE_URL=dsn, CONSENT_PEPPER=PEPPER, CONSENT_TOKEN_KEYS=TOKEN_KEY,
+               CONSENT_LOG_LEVEL="info", CONSENT_LOG_FORMAT="json", CONSENT_RATE_LIMIT_PER_KEY="0",
+               CONSENT_METRICS_PORT="0")  # fmt: skip
+    return env
+
+
+def bench_tenant(env: dict[str, str], prefix: str) -> tuple[uuid.UUID, str]:
+    """Migrate the database, create a tenant named ``prefix-...`` and an admin key: (tenant id, key)."""
+    cli(env, "migrate")
+    name = f"{prefix}-" + uuid.uuid4().hex[:6]
+    tenant_id = uuid.UUID(cli(env, "tenants", "create", name))
+    return tenant_id, cli(env, "keys", "create", "--tenant", name, "--scope", "admin")
+
+
 def server_rss(proc: psutil.Process) -> int:
     """RSS of the server: the process and, with --processes, its serving children."""
     return int(proc.memory_info().rss + sum(c.memory_info().rss for c in proc.children()))
@@ -341,16 +360,10 @@ def main() -> None:
     else:
         embedded = EmbeddedPostgres(tmp / "data")
         dsn = embedded.start()
-    env = {k: v for k, v in os.environ.items() if not k.startswith("CONSENT_")}
-    env.update(CONSENT_DATABASE_URL=dsn, CONSENT_PEPPER=PEPPER, CONSENT_TOKEN_KEYS=TOKEN_KEY,
-               CONSENT_LOG_LEVEL="info", CONSENT_LOG_FORMAT="json", CONSENT_RATE_LIMIT_PER_KEY="0",
-               CONSENT_METRICS_PORT="0")  # no metrics listener: two servers would share its port  # fmt: skip
+    env = server_env(dsn)
     server = None
     try:
-        cli(env, "migrate")
-        name = "bench-" + uuid.uuid4().hex[:6]
-        tenant_id = uuid.UUID(cli(env, "tenants", "create", name))
-        key = cli(env, "keys", "create", "--tenant", name, "--scope", "admin")
+        tenant_id, key = bench_tenant(env, "bench")
         port = free_port()
         server = subprocess.Popen([str(BIN), "serve", "--port", str(port), "--processes", str(args.processes)], env=env,
                                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # fmt: skip

@@ -53,7 +53,7 @@ import psutil
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench.decisions import BIN, PEPPER, PURPOSES, SEED_CHUNK, TOKEN_KEY, cli, email, free_port, seed
+from bench.decisions import BIN, PURPOSES, SEED_CHUNK, bench_tenant, email, free_port, seed, server_env
 from bench.floor_app import key as floor_key
 from bench.loadgen import get_request, run_load
 from consent_svc.store.embedded import EmbeddedPostgres
@@ -298,16 +298,10 @@ def main() -> None:
     if not dsn:
         embedded = EmbeddedPostgres(tmp / "data")
         dsn = embedded.start()
-    env = {k: v for k, v in os.environ.items() if not k.startswith("CONSENT_")}
-    env.update(CONSENT_DATABASE_URL=dsn, CONSENT_PEPPER=PEPPER, CONSENT_TOKEN_KEYS=TOKEN_KEY,
-               CONSENT_LOG_LEVEL="info", CONSENT_LOG_FORMAT="json", CONSENT_RATE_LIMIT_PER_KEY="0",
-               CONSENT_METRICS_PORT="0")  # no metrics listener: two servers would share its port  # fmt: skip
+    env = server_env(dsn)
     servers: list[subprocess.Popen[bytes]] = []
     try:
-        cli(env, "migrate")
-        name = "floor-" + uuid.uuid4().hex[:6]
-        tenant_id = uuid.UUID(cli(env, "tenants", "create", name))
-        api_key = cli(env, "keys", "create", "--tenant", name, "--scope", "admin")
+        tenant_id, api_key = bench_tenant(env, "floor")
         svc_port, floor_port, base_port = free_port(), free_port(), free_port()
         servers.append(subprocess.Popen(
             [str(BIN), "serve", "--port", str(svc_port), "--processes", str(args.processes)],

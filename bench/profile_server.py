@@ -36,7 +36,7 @@ import httpx
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench.decisions import BIN, PEPPER, PURPOSES, TOKEN_KEY, cli, email, free_port, seed
+from bench.decisions import BIN, PURPOSES, bench_tenant, email, free_port, seed, server_env
 from bench.floor import RECORD_BODY, WRK, sealed, wait_ready, wrk_get_script, wrk_post_script
 from consent_svc.store.embedded import EmbeddedPostgres
 
@@ -96,16 +96,10 @@ def main() -> None:
     if not dsn:
         embedded = EmbeddedPostgres(tmp / "data")
         dsn = embedded.start()
-    env = {k: v for k, v in os.environ.items() if not k.startswith("CONSENT_")}
-    env.update(CONSENT_DATABASE_URL=dsn, CONSENT_PEPPER=PEPPER, CONSENT_TOKEN_KEYS=TOKEN_KEY,
-               CONSENT_LOG_LEVEL="info", CONSENT_LOG_FORMAT="json", CONSENT_RATE_LIMIT_PER_KEY="0",
-               CONSENT_METRICS_PORT="0")  # no metrics listener: two servers would share its port  # fmt: skip
+    env = server_env(dsn)
     server = None
     try:
-        cli(env, "migrate")
-        name = "profile-" + uuid.uuid4().hex[:6]
-        tenant_id = uuid.UUID(cli(env, "tenants", "create", name))
-        api_key = cli(env, "keys", "create", "--tenant", name, "--scope", "admin")
+        tenant_id, api_key = bench_tenant(env, "profile")
         port = free_port()
         server = subprocess.Popen(
             [str(BIN), "serve", "--port", str(port)], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
